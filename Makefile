@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine (Python >= 3.11 with pip and venv):
+#   make demo   -- create .venv, install bits2atoms, run the sample pipeline end to end (writes out/)
+#   make test   -- create .venv, install bits2atoms with test tools, lint, run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "bits2atoms needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fab convert samples/bracket.py --pitch 0.5 -o out/bracket.voxels.npz
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_voxelize.py
+
+clean:
+	rm -rf out .pytest_cache

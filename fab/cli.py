@@ -1,0 +1,164 @@
+"""The ``fab`` command line: convert -> simulate -> morph -> export.
+
+Every command reports bad input as one line on stderr and exits with status 2 (no traceback).
+Progress goes to stderr; ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fab.errors import FabError, user_errors
+from fab.progress import stderr_console
+
+app = typer.Typer(
+    name="fab",
+    help="bits2atoms: import CAD parts, voxelize them, stress-test them with a particle engine, "
+    "and write fabrication files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stdout_console = Console()
+
+
+@app.callback()
+def fab() -> None:
+    """bits2atoms: import CAD parts, voxelize them, stress-test them with a particle engine, and write
+    fabrication files (STL, G-code, CNC, voxel assembly plans)."""
+
+
+def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user errors into one line on stderr and exit status 2; route warnings to stderr as one line."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+            stderr_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+        previous = warnings.showwarning
+        warnings.showwarning = show_warning
+        try:
+            return command(*args, **kwargs)
+        except user_errors() as exc:
+            stderr_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=FabError.exit_code) from None
+        except KeyboardInterrupt:
+            stderr_console.print("[red]interrupted[/red]")
+            raise typer.Exit(code=130) from None
+        finally:
+            warnings.showwarning = previous
+
+    return wrapper
+
+
+def parse_params(values: list[str] | None) -> dict[str, Any]:
+    """``["length=60", "name=abc"]`` -> ``{"length": 60, "name": "abc"}`` (numbers parsed as numbers)."""
+    params: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise FabError(f"--param expects NAME=VALUE, got {item!r}")
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        params[key.strip()] = value
+    return params
+
+
+def print_json(summary: dict) -> None:
+    sys.stdout.write(json.dumps(summary, default=float) + "\n")
+
+
+def print_convert_summary(summary: dict) -> None:
+    part, vox, timing = summary["part"], summary["voxels"], summary["timing_s"]
+    table = Table(title=f"fab convert: {part['source']}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    lo, hi = part["bbox_mm"]
+    size = [h - l for l, h in zip(lo, hi, strict=True)]
+    table.add_row("part volume", f"{part['volume_mm3']:.3f} mm^3")
+    table.add_row("bounding box", " x ".join(f"{s:.3f}" for s in size) + " mm")
+    table.add_row(
+        "triangles", f"{part['triangles']:,} ({'watertight' if part['watertight'] else 'NOT watertight'})"
+    )
+    table.add_row("grid", " x ".join(str(s) for s in vox["shape"]) + f" at {vox['pitch_mm']:.4g} mm")
+    table.add_row("voxels", f"{vox['count']:,}")
+    table.add_row("voxel volume", f"{vox['volume_mm3']:.3f} mm^3 ({vox['volume_error_pct']:+.3f} % vs part)")
+    table.add_row("written", ", ".join(summary["outputs"]))
+    table.add_row(
+        "seconds",
+        ", ".join(f"{k} {v:.3f}" for k, v in timing.items() if k != "total")
+        + f"; total {timing['total']:.3f}",
+    )
+    stdout_console.print(table)
+
+
+@app.command()
+@reports_user_errors
+def convert(
+    part: Annotated[
+        Path,
+        typer.Argument(help="CadQuery script (.py), STEP (.step/.stp) or mesh (.stl/.obj/.ply/.off/.3mf)."),
+    ],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Voxel grid to write (.npz).")] = None,
+    pitch: Annotated[float | None, typer.Option(help="Voxel edge in mm.")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Target number of filled voxels (instead of --pitch).")
+    ] = None,
+    units: Annotated[
+        str, typer.Option(help="Units of the input file: mm, m or in (converted to mm).")
+    ] = "mm",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="CadQuery script parameter NAME=VALUE (repeatable)."),
+    ] = None,
+    tolerance: Annotated[float, typer.Option(help="B-rep tessellation tolerance in mm.")] = 0.01,
+    memory_limit_mb: Annotated[
+        float | None, typer.Option(help="Refuse grids needing more memory than this.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Import a part, voxelize it and save the voxel grid (.npz)."""
+    from fab.convert import convert as run_convert
+
+    if (pitch is None) == (count is None):
+        raise FabError("give exactly one of --pitch (mm) or --count (voxels)")
+    summary = run_convert(
+        part,
+        output,
+        pitch=pitch,
+        count=count,
+        units=units,
+        params=parse_params(param),
+        tolerance_mm=tolerance,
+        memory_limit_mb=memory_limit_mb,
+        quiet=False,
+    )
+    if as_json:
+        print_json(summary)
+    else:
+        print_convert_summary(summary)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
