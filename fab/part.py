@@ -219,7 +219,7 @@ def _part_from_shape(
     brep_volume = float(shape.Volume())
     if not np.isfinite(brep_volume) or brep_volume <= 0:
         raise FabError(f"{source}: the part has zero volume")
-    vertices, triangles = shape.tessellate(tolerance_mm, angular_tolerance)
+    vertices, triangles = _tessellate_mm(shape, tolerance_mm, angular_tolerance)
     points = np.array([(v.x, v.y, v.z) for v in vertices], dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
     mesh = trimesh.Trimesh(points, faces, process=False)
@@ -236,6 +236,16 @@ def _part_from_shape(
         )
     part.repairs["mesh_vs_brep_volume_pct"] = 100.0 * (abs(part.mesh.volume) - brep_volume) / brep_volume
     return part
+
+
+def _tessellate_mm(shape, tolerance_mm: float, angular_tolerance: float):
+    """Triangulate with an absolute chordal deflection in mm (CadQuery's own call uses a relative one)."""
+    from OCP.BRepMesh import BRepMesh_IncrementalMesh
+    from OCP.BRepTools import BRepTools
+
+    BRepTools.Clean_s(shape.wrapped)  # drop any cached (possibly relative-tolerance) triangulation
+    BRepMesh_IncrementalMesh(shape.wrapped, tolerance_mm, False, angular_tolerance, True)
+    return shape.tessellate(tolerance_mm, angular_tolerance)  # reuses the triangulation made above
 
 
 def _read_mesh(path: Path) -> trimesh.Trimesh:
