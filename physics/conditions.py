@@ -1,0 +1,161 @@
+"""Boundary conditions and loads on named point sets.
+
+Each condition may act at three moments of a step: ``prescribe`` (after the drift: impose displacement or
+velocity), ``load`` (after the force law: add external force density, N/m^3) and ``free_mask`` (which particles
+the integrator must not move). Units: SI; forces given as a TOTAL in N are spread evenly over the set's volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physics.errors import PhysicsError
+
+
+def ramp(t: float, ramp_time: float) -> float:
+    """Smooth 0 -> 1 over ``ramp_time`` seconds (1 immediately when ramp_time is 0)."""
+    if ramp_time <= 0 or t >= ramp_time:
+        return 1.0
+    x = t / ramp_time
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _vector(value, what: str) -> np.ndarray:
+    vec = np.asarray(value, dtype=np.float64).reshape(-1)
+    if vec.shape != (3,) or not np.isfinite(vec).all():
+        raise PhysicsError(f"{what} must be 3 finite numbers, got {value!r}")
+    return vec
+
+
+@dataclass
+class Condition:
+    where: str | np.ndarray
+
+    def bind(self, sim) -> None:
+        self.idx = sim.body.indices(self.where)
+
+    def held(self) -> np.ndarray | None:
+        """Particles whose motion this condition dictates (the integrator leaves them alone)."""
+        return None
+
+    def prescribe(self, sim, t: float) -> None:
+        pass
+
+    def load(self, sim, t: float) -> None:
+        pass
+
+
+@dataclass
+class Fixed(Condition):
+    """Zero displacement and velocity."""
+
+    def held(self) -> np.ndarray:
+        return self.idx
+
+    def prescribe(self, sim, t: float) -> None:
+        sim.u[self.idx] = 0.0
+        sim.v[self.idx] = 0.0
+
+
+@dataclass
+class Displacement(Condition):
+    """Prescribed displacement (m), ramped smoothly over ``ramp_time`` s."""
+
+    value: tuple = (0.0, 0.0, 0.0)
+    ramp_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.vec = _vector(self.value, "displacement")
+
+    def held(self) -> np.ndarray:
+        return self.idx
+
+    def prescribe(self, sim, t: float) -> None:
+        sim.u[self.idx] = self.vec * ramp(t, self.ramp_time)
+        sim.v[self.idx] = 0.0
+
+
+@dataclass
+class Velocity(Condition):
+    """Prescribed velocity (m/s), ramped over ``ramp_time`` s; the displacement integrates it."""
+
+    value: tuple = (0.0, 0.0, 0.0)
+    ramp_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.vec = _vector(self.value, "velocity")
+        self.travelled = np.zeros(3)
+
+    def held(self) -> np.ndarray:
+        return self.idx
+
+    def prescribe(self, sim, t: float) -> None:
+        velocity = self.vec * ramp(t, self.ramp_time)
+        self.travelled += velocity * sim.dt
+        sim.u[self.idx] = self.travelled
+        sim.v[self.idx] = velocity
+
+
+@dataclass
+class Force(Condition):
+    """A total force (N) spread evenly over the set, ramped over ``ramp_time`` s."""
+
+    value: tuple = (0.0, 0.0, 0.0)
+    ramp_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.vec = _vector(self.value, "force")
+
+    def bind(self, sim) -> None:
+        super().bind(sim)
+        self.density = self.vec / (len(self.idx) * sim.body.particle_volume)  # N/m^3
+
+    def load(self, sim, t: float) -> None:
+        sim.force[self.idx] += self.density * ramp(t, self.ramp_time)
+
+
+@dataclass
+class SphereIndenter(Condition):
+    """A rigid sphere moving at constant velocity; force density K (R - r)^2 pushes particles out of it.
+
+    This is LAMMPS's ``fix indent ... sphere`` as used with peridynamics (K in N/m^3 per m^2 of overlap).
+    ``reaction`` holds the total force (N) the particles exert on the sphere after each step.
+    """
+
+    where: str | np.ndarray = "all"
+    center: tuple = (0.0, 0.0, 0.0)
+    radius: float = 1e-3
+    stiffness: float = 1e17
+    velocity: tuple = (0.0, 0.0, 0.0)
+    reaction: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def bind(self, sim) -> None:
+        self.idx = (
+            np.arange(sim.body.count)
+            if isinstance(self.where, str) and self.where == "all"
+            else sim.body.indices(self.where)
+        )
+        self.c0 = _vector(self.center, "indenter centre")
+        self.vel = _vector(self.velocity, "indenter velocity")
+        if not self.radius > 0:
+            raise PhysicsError(f"indenter radius must be positive, got {self.radius}")
+
+    def centre_at(self, t: float) -> np.ndarray:
+        return self.c0 + self.vel * t
+
+    def load(self, sim, t: float) -> None:
+        centre = self.centre_at(t)
+        pos = sim.x0[self.idx] + sim.u[self.idx]
+        d = pos - centre
+        r = np.sqrt((d * d).sum(axis=1))
+        inside = r < self.radius
+        if not inside.any():
+            self.reaction = np.zeros(3)
+            return
+        d, r, ids = d[inside], r[inside], self.idx[inside]
+        fmag = self.stiffness * (self.radius - r) ** 2 / np.maximum(r, 1e-30)
+        push = d * fmag[:, None]
+        sim.force[ids] += push
+        self.reaction = -push.sum(axis=0) * sim.body.particle_volume

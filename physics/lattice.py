@@ -1,0 +1,136 @@
+"""Regular lattices of particles and their fixed bond stencil.
+
+A body made from voxels lives on a cubic (3D) or square (2D) lattice of spacing ``dx``. Its bond family is the
+same for every particle: every lattice offset ``xi`` with ``0 < |xi| <= horizon`` (the *stencil*), so no tree
+search is needed. Particles are stored in the order of a padded flat grid (z fastest), padded by the horizon
+on every side so that neighbour ``b`` of the particle in cell ``p`` is simply cell ``p + flat_offset[b]``.
+
+Units: metres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics.errors import PhysicsError
+
+
+def stencil_offsets(horizon_cells: float, dimension: int) -> np.ndarray:
+    """Integer lattice offsets (k, 3) with 0 < |offset| <= horizon_cells, sorted by length then lexicographically."""
+    if dimension not in (2, 3):
+        raise PhysicsError(f"lattice dimension must be 2 or 3, got {dimension}")
+    if not (horizon_cells >= 1.0):
+        raise PhysicsError(f"the horizon must be at least one lattice spacing, got {horizon_cells} spacings")
+    m = int(math.floor(horizon_cells + 1e-9))
+    r = np.arange(-m, m + 1)
+    if dimension == 3:
+        grid = np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+    else:
+        g = np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
+        grid = np.column_stack([g, np.zeros(len(g), dtype=g.dtype)])
+    length2 = (grid**2).sum(axis=1)
+    keep = (length2 > 0) & (length2 <= horizon_cells**2 + 1e-9)
+    grid = grid[keep]
+    order = np.lexsort((grid[:, 2], grid[:, 1], grid[:, 0], (grid**2).sum(axis=1)))
+    return grid[order].astype(np.int64)
+
+
+@dataclass
+class Lattice:
+    """Particles on a padded regular grid.
+
+    Attributes:
+        spacing: lattice spacing dx in m.
+        origin: position of grid cell (0, 0, 0) of the *unpadded* occupancy, in m.
+        dimension: 2 or 3 (2D lattices have one layer, z = 0).
+        horizon_cells: horizon delta / dx.
+        padded_shape: shape of the padded grid.
+        pad: padding in cells on every side (= floor(horizon_cells)).
+        cells: (n,) int64 flat index of each particle's cell in the padded grid (ascending).
+        ijk: (n, 3) int64 cell index of each particle in the unpadded occupancy.
+        stencil: (nb, 3) int64 lattice offsets of the bond family.
+        flat_offset: (nb,) int64 flat-index offsets of the stencil in the padded grid.
+        cell_to_particle: (ncells,) int32, particle id in each padded cell or -1.
+    """
+
+    spacing: float
+    origin: np.ndarray
+    dimension: int
+    horizon_cells: float
+    padded_shape: tuple[int, int, int]
+    pad: int
+    cells: np.ndarray
+    ijk: np.ndarray
+    stencil: np.ndarray
+    flat_offset: np.ndarray
+    cell_to_particle: np.ndarray
+
+    @classmethod
+    def from_occupancy(
+        cls, occupancy: np.ndarray, spacing: float, origin=(0.0, 0.0, 0.0), horizon_cells: float = 3.015
+    ) -> Lattice:
+        """Particles at the centres of the filled cells of a 2D (nx, ny) or 3D (nx, ny, nz) boolean array."""
+        occ = np.asarray(occupancy, dtype=bool)
+        if occ.ndim not in (2, 3):
+            raise PhysicsError(f"occupancy must be a 2D or 3D array, got shape {occ.shape}")
+        if not occ.any():
+            raise PhysicsError("the body has no particles: the occupancy is empty")
+        if not (spacing > 0 and math.isfinite(spacing)):
+            raise PhysicsError(f"lattice spacing must be positive, got {spacing}")
+        dimension = occ.ndim
+        if dimension == 2:
+            occ = occ[:, :, None]
+        stencil = stencil_offsets(horizon_cells, dimension)
+        pad = int(math.floor(horizon_cells + 1e-9))
+        pads = (pad, pad, pad if dimension == 3 else 0)
+        padded_shape = tuple(int(s + 2 * p) for s, p in zip(occ.shape, pads, strict=True))
+        padded = np.zeros(padded_shape, dtype=bool)
+        padded[
+            pads[0] : pads[0] + occ.shape[0],
+            pads[1] : pads[1] + occ.shape[1],
+            pads[2] : pads[2] + occ.shape[2],
+        ] = occ
+        cells = np.flatnonzero(padded).astype(np.int64)
+        ijk = np.column_stack(np.unravel_index(cells, padded_shape)) - np.array(pads)
+        strides = np.array([padded_shape[1] * padded_shape[2], padded_shape[2], 1], dtype=np.int64)
+        flat_offset = stencil @ strides
+        cell_to_particle = np.full(int(np.prod(padded_shape)), -1, dtype=np.int32)
+        cell_to_particle[cells] = np.arange(len(cells), dtype=np.int32)
+        return cls(
+            spacing=float(spacing),
+            origin=np.asarray(origin, dtype=np.float64).reshape(3),
+            dimension=dimension,
+            horizon_cells=float(horizon_cells),
+            padded_shape=padded_shape,  # type: ignore[arg-type]
+            pad=pad,
+            cells=cells,
+            ijk=ijk.astype(np.int64),
+            stencil=stencil,
+            flat_offset=flat_offset,
+            cell_to_particle=cell_to_particle,
+        )
+
+    @property
+    def count(self) -> int:
+        return int(len(self.cells))
+
+    @property
+    def horizon(self) -> float:
+        """delta in m."""
+        return self.horizon_cells * self.spacing
+
+    @property
+    def bonds_per_particle(self) -> int:
+        """Size of the full (interior) bond family."""
+        return int(len(self.stencil))
+
+    def positions(self) -> np.ndarray:
+        """(n, 3) reference positions in m."""
+        return self.origin + self.ijk * self.spacing
+
+    def neighbours(self) -> np.ndarray:
+        """(n, nb) int32 particle id of each stencil neighbour, -1 where the cell is empty."""
+        return self.cell_to_particle[self.cells[:, None] + self.flat_offset[None, :]]

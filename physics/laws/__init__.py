@@ -1,0 +1,20 @@
+"""Force laws, selected by name. Each law lives in its own module with its parameters, calibration and kernel.
+
+A law implements ``setup(body) -> None``, ``compute(state) -> None`` (force density into ``state.force`` from the
+displacements, breaking bonds as it goes) and ``stable_time_step(body) -> float``. Integrators never look inside.
+"""
+
+from __future__ import annotations
+
+from physics.errors import PhysicsError
+from physics.laws.pmb import PMB
+
+LAWS = {"pmb": PMB}
+
+
+def make_law(name: str, **parameters):
+    """Instantiate a force law by name (``"pmb"``, ...)."""
+    try:
+        return LAWS[name.lower()](**parameters)
+    except KeyError:
+        raise PhysicsError(f"unknown force law {name!r}; available: {', '.join(sorted(LAWS))}") from None

@@ -1,0 +1,172 @@
+"""Bond-based peridynamics, prototype microelastic brittle (PMB) material (Silling & Askari 2005).
+
+Calibration (default): the micromodulus is calibrated on the lattice itself, c = 18 K / sum_j(|xi_j| V_j) over the
+interior stencil, so a uniformly strained interior has exactly the continuum energy density (the continuum
+c = 18K/(pi delta^4) misses by up to 10 % on a cubic lattice). In 2D, c = 6E / sum_j(|xi_j| V_j) for plane
+stress (nu = 1/3) and 6.4E / sum_j(|xi_j| V_j) for plane strain (nu = 1/4). Critical stretch s0 = sqrt(5 G0 / (9 K delta))
+in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress. A per-particle surface correction (energy method: the
+ratio of the bulk energy density to the particle's under uniform strain along x, y and z, averaged) stiffens
+particles that miss part of their horizon; a bond uses the mean of its two ends.
+
+The ``lammps`` variant reproduces LAMMPS's pair style peri/pmb exactly for comparisons: given micromodulus and
+s00, alpha (s0_i = s00 - alpha * min stretch of i's bonds at the previous step; a bond breaks when its stretch
+exceeds min(s0_i, s0_j)), the linear volume scaling of bonds within half a spacing of the horizon, short-range
+contact between all stencil pairs, and no surface correction.
+
+Units: SI (Pa, kg/m^3, J/m^2, m).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physics.errors import PhysicsError
+from physics.laws import pmb_kernels as kern
+
+
+@dataclass
+class PMB:
+    youngs_modulus: float | None = None
+    fracture_energy: float | None = None  # None: bonds never break
+    micromodulus: float | None = None  # explicit c (N/m^6 in 3D); overrides the calibration
+    critical_stretch: float | None = None  # explicit s0; overrides the fracture energy
+    plane: str = "stress"  # 2D only: "stress" (nu = 1/3) or "strain" (nu = 1/4)
+    surface_correction: bool = True
+    variant: str = "calibrated"  # or "lammps"
+    alpha: float = 0.0  # lammps variant: s0 = s00 - alpha * min stretch
+    contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
+    name: str = field(default="pmb", init=False)
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("calibrated", "lammps"):
+            raise PhysicsError(f"PMB variant must be 'calibrated' or 'lammps', got {self.variant!r}")
+        if self.micromodulus is None and not (self.youngs_modulus and self.youngs_modulus > 0):
+            raise PhysicsError("PMB needs a positive youngs_modulus (Pa) or an explicit micromodulus")
+        if self.variant == "lammps":
+            self.contact = True
+            self.surface_correction = False
+
+    # ---- calibration -------------------------------------------------------------------------------
+    def setup(self, body) -> None:
+        lat = body.lattice
+        self.body = body
+        xi = lat.stencil * lat.spacing
+        lengths = np.linalg.norm(xi, axis=1)
+        delta = lat.horizon
+        volume = body.particle_volume
+        if self.variant == "lammps":
+            half = 0.5 * lat.spacing
+            scale = np.where(np.abs(lengths - delta) <= half, (delta + half - lengths) / lat.spacing, 1.0)
+        else:
+            scale = np.ones_like(lengths)
+        if self.micromodulus is not None:
+            c = float(self.micromodulus)
+        elif lat.dimension == 3:
+            bulk = self.youngs_modulus / (3.0 * (1.0 - 2.0 * 0.25))
+            c = 18.0 * bulk / float((lengths * volume * scale).sum())
+        elif self.plane == "stress":
+            # Continuum c = 9E / (pi t delta^3) = 6E / (t * 2 pi delta^3 / 3): the disc integral of |xi|, here summed.
+            c = 6.0 * self.youngs_modulus / float((lengths * volume * scale).sum())
+        elif self.plane == "strain":
+            # Continuum c = 48E / (5 pi t delta^3) = 6.4E / (t * 2 pi delta^3 / 3).
+            c = 6.4 * self.youngs_modulus / float((lengths * volume * scale).sum())
+        else:
+            raise PhysicsError(f"2D plane must be 'stress' or 'strain', got {self.plane!r}")
+        self.c = c
+        if self.critical_stretch is not None:
+            s0 = float(self.critical_stretch)
+        elif self.fracture_energy is None:
+            s0 = np.inf
+        elif lat.dimension == 3:
+            bulk = self.youngs_modulus / 1.5
+            s0 = math.sqrt(5.0 * self.fracture_energy / (9.0 * bulk * delta))
+        else:
+            s0 = math.sqrt(4.0 * math.pi * self.fracture_energy / (9.0 * self.youngs_modulus * delta))
+        self.s00 = s0
+        f32 = np.float32
+        self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
+        self.length = lengths.astype(f32)
+        self.inv_len = (1.0 / lengths).astype(f32)
+        self.coef = (c * scale).astype(f32)
+        if self.contact:
+            self.contact_d = np.minimum(0.9 * lengths, 1.35 * lat.spacing).astype(f32)
+            self.contact_k = 15.0 * c / delta
+        else:
+            self.contact_d = np.full(len(lengths), -1.0, dtype=f32)
+            self.contact_k = 0.0
+        ncells = int(np.prod(lat.padded_shape))
+        self.vol_grid = np.zeros(ncells, dtype=f32)
+        self.vol_grid[lat.cells] = volume
+        self.g_grid = np.zeros(ncells, dtype=f32)
+        self.g_grid[lat.cells] = 1.0
+        self.s_grid = np.zeros(ncells, dtype=f32)
+        # LAMMPS starts every particle with an unbounded s0 and sets it from the first step's stretches.
+        self.s_grid[lat.cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
+        if self.surface_correction:
+            self.g_grid[lat.cells] = self._surface_factors(body)
+
+    def _surface_factors(self, body) -> np.ndarray:
+        """Per-particle stiffness factors from the energy method under uniform strain along x, y (and z)."""
+        lat = body.lattice
+        nb = lat.neighbours()
+        exists = nb >= 0
+        xi = lat.stencil * lat.spacing
+        lengths = np.linalg.norm(xi, axis=1)
+        factors = []
+        for axis in range(lat.dimension):
+            # Under uniform strain e along axis, bond stretch is e * (xi_axis / |xi|)^2; energy ~ sum c s^2 |xi| V / 2.
+            s2 = (xi[:, axis] / lengths) ** 4
+            energy = (exists * (s2 * lengths)[None, :]).sum(axis=1)
+            bulk = float((s2 * lengths).sum())
+            factors.append(bulk / np.maximum(energy, 1e-30))
+        return np.mean(factors, axis=0).astype(np.float32)
+
+    def stable_time_step(self, body) -> float:
+        """Silling & Askari (2005): dt < sqrt(2 rho / sum_j V_j c / |xi_j|) for the stiffest particle."""
+        lengths = self.length.astype(np.float64)
+        stiffness = float((self.coef.astype(np.float64) * body.particle_volume / lengths).sum())
+        gmax = float(self.g_grid.max()) if self.surface_correction else 1.0
+        return math.sqrt(2.0 * body.density / (stiffness * gmax))
+
+    # ---- force evaluation ---------------------------------------------------------------------------
+    def initial_bonds(self, body) -> np.ndarray:
+        """(W, n) uint32 bitmask with a bit per existing stencil neighbour (16 bytes per particle at 122 bonds)."""
+        exists = body.lattice.neighbours() >= 0
+        nb = exists.shape[1]
+        words = (nb + 31) // 32
+        bits = np.zeros((words, body.count), dtype=np.uint32)
+        for b in range(nb):
+            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
+        return bits
+
+    def compute(self, state) -> None:
+        kern.pmb_forces(
+            self.body.lattice.cells,
+            state.ux,
+            state.uy,
+            state.uz,
+            self.vol_grid,
+            self.g_grid,
+            self.s_grid,
+            state.bits,
+            self.body.lattice.flat_offset,
+            self.xix,
+            self.xiy,
+            self.xiz,
+            self.inv_len,
+            self.length,
+            self.coef,
+            self.contact_d,
+            self.contact_k,
+            state.force,
+            state.min_stretch,
+            state.newly_broken,
+        )
+        if self.variant == "lammps" and self.alpha:
+            # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
+            smin = state.min_stretch
+            s0 = np.where(smin < 1.0e38, self.s00 - self.alpha * smin, np.float32(3.0e38))
+            self.s_grid[self.body.lattice.cells] = s0
