@@ -24,7 +24,7 @@ from cad_plugins.involute import (
     ToothGeometry,
     base_pitch,
     contact_ratio,
-    fillet_points,
+    fillet_samples,
     gear_profile,
     involute_points,
     involute_tangents,
@@ -44,8 +44,8 @@ __all__ = [
 
 #: Points per involute flank in the B-spline (with tangents); 12 already gives < 0.01 um at module 2.
 FLANK_POINTS = 16
-#: Points per root fillet in the B-spline.
-FILLET_POINTS = 24
+#: Points per root fillet in the B-spline (with exact derivatives).
+FILLET_POINTS = 12
 #: Thinnest rim (mm per mm of module) left between the bore and the root circle.
 MIN_RIM_MODULES = 1.0
 
@@ -83,36 +83,33 @@ def _arc(radius: float, a0: float, a1: float) -> cq.Edge:
     return cq.Edge.makeThreePointArc(*(_vec(p) for p in pts))
 
 
+def _spline(points: np.ndarray, derivs: np.ndarray, params: np.ndarray) -> cq.Edge:
+    """Hermite B-spline through ``points`` with the given derivatives at parameter values ``params``."""
+    return cq.Edge.makeSpline(
+        [_vec(p) for p in points], tangents=[_vec(d) for d in derivs], parameters=list(params), scale=False
+    )
+
+
 def _tooth_edges(geom: ToothGeometry) -> list[cq.Edge]:
     """Edges of tooth 0 in counter-clockwise order, from its lower fillet to the next tooth's."""
-    flank = involute_points(geom, FLANK_POINTS)  # upper flank, form -> tip
+    flank = involute_points(geom, FLANK_POINTS)  # upper flank, form -> tip, uniform roll
     tangents = involute_tangents(geom, flank)
-    fillet = fillet_points(geom, FILLET_POINTS)  # upper fillet, form -> root
+    phis, fillet, fillet_d = fillet_samples(geom, FILLET_POINTS)  # upper fillet, form -> root
     mirror = np.array([1.0, -1.0])
 
-    def spline(points: np.ndarray, tangents: np.ndarray | None = None, ends: tuple | None = None) -> cq.Edge:
-        vecs = [_vec(p) for p in points]
-        if tangents is not None:
-            return cq.Edge.makeSpline(vecs, tangents=[_vec(t) for t in tangents], scale=True)
-        if ends is not None:
-            return cq.Edge.makeSpline(vecs, tangents=[_vec(ends[0]), _vec(ends[1])], scale=True)
-        return cq.Edge.makeSpline(vecs)
-
-    a_root = root_angle(geom)
-    root_tangent = np.array([math.sin(a_root), -math.cos(a_root)])  # clockwise along the root circle
-    # Non-undercut fillets meet the involute tangentially; undercut ones meet it at a corner.
-    if geom.undercut:
-        fillet_ends = None
-    else:
-        fillet_ends = (-tangents[0], root_tangent)
-    upper_fillet = spline(fillet, ends=fillet_ends)
-    upper_flank = spline(flank[::-1], tangents=-tangents[::-1])
-    # Mirrored and reversed: the lower fillet runs root -> form.
-    lower_ends = None if fillet_ends is None else (-fillet_ends[1] * mirror, -fillet_ends[0] * mirror)
-    lower_fillet = spline(fillet[::-1] * mirror, ends=lower_ends)
-    lower_flank = spline(flank * mirror, tangents=tangents * mirror)
+    # Flanks: unit tangents scaled to the chord length (cadquery's scale=True) fit the involute to
+    # ~1e-5 um; exact derivatives vanish at the base circle, where an undercut flank may start.
+    upper_flank = cq.Edge.makeSpline(
+        [_vec(p) for p in flank[::-1]], tangents=[_vec(-t) for t in tangents[::-1]]
+    )
+    lower_flank = cq.Edge.makeSpline(
+        [_vec(p) for p in flank * mirror], tangents=[_vec(t) for t in tangents * mirror]
+    )
+    upper_fillet = _spline(fillet, fillet_d, phis)
+    lower_fillet = _spline(fillet[::-1] * mirror, -fillet_d[::-1] * mirror, -phis[::-1])
     tip_half = float(geom.flank_angle(geom.tip_radius))
     edges = [lower_fillet, lower_flank, _arc(geom.tip_radius, -tip_half, tip_half), upper_flank, upper_fillet]
+    a_root = root_angle(geom)
     a_next = 2 * math.pi / geom.teeth - a_root
     if a_next - a_root > 1e-9:
         edges.append(_arc(geom.root_radius, a_root, a_next))
@@ -130,9 +127,9 @@ def _gear_face(geom: ToothGeometry, bore: float) -> cq.Face:
     return cq.Face.makeFromWires(outer, inner)
 
 
-def _extrude(face: cq.Face, width: float) -> cq.Solid:
+def _extrude(face: cq.Face, width: float, check: bool = True) -> cq.Solid:
     solid = cq.Solid.extrudeLinear(face, cq.Vector(0, 0, width))
-    if not solid.isValid():
+    if check and not solid.isValid():
         raise FabError("the gear outline does not make a valid solid (self-intersecting outline?)")
     return solid
 
@@ -205,7 +202,8 @@ def gear_from_profile(
     bore = _bore(bore, inner_room, "inside the profile around the origin")
     wire = cq.Wire.makePolygon([_vec(p) for p in pts], close=True)
     inner = [cq.Wire.makeCircle(bore / 2, cq.Vector(), cq.Vector(0, 0, 1))] if bore > 0 else []
-    return _place(_extrude(cq.Face.makeFromWires(wire, inner), width), workplane)
+    # shapely has already proven the outline simple; OCC's own check costs seconds on long polygons.
+    return _place(_extrude(cq.Face.makeFromWires(wire, inner), width, check=False), workplane)
 
 
 def rack(
