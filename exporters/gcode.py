@@ -1,0 +1,358 @@
+"""Marlin G-code from sliced toolpaths, with a print-time and filament estimate in the header.
+
+Extrusion uses relative E (M83): each segment of length L on a layer of height h extrudes
+E = A(w, h) L / (pi (d_f/2)^2) mm of filament, with the stadium bead cross-section
+A = w h - h^2 (1 - pi/4) (REFERENCE section 5). Travels longer than the profile's ``retraction.min_travel``
+retract first. The time estimate runs a Marlin-like planner over every move: per-axis jerk limits the
+junction speeds, a backward and a forward pass make them reachable with the current acceleration
+(M204 P for printing, T for travel), and each move is a trapezoid (or triangle) velocity profile.
+Heating waits and the start/end blocks are not part of the estimate (PrusaSlicer counts them the same way
+only when its start block has no moves). Units: mm, mm/s, mm/s^2; filament mass from g/cm^3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numba
+import numpy as np
+import trimesh
+
+from exporters.atomic import atomic_open
+from exporters.errors import ExportError
+from exporters.printers import PrinterProfile, load_printer
+from exporters.slicer import Toolpaths, slice_mesh
+
+SLICE_SETTINGS = frozenset(
+    ("layer_height", "infill", "infill_pattern", "perimeters", "top_layers", "bottom_layers")
+)
+MAX_Z_SPEED = 12.0  # mm/s; Marlin's default max Z feedrate on i3-style machines, used for layer changes
+
+_ROLE_NAMES = {
+    "external_perimeter": "External perimeter",
+    "perimeter": "Perimeter",
+    "solid_infill": "Solid infill",
+    "top_solid_infill": "Top solid infill",
+    "infill": "Internal infill",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GcodeSummary:
+    """What a G-code file does: counts, estimate (s), filament (mm of strand, g, mm^3 of bead)."""
+
+    path: str
+    layers: int
+    print_time_s: float
+    filament_mm: float
+    filament_g: float
+    extruded_volume_mm3: float
+    moves: int
+    retractions: int
+    travel_mm: float
+    bbox_mm: tuple[tuple[float, float, float], tuple[float, float, float]]
+
+
+def format_duration(seconds: float) -> str:
+    """'1h 02m 03s' style duration."""
+    s = int(round(seconds))
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+# ----------------------------------------------------------------------------------------------- estimate
+@numba.njit(cache=True)
+def _plan_time(dx, dy, dz, de, speed, accel, jerk):
+    """Seconds for a sequence of moves under a trapezoidal planner with classic (per-axis) jerk.
+
+    dx..de: move deltas (mm); speed: nominal feedrate (mm/s); accel: acceleration (mm/s^2).
+    Extruder-only moves (retractions) are timed along E and start and end at rest.
+    """
+    n = dx.size
+    length = np.empty(n)
+    ux = np.zeros(n)
+    uy = np.zeros(n)
+    uz = np.zeros(n)
+    e_only = np.zeros(n, np.bool_)
+    for i in range(n):
+        L = math.sqrt(dx[i] ** 2 + dy[i] ** 2 + dz[i] ** 2)
+        if L < 1e-9:
+            e_only[i] = True
+            L = abs(de[i])
+        else:
+            ux[i] = dx[i] / L
+            uy[i] = dy[i] / L
+            uz[i] = dz[i] / L
+        length[i] = L
+    # junction speed limit at the start of each move
+    vj = np.empty(n)
+    for i in range(n):
+        v = speed[i]
+        if i == 0 or e_only[i] or e_only[i - 1]:
+            vj[i] = min(v, jerk) if not e_only[i] else 0.0
+            continue
+        v0 = min(v, speed[i - 1])
+        jump = max(abs(ux[i] - ux[i - 1]), abs(uy[i] - uy[i - 1]), abs(uz[i] - uz[i - 1])) * v0
+        if jump > jerk:
+            v0 *= jerk / jump
+        vj[i] = max(v0, min(v, jerk) * 0.5)
+    entry = vj.copy()
+    # backward pass: each move must be able to slow down to the next entry
+    nxt = 0.0
+    for i in range(n - 1, -1, -1):
+        exit_v = 0.0 if e_only[i] else nxt
+        entry[i] = min(entry[i], math.sqrt(exit_v * exit_v + 2.0 * accel[i] * length[i]))
+        nxt = entry[i]
+    # forward pass and trapezoid times
+    total = 0.0
+    for i in range(n):
+        u = entry[i]
+        w = entry[i + 1] if i + 1 < n else 0.0
+        if e_only[i] or (i + 1 < n and e_only[i + 1]):
+            w = 0.0
+        w = min(w, math.sqrt(u * u + 2.0 * accel[i] * length[i]))
+        if i + 1 < n:
+            entry[i + 1] = min(entry[i + 1], w) if not e_only[i + 1] else 0.0
+        v = speed[i]
+        a = accel[i]
+        L = length[i]
+        d_acc = (v * v - u * u) / (2.0 * a)
+        d_dec = (v * v - w * w) / (2.0 * a)
+        if d_acc + d_dec <= L:
+            total += (v - u) / a + (v - w) / a + (L - d_acc - d_dec) / v
+        else:
+            vp = math.sqrt(max((2.0 * a * L + u * u + w * w) / 2.0, 0.0))
+            total += max(vp - u, 0.0) / a + max(vp - w, 0.0) / a
+    return total
+
+
+# ----------------------------------------------------------------------------------------------- writer
+class _Program:
+    """G-code lines and, beside them, the move deltas the estimator needs."""
+
+    def __init__(self, printer: PrinterProfile) -> None:
+        self.p = printer
+        self.lines: list[str] = []
+        self.moves: list[np.ndarray] = []  # blocks of rows (dx, dy, dz, de, speed, accel)
+        self.x = self.y = 0.0
+        self.z = 0.0
+        self.started = False
+        self.retracted = False
+        self.accel_print = printer.accel_default
+        self.n_retract = 0
+        self.travel_mm = 0.0
+
+    def set_accel(self, accel: float) -> None:
+        if accel != self.accel_print:
+            self.accel_print = accel
+            self.lines.append(f"M204 P{accel:g} T{self.p.travel_acceleration:g}")
+
+    def _move_row(self, dx, dy, dz, de, speed, accel) -> None:
+        self.moves.append(np.array([[dx, dy, dz, de, speed, accel]]))
+
+    def retract(self) -> None:
+        p = self.p
+        if p.retract_length > 0 and not self.retracted:
+            self.lines.append(f"G1 E{-p.retract_length:.5f} F{p.retract_speed * 60:.0f}")
+            self._move_row(0.0, 0.0, 0.0, -p.retract_length, p.retract_speed, p.travel_acceleration)
+            self.retracted = True
+            self.n_retract += 1
+
+    def deretract(self) -> None:
+        p = self.p
+        if self.retracted:
+            self.lines.append(f"G1 E{p.retract_length:.5f} F{p.retract_speed * 60:.0f}")
+            self._move_row(0.0, 0.0, 0.0, p.retract_length, p.retract_speed, p.travel_acceleration)
+            self.retracted = False
+
+    def travel(self, x: float, y: float) -> None:
+        dist = math.hypot(x - self.x, y - self.y)
+        if self.started and dist < 1e-4:
+            return
+        p = self.p
+        if dist > p.retract_min_travel or not self.started:
+            self.retract()
+        lift = p.retract_lift if self.retracted else 0.0
+        if lift > 0:
+            self.lines.append(f"G1 Z{self.z + lift:.3f} F{MAX_Z_SPEED * 60:.0f}")
+            self._move_row(0.0, 0.0, lift, 0.0, MAX_Z_SPEED, p.travel_acceleration)
+        self.lines.append(f"G1 X{x:.3f} Y{y:.3f} F{p.speed_travel * 60:.0f}")
+        self._move_row(x - self.x, y - self.y, 0.0, 0.0, p.speed_travel, p.travel_acceleration)
+        if lift > 0:
+            self.lines.append(f"G1 Z{self.z:.3f} F{MAX_Z_SPEED * 60:.0f}")
+            self._move_row(0.0, 0.0, -lift, 0.0, MAX_Z_SPEED, p.travel_acceleration)
+        self.travel_mm += dist
+        self.x, self.y = x, y
+        self.started = True
+
+    def layer_z(self, z: float) -> None:
+        self.retract()
+        self.lines.append(f"G1 Z{z:.3f} F{min(self.p.speed_travel, MAX_Z_SPEED) * 60:.0f}")
+        self._move_row(0.0, 0.0, z - self.z, 0.0, MAX_Z_SPEED, self.p.travel_acceleration)
+        self.z = z
+
+    def extrude(self, pts: np.ndarray, e_per_mm: float, speed: float) -> None:
+        """Extrude along pts[1:] from the current position (which is pts[0])."""
+        self.deretract()
+        d = np.diff(pts, axis=0)
+        seg = np.hypot(d[:, 0], d[:, 1])
+        keep = seg > 1e-5
+        if not keep.any():
+            return
+        pts1, seg, d = pts[1:][keep], seg[keep], d[keep]
+        e = seg * e_per_mm
+        f = f" F{speed * 60:.0f}"
+        lines = [
+            f"G1 X{x:.3f} Y{y:.3f} E{ee:.5f}" for (x, y), ee in zip(pts1.tolist(), e.tolist(), strict=True)
+        ]
+        lines[0] += f
+        self.lines.extend(lines)
+        block = np.empty((len(seg), 6))
+        block[:, 0:2] = d
+        block[:, 2] = 0.0
+        block[:, 3] = e
+        block[:, 4] = speed
+        block[:, 5] = self.accel_print
+        self.moves.append(block)
+        self.x, self.y = float(pts1[-1, 0]), float(pts1[-1, 1])
+
+
+def _fill_template(text: str, values: dict[str, float], which: str) -> str:
+    try:
+        return text.format_map(values)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ExportError(f"printer {which} G-code has an unknown placeholder {exc}") from None
+
+
+def write_gcode(toolpaths: Toolpaths, path: str | os.PathLike[str], printer: PrinterProfile) -> GcodeSummary:
+    """Write Marlin G-code for ``toolpaths`` to ``path`` (atomically) and return its summary."""
+    p = printer
+    if not toolpaths.layers or not any(layer.paths for layer in toolpaths.layers):
+        raise ExportError("toolpaths are empty: nothing to print")
+    prog = _Program(p)
+    filament_area = p.filament_area_mm2
+    volume = 0.0
+    speeds = {
+        "external_perimeter": p.speed_external_perimeter,
+        "perimeter": p.speed_perimeter,
+        "solid_infill": p.speed_solid_infill,
+        "top_solid_infill": p.speed_top_solid_infill,
+        "infill": p.speed_infill,
+    }
+    accels = {
+        "external_perimeter": p.accel_perimeter,
+        "perimeter": p.accel_perimeter,
+        "solid_infill": p.accel_infill,
+        "top_solid_infill": p.accel_infill,
+        "infill": p.accel_infill,
+    }
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    prog.lines.append(f"M204 P{p.accel_default:g} T{p.travel_acceleration:g}")
+    prog.accel_print = p.accel_default
+    for index, layer in enumerate(toolpaths.layers):
+        first = index == 0
+        prog.lines.append(f";LAYER_CHANGE\n;Z:{layer.z:.3f}\n;HEIGHT:{layer.height:.3f}")
+        if index == 1:
+            prog.lines.append(f"M104 S{p.nozzle_temp:g}\nM140 S{p.bed_temp:g}")
+            if p.fan_percent > 0:
+                prog.lines.append(f"M106 S{round(2.55 * p.fan_percent)}")
+        prog.layer_z(layer.z)
+        area = toolpaths.bead_area(layer.height)
+        e_per_mm = area / filament_area
+        role = None
+        for ep in layer.paths:
+            if ep.role != role:
+                role = ep.role
+                prog.lines.append(f";TYPE:{_ROLE_NAMES[role]}")
+                prog.set_accel(p.accel_first_layer if first else accels[role])
+            pts = ep.points
+            prog.travel(float(pts[0, 0]), float(pts[0, 1]))
+            prog.extrude(pts, e_per_mm, p.speed_first_layer if first else speeds[role])
+            length = float(np.hypot(*np.diff(pts, axis=0).T).sum())
+            volume += area * length
+            lo = np.minimum(lo, [pts[:, 0].min(), pts[:, 1].min(), layer.z - layer.height])
+            hi = np.maximum(hi, [pts[:, 0].max(), pts[:, 1].max(), layer.z])
+    prog.retract()
+
+    moves = np.concatenate(prog.moves)
+    cols = [np.ascontiguousarray(moves[:, k]) for k in range(6)]
+    est = float(_plan_time(*cols, float(p.jerk)))
+    filament_mm = volume / filament_area
+    filament_g = volume * p.filament_density / 1000.0
+    values = dict(
+        nozzle_temp=p.nozzle_temp,
+        bed_temp=p.bed_temp,
+        first_layer_nozzle_temp=p.first_layer_nozzle_temp,
+        first_layer_bed_temp=p.first_layer_bed_temp,
+        bed_x=p.bed_x,
+        bed_y=p.bed_y,
+        max_z=p.max_z,
+        park_z=round(min(p.max_z, toolpaths.layers[-1].z + 10.0), 3),
+    )
+    start = _fill_template(p.start_gcode, values, "start").strip()
+    end = _fill_template(p.end_gcode, values, "end").strip()
+    s = toolpaths.settings
+    off = toolpaths.offset_mm
+    header = [
+        "; generated by bits2atoms exporters.gcode (Marlin flavour, relative E)",
+        f"; printer = {p.name}",
+        f"; estimated printing time = {format_duration(est)} ({est:.0f} s, moves only, no heating)",
+        f"; filament used [mm] = {filament_mm:.2f}",
+        f"; filament used [g] = {filament_g:.2f}",
+        f"; filament used [mm3] = {volume:.2f}",
+        f"; layers = {len(toolpaths.layers)}, layer height = {s['layer_height']:g} mm, "
+        f"first layer = {s['first_layer_height']:g} mm",
+        f"; perimeters = {s['perimeters']}, infill = {s['infill'] * 100:g} % {s['infill_pattern']}, "
+        f"top/bottom layers = {s['top_layers']}/{s['bottom_layers']}",
+        f"; extrusion width = {toolpaths.extrusion_width:g} mm, nozzle = {p.nozzle_diameter:g} mm, "
+        f"filament = {p.filament_diameter:g} mm",
+        f"; part placed on the bed: dropped to z=0 and centred, offset = ({off[0]:.3f}, {off[1]:.3f}, {off[2]:.3f}) mm",
+        "",
+        "M82 ; absolute E for the start block" if "M83" not in start else "",
+        start,
+        "M83 ; relative extrusion",
+        "G90",
+        "M107",
+    ]
+    with atomic_open(path, "w") as fh:
+        fh.write("\n".join(line for line in header if line is not None))
+        fh.write("\n")
+        fh.write("\n".join(prog.lines))
+        fh.write("\n; end\n")
+        fh.write(end)
+        fh.write("\n")
+    return GcodeSummary(
+        path=str(path),
+        layers=len(toolpaths.layers),
+        print_time_s=est,
+        filament_mm=filament_mm,
+        filament_g=filament_g,
+        extruded_volume_mm3=volume,
+        moves=len(moves),
+        retractions=prog.n_retract,
+        travel_mm=prog.travel_mm,
+        bbox_mm=(tuple(float(v) for v in lo), tuple(float(v) for v in hi)),
+    )
+
+
+def export_gcode(
+    mesh: trimesh.Trimesh,
+    path: str | os.PathLike[str],
+    printer: PrinterProfile | str | os.PathLike[str] | None = None,
+    **settings,
+) -> GcodeSummary:
+    """Slice ``mesh`` (mm) for ``printer`` (profile, built-in name, TOML path or None for the default)
+    and write Marlin G-code to ``path``. ``settings`` go to :func:`exporters.slicer.slice_mesh`."""
+    profile = printer if isinstance(printer, PrinterProfile) else load_printer(printer)
+    unknown = sorted(set(settings) - SLICE_SETTINGS)
+    if unknown:
+        raise ExportError(
+            f"unknown slicer setting(s) {', '.join(unknown)} (known: {', '.join(sorted(SLICE_SETTINGS))})"
+        )
+    if not isinstance(mesh, trimesh.Trimesh):
+        raise ExportError(f"expected a trimesh.Trimesh, got {type(mesh).__name__}")
+    return write_gcode(slice_mesh(mesh, profile, **settings), path, profile)
