@@ -1,0 +1,114 @@
+"""2D outline of a flat part (a plate extruded along z), shared by the CNC, DXF and SVG exporters.
+
+An ``Outline`` is a shapely MultiPolygon in mm (x, y; holes as interior rings, exteriors counter-clockwise)
+plus the part's thickness in mm. It comes from a shapely polygon, from a mesh (section at mid-thickness),
+or from a voxel grid (footprint of the filled voxels along z, exact voxel edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+import trimesh
+from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry.polygon import orient
+
+from exporters.errors import ExportError
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Outline of a flat part: ``polygons`` (MultiPolygon, mm) and ``thickness_mm`` (extent along z)."""
+
+    polygons: MultiPolygon
+    thickness_mm: float
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return tuple(self.polygons.bounds)  # type: ignore[return-value]
+
+    @property
+    def area_mm2(self) -> float:
+        return float(self.polygons.area)
+
+
+def _clean(geom, what: str) -> MultiPolygon:
+    if geom is None or geom.is_empty:
+        raise ExportError(f"the outline from {what} is empty")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    polys = []
+    for part in shapely.get_parts(geom):
+        polys += [p for p in shapely.get_parts(part) if isinstance(p, Polygon) and p.area > 0]
+    if not polys:
+        raise ExportError(f"the outline from {what} has no area")
+    return MultiPolygon([orient(p, 1.0) for p in polys])
+
+
+def outline_from_polygon(polygon: Polygon | MultiPolygon, thickness_mm: float) -> Outline:
+    """Outline of a shapely Polygon/MultiPolygon (mm) cut from plate ``thickness_mm`` thick."""
+    if not isinstance(polygon, Polygon | MultiPolygon):
+        raise ExportError(f"expected a shapely Polygon or MultiPolygon, got {type(polygon).__name__}")
+    thickness = float(thickness_mm)
+    if not np.isfinite(thickness) or thickness <= 0:
+        raise ExportError(f"thickness must be a positive number of mm, got {thickness_mm}")
+    if not np.all(np.isfinite(shapely.get_coordinates(polygon))):
+        raise ExportError("the outline has NaN or infinite coordinates")
+    return Outline(_clean(polygon, "the polygon"), thickness)
+
+
+def outline_from_mesh(mesh: trimesh.Trimesh) -> Outline:
+    """Section of a flat part (extruded along z, mm) at mid-thickness; thickness = the mesh's z extent."""
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ExportError("expected a non-empty trimesh.Trimesh")
+    if not np.all(np.isfinite(mesh.vertices)):
+        raise ExportError("the mesh has NaN or infinite vertex coordinates")
+    z0, z1 = float(mesh.bounds[0, 2]), float(mesh.bounds[1, 2])
+    if z1 - z0 <= 0:
+        raise ExportError("the mesh is flat in z: a plate part needs a thickness")
+    section = mesh.section(plane_origin=(0.0, 0.0, (z0 + z1) / 2), plane_normal=(0.0, 0.0, 1.0))
+    if section is None:
+        raise ExportError("the mesh has no cross-section at mid-thickness")
+    # Project straight down (keeps x, y): a transform that only moves z to 0.
+    to_2d = np.eye(4)
+    to_2d[2, 3] = -(z0 + z1) / 2
+    planar, _ = section.to_2D(to_2D=to_2d)
+    polys = list(planar.polygons_full)
+    if not polys:
+        raise ExportError(
+            "the mid-thickness section of the mesh is not a closed outline (is the mesh watertight?)"
+        )
+    return Outline(_clean(shapely.union_all(polys), "the mesh section"), z1 - z0)
+
+
+def outline_from_voxels(occupancy: np.ndarray, pitch: float, origin) -> Outline:
+    """Footprint (along z) of the filled voxels, with exact voxel edges; thickness = filled layers * pitch."""
+    occ = np.asarray(occupancy)
+    if occ.ndim != 3:
+        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
+    occ = occ.astype(bool, copy=False)
+    if not occ.any():
+        raise ExportError("the voxel grid is empty: nothing to cut")
+    pitch = float(pitch)
+    if not np.isfinite(pitch) or pitch <= 0:
+        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
+    org = np.asarray(origin, dtype=np.float64).reshape(-1)
+    if org.shape != (3,) or not np.all(np.isfinite(org)):
+        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
+    foot = occ.any(axis=2)
+    layers = np.nonzero(occ.any(axis=(0, 1)))[0]
+    # One rectangle per run of filled cells along x in each row; their union is the exact pixel outline.
+    padded = np.pad(foot, ((1, 1), (0, 0))).astype(np.int8)
+    edges = np.diff(padded, axis=0)
+    starts = np.argwhere(edges.T == 1)  # (j, i)
+    stops = np.argwhere(edges.T == -1)
+    x0 = org[0] - pitch / 2
+    y0 = org[1] - pitch / 2
+    rects = [
+        box(x0 + i0 * pitch, y0 + j * pitch, x0 + i1 * pitch, y0 + (j + 1) * pitch)
+        for (j, i0), (_, i1) in zip(starts, stops, strict=True)
+    ]
+    merged = shapely.union_all(rects).simplify(0.0)
+    return Outline(_clean(merged, "the voxel grid"), float(layers[-1] - layers[0] + 1) * pitch)
