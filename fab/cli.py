@@ -155,6 +155,124 @@ def convert(
         print_convert_summary(summary)
 
 
+OutPath = Annotated[Path | None, typer.Option()]
+
+
+@app.command()
+@reports_user_errors
+def export(
+    source: Annotated[
+        Path, typer.Argument(help="A part (CadQuery script, STEP, mesh) or a saved voxel grid (.npz).")
+    ],
+    stl: Annotated[Path | None, typer.Option(help="STL (or .3mf) to write.")] = None,
+    gcode: Annotated[Path | None, typer.Option(help="FDM G-code to write (Marlin).")] = None,
+    cnc: Annotated[
+        Path | None, typer.Option(help="CNC/laser profile-cutting G-code to write (flat parts).")
+    ] = None,
+    assembly: Annotated[Path | None, typer.Option(help="Voxel assembly plan (JSON) to write.")] = None,
+    vox: Annotated[Path | None, typer.Option(help="MagicaVoxel .vox to write.")] = None,
+    binvox: Annotated[Path | None, typer.Option(help=".binvox to write.")] = None,
+    vtk: Annotated[Path | None, typer.Option(help="VTK image (.vti) of the voxel grid to write.")] = None,
+    pitch: Annotated[
+        float | None, typer.Option(help="Voxel edge in mm, for voxel outputs from a part.")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="Target voxel count instead of --pitch.")] = None,
+    units: Annotated[str, typer.Option(help="Units of the input file: mm, m or in.")] = "mm",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="CadQuery parameter NAME=VALUE.")
+    ] = None,
+    printer: Annotated[str | None, typer.Option(help="Printer profile: built-in name or TOML file.")] = None,
+    layer_height: Annotated[
+        float | None, typer.Option(help="Layer height in mm (default: the printer's).")
+    ] = None,
+    infill: Annotated[float | None, typer.Option(help="Infill density 0..1.")] = None,
+    perimeters: Annotated[int | None, typer.Option(help="Number of perimeters.")] = None,
+    tool: Annotated[str | None, typer.Option(help="CNC tool profile: built-in name or TOML file.")] = None,
+    flavor: Annotated[str, typer.Option(help="CNC G-code flavour: grbl or linuxcnc.")] = "grbl",
+    tabs: Annotated[int | None, typer.Option(help="Holding tabs per outer contour (CNC).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Write STL, G-code, CNC, voxel assembly plans and viewer files for a part or a voxel grid."""
+    from fab.export import export as run_export
+
+    settings = {
+        k: v
+        for k, v in dict(layer_height=layer_height, infill=infill, perimeters=perimeters).items()
+        if v is not None
+    }
+    summary = run_export(
+        source,
+        stl=stl,
+        gcode=gcode,
+        cnc=cnc,
+        assembly=assembly,
+        vox=vox,
+        binvox=binvox,
+        vtk=vtk,
+        pitch=pitch,
+        count=count,
+        units=units,
+        params=parse_params(param),
+        printer=printer,
+        slicer_settings=settings,
+        tool=tool,
+        flavor=flavor,
+        tabs=tabs,
+    )
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"fab export: {summary['source']}", title_justify="left")
+    table.add_column("kind", style="bold")
+    table.add_column("file")
+    table.add_column("figures")
+    for kind, info in summary["outputs"].items():
+        figures = ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in info.items()
+            if k != "path" and isinstance(v, int | float | str | bool)
+        )
+        table.add_row(kind, info["path"], figures)
+    stdout_console.print(table)
+
+
+@app.command("check-assembly")
+@reports_user_errors
+def check_assembly(
+    plan: Annotated[
+        Path, typer.Argument(help="Voxel assembly plan (JSON) written by fab export --assembly.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Check that an assembly plan is buildable; name the first placement that breaks a rule (exit 1)."""
+    from exporters.assembly import check_assembly as check
+
+    if not plan.is_file():
+        raise FabError(f"assembly plan not found: {plan}")
+    violations = check(plan)
+    if as_json:
+        print_json(
+            {
+                "plan": str(plan),
+                "buildable": not violations,
+                "violation": None
+                if not violations
+                else {
+                    "index": violations[0].index,
+                    "ijk": list(violations[0].ijk),
+                    "rule": violations[0].rule,
+                    "message": violations[0].message,
+                },
+            }
+        )
+    elif violations:
+        stderr_console.print(f"[red]not buildable:[/red] {violations[0].message}", highlight=False, soft_wrap=True)
+    else:
+        stdout_console.print(f"{plan}: buildable")
+    if violations:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
