@@ -67,14 +67,20 @@ def mesh_from_voxels(
     """Watertight surface (mm) of the filled voxels, volume within ``VOLUME_TOLERANCE`` of the voxel volume.
 
     ``origin`` is the centre of voxel (0, 0, 0) in mm. ``smooth=False`` gives the exact blocky surface
-    (voxel faces). ``decimate`` is a geometric tolerance in mm for manifold3d's simplification (keeps the
+    (voxel faces; pinched, hence not watertight in trimesh's sense, where voxels touch only along an edge). ``decimate`` is a geometric tolerance in mm for manifold3d's simplification (keeps the
     mesh manifold); ``None`` keeps every marching-cubes triangle.
     """
     occ, pitch, org = _check_grid(occupancy, pitch, origin)
     if not smooth:
+        # Voxels that touch only along an edge or at a corner pinch the surface there: it is closed
+        # (every edge has an even number of faces) but not manifold, and STL cannot say otherwise.
         mesh = _blocky_mesh(occ, pitch, org)
-    else:
-        mesh = _smooth_mesh(occ, pitch, org)
+        if decimate is not None:
+            raise ExportError(
+                "decimate applies to smooth surfaces only (the blocky surface is already minimal)"
+            )
+        return mesh
+    mesh = _smooth_mesh(occ, pitch, org)
     if decimate is not None:
         mesh = _decimate(mesh, float(decimate))
     _validate(mesh)
