@@ -136,7 +136,7 @@ class _Program:
     def __init__(self, printer: PrinterProfile) -> None:
         self.p = printer
         self.lines: list[str] = []
-        self.moves: list[np.ndarray] = []  # blocks of rows (dx, dy, dz, de, speed, accel)
+        self.rows: list[tuple] = []  # one (dx, dy, dz, de, speed, accel) per move, for the estimator
         self.x = self.y = 0.0
         self.z = 0.0
         self.started = False
@@ -151,7 +151,7 @@ class _Program:
             self.lines.append(f"M204 P{accel:g} T{self.p.travel_acceleration:g}")
 
     def _move_row(self, dx, dy, dz, de, speed, accel) -> None:
-        self.moves.append(np.array([[dx, dy, dz, de, speed, accel]]))
+        self.rows.append((dx, dy, dz, de, speed, accel))
 
     def retract(self) -> None:
         p = self.p
@@ -194,30 +194,29 @@ class _Program:
         self._move_row(0.0, 0.0, z - self.z, 0.0, MAX_Z_SPEED, self.p.travel_acceleration)
         self.z = z
 
-    def extrude(self, pts: np.ndarray, e_per_mm: float, speed: float) -> None:
-        """Extrude along pts[1:] from the current position (which is pts[0])."""
+    def extrude(self, pts: list, e_per_mm: float, speed: float) -> float:
+        """Extrude along pts[1:] from the current position (pts[0]); returns the path length (mm).
+
+        A plain loop over Python floats: for 2-point infill lines it beats numpy's per-call overhead.
+        """
         self.deretract()
-        d = np.diff(pts, axis=0)
-        seg = np.hypot(d[:, 0], d[:, 1])
-        keep = seg > 1e-5
-        if not keep.any():
-            return
-        pts1, seg, d = pts[1:][keep], seg[keep], d[keep]
-        e = seg * e_per_mm
-        f = f" F{speed * 60:.0f}"
-        lines = [
-            f"G1 X{x:.3f} Y{y:.3f} E{ee:.5f}" for (x, y), ee in zip(pts1.tolist(), e.tolist(), strict=True)
-        ]
-        lines[0] += f
-        self.lines.extend(lines)
-        block = np.empty((len(seg), 6))
-        block[:, 0:2] = d
-        block[:, 2] = 0.0
-        block[:, 3] = e
-        block[:, 4] = speed
-        block[:, 5] = self.accel_print
-        self.moves.append(block)
-        self.x, self.y = float(pts1[-1, 0]), float(pts1[-1, 1])
+        lines, rows, accel = self.lines, self.rows, self.accel_print
+        feed = f" F{speed * 60:.0f}"
+        x, y = self.x, self.y
+        total = 0.0
+        for nx, ny in pts[1:]:
+            dx, dy = nx - x, ny - y
+            length = math.hypot(dx, dy)
+            if length < 1e-5:
+                continue
+            e = length * e_per_mm
+            lines.append(f"G1 X{nx:.3f} Y{ny:.3f} E{e:.5f}{feed}")
+            feed = ""
+            rows.append((dx, dy, 0.0, e, speed, accel))
+            x, y = nx, ny
+            total += length
+        self.x, self.y = x, y
+        return total
 
 
 def _fill_template(text: str, values: dict[str, float], which: str) -> str:
@@ -269,16 +268,16 @@ def write_gcode(toolpaths: Toolpaths, path: str | os.PathLike[str], printer: Pri
                 role = ep.role
                 prog.lines.append(f";TYPE:{_ROLE_NAMES[role]}")
                 prog.set_accel(p.accel_first_layer if first else accels[role])
-            pts = ep.points
-            prog.travel(float(pts[0, 0]), float(pts[0, 1]))
-            prog.extrude(pts, e_per_mm, p.speed_first_layer if first else speeds[role])
-            length = float(np.hypot(*np.diff(pts, axis=0).T).sum())
-            volume += area * length
-            lo = np.minimum(lo, [pts[:, 0].min(), pts[:, 1].min(), layer.z - layer.height])
-            hi = np.maximum(hi, [pts[:, 0].max(), pts[:, 1].max(), layer.z])
+            pts = ep.points.tolist()
+            prog.travel(*pts[0])
+            volume += area * prog.extrude(pts, e_per_mm, p.speed_first_layer if first else speeds[role])
+        if layer.paths:
+            xy = np.concatenate([ep.points for ep in layer.paths])
+            lo = np.minimum(lo, [*xy.min(axis=0), layer.z - layer.height])
+            hi = np.maximum(hi, [*xy.max(axis=0), layer.z])
     prog.retract()
 
-    moves = np.concatenate(prog.moves)
+    moves = np.array(prog.rows, dtype=np.float64)
     cols = [np.ascontiguousarray(moves[:, k]) for k in range(6)]
     est = float(_plan_time(*cols, float(p.jerk)))
     filament_mm = volume / filament_area

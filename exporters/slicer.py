@@ -29,6 +29,8 @@ from exporters.printers import PrinterProfile
 INFILL_PATTERNS = ("rectilinear", "grid")
 ROLES = ("external_perimeter", "perimeter", "solid_infill", "top_solid_infill", "infill")
 _EPS = 1e-9
+CONNECT_FACTOR = 3.0  # infill lines closer than this many line spacings end-to-start are joined
+SOLID_MARGIN_MM = 3.0  # top/bottom skins reach this far into sparse infill (PrusaSlicer uses 3 mm too)
 
 
 @dataclasses.dataclass
@@ -222,33 +224,35 @@ def _rings_of(geom: shapely.Geometry) -> list[np.ndarray]:
 def hatch(geom: shapely.Geometry, angle_deg: float, spacing: float) -> np.ndarray:
     """Parallel lines at ``angle_deg`` and ``spacing`` (mm) clipped to ``geom``: segments (n, 2, 2).
 
-    Lines sit on a global grid (multiples of ``spacing`` from the origin) so they line up between layers.
+    A vectorised even-odd scanline fill: every ring edge is cut by the lines it spans (half-open in the
+    line normal, so a vertex on a line counts once), crossings are sorted along each line and paired.
+    Lines sit on a global grid (offsets (k + 1/2) spacing from the origin) so they line up between layers.
     """
     if geom.is_empty:
         return np.empty((0, 2, 2))
     a = math.radians(angle_deg)
     d = np.array([math.cos(a), math.sin(a)])  # line direction
     n = np.array([-d[1], d[0]])  # line normal
-    coords = shapely.get_coordinates(geom)
-    along, across = coords @ d, coords @ n
-    k0 = math.ceil(across.min() / spacing - 0.5)
-    k1 = math.floor(across.max() / spacing - 0.5)
-    if k1 < k0:
+    rings = shapely.get_rings(geom)
+    xy, ring_id = shapely.get_coordinates(rings, return_index=True)
+    same = ring_id[1:] == ring_id[:-1]
+    p0, p1 = xy[:-1][same], xy[1:][same]
+    u0, u1, v0, v1 = p0 @ d, p1 @ d, p0 @ n, p1 @ n
+    lo = np.ceil(np.minimum(v0, v1) / spacing - 0.5).astype(np.int64)
+    hi = np.ceil(np.maximum(v0, v1) / spacing - 0.5).astype(np.int64)  # exclusive
+    count = np.maximum(hi - lo, 0)
+    if count.sum() == 0:
         return np.empty((0, 2, 2))
-    offs = (np.arange(k0, k1 + 1) + 0.5) * spacing
-    lo, hi = along.min() - 1.0, along.max() + 1.0
-    p0 = offs[:, None] * n + lo * d
-    p1 = offs[:, None] * n + hi * d
-    lines = shapely.linestrings(np.stack([p0, p1], axis=1))
-    clipped = shapely.intersection(shapely.multilinestrings(lines), geom)
-    parts = shapely.get_parts(clipped)
-    parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings only (drop touching points)
-    if len(parts) == 0:
-        return np.empty((0, 2, 2))
-    first = shapely.get_coordinates(shapely.get_point(parts, 0))
-    last = shapely.get_coordinates(shapely.get_point(parts, -1))
-    segs = np.stack([first, last], axis=1)
-    return segs[np.linalg.norm(segs[:, 1] - segs[:, 0], axis=1) > 1e-6]
+    edge = np.repeat(np.arange(len(count)), count)
+    k = lo[edge] + (np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count))
+    v = (k + 0.5) * spacing
+    u = u0[edge] + (v - v0[edge]) / (v1[edge] - v0[edge]) * (u1[edge] - u0[edge])
+    order = np.lexsort((u, k))
+    u, v = u[order].reshape(-1, 2), v[order].reshape(-1, 2)
+    keep = u[:, 1] - u[:, 0] > 1e-6
+    u, v = u[keep], v[keep]
+    segs = u[:, :, None] * d + v[:, :, None] * n
+    return segs
 
 
 @numba.njit(cache=True)
@@ -279,6 +283,25 @@ def _order_segments(segs, x0, y0):
             out[k] = segs[best]
         cx, cy = out[k, 1, 0], out[k, 1, 1]
     return out
+
+
+def connect_lines(segs: np.ndarray, area: shapely.Geometry, max_gap: float) -> list[np.ndarray]:
+    """Join consecutive ordered segments into zig-zag polylines where the straight connector is short
+    (<= ``max_gap`` mm) and lies inside ``area``; this avoids a travel and retraction per infill line
+    (PrusaSlicer anchors its infill lines along the perimeter for the same reason)."""
+    n = len(segs)
+    join = np.zeros(max(n - 1, 0), dtype=bool)
+    if n > 1:
+        a, b = segs[:-1, 1], segs[1:, 0]
+        gap = np.hypot(*(b - a).T)
+        cand = np.flatnonzero((gap <= max_gap) & (gap > 1e-9))
+        if len(cand):
+            grown = shapely.buffer(area, 1e-3, join_style="mitre")
+            shapely.prepare(grown)
+            connectors = shapely.linestrings(np.stack([a[cand], b[cand]], axis=1))
+            join[cand] = shapely.covers(grown, connectors)
+    cuts = np.flatnonzero(~join) + 1
+    return [g.reshape(-1, 2) for g in np.split(segs, cuts)]
 
 
 def _loop_from(ring: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -366,34 +389,7 @@ def slice_mesh(
     for i in range(n_layers):
         s = spacing[i]
         area = infill_areas[i]
-        # solid where the part ends within top_layers above or bottom_layers below
-        if infill >= 1.0 - _EPS or area.is_empty:
-            solid, top_solid, sparse = area, shapely.Polygon(), shapely.Polygon()
-        else:
-            top_cut = (
-                [area]
-                if i + top_layers >= n_layers
-                else [
-                    area.difference(regions[j])
-                    for j in range(i + 1, i + top_layers + 1)
-                    if not regions[j].contains(area)
-                ]
-            )
-            bottom_cut = (
-                [area]
-                if i - bottom_layers < 0
-                else [
-                    area.difference(regions[j])
-                    for j in range(i - bottom_layers, i)
-                    if not regions[j].contains(area)
-                ]
-            )
-            top_solid = shapely.union_all(top_cut) if top_cut else shapely.Polygon()
-            bottom_solid = shapely.union_all(bottom_cut) if bottom_cut else shapely.Polygon()
-            solid = _drop_small(shapely.union(top_solid, bottom_solid), min_area)
-            top_solid = _drop_small(shapely.intersection(top_solid, solid), min_area)
-            solid = _drop_small(shapely.difference(solid, top_solid), min_area)
-            sparse = _drop_small(shapely.difference(area, shapely.union(solid, top_solid)), min_area)
+        top_solid, solid, sparse = _classify(i, area, regions, top_layers, bottom_layers, infill, min_area)
         angle = 45.0 if i % 2 == 0 else -45.0
         paths: list[ExtrusionPath] = []
         # perimeters: inner loops first, the external loop last (as PrusaSlicer does)
@@ -408,7 +404,8 @@ def slice_mesh(
                 segs = hatch(geom, ang, spacing_k)
                 if len(segs):
                     segs = _order_segments(np.ascontiguousarray(segs), pos[0], pos[1])
-                    paths.extend(ExtrusionPath(seg, role) for seg in segs)
+                    polylines = connect_lines(segs, geom, CONNECT_FACTOR * spacing_k)
+                    paths.extend(ExtrusionPath(line, role) for line in polylines)
                     pos = segs[-1, 1]
         paths_by_layer.append(Layer(float(tops[i]), float(heights[i]), paths))
 
@@ -430,6 +427,43 @@ def slice_mesh(
             bottom_layers=int(bottom_layers),
         ),
     )
+
+
+def _uncovered(area: shapely.Geometry, regions: list, layers: range) -> list[shapely.Geometry]:
+    """Parts of ``area`` outside the outline of each of ``layers`` (all of it past the part's ends)."""
+    out = []
+    for j in layers:
+        if j < 0 or j >= len(regions):
+            return [area]
+        if not regions[j].contains(area):
+            out.append(shapely.difference(area, regions[j]))
+    return out
+
+
+def _classify(i, area, regions, top_layers, bottom_layers, infill, min_area):
+    """Split layer ``i``'s infill area into (top surface, other solid, sparse).
+
+    The top surface is what the layer above does not cover. Solid is every point within ``top_layers``
+    below a top or ``bottom_layers`` above a bottom, grown by SOLID_MARGIN_MM into the sparse area so
+    solid skins anchor on the walls (PrusaSlicer's external-surface margin does the same).
+    """
+    empty = shapely.Polygon()
+    if area.is_empty:
+        return empty, empty, empty
+    top = _drop_small(shapely.union_all(_uncovered(area, regions, range(i + 1, i + 2))), min_area)
+    if infill >= 1.0 - _EPS:
+        return top, _drop_small(shapely.difference(area, top), min_area), empty
+    cuts = _uncovered(area, regions, range(i + 1, i + top_layers + 1)) if top_layers else []
+    cuts += _uncovered(area, regions, range(i - bottom_layers, i)) if bottom_layers else []
+    cuts = [c for c in cuts if not c.is_empty]
+    if not cuts:
+        return top, empty, area
+    solid = shapely.union_all(cuts)
+    if not solid.equals(area):
+        solid = shapely.intersection(shapely.buffer(solid, SOLID_MARGIN_MM, join_style="mitre"), area)
+    solid = _drop_small(shapely.difference(solid, top), min_area)
+    sparse = _drop_small(shapely.difference(area, shapely.union(solid, top)), min_area)
+    return top, solid, sparse
 
 
 def _infill_jobs(solid, top_solid, sparse, s, infill, pattern, layer_index):
