@@ -4,6 +4,8 @@ Geometry in mm, feeds in mm/min. The stock's top face is Z = 0 and the part is c
 Z = -thickness. Every contour is cut at one tool radius (half the kerf for a beam) from the part:
 
 - holes are cut inside, counter-clockwise, before the outside of their part (so the part is still held);
+  in general contours are cut inside out (smallest enclosed area first), so a part nested in another
+  part's hole is cut before that hole;
 - each part's outside is cut outside, clockwise (both are climb milling with a clockwise spindle);
 - end mills cut in equal depth passes no deeper than ``depth_per_pass_mm``; the last reaches -thickness;
 - holding tabs (outside contours only): on passes below the tab top the tool rises to
@@ -93,7 +95,7 @@ def _lead_in(start: np.ndarray, parts: MultiPolygon, length: float, r: float) ->
 
 
 def toolpaths(outline: Outline, tool: str | os.PathLike[str] | Tool) -> list[Contour]:
-    """Tool-radius-compensated contours of ``outline`` for ``tool``: holes (inside) first, then outsides."""
+    """Tool-radius-compensated contours of ``outline`` for ``tool``, in cutting order (inside out)."""
     if not isinstance(outline, Outline):
         raise ExportError(f"expected an Outline, got {type(outline).__name__}")
     tool = load_tool(tool)
@@ -137,7 +139,9 @@ def toolpaths(outline: Outline, tool: str | os.PathLike[str] | Tool) -> list[Con
             Contour("outside", _ring_path(outside.exterior.coords, clockwise=True), None, part_label)
         )
     out = []
-    for c in sorted(contours, key=lambda c: c.kind != "hole"):  # stable: holes first, parts in order
+    # Inside out: a contour encloses only smaller ones, so ascending enclosed area cuts every hole before
+    # its part's outside, and a part nested in another part's hole before the hole frees its slug.
+    for c in sorted(contours, key=lambda c: Polygon(c.path).area):
         gap = LineString(c.path).distance(parts)
         if gap < r * (1 - 2e-3):
             raise ExportError(

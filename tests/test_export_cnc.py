@@ -11,7 +11,7 @@ import trimesh
 from pygcode import Line
 from shapely.geometry import LineString, Point, Polygon, box
 
-from exporters.cnc import cnc_gcode, write_cnc
+from exporters.cnc import cnc_gcode, toolpaths, write_cnc
 from exporters.errors import ExportError
 from exporters.outline import outline_from_mesh, outline_from_polygon, outline_from_voxels
 from exporters.tools import Tool, list_tools, load_tool
@@ -97,6 +97,15 @@ def test_laser_profile_and_kerf():
     dist = np.array([LineString(s).distance(part) for s in segments])
     assert dist.min() >= 0.1 * (1 - 2e-3) and np.median(dist) == pytest.approx(0.1, abs=1e-3)
     assert summary["passes"] == 1 and summary["cut_length_mm"] > part.length
+
+
+def test_nested_part_is_cut_before_the_hole_around_it():
+    frame = box(0, 0, 60, 60).difference(box(10, 10, 50, 50))
+    washer = Point(30, 30).buffer(12).difference(Point(30, 30).buffer(4))
+    paths = toolpaths(outline_from_polygon(shapely.MultiPolygon([frame, washer]), 3.0), "endmill-3.175-wood")
+    order = [(c.kind, round(Polygon(c.path).centroid.x), round(Polygon(c.path).area)) for c in paths]
+    assert [k for k, *_ in order] == ["hole", "outside", "hole", "outside"]
+    assert order[0][2] < order[1][2] < order[2][2] < order[3][2]  # bore, washer, frame window, frame
 
 
 def test_bad_tools_name_the_feature():
