@@ -41,6 +41,7 @@ QUAD_SEGS = 16  # arc segments per quarter circle in offsets: chord error 0.12 %
 # a corner sharper than about 84 degrees or a gap narrower than the tool leaves more.
 LEFTOVER_DEPTH = 0.5
 DEFAULT_TABS = 4
+MAX_COMMENT = 70
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,11 @@ class _Writer:
     def emit(self, text: str) -> None:
         self.lines.append(text)
 
+    def comment(self, text: str) -> None:
+        """A parenthesised comment: no nested parentheses, and short enough for GRBL's 80-character lines."""
+        clean = text.replace("(", "[").replace(")", "]")
+        self.lines.append(f"({clean[:MAX_COMMENT]})")
+
     def move(self, code: str, x=None, y=None, z=None, feed: float | None = None) -> None:
         target = self.pos.copy()
         words = [code]
@@ -251,8 +257,8 @@ def cnc_gcode(
     tab_len = tool.tab_width_mm + tool.diameter_mm
 
     w = _Writer()
-    w.emit(f"(bits2atoms 2.5D profile: {len(contours)} contours, thickness {thickness:.3f} mm)")
-    w.emit(f"(tool {tool.name}: {tool.kind}, diameter {tool.diameter_mm} mm, flavor {flavor})")
+    w.comment(f"bits2atoms 2.5D profile: {len(contours)} contours, thickness {thickness:.3f} mm")
+    w.comment(f"tool {tool.name}: {tool.kind}, diameter {tool.diameter_mm} mm, flavor {flavor}")
     w.emit("G21")
     w.emit("G90")
     w.emit("G17")
@@ -267,7 +273,7 @@ def cnc_gcode(
         w.emit(f"M3 S{tool.spindle_rpm:.0f}")
     for c in contours:
         runs = _split_tabs(c.path, n_tabs if c.kind == "outside" else 0, tab_len)
-        w.emit(f"(cut {c.label}, {'inside' if c.kind == 'hole' else 'outside'})")
+        w.comment(f"cut {c.label}, {'inside' if c.kind == 'hole' else 'outside'}")
         w.move("G0", x=c.lead_in[0], y=c.lead_in[1])
         for z in depths:
             if tool.is_beam:

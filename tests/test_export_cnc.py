@@ -62,7 +62,9 @@ def test_endmill_profile(tmp_path, flavor):
     outline = outline_from_polygon(part, 6.0)
     tool = load_tool("endmill-3.175-wood")
     summary = write_cnc(outline, tmp_path / "gear.nc", tool=tool, flavor=flavor)
-    segments, depths = _cuts((tmp_path / "gear.nc").read_text(), beam=False)
+    text = (tmp_path / "gear.nc").read_text()
+    assert max(len(line) for line in text.splitlines()) < 80  # GRBL's line buffer
+    segments, depths = _cuts(text, beam=False)
     r = tool.radius_mm
     dist = np.array([LineString(s).distance(part) for s in segments])
     assert dist.min() >= r * (1 - 2e-3)
