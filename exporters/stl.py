@@ -129,11 +129,16 @@ def _skin_of_boxes(occ: np.ndarray) -> trimesh.Trimesh:
     return mesh
 
 
-def _smooth_mesh(occ: np.ndarray, pitch: float, org: np.ndarray) -> trimesh.Trimesh:
-    padded = np.pad(occ.astype(np.float32), PAD)
+def _smooth_mesh(
+    density: np.ndarray, pitch: float, org: np.ndarray, target: float | None = None
+) -> trimesh.Trimesh:
+    """Marching cubes of a blurred density (1 = filled cell) whose enclosed volume matches ``target``
+    (mm^3; default: the density's sum times the cell volume)."""
+    padded = np.pad(density.astype(np.float32), PAD)
     field = ndimage.gaussian_filter(padded, sigma=SMOOTH_SIGMA, mode="constant")
     corner = org - PAD * pitch
-    target = float(occ.sum()) * pitch**3
+    if target is None:
+        target = float(density.sum()) * pitch**3
     # Secant iteration on the iso-level: the enclosed volume decreases monotonically as the level rises.
     # Isolated single voxels blur below 0.5, so levels are relative to the field's peak.
     peak = float(field.max())
@@ -174,7 +179,13 @@ def _decimate(mesh: trimesh.Trimesh, tolerance_mm: float) -> trimesh.Trimesh:
 def mesh_from_points(
     points_mm: np.ndarray, spacing: float, smooth: bool = True, decimate: float | None = None
 ) -> trimesh.Trimesh:
-    """Surface of a particle field: each particle fills the cubic cell of side ``spacing`` (mm) around it."""
+    """Watertight surface of a particle field whose particles each stand for a cube of side ``spacing`` (mm).
+
+    Particles are splatted (trilinear weights) onto a grid of pitch ``spacing``, so a deformed field
+    (particles off their lattice sites) still gives a closed surface; the enclosed volume is matched to
+    ``N * spacing^3``. On an undeformed lattice this is exactly ``mesh_from_voxels`` of the occupied sites.
+    ``smooth=False`` rounds each particle to its nearest site and returns the blocky voxel surface.
+    """
     pts = np.asarray(points_mm, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise ExportError(f"points must be an (N, 3) array with N > 0, got shape {pts.shape}")
@@ -184,10 +195,24 @@ def mesh_from_points(
     if not np.isfinite(spacing) or spacing <= 0:
         raise ExportError(f"spacing must be a positive number of mm, got {spacing}")
     lo = pts.min(axis=0)
-    ijk = np.rint((pts - lo) / spacing).astype(np.int64)
-    occ = np.zeros(ijk.max(axis=0) + 1, dtype=bool)
-    occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
-    return mesh_from_voxels(occ, spacing, lo, smooth=smooth, decimate=decimate)
+    rel = (pts - lo) / spacing
+    if not smooth:
+        ijk = np.rint(rel).astype(np.int64)
+        occ = np.zeros(ijk.max(axis=0) + 1, dtype=bool)
+        occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
+        return mesh_from_voxels(occ, spacing, lo, smooth=False)
+    base = np.floor(rel).astype(np.int64)
+    frac = rel - base
+    density = np.zeros(base.max(axis=0) + 2, dtype=np.float64)
+    for corner in np.ndindex(2, 2, 2):
+        weight = np.prod(np.where(corner, frac, 1.0 - frac), axis=1)
+        idx = base + corner
+        np.add.at(density, (idx[:, 0], idx[:, 1], idx[:, 2]), weight)
+    mesh = _smooth_mesh(np.minimum(density, 1.0), spacing, lo, target=len(pts) * spacing**3)
+    if decimate is not None:
+        mesh = _decimate(mesh, float(decimate))
+    _validate(mesh)
+    return mesh
 
 
 def _prepare(mesh: trimesh.Trimesh) -> trimesh.Trimesh:

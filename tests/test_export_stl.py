@@ -52,6 +52,12 @@ def test_points_surface():
     pts = np.argwhere(_sphere(12, 5.0)) * 0.5 + 3.0
     mesh = mesh_from_points(pts, 0.5)
     assert mesh.is_watertight and mesh.volume == pytest.approx(len(pts) * 0.125, rel=0.02)
+    # a deformed field (particles jittered off their sites by up to 0.3 spacing) still closes
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, pts.shape)
+    bent = mesh_from_points(pts + jitter, 0.5)
+    assert bent.is_watertight and bent.volume == pytest.approx(len(pts) * 0.125, rel=0.02)
+    with pytest.raises(ExportError, match="points"):
+        mesh_from_points(np.zeros((0, 3)), 0.5)
 
 
 def test_3mf_package(tmp_path):
