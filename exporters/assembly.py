@@ -496,31 +496,39 @@ def check_assembly(plan: dict | str | os.PathLike[str]) -> list[AssemblyViolatio
         raise ExportError("the plan's lattice has no valid 'shape' [nx, ny, nz]") from None
     if np.any(shape <= 0):
         raise ExportError(f"the plan's lattice shape must be positive, got {shape.tolist()}")
-    bad_index = np.nonzero(placements[:, 0] != np.arange(len(placements)))[0]
-    first_bad = int(bad_index[0]) if len(bad_index) else len(placements)
-    ijk = np.ascontiguousarray(placements[:first_bad, 1:4])
-    types = np.ascontiguousarray(placements[:first_bad, 4])
+    n = len(placements)
+    # Index fields and lattice bounds are checked with numpy; the rest runs in the kernel on the prefix
+    # before the first such problem, on a grid no larger than what that prefix occupies.
+    bad_index = np.nonzero(placements[:, 0] != np.arange(n))[0]
+    outside = np.nonzero(np.any((placements[:, 1:4] < 0) | (placements[:, 1:4] >= shape), axis=1))[0]
+    first_index = int(bad_index[0]) if len(bad_index) else n
+    first_outside = int(outside[0]) if len(outside) else n
+    limit = min(first_index, first_outside)
+    ijk = np.ascontiguousarray(placements[:limit, 1:4])
+    types = np.ascontiguousarray(placements[:limit, 4])
     n_types = len(plan.get("part_types") or [])
-    # Sweep levels come from the final structure (all placements inside the lattice).
-    inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
-    occ = np.zeros(tuple(shape), dtype=bool)
-    occ[ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]] = True
+    grid = ijk.max(axis=0) + 1 if limit else np.ones(3, dtype=np.int64)
+    occ = np.zeros(tuple(int(v) for v in grid), dtype=bool)
+    occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
+    # Sweep levels come from the structure the checked placements build.
     level = _sweep_levels(occ)
     level[occ & (level < 0)] = np.iinfo(np.int64).max  # floating voxels fail support before this matters
-    p, code = _check_kernel(ijk, types, n_types, shape, level)
-    if p < 0 and first_bad < len(placements):
-        row = placements[first_bad]
+    p, code = _check_kernel(ijk, types, n_types, grid, level)
+    if p >= 0:
+        return [_violation(int(p), RULES[code], ijk[p], types[p], shape)]
+    if limit == n:
+        return []
+    row = placements[limit]
+    if limit == first_index:
         return [
             AssemblyViolation(
-                first_bad,
+                limit,
                 tuple(int(v) for v in row[1:4]),
                 "index",
-                f"placement {first_bad}: index field is {int(row[0])}, expected {first_bad}",
+                f"placement {limit}: index field is {int(row[0])}, expected {limit}",
             )
         ]
-    if p < 0:
-        return []
-    return [_violation(int(p), RULES[code], ijk[p], types[p], shape)]
+    return [_violation(limit, "bounds", row[1:4], row[4], shape)]
 
 
 def _violation(p: int, rule: str, ijk: np.ndarray, ptype: int, shape: np.ndarray) -> AssemblyViolation:

@@ -74,6 +74,11 @@ def test_checker_names_first_broken_placement():
     v = with_order([(0, 0, 0), (5, 0, 0)])
     assert v[0].rule == "bounds"
     assert "placement 1" in str(v[0])
+    huge = dict(plan, lattice=dict(plan["lattice"], shape=[10**6] * 3))  # no dense 10^18 grid allocated
+    assert check_assembly(huge) == []
+    bad = dict(plan, placements=plan["placements"].copy())
+    bad["placements"][3, 0] = 7
+    assert check_assembly(bad)[0].rule == "index" and check_assembly(bad)[0].index == 3
 
 
 def test_json_round_trip_and_check_from_file(tmp_path):
