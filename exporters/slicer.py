@@ -233,7 +233,7 @@ def hatch(geom: shapely.Geometry, angle_deg: float, spacing: float) -> np.ndarra
     a = math.radians(angle_deg)
     d = np.array([math.cos(a), math.sin(a)])  # line direction
     n = np.array([-d[1], d[0]])  # line normal
-    rings = shapely.get_rings(geom)
+    rings = shapely.get_rings(shapely.get_parts(geom))  # get_rings only looks inside Polygons
     xy, ring_id = shapely.get_coordinates(rings, return_index=True)
     same = ring_id[1:] == ring_id[:-1]
     p0, p1 = xy[:-1][same], xy[1:][same]
@@ -400,6 +400,9 @@ def slice_mesh(
                 paths.append(ExtrusionPath(loop, role))
                 pos = loop[-1]
         for geom, role, spacing_k in _infill_jobs(solid, top_solid, sparse, s, infill, infill_pattern, i):
+            # lines end s/2 inside the area: the zig-zag connectors then run along that inner edge and
+            # fill the s/2 band to the perimeters instead of doubling up on them
+            geom = shapely.buffer(geom, -s / 2.0, join_style="mitre", mitre_limit=2.0)
             for ang in (angle,) if role != "infill" or infill_pattern == "rectilinear" else (45.0, -45.0):
                 segs = hatch(geom, ang, spacing_k)
                 if len(segs):
