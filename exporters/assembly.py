@@ -443,11 +443,14 @@ def read_assembly(path: str | os.PathLike[str]) -> dict:
 
 def _placements_array(raw) -> np.ndarray:
     try:
-        arr = np.asarray(raw if raw is not None else [], dtype=np.int64)
+        arr = np.asarray(raw if raw is not None else [])
     except (TypeError, ValueError):
-        raise ExportError("placements must be a list of [index, i, j, k, type] integer rows") from None
+        arr = np.asarray([[None]], dtype=object)
     if arr.size == 0:
-        arr = arr.reshape(0, 5)
+        return np.zeros((0, 5), dtype=np.int64)
+    if arr.dtype.kind not in "iu":  # floats, strings, nulls or ragged rows: not silently truncated
+        raise ExportError("placements must be a list of [index, i, j, k, type] integer rows")
+    arr = arr.astype(np.int64)
     if arr.ndim != 2 or arr.shape[1] != 5:
         raise ExportError(f"placements must be rows of [index, i, j, k, type], got shape {arr.shape}")
     return arr

@@ -113,6 +113,12 @@ def test_read_rejects_non_plans(tmp_path):
     path.write_text('{"format": "other"}')
     with pytest.raises(ExportError, match="not a bits2atoms-assembly"):
         read_assembly(path)
+    path.write_text('{"format": "bits2atoms-assembly", "placements": [[0, 1.5, 0, 0, 0]]}')
+    with pytest.raises(ExportError, match="integer rows"):
+        read_assembly(path)
+    path.write_text('{"format": "bits2atoms-assembly", "placements": [[0, 1, 0], [1, 2, 3, 4, 5]]}')
+    with pytest.raises(ExportError, match="integer rows"):
+        read_assembly(path)
     path.write_text("not json")
     with pytest.raises(ExportError, match="not a JSON"):
         read_assembly(path)
