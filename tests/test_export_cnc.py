@@ -158,6 +158,17 @@ def test_outline_sources_agree():
     vox = outline_from_voxels(occ, 2.0, (0.0, 0.0, 0.0))
     assert vox.area_mm2 == pytest.approx((80 - 4) * 4.0) and vox.thickness_mm == pytest.approx(8.0)
     assert vox.bounds == pytest.approx((1.0, 1.0, 21.0, 17.0))
+    # a voxelized washer: the smoothed outline follows the circles the staircase approximates
+    x, y = np.mgrid[:80, :80] - 39.5
+    r = np.hypot(x, y)
+    washer = np.repeat(((r < 36) & (r > 10))[:, :, None], 4, axis=2)
+    smooth = outline_from_voxels(washer, 0.5, (0.0, 0.0, 0.0), smooth=True)
+    assert smooth.area_mm2 == pytest.approx(washer[:, :, 0].sum() * 0.25, rel=0.005)
+    centre = Point(39.5 * 0.5, 39.5 * 0.5)
+    radii = shapely.distance(shapely.points(shapely.get_coordinates(smooth.polygons)), centre)
+    dev = np.minimum(np.abs(radii - 18.0), np.abs(radii - 5.0))
+    assert dev.max() < 0.25 and np.sqrt(np.mean(dev**2)) < 0.1  # within half a voxel of the true circles
+    assert cnc_gcode(smooth, "waterjet-abrasive")[1]["holes"] == 1
     with pytest.raises(ExportError, match="empty"):
         outline_from_voxels(np.zeros((3, 3, 3), dtype=bool), 1.0, (0, 0, 0))
     with pytest.raises(ExportError, match="thickness"):
