@@ -92,7 +92,7 @@ def layer_tops(height: float, layer_height: float, first_layer_height: float) ->
     """Top z of each layer: a first layer, then ``layer_height`` steps; the count rounds the part height."""
     if height <= first_layer_height:
         return np.array([first_layer_height])
-    n = 1 + max(0, int(round((height - first_layer_height) / layer_height)))
+    n = 1 + max(0, math.floor((height - first_layer_height) / layer_height + 0.5))  # half rounds up
     return first_layer_height + layer_height * np.arange(n, dtype=np.float64)
 
 
