@@ -79,19 +79,19 @@ def test_vox_round_trip(tmp_path, shape):
 
 def test_binvox_read_by_trimesh(tmp_path):
     rng = np.random.default_rng(1)
-    occ = rng.random((7, 4, 600)) < 0.5  # long runs > 255 and a non-cubic grid
-    occ[:, :, 300:] = True
+    occ = rng.random((30, 20, 40)) < 0.5  # non-cubic: padding to 40^3 makes empty runs longer than 255
+    occ[:, :, 30:] = True
     path = tmp_path / "part.binvox"
     write_binvox(occ, 0.5, (1.0, 2.0, 3.0), path)
     with open(path, "rb") as fh:
         vg = trimesh.exchange.binvox.load_binvox(fh)
     dense = np.asarray(vg.matrix)
-    np.testing.assert_array_equal(dense[:7, :4, :600], occ)
+    np.testing.assert_array_equal(dense[:30, :20, :40], occ)
     assert dense.sum() == occ.sum()
     # binvox's own convention: centre of voxel i = translate + (i + 0.5) * scale / d; trimesh reads
     # translate as the first centre and scale / (d - 1) as spacing, so it sees the lower corner here.
     np.testing.assert_allclose(vg.transform[:3, 3], (0.75, 1.75, 2.75), atol=1e-9)
-    np.testing.assert_allclose(np.diag(vg.transform)[:3], 0.5 * 600 / 599, rtol=0.01)
+    np.testing.assert_allclose(np.diag(vg.transform)[:3], 0.5 * 40 / 39, rtol=1e-6)
 
 
 def test_vti_round_trip(tmp_path):
