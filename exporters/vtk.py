@@ -42,7 +42,7 @@ def voxel_image(
     # VTK numbers cells with x fastest: Fortran order of an [x, y, z] array.
     image.cell_data["occupancy"] = occ.astype(np.uint8).ravel(order="F")
     for name, values in (cell_data or {}).items():
-        arr = np.asarray(values)
+        arr = _vtk_array(values)
         if arr.shape[:3] != occ.shape:
             raise ExportError(
                 f"cell_data[{name!r}] has shape {arr.shape}, expected {occ.shape} (+ components)"
@@ -79,8 +79,8 @@ def particle_cloud(
     cells = np.column_stack([np.ones(n, dtype=np.int64), np.arange(n, dtype=np.int64)]).ravel()
     grid = pv.UnstructuredGrid(cells, np.full(n, pv.CellType.VERTEX, dtype=np.uint8), pts)
     for name, values in (point_data or {}).items():
-        arr = np.asarray(values)
-        if arr.shape[0] != n:
+        arr = _vtk_array(values)
+        if arr.ndim == 0 or arr.shape[0] != n:
             raise ExportError(
                 f"point_data[{name!r}] has {arr.shape[0]} rows, expected one per particle ({n})"
             )
@@ -121,6 +121,12 @@ def write_pvd(entries: list[tuple[float, str | os.PathLike[str]]], path: str | o
             '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">\n'
         )
         fh.write("  <Collection>\n" + "\n".join(lines) + "\n  </Collection>\n</VTKFile>\n")
+
+
+def _vtk_array(values) -> np.ndarray:
+    """VTK has no boolean arrays: store masks as uint8."""
+    arr = np.asarray(values)
+    return arr.astype(np.uint8) if arr.dtype == bool else arr
 
 
 def _check_suffix(path: str | os.PathLike[str], suffix: str) -> None:

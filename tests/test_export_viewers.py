@@ -123,6 +123,7 @@ def test_vtu_and_pvd_series(tmp_path):
                 "damage": np.linspace(0, 1, 50),
                 "von_mises_pa": np.ones(50) * 1e6,
                 "fragment_id": np.arange(50, dtype=np.int32) % 4,
+                "broken": np.arange(50) % 2 == 0,
             },
         )
         entries.append((step * 1e-6, path))
@@ -138,6 +139,7 @@ def test_vtu_and_pvd_series(tmp_path):
     assert grid.n_points == 50 and grid.n_cells == 50
     np.testing.assert_allclose(grid.point_data["displacement_mm"], 0.2)
     np.testing.assert_array_equal(grid.point_data["fragment_id"], np.arange(50) % 4)
+    np.testing.assert_array_equal(grid.point_data["broken"], np.arange(50) % 2 == 0)
     with pytest.raises(ExportError, match="rows"):
         write_vtu(pts, tmp_path / "bad.vtu", {"damage": np.ones(3)})
     with pytest.raises(ExportError, match="NaN"):
