@@ -9,7 +9,7 @@ import pytest
 import trimesh
 
 from exporters.errors import ExportError
-from exporters.stl import mesh_from_points, mesh_from_voxels, write_3mf, write_stl
+from exporters.stl import export_stl_from_voxels, mesh_from_points, mesh_from_voxels, write_3mf, write_stl
 
 
 def _sphere(n: int = 24, r: float = 8.0) -> np.ndarray:
@@ -90,3 +90,11 @@ def test_mesh_repair_and_validation(tmp_path):
     with pytest.raises(ExportError, match="pitch"):
         mesh_from_voxels(np.ones((3, 3, 3), dtype=bool), 0.0, (0, 0, 0))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_one_call_export_picks_format_by_suffix(tmp_path):
+    occ = _bracket()
+    stl = export_stl_from_voxels(occ, 0.5, (0, 0, 0), tmp_path / "b.stl")
+    assert trimesh.load(tmp_path / "b.stl").volume == pytest.approx(stl.volume, rel=1e-5)
+    export_stl_from_voxels(occ, 0.5, (0, 0, 0), tmp_path / "b.3mf", decimate=0.02)
+    assert zipfile.is_zipfile(tmp_path / "b.3mf")
