@@ -7,7 +7,8 @@ The tooth is what a straight-sided rack cutter leaves when it rolls on the pitch
 * the cutter's straight flank generates the flank, an exact involute of the base circle
   (REFERENCE.md section 4): at radius R the flank sits at polar angle psi + inv(alpha) - inv(alpha_R),
   cos(alpha_R) = r_b / R, inv(a) = tan(a) - a;
-* the cutter's tip radius ``root_fillet`` (default 0.38 m, the ISO 53 basic rack) generates the root
+* the cutter's tip radius ``root_fillet`` (default 0.38 m, the ISO 53 basic rack profile A, or the
+  largest radius the rack tip holds where that is less, e.g. at 25 degrees) generates the root
   fillet, the envelope of that circle: a trochoid offset by the tip radius;
 * the cutter's tip line generates the root circle.
 
@@ -171,9 +172,17 @@ def tooth_geometry(
     b = _finite("backlash", backlash)
     if b < 0:
         raise FabError(f"gear backlash must be >= 0 mm, got {b}")
-    rho = DEFAULT_ROOT_FILLET * m if root_fillet is None else _finite("root fillet", root_fillet)
+    # The largest tip radius the rack tip holds: the tip flat shrinks to nothing.
+    rho_max = (math.pi * m / 4 + b / 2 - 1.25 * m * math.tan(alpha)) * math.cos(alpha) / (1 - math.sin(alpha))
+    if root_fillet is None:
+        rho = min(DEFAULT_ROOT_FILLET * m, rho_max)  # ISO 53 A; steep pressure angles hold less
+    else:
+        rho = _finite("root fillet", root_fillet)
     if rho < 0:
         raise FabError(f"gear root fillet (rack tip radius) must be >= 0 mm, got {rho}")
+    if rho > rho_max * (1 + 1e-12):
+        raise FabError(f"root fillet {rho:.4g} mm does not fit the rack tip (at most {rho_max:.4g} mm here)")
+    rho = min(rho, rho_max)
 
     r = m * z / 2
     rb = r * math.cos(alpha)
@@ -187,9 +196,6 @@ def tooth_geometry(
     half_base = thickness / (2 * r) + float(inv(alpha))
 
     rack = _Rack(r, m, alpha, x, b, rho)
-    if rack.centre[0] < 0:
-        limit = rho + rack.centre[0] / (math.cos(alpha) - (1 - math.sin(alpha)) * math.tan(alpha))
-        raise FabError(f"root fillet {rho:.4g} mm does not fit the rack tip (at most {limit:.4g} mm here)")
 
     geom = ToothGeometry(m, z, alpha, x, b, rho, r, rb, ra, rf, 0.0, half_base, False, 0.0)
     phi_form, phi_root = rack.phi_form(), rack.phi_root()

@@ -13,7 +13,7 @@ from OCP.BRepExtrema import BRepExtrema_DistShapeShape
 
 import cad_plugins  # noqa: F401  (attaches the Workplane methods)
 from cad_plugins import base_pitch, contact_ratio, gear_from_profile, gear_profile, rack, spur_gear
-from cad_plugins.involute import tooth_geometry
+from cad_plugins.involute import fillet_points, tooth_geometry
 from fab.errors import FabError
 
 ALPHA = math.radians(20.0)
@@ -31,22 +31,22 @@ def _bottom_edges(solid: cq.Solid) -> list[cq.Edge]:
     return [e for e in solid.Edges() if abs(e.Center().z) < 1e-9 and e.BoundingBox().zlen < 1e-6]
 
 
-def _half_angle_base(m: float, z: int, x: float = 0.0, backlash: float = 0.0) -> float:
+def _half_angle_base(m: float, z: int, x: float = 0.0, backlash: float = 0.0, alpha: float = ALPHA) -> float:
     """Polar half-angle of a tooth at the base circle, from the textbook tooth thickness."""
-    s = math.pi * m / 2 + 2 * x * m * math.tan(ALPHA) - backlash
-    return s / (m * z) + math.tan(ALPHA) - ALPHA
+    s = math.pi * m / 2 + 2 * x * m * math.tan(alpha) - backlash
+    return s / (m * z) + math.tan(alpha) - alpha
 
 
 def _involute_deviation(
-    points: np.ndarray, m: float, z: int, x: float = 0.0, backlash: float = 0.0
+    points: np.ndarray, m: float, z: int, x: float = 0.0, backlash: float = 0.0, alpha: float = ALPHA
 ) -> np.ndarray:
     """Normal distance (mm) of flank points from the exact involutes of the base circle.
 
     The flanks of tooth k unroll from base-circle angles k p +/- H (REFERENCE.md: x = r_b (cos t + t sin t),
     y = r_b (sin t - t cos t)); rotating an involute by d theta moves it r_b d theta along its normal.
     """
-    rb = m * z / 2 * math.cos(ALPHA)
-    big_h = _half_angle_base(m, z, x, backlash)
+    rb = m * z / 2 * math.cos(alpha)
+    big_h = _half_angle_base(m, z, x, backlash, alpha)
     pitch = 2 * math.pi / z
     radius = np.hypot(points[:, 0], points[:, 1])
     theta = np.arctan2(points[:, 1], points[:, 0])
@@ -109,6 +109,52 @@ def test_flank_is_involute_on_brep(gear20: cq.Solid) -> None:
             assert xyz[:, 2].min() >= -1e-9 and xyz[:, 2].max() <= 10.0 + 1e-9
     assert len(face_pts) == 40
     assert np.abs(_involute_deviation(np.vstack(face_pts)[:, :2], 2.0, 20)).max() <= 5e-4
+
+
+@pytest.mark.parametrize(
+    ("z", "x", "alpha"), [(12, 0.0, 20.0), (17, 0.3, 20.0), (40, -0.3, 20.0), (25, 0.0, 25.0)]
+)
+def test_flank_deviation_other_gears(z: int, x: float, alpha: float) -> None:
+    """Undercut, shifted and 25-degree gears: flank edges within 5 um of the exact involute."""
+    geom = tooth_geometry(2.0, z, alpha, x)
+    solid = _solid(spur_gear(2.0, z, 3.0, pressure_angle=alpha, profile_shift=x))
+    flanks = _flank_edges(solid, geom.form_radius)
+    assert len(flanks) == 2 * z
+    pts = np.array([p.toTuple()[:2] for e in flanks for p in e.positions(np.linspace(0, 1, 41))])
+    worst = np.abs(_involute_deviation(pts, 2.0, z, x, alpha=math.radians(alpha))).max()
+    print(f"\nm=2 z={z} x={x} alpha={alpha}: max flank deviation {worst * 1e3:.5f} um")
+    assert worst <= 1e-4  # 0.1 um (the requirement is 5 um; measured ~0.003 um)
+
+
+def test_root_fillet_on_brep_is_the_trochoid(gear20: cq.Solid) -> None:
+    """Fillet edges follow the exact rack-tip envelope (sampled densely) to well under a micrometre."""
+    geom = tooth_geometry(2.0, 20)
+    exact = shapely.LineString(fillet_points(geom, 5001))
+    mirrored = shapely.LineString(fillet_points(geom, 5001) * [1.0, -1.0])
+    worst = 0.0
+    for e in _bottom_edges(gear20):
+        pts = np.array([p.toTuple()[:2] for p in e.positions(np.linspace(0, 1, 201))])
+        theta = np.arctan2(pts[:, 1], pts[:, 0])
+        if e.geomType() != "BSPLINE" or np.abs(theta).max() > math.pi / 20:
+            continue  # tooth 0 only
+        radius = np.hypot(pts[:, 0], pts[:, 1])
+        if radius.max() > geom.form_radius + 1e-7:
+            continue  # a flank
+        line = exact if theta.mean() > 0 else mirrored
+        worst = max(worst, float(shapely.distance(line, shapely.points(pts)).max()))
+    print(f"\nm=2 z=20: max root fillet deviation {worst * 1e3:.4f} um")
+    assert 0 < worst <= 1e-3
+
+
+def test_sharp_and_largest_rack_tip_radius() -> None:
+    for rho in (0.0, 0.94):
+        solid = _solid(spur_gear(2.0, 14, 3.0, root_fillet=rho))
+        assert solid.isValid()
+    area_sharp = shapely.Polygon(gear_profile(2.0, 20, root_fillet=0.0)).area
+    area_round = shapely.Polygon(gear_profile(2.0, 20)).area
+    assert area_round > area_sharp  # a rounder cutter tip leaves a stronger, fuller root
+    # At 25 degrees the ISO 0.38 m tip radius does not fit; the default shrinks to what fits.
+    assert _solid(spur_gear(2.0, 20, 3.0, pressure_angle=25.0)).isValid()
 
 
 def test_flank_starts_at_form_radius_and_reaches_tip(gear20: cq.Solid) -> None:
