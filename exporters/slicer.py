@@ -285,21 +285,34 @@ def _order_segments(segs, x0, y0):
     return out
 
 
-def connect_lines(segs: np.ndarray, area: shapely.Geometry, max_gap: float) -> list[np.ndarray]:
-    """Join consecutive ordered segments into zig-zag polylines where the straight connector is short
-    (<= ``max_gap`` mm) and lies inside ``area``; this avoids a travel and retraction per infill line
-    (PrusaSlicer anchors its infill lines along the perimeter for the same reason)."""
+def connect_lines(segs: np.ndarray, area: shapely.Geometry, max_gap: float, trim: float) -> list[np.ndarray]:
+    """Join consecutive ordered segments into zig-zag polylines where the connector is short
+    (<= ``max_gap`` mm) and lies inside ``area``; this saves a travel and a retraction per infill line
+    (PrusaSlicer anchors its infill lines along the perimeter for the same reason).
+
+    Joined ends are pulled back ``trim`` mm along their line, so the connector runs inside the area's edge
+    and fills the strip between the line ends and the perimeters instead of doubling up on the perimeter
+    (trim = s/sqrt(2) puts it s/2 inside an edge at 45 degrees to the lines); unjoined ends stay on the edge.
+    """
     n = len(segs)
+    segs = segs.copy()
     join = np.zeros(max(n - 1, 0), dtype=bool)
     if n > 1:
-        a, b = segs[:-1, 1], segs[1:, 0]
-        gap = np.hypot(*(b - a).T)
-        cand = np.flatnonzero((gap <= max_gap) & (gap > 1e-9))
+        vec = segs[:, 1] - segs[:, 0]
+        length = np.hypot(*vec.T)
+        unit = vec / np.maximum(length, 1e-12)[:, None]
+        long_enough = length > 2.0 * trim + 1e-3
+        gap = np.hypot(*(segs[1:, 0] - segs[:-1, 1]).T)
+        cand = np.flatnonzero((gap <= max_gap) & long_enough[:-1] & long_enough[1:])
         if len(cand):
+            a = segs[cand, 1] - unit[cand] * trim
+            b = segs[cand + 1, 0] + unit[cand + 1] * trim
             grown = shapely.buffer(area, 1e-3, join_style="mitre")
             shapely.prepare(grown)
-            connectors = shapely.linestrings(np.stack([a[cand], b[cand]], axis=1))
-            join[cand] = shapely.covers(grown, connectors)
+            ok = shapely.covers(grown, shapely.linestrings(np.stack([a, b], axis=1)))
+            join[cand[ok]] = True
+            segs[cand[ok], 1] = a[ok]
+            segs[cand[ok] + 1, 0] = b[ok]
     cuts = np.flatnonzero(~join) + 1
     return [g.reshape(-1, 2) for g in np.split(segs, cuts)]
 
@@ -400,14 +413,11 @@ def slice_mesh(
                 paths.append(ExtrusionPath(loop, role))
                 pos = loop[-1]
         for geom, role, spacing_k in _infill_jobs(solid, top_solid, sparse, s, infill, infill_pattern, i):
-            # lines end s/2 inside the area: the zig-zag connectors then run along that inner edge and
-            # fill the s/2 band to the perimeters instead of doubling up on them
-            geom = shapely.buffer(geom, -s / 2.0, join_style="mitre", mitre_limit=2.0)
             for ang in (angle,) if role != "infill" or infill_pattern == "rectilinear" else (45.0, -45.0):
                 segs = hatch(geom, ang, spacing_k)
                 if len(segs):
                     segs = _order_segments(np.ascontiguousarray(segs), pos[0], pos[1])
-                    polylines = connect_lines(segs, geom, CONNECT_FACTOR * spacing_k)
+                    polylines = connect_lines(segs, geom, CONNECT_FACTOR * spacing_k, s / math.sqrt(2.0))
                     paths.extend(ExtrusionPath(line, role) for line in polylines)
                     pos = segs[-1, 1]
         paths_by_layer.append(Layer(float(tops[i]), float(heights[i]), paths))
