@@ -155,9 +155,6 @@ def convert(
         print_convert_summary(summary)
 
 
-OutPath = Annotated[Path | None, typer.Option()]
-
-
 @app.command()
 @reports_user_errors
 def export(
@@ -169,6 +166,8 @@ def export(
     cnc: Annotated[
         Path | None, typer.Option(help="CNC/laser profile-cutting G-code to write (flat parts).")
     ] = None,
+    dxf: Annotated[Path | None, typer.Option(help="DXF of the flat outline to write.")] = None,
+    svg: Annotated[Path | None, typer.Option(help="SVG of the flat outline to write.")] = None,
     assembly: Annotated[Path | None, typer.Option(help="Voxel assembly plan (JSON) to write.")] = None,
     vox: Annotated[Path | None, typer.Option(help="MagicaVoxel .vox to write.")] = None,
     binvox: Annotated[Path | None, typer.Option(help=".binvox to write.")] = None,
@@ -205,6 +204,8 @@ def export(
         stl=stl,
         gcode=gcode,
         cnc=cnc,
+        dxf=dxf,
+        svg=svg,
         assembly=assembly,
         vox=vox,
         binvox=binvox,
@@ -266,7 +267,9 @@ def check_assembly(
             }
         )
     elif violations:
-        stderr_console.print(f"[red]not buildable:[/red] {violations[0].message}", highlight=False, soft_wrap=True)
+        stderr_console.print(
+            f"[red]not buildable:[/red] {violations[0].message}", highlight=False, soft_wrap=True
+        )
     else:
         stdout_console.print(f"{plan}: buildable")
     if violations:

@@ -73,6 +73,8 @@ def export(
     stl: str | os.PathLike[str] | None = None,
     gcode: str | os.PathLike[str] | None = None,
     cnc: str | os.PathLike[str] | None = None,
+    dxf: str | os.PathLike[str] | None = None,
+    svg: str | os.PathLike[str] | None = None,
     assembly: str | os.PathLike[str] | None = None,
     vox: str | os.PathLike[str] | None = None,
     binvox: str | os.PathLike[str] | None = None,
@@ -100,7 +102,7 @@ def export(
     }
     if not requested:
         raise FabError(
-            "nothing to export: give at least one of --stl, --gcode, --cnc, --assembly, --vox, --binvox, --vtk"
+            "nothing to export: give at least one of --stl, --gcode, --cnc, --dxf, --svg, --assembly, --vox, --binvox, --vtk"
         )
     timer = StageTimer(quiet=quiet)
     src = _Source(source, pitch, count, units, params, tolerance_mm, timer)
@@ -124,20 +126,36 @@ def export(
         with timer.stage("gcode", f"slicing into {gcode}"):
             summary = export_gcode(src.mesh(), gcode, printer, **(slicer_settings or {}))
         outputs["gcode"] = asdict(summary)
-    if cnc is not None:
-        from exporters.cnc import write_cnc
+    if cnc is not None or dxf is not None or svg is not None:
         from exporters.outline import outline_from_mesh, outline_from_voxels
 
-        with timer.stage("cnc", f"writing {cnc}"):
+        with timer.stage("outline", "extracting the flat outline"):
             if src.is_grid:
-                grid = src.grid("--cnc")
-                outline = outline_from_voxels(grid.occupancy, grid.pitch, grid.origin)
+                grid = src.grid("--cnc/--dxf/--svg")
+                # Follow the part's curves (within half a voxel) rather than the voxel steps.
+                outline = outline_from_voxels(grid.occupancy, grid.pitch, grid.origin, smooth=True)
             else:
                 outline = outline_from_mesh(src.mesh())
+    if cnc is not None:
+        from exporters.cnc import write_cnc
+
+        with timer.stage("cnc", f"writing {cnc}"):
             options = {"flavor": flavor, "tabs": tabs}
             if tool is not None:
                 options["tool"] = tool
             outputs["cnc"] = {"path": str(cnc), **write_cnc(outline, cnc, **options)}
+    if dxf is not None:
+        from exporters.dxf import write_dxf
+
+        with timer.stage("dxf", f"writing {dxf}"):
+            write_dxf(outline, dxf)
+        outputs["dxf"] = {"path": str(dxf), "thickness_mm": outline.thickness_mm}
+    if svg is not None:
+        from exporters.svg import write_svg
+
+        with timer.stage("svg", f"writing {svg}"):
+            write_svg(outline, svg)
+        outputs["svg"] = {"path": str(svg), "thickness_mm": outline.thickness_mm}
     if assembly is not None:
         from exporters.assembly import export_assembly
 

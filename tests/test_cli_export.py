@@ -92,3 +92,30 @@ def test_export_errors_are_one_line(box_stl: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "empty" in one_error_line(result).lower()
     missing = run_fab("check-assembly", "nope.json", cwd=tmp_path)
     assert missing.returncode == 2 and "not found" in one_error_line(missing)
+
+
+def test_export_flat_part_to_cnc_dxf_svg(tmp_path: Path) -> None:
+    plate = Path(__file__).resolve().parents[1] / "samples" / "plate_with_hole.step"
+    result = run_fab(
+        "export",
+        str(plate),
+        "--cnc",
+        "plate.nc",
+        "--dxf",
+        "plate.dxf",
+        "--svg",
+        "plate.svg",
+        "--tool",
+        "endmill-3.175-wood",
+        "--flavor",
+        "linuxcnc",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout)["outputs"]
+    assert set(outputs) == {"cnc", "dxf", "svg"}
+    assert outputs["dxf"]["thickness_mm"] == 6.0
+    gcode = (tmp_path / "plate.nc").read_text()
+    assert "G1" in gcode and gcode.rstrip().endswith(("M2", "M30", "%"))
+    assert (tmp_path / "plate.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
