@@ -19,6 +19,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fab convert samples/bracket.py --pitch 0.5 -o out/bracket.voxels.npz
+	$(BIN)/fab export samples/bracket.py --stl out/bracket.stl --gcode out/bracket.gcode --pitch 2 \
+		--assembly out/bracket_assembly.json --vtk out/bracket.vti
+	$(BIN)/fab check-assembly out/bracket_assembly.json
+	$(BIN)/fab export out/bracket.voxels.npz --stl out/bracket_voxels.stl
+	$(BIN)/fab export samples/plate_with_hole.step --cnc out/plate.nc --dxf out/plate.dxf --svg out/plate.svg
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,6 +31,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_voxelize.py
+	$(BIN)/python benchmarks/bench_assembly.py
 
 clean:
 	rm -rf out .pytest_cache
