@@ -106,6 +106,19 @@ def check_pressure_angle(pressure_angle: float) -> float:
     return math.radians(pressure_angle)
 
 
+def check_teeth(teeth: int, name: str = "gear teeth") -> int:
+    """Validate a tooth count (a whole number >= :data:`MIN_TEETH`) and return it as int."""
+    try:
+        whole = not isinstance(teeth, bool) and float(teeth).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise FabError(f"{name} must be a whole number, got {teeth!r}")
+    if int(teeth) < MIN_TEETH:
+        raise FabError(f"{name}: a spur gear needs at least {MIN_TEETH} teeth, got {int(teeth)}")
+    return int(teeth)
+
+
 class _Rack:
     """The generating rack cutter for one gear, in the frame where the tooth space is centred on +y.
 
@@ -163,11 +176,7 @@ def tooth_geometry(
     """
     m = check_module(module)
     alpha = check_pressure_angle(pressure_angle)
-    if isinstance(teeth, bool) or not float(teeth).is_integer():
-        raise FabError(f"gear teeth must be a whole number, got {teeth!r}")
-    z = int(teeth)
-    if z < MIN_TEETH:
-        raise FabError(f"a spur gear needs at least {MIN_TEETH} teeth, got {z}")
+    z = check_teeth(teeth)
     x = _finite("profile shift", profile_shift)
     b = _finite("backlash", backlash)
     if b < 0:
@@ -208,8 +217,8 @@ def tooth_geometry(
         raise FabError(f"{z} teeth undercut past the tip circle at profile shift {x}: add profile shift")
     if float(geom.flank_angle(ra)) <= 0:
         raise FabError(f"the teeth come to a point below the tip circle (profile shift {x} too large)")
-    if phi_root < phi_form:
-        raise FabError("rack geometry is inconsistent: root fillet larger than the rack allows")
+    if phi_root < phi_end:
+        raise FabError(f"profile shift {x} lifts the rack flank above the pitch circle: no involute left")
     return ToothGeometry(m, z, alpha, x, b, rho, r, rb, ra, rf, form, half_base, undercut, phi_end)
 
 
@@ -244,6 +253,8 @@ def _undercut_roll(rack: _Rack, geom: ToothGeometry) -> float:
     if len(inside) == 0:  # tangent contact only: the undercut is below rounding
         return rack.phi_form()
     k = int(inside[-1])
+    if k == len(phis) - 1:  # cannot happen for a real undercut (its trochoid ends in the space)
+        return rack.phi_form()
     return brentq(lambda p: _fillet_gap(rack, geom, p), phis[k], phis[k + 1], xtol=1e-15)
 
 
@@ -332,10 +343,13 @@ def gear_profile(
     sampled on its exact equation (``points_per_flank`` points per flank, as many per fillet).
     """
     geom = tooth_geometry(module, teeth, pressure_angle, profile_shift, backlash, root_fillet)
-    n = int(points_per_flank)
-    if n < 2:
-        raise FabError(f"points_per_flank must be >= 2, got {points_per_flank}")
-    return outline_points(geom, n)
+    if (
+        isinstance(points_per_flank, bool)
+        or not isinstance(points_per_flank, (int, np.integer))
+        or points_per_flank < 2
+    ):
+        raise FabError(f"points_per_flank must be a whole number >= 2, got {points_per_flank!r}")
+    return outline_points(geom, int(points_per_flank))
 
 
 def outline_points(geom: ToothGeometry, n: int) -> np.ndarray:
@@ -387,16 +401,14 @@ def contact_ratio(
     """
     m = check_module(module)
     alpha = check_pressure_angle(pressure_angle)
-    for name, z in (("teeth1", teeth1), ("teeth2", teeth2)):
-        if isinstance(z, bool) or not float(z).is_integer() or z < MIN_TEETH:
-            raise FabError(f"contact ratio: {name} must be a whole number >= {MIN_TEETH}, got {z!r}")
+    teeth1, teeth2 = check_teeth(teeth1, "teeth1"), check_teeth(teeth2, "teeth2")
     r1, r2 = m * teeth1 / 2, m * teeth2 / 2
     rb1, rb2 = r1 * math.cos(alpha), r2 * math.cos(alpha)
     ra1 = r1 + (1 + profile_shift1) * m if tip_radius1 is None else _finite("tip radius", tip_radius1)
     ra2 = r2 + (1 + profile_shift2) * m if tip_radius2 is None else _finite("tip radius", tip_radius2)
     a0 = r1 + r2
     a = a0 if center_distance is None else _finite("centre distance", center_distance)
-    if a * 1.0 < rb1 + rb2 or a <= 0:
+    if a < rb1 + rb2:
         raise FabError(f"centre distance {a} mm is too small: the base circles overlap")
     if ra1 <= rb1 or ra2 <= rb2:
         raise FabError("contact ratio: a tip circle lies inside its base circle")

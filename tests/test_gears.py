@@ -314,9 +314,14 @@ def test_undercut_small_gears_are_valid(z: int) -> None:
 
 
 def test_workplane_plugin_chains_and_places() -> None:
-    wp = cq.Workplane("XY").pushPoints([(0, 0), (60, 0)]).spur_gear(2.0, 20, 5.0)
+    wp = cq.Workplane("XY").pushPoints([(0, 0), (60, 0)]).spur_gear(2.0, 20, 5.0, combine=False)
     assert isinstance(wp, cq.Workplane)
     assert sorted(round(v.Center().x, 6) for v in wp.vals()) == [0.0, 60.0]
+    gear_volume = wp.vals()[0].Volume()
+    # Like Workplane.box: combined with the solid in the chain by default.
+    plate = cq.Workplane("XY").box(80, 80, 4).faces(">Z").workplane().spur_gear(2.0, 20, 5.0)
+    assert len(plate.vals()) == 1 and plate.val().isValid()
+    assert plate.val().Volume() == pytest.approx(80 * 80 * 4 + gear_volume, rel=1e-6)
     single = cq.Workplane("XY").spur_gear(2.0, 20, 5.0).faces(">Z").workplane().hole(6.0)
     assert single.val().isValid()
     side = cq.Workplane("XZ").spur_gear(2.0, 20, 5.0).val().BoundingBox()  # axis along the XZ normal (-y)
@@ -365,6 +370,9 @@ def test_gear_from_profile_extrudes_any_outline() -> None:
         (lambda: spur_gear(float("nan"), 20, 5), "module"),
         (lambda: spur_gear(2, 4, 5), "teeth"),
         (lambda: spur_gear(2, 12.5, 5), "teeth"),
+        (lambda: spur_gear(2, "many", 5), "teeth"),
+        (lambda: spur_gear(2, None, 5), "teeth"),
+        (lambda: spur_gear(2, 6, 5, profile_shift=-2), "root circle"),
         (lambda: spur_gear(2, 20, 0), "width"),
         (lambda: spur_gear(2, 20, 5, bore=40), "bore"),
         (lambda: spur_gear(2, 20, 5, bore=-1), "bore"),
