@@ -28,11 +28,14 @@ from exporters.atomic import atomic_path
 from fab.errors import FabError
 
 DEFAULT_MEMORY_LIMIT_MB = 4096.0
-# Peak bytes per grid cell while voxelizing: crossing bits (1) + occupancy view (0) + the robust path's
-# second and third axis (2) + packing on save (~0.2).
+# Peak bytes per grid cell: the robust path's packed votes (1) + one axis's crossing bits (1) or the decision (1),
+# + material ids (1) + packing on save (~0.2). The exact path needs about 1.2.
 BYTES_PER_CELL = 3.2
 # Cap on points x triangles for the winding-number pass over disputed voxels (about a second on 2 cores).
 WINDING_BUDGET = 2.0e9
+# ``count`` sizing: stop within this fraction of the target, or after this many grids (keeping the closest).
+COUNT_TOLERANCE = 0.01
+MAX_COUNT_GRIDS = 12
 
 FORMAT_NAME = "bits2atoms-voxels"
 FORMAT_VERSION = 1
@@ -171,11 +174,13 @@ def _check_pitch(pitch: float | None) -> float:
     return float(pitch)
 
 
-def _check_memory(bounds_mm: np.ndarray, pitch: float, memory_limit_mb: float) -> tuple[int, int, int]:
+def _check_memory(
+    bounds_mm: np.ndarray, pitch: float, memory_limit_mb: float, why: str = ""
+) -> tuple[int, int, int]:
     shape, need = estimate_grid(bounds_mm, pitch)
     if need > memory_limit_mb * 2**20:
         raise FabError(
-            f"a {shape[0]} x {shape[1]} x {shape[2]} grid at pitch {pitch:g} mm needs about {need / 2**20:,.0f} MB, "
+            f"{why}a {shape[0]} x {shape[1]} x {shape[2]} grid at pitch {pitch:g} mm needs about {need / 2**20:,.0f} MB, "
             f"over the memory limit of {memory_limit_mb:,.0f} MB; use a larger pitch or raise the limit"
         )
     return shape
@@ -196,8 +201,15 @@ def _checked_mesh(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces
 
 
-def _parity_along(tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int) -> np.ndarray:
-    """Occupancy from rays along ``axis`` (triangles given in grid units), returned in (x, y, z) order."""
+def _parity_along(
+    tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Occupancy from rays along ``axis`` (triangles in grid units), in (x, y, z) order, and the columns it trusts.
+
+    The second array (the grid's shape with ``axis`` dropped) is True for rays that cross the surface an even
+    number of times. The last layer along the ray is padding, so its running parity is the column's total: an odd
+    total means the ray went through a hole of an open mesh and its parity is wrong on one side of the hole.
+    """
     from fab import voxelize_kernels as kern
 
     order = [axis] + [a for a in range(3) if a != axis]
@@ -209,7 +221,58 @@ def _parity_along(tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int) 
     ids = np.nonzero(keep)[0]
     starts, members = kern.slab_bins(np.clip(vmin[keep], 0, nz - 1), np.clip(vmax[keep], 0, nz - 1), nz)
     occ = kern.running_xor(kern.crossing_flips(tri, starts, ids[members], nx, ny, nz))
-    return np.transpose(occ, np.argsort(order))
+    return np.transpose(occ, np.argsort(order)), ~occ[-1]
+
+
+def _vote_table() -> np.ndarray:
+    """Decision for each vote code ``yes + 4 * trusted + 16 * raw`` (see :func:`_robust_occupancy`).
+
+    0 outside, 1 inside (decided by the rays with an even crossing count), 2 / 3 disputed and provisionally
+    outside / inside by a plain majority of all three rays.
+    """
+    table = np.zeros(64, dtype=np.uint8)
+    for code in range(64):
+        yes, trusted, raw = code & 3, (code >> 2) & 3, code >> 4
+        if 2 * yes > trusted:
+            table[code] = 1
+        elif 2 * yes == trusted:  # no trusted ray, or two trusted rays that disagree
+            table[code] = 3 if raw >= 2 else 2
+    return table
+
+
+def _robust_occupancy(tri_grid: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, dict]:
+    """Occupancy of a mesh with holes: parity along x, y and z, each trusted only on rays with even crossings.
+
+    A hole flips the parity of every voxel on one side of it along the ray, but such a ray crosses the surface
+    an odd number of times, so it can be recognised and outvoted by the other two directions. Voxels left
+    without a trusted majority (near holes) are settled by the generalized winding number when affordable,
+    otherwise by a plain majority of the three rays.
+    """
+    votes = np.zeros(
+        shape, dtype=np.uint8
+    )  # yes + 4 * trusted + 16 * raw, packed to keep the peak at ~3 B/cell
+    for axis in range(3):
+        occ, trusted = _parity_along(tri_grid, shape, axis)
+        weight = np.expand_dims(trusted.astype(np.uint8) + np.uint8(16), axis)
+        votes += np.expand_dims(trusted.astype(np.uint8) * np.uint8(4), axis)
+        parity = occ.view(np.uint8)
+        np.multiply(parity, weight, out=parity)  # in place: this axis's parity is not needed any more
+        votes += parity
+        del occ, parity
+    decision = _vote_table()[votes]
+    del votes
+    disputed = np.argwhere(decision >= 2)
+    np.bitwise_and(decision, np.uint8(1), out=decision)
+    occupancy = decision.view(np.bool_)
+    meta: dict = {"method": "robust", "disputed_voxels": int(len(disputed)), "winding_checked": 0}
+    if len(disputed) and len(disputed) * len(tri_grid) <= WINDING_BUDGET:
+        from fab.voxelize_kernels import winding_numbers
+
+        wn = winding_numbers(disputed.astype(np.float64), np.ascontiguousarray(tri_grid))
+        # abs(): a mesh wound inside-out still has |winding| ~ 1 inside.
+        occupancy[tuple(disputed.T)] = np.abs(wn) > 0.5
+        meta["winding_checked"] = int(len(disputed))
+    return occupancy, meta
 
 
 def _voxelize_at(
@@ -219,21 +282,9 @@ def _voxelize_at(
     # Centre the grid on the part so symmetric parts voxelize symmetrically.
     origin = 0.5 * (lo + hi) - 0.5 * (np.array(shape) - 1) * pitch
     tri_grid = (vertices[faces] - origin) / pitch
-    meta: dict = {"method": "parity"}
     if not robust:
-        return _parity_along(tri_grid, shape, 0), origin, meta
-    votes = _parity_along(tri_grid, shape, 0).astype(np.uint8)
-    votes += _parity_along(tri_grid, shape, 1)
-    votes += _parity_along(tri_grid, shape, 2)
-    occupancy = votes >= 2
-    disputed = np.argwhere((votes == 1) | (votes == 2))
-    meta.update(method="robust", disputed_voxels=int(len(disputed)), winding_checked=0)
-    if len(disputed) and len(disputed) * len(faces) <= WINDING_BUDGET:
-        from fab.voxelize_kernels import winding_numbers
-
-        wn = winding_numbers(disputed.astype(np.float64), np.ascontiguousarray(tri_grid))
-        occupancy[tuple(disputed.T)] = wn > 0.5
-        meta["winding_checked"] = int(len(disputed))
+        return _parity_along(tri_grid, shape, 0)[0], origin, {"method": "parity"}
+    occupancy, meta = _robust_occupancy(tri_grid, shape)
     return occupancy, origin, meta
 
 
@@ -255,6 +306,48 @@ def pitch_for_count(mesh: trimesh.Trimesh, count: int) -> float:
     return (volume / count) ** (1.0 / 3.0)
 
 
+def _voxelize_count(
+    mesh: trimesh.Trimesh,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    bounds: np.ndarray,
+    count: int,
+    memory_limit_mb: float,
+    robust: bool,
+) -> tuple[float, np.ndarray, np.ndarray, dict]:
+    """Pitch whose filled count is closest to ``count``.
+
+    Secant steps on count ~ volume / pitch^3 converge in two or three grids for large counts; the count is a
+    step function of the pitch, so once the target is bracketed, steps that leave the bracket bisect it instead.
+    """
+    pitch = pitch_for_count(mesh, count)
+    best = None
+    too_fine, too_coarse = 0.0, math.inf  # pitches known to give too many / too few voxels
+    for _ in range(MAX_COUNT_GRIDS):
+        why = f"--count {count} needs a pitch of about {pitch:.3g} mm: "
+        shape = _check_memory(bounds, pitch, memory_limit_mb, why)
+        occupancy, origin, meta = _voxelize_at(vertices, faces, pitch, shape, robust)
+        got = int(np.count_nonzero(occupancy))
+        if got and (best is None or abs(got - count) < abs(best[0] - count)):
+            best = (got, pitch, occupancy, origin, meta)
+        if got and abs(got - count) <= COUNT_TOLERANCE * count:
+            break
+        if got > count:
+            too_fine = max(too_fine, pitch)
+        else:
+            too_coarse = min(too_coarse, pitch)
+        # A part thinner than the pitch can miss every centre: halve the pitch rather than divide by zero.
+        step = pitch * (got / count) ** (1.0 / 3.0) if got else 0.5 * pitch
+        if not too_fine < step < too_coarse:
+            step = math.sqrt(too_fine * too_coarse)
+        if too_coarse / max(too_fine, 1e-300) < 1.0 + 1e-9:
+            break  # no pitch gives a count nearer the target
+        pitch = step
+    if best is None:
+        raise FabError(f"--count {count}: not a single voxel centre falls inside the part at any pitch tried")
+    return best[1], best[2], best[3], best[4]
+
+
 def voxelize(
     mesh: trimesh.Trimesh,
     pitch: float | None = None,
@@ -269,7 +362,7 @@ def voxelize(
     """Voxelize a mesh (in mm): a voxel is filled when its centre is inside the mesh.
 
     Give exactly one of ``pitch`` (voxel edge in mm) or ``count`` (target number of filled voxels; the pitch is
-    refined until the count is within 1 % or three refinements have run). Watertight meshes use exact ray
+    refined until the count is within 1 % or 12 grids have been tried; the closest is kept). Watertight meshes use exact ray
     parity along x. Meshes with open faces (or ``robust=True``) take a majority vote of parity along x, y and z,
     then settle disputed voxels by their generalized winding number; a warning says how many faces are open.
     The grid needs about ``BYTES_PER_CELL`` bytes per cell at peak and is refused above ``memory_limit_mb``.
@@ -288,16 +381,9 @@ def voxelize(
         )
     bounds = np.stack([vertices.min(axis=0), vertices.max(axis=0)])
     if count is not None:
-        pitch = pitch_for_count(mesh, count)
-        for _ in range(4):
-            shape = _check_memory(bounds, pitch, memory_limit_mb)
-            occupancy, origin, meta = _voxelize_at(vertices, faces, pitch, shape, robust)
-            got = int(np.count_nonzero(occupancy))
-            if got == 0 or abs(got - count) <= 0.01 * count:
-                break
-            pitch *= (got / count) ** (1.0 / 3.0)
-        if got == 0:
-            raise FabError(f"--count {count} is too small: not a single voxel centre falls inside the part")
+        pitch, occupancy, origin, meta = _voxelize_count(
+            mesh, vertices, faces, bounds, count, memory_limit_mb, robust
+        )
     else:
         pitch = _check_pitch(pitch)
         shape = _check_memory(bounds, pitch, memory_limit_mb)
