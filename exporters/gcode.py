@@ -230,7 +230,9 @@ def write_gcode(toolpaths: Toolpaths, path: str | os.PathLike[str], printer: Pri
     """Write Marlin G-code for ``toolpaths`` to ``path`` (atomically) and return its summary."""
     p = printer
     if not toolpaths.layers or not any(layer.paths for layer in toolpaths.layers):
-        raise ExportError("toolpaths are empty: nothing to print")
+        raise ExportError(
+            f"no toolpaths: the part is too small or thin for a {toolpaths.extrusion_width:g} mm bead"
+        )
     prog = _Program(p)
     filament_area = p.filament_area_mm2
     volume = 0.0

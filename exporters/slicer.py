@@ -105,6 +105,7 @@ def _chain_segments(start_edge, end_edge, layer_ptr, n_edges):
     """
     n = start_edge.size
     seg_of = np.full(n_edges, -1, np.int64)
+    is_end = np.zeros(n_edges, np.bool_)
     used = np.zeros(n, np.bool_)
     order = np.empty(n, np.int64)
     ring_ptr = np.empty(n + 1, np.int64)
@@ -118,21 +119,25 @@ def _chain_segments(start_edge, end_edge, layer_ptr, n_edges):
         b = layer_ptr[layer + 1]
         for i in range(a, b):
             seg_of[start_edge[i]] = i
-        for i in range(a, b):
-            if used[i]:
-                continue
-            j = i
-            while j >= 0 and not used[j]:
-                used[j] = True
-                order[o] = j
-                o += 1
-                j = seg_of[end_edge[j]]
-            ring_layer[r] = layer
-            ring_closed[r] = j == i
-            r += 1
-            ring_ptr[r] = o
+            is_end[end_edge[i]] = True
+        # heads of open chains (a hole in the mesh) first, so each open chain comes out whole; then cycles
+        for sweep in range(2):
+            for i in range(a, b):
+                if used[i] or (sweep == 0 and is_end[start_edge[i]]):
+                    continue
+                j = i
+                while j >= 0 and not used[j]:
+                    used[j] = True
+                    order[o] = j
+                    o += 1
+                    j = seg_of[end_edge[j]]
+                ring_layer[r] = layer
+                ring_closed[r] = j == i
+                r += 1
+                ring_ptr[r] = o
         for i in range(a, b):
             seg_of[start_edge[i]] = -1
+            is_end[end_edge[i]] = False
     return order, ring_ptr[: r + 1], ring_layer[:r], ring_closed[:r]
 
 
@@ -166,19 +171,27 @@ def section_layers(mesh: trimesh.Trimesh, vertices: np.ndarray, planes: np.ndarr
     e_ql = face_edges[face, (lone + 2) % 3]  # edge (previous, lone)
     start = np.where(lone_above, e_lp, e_ql)
     end = np.where(lone_above, e_ql, e_lp)
-    # crossing point of each segment's start edge
-    ea, eb = edges[start, 0], edges[start, 1]
-    za, zb = vz[ea], vz[eb]
-    t = (h - za) / (zb - za)
-    xy = vertices[ea, :2] + t[:, None] * (vertices[eb, :2] - vertices[ea, :2])
+    xy = _edge_points(vertices, edges[start], h)  # a segment's start; its end is the next one's start
     layer_ptr = np.searchsorted(layer, np.arange(len(planes) + 1), side="left").astype(np.int64)
-    seg_order, ring_ptr, ring_layer, _closed = _chain_segments(start, end, layer_ptr, len(edges))
+    seg_order, ring_ptr, ring_layer, closed = _chain_segments(start, end, layer_ptr, len(edges))
     rings: list[list[np.ndarray]] = [[] for _ in planes]
     for r in range(len(ring_layer)):
         a, b = ring_ptr[r], ring_ptr[r + 1]
-        if b - a >= 3:  # open chains of a non-watertight mesh are closed implicitly
-            rings[ring_layer[r]].append(xy[seg_order[a:b]])
+        ring = xy[seg_order[a:b]]
+        if not closed[r]:  # an open chain (hole in the mesh): keep its last end, close it with a chord
+            last = seg_order[b - 1]
+            ring = np.vstack([ring, _edge_points(vertices, edges[end[last : last + 1]], h[last : last + 1])])
+        if len(ring) >= 3:
+            rings[ring_layer[r]].append(ring)
     return rings
+
+
+def _edge_points(vertices: np.ndarray, edges: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """xy where each edge (pairs of vertex ids) crosses its plane z = h."""
+    za, zb = vertices[edges[:, 0], 2], vertices[edges[:, 1], 2]
+    t = (h - za) / (zb - za)
+    a = vertices[edges[:, 0], :2]
+    return a + t[:, None] * (vertices[edges[:, 1], :2] - a)
 
 
 def rings_to_region(rings: list[np.ndarray]) -> shapely.Geometry:

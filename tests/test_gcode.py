@@ -182,3 +182,16 @@ def test_profile_errors_and_custom_file(tmp_path):
     assert p.name == "mini" and p.speed_infill == 100 and p.nozzle_diameter == 0.4
     s = export_gcode(trimesh.creation.box((10, 10, 2)), tmp_path / "m.gcode", p)
     assert s.layers == 10
+
+
+def test_open_mesh_sections_close_with_a_chord(tmp_path, mk3s):
+    box = trimesh.creation.box((10.0, 10.0, 10.0))
+    side = np.flatnonzero(box.face_normals[:, 0] > 0.5)  # drop the +x wall: every section is an open chain
+    open_box = trimesh.Trimesh(box.vertices, np.delete(box.faces, side, axis=0))
+    s = export_gcode(open_box, tmp_path / "open.gcode", mk3s, infill=1.0)
+    assert s.layers == 50 and abs(s.extruded_volume_mm3 / 1000.0 - 1.0) < 0.03
+
+
+def test_too_small_part(tmp_path, mk3s):
+    with pytest.raises(ExportError, match="too small or thin"):
+        export_gcode(trimesh.creation.icosphere(2, radius=0.1), tmp_path / "t.gcode", mk3s)
