@@ -306,6 +306,41 @@ def test_outline_is_what_the_rack_cutter_leaves(z: int, x: float) -> None:
     assert geom.undercut == (z < 2 * (1 - x) / math.sin(ALPHA) ** 2)
 
 
+def _mesh_gaps(z1: int, z2: int, backlash: float, steps: int) -> tuple[float, float, float]:
+    """Roll a pair through one pitch at the standard centre distance: (max overlap area mm^2, max and
+    min distance between the outlines, mm)."""
+    from shapely import affinity
+
+    m = 2.0
+    p1 = shapely.Polygon(gear_profile(m, z1, backlash=backlash, points_per_flank=60))
+    p2 = shapely.Polygon(gear_profile(m, z2, backlash=backlash, points_per_flank=60))
+    overlap, gaps = [], []
+    for turn in np.linspace(0, 2 * math.pi / z1, steps):
+        g1 = affinity.rotate(p1, turn, origin=(0, 0), use_radians=True)
+        # A space of gear 2 faces tooth 0 of gear 1; gear 2 turns back z1/z2 as fast.
+        g2 = affinity.rotate(p2, math.pi - math.pi / z2 - turn * z1 / z2, origin=(0, 0), use_radians=True)
+        g2 = affinity.translate(g2, m * (z1 + z2) / 2, 0)
+        overlap.append(g1.intersection(g2).area)
+        gaps.append(g1.distance(g2))
+    return max(overlap), max(gaps), min(gaps)
+
+
+@pytest.mark.parametrize(("z1", "z2"), [(20, 40), (9, 30)])
+def test_pair_meshes_without_interference_or_gaps(z1: int, z2: int) -> None:
+    """Conjugate action: rolled through a pitch the flanks stay in contact and never overlap, and the
+    mating tip never reaches the undercut fillet of a 9-tooth pinion."""
+    overlap, widest, _ = _mesh_gaps(z1, z2, 0.0, 15)
+    assert overlap < 1e-6
+    assert widest < 5e-4  # polygon chords only: the pair never loses contact
+
+
+def test_backlash_opens_the_expected_gap() -> None:
+    _, widest, narrowest = _mesh_gaps(18, 40, 0.1, 5)
+    # 0.1 mm on each gear = 0.2 mm circular backlash, split over both flanks, measured along the normal.
+    assert narrowest == pytest.approx(0.2 * math.cos(ALPHA) / 2, abs=2e-4)
+    assert widest == pytest.approx(narrowest, abs=2e-4)
+
+
 @pytest.mark.parametrize("z", [6, 8, 13])
 def test_undercut_small_gears_are_valid(z: int) -> None:
     solid = _solid(spur_gear(1.5, z, 3.0))
@@ -314,14 +349,14 @@ def test_undercut_small_gears_are_valid(z: int) -> None:
 
 
 def test_workplane_plugin_chains_and_places() -> None:
-    wp = cq.Workplane("XY").pushPoints([(0, 0), (60, 0)]).spur_gear(2.0, 20, 5.0, combine=False)
+    wp = cq.Workplane("XY").pushPoints([(0, 0), (60, 0)]).spur_gear(2.0, 12, 5.0, combine=False)
     assert isinstance(wp, cq.Workplane)
     assert sorted(round(v.Center().x, 6) for v in wp.vals()) == [0.0, 60.0]
     gear_volume = wp.vals()[0].Volume()
     # Like Workplane.box: combined with the solid in the chain by default.
-    plate = cq.Workplane("XY").box(80, 80, 4).faces(">Z").workplane().spur_gear(2.0, 20, 5.0)
+    plate = cq.Workplane("XY").box(40, 40, 4).faces(">Z").workplane().spur_gear(2.0, 12, 5.0)
     assert len(plate.vals()) == 1 and plate.val().isValid()
-    assert plate.val().Volume() == pytest.approx(80 * 80 * 4 + gear_volume, rel=1e-6)
+    assert plate.val().Volume() == pytest.approx(40 * 40 * 4 + gear_volume, rel=1e-6)
     single = cq.Workplane("XY").spur_gear(2.0, 20, 5.0).faces(">Z").workplane().hole(6.0)
     assert single.val().isValid()
     side = cq.Workplane("XZ").spur_gear(2.0, 20, 5.0).val().BoundingBox()  # axis along the XZ normal (-y)
