@@ -375,10 +375,40 @@ def test_rack_tooth_thickness_and_volume() -> None:
     hits = _line_hits(_bottom_edges(solid), np.array([-3.0, 0.0]), np.array([3.0, 0.0]))
     xs = np.sort(hits[:, 0])
     assert xs[-1] - xs[0] == pytest.approx(math.pi * m / 2 - backlash, abs=1e-9)
-    # Over whole pitches, teeth above the pitch line and spaces below it balance exactly except for the
-    # deeper spaces (1.25 m vs 1.0 m) and the backlash; the root fillets are cut out of the body.
-    length = 10 * math.pi * m
-    assert solid.Volume() == pytest.approx(length * 6.0 * 5.0, rel=0.05)
+    # Per pitch: body + trapezoidal tooth above the pitch line - trapezoidal space below it + the two
+    # root-fillet corners (interior angle 90 deg + alpha, radius 0.38 m) that the fillets fill.
+    p, s0, rho, gamma = math.pi * m, math.pi * m / 2 - backlash, 0.38 * m, math.pi / 2 + ALPHA
+    tooth = m * (s0 - m * math.tan(ALPHA))
+    space = 1.25 * m * (p - s0 - 1.25 * m * math.tan(ALPHA))
+    corner = rho**2 * (1 / math.tan(gamma / 2) - (math.pi - gamma) / 2)
+    area = 10 * (6.0 * p + tooth - space + 2 * corner)
+    assert solid.Volume() == pytest.approx(area * 5.0, rel=1e-9)
+
+
+def test_rack_meshes_with_gear() -> None:
+    """A 20-tooth gear rolled along the rack (pitch circle on the pitch line) stays in contact, no overlap."""
+    from shapely import affinity
+
+    m, z = 2.0, 20
+    r, p = m * z / 2, math.pi * m
+    solid = _solid(rack(m, 6 * p, 3.0, 6.0))
+    lines = []
+    for e in _bottom_edges(solid):
+        ts = np.linspace(0, 1, 2 if e.geomType() == "LINE" else 60)
+        lines.append(shapely.LineString(np.round([q.toTuple()[:2] for q in e.positions(ts)], 7)))
+    (bar,) = shapely.polygonize(lines).geoms
+    gear = shapely.Polygon(gear_profile(m, z, points_per_flank=60))
+    overlap, gaps = [], []
+    for turn in np.linspace(0, 2 * math.pi / z, 15):
+        # Gear above the rack, a tooth pointing down into the space at x = p/2; rolling moves the rack r turn.
+        g = affinity.translate(
+            affinity.rotate(gear, turn - math.pi / 2, origin=(0, 0), use_radians=True), p / 2, r
+        )
+        b = affinity.translate(bar, r * turn, 0)
+        overlap.append(g.intersection(b).area)
+        gaps.append(g.distance(b))
+    assert max(overlap) < 1e-6
+    assert max(gaps) < 5e-4
 
 
 def test_gear_from_profile_extrudes_any_outline() -> None:
