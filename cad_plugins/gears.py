@@ -21,8 +21,11 @@ import numpy as np
 import shapely
 
 from cad_plugins.involute import (
+    DEFAULT_ROOT_FILLET,
     ToothGeometry,
     base_pitch,
+    check_module,
+    check_pressure_angle,
     contact_ratio,
     fillet_samples,
     gear_profile,
@@ -225,8 +228,6 @@ def rack(
     straight at ``pressure_angle``; addendum 1.0 m, dedendum 1.25 m, root fillets of 0.38 m (ISO 53
     profile A). ``backlash`` thins each tooth by that much at the pitch line (thickness pi m/2 - b).
     """
-    from cad_plugins.involute import DEFAULT_ROOT_FILLET, check_module, check_pressure_angle
-
     m = check_module(module)
     alpha = check_pressure_angle(pressure_angle)
     length = _positive("rack length", length)
