@@ -234,3 +234,17 @@ def test_more_bad_inputs(tmp_path: Path, box_stl: Path) -> None:
     garbage.write_bytes(b"\x00\x01binary nonsense" * 3)
     with pytest.raises(FabError, match="garbage.stl"):
         load_part(garbage)
+
+
+def test_mesh_that_disagrees_with_the_brep_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tessellation whose volume is off by more than the tolerance explains is reported, not hidden."""
+    import fab.part
+
+    wrong = trimesh.creation.box(extents=(10.0, 10.0, 11.0))  # the B-rep below is 10 x 10 x 10
+    monkeypatch.setattr(
+        fab.part, "_tessellate_mm", lambda *args: (np.asarray(wrong.vertices), np.asarray(wrong.faces))
+    )
+    with pytest.warns(UserWarning, match="differs from the B-rep volume 1000 mm"):
+        part = load_part(cq.Workplane().box(10, 10, 10))
+    assert part.brep_volume_mm3 == pytest.approx(1000.0)
+    assert part.repairs["mesh_vs_brep_volume_pct"] == pytest.approx(10.0)
