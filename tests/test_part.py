@@ -248,3 +248,21 @@ def test_mesh_that_disagrees_with_the_brep_warns(monkeypatch: pytest.MonkeyPatch
         part = load_part(cq.Workplane().box(10, 10, 10))
     assert part.brep_volume_mm3 == pytest.approx(1000.0)
     assert part.repairs["mesh_vs_brep_volume_pct"] == pytest.approx(10.0)
+
+
+def test_step_in_inches_is_read_in_millimetres(tmp_path: Path) -> None:
+    from OCP.Interface import Interface_Static
+    from OCP.STEPControl import STEPControl_AsIs, STEPControl_Writer
+
+    path = tmp_path / "inch.step"
+    writer = STEPControl_Writer()
+    previous = Interface_Static.CVal_s("write.step.unit")
+    Interface_Static.SetCVal_s("write.step.unit", "INCH")  # global OCC state: restored below
+    try:
+        writer.Transfer(cq.Workplane().box(25.4, 50.8, 10.0).val().wrapped, STEPControl_AsIs)
+        writer.Write(str(path))
+    finally:
+        Interface_Static.SetCVal_s("write.step.unit", previous)
+    assert "0.196850393701" in path.read_text()  # 5 mm written as inches
+    part = load_part(path)
+    assert part.bbox_mm[1] - part.bbox_mm[0] == pytest.approx([25.4, 50.8, 10.0])
