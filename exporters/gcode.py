@@ -28,6 +28,8 @@ from exporters.slicer import Toolpaths, slice_mesh
 SLICE_SETTINGS = frozenset(
     ("layer_height", "infill", "infill_pattern", "perimeters", "top_layers", "bottom_layers")
 )
+JERK_Z = 0.4  # mm/s; Marlin/Prusa MK3S defaults for the Z and E axes (the profile's jerk is for X and Y)
+JERK_E = 4.5
 MAX_Z_SPEED = 12.0  # mm/s; Marlin's default max Z feedrate on i3-style machines, used for layer changes
 
 _ROLE_NAMES = {
@@ -65,11 +67,12 @@ def format_duration(seconds: float) -> str:
 
 # ----------------------------------------------------------------------------------------------- estimate
 @numba.njit(cache=True)
-def _plan_time(dx, dy, dz, de, speed, accel, jerk):
+def _plan_time(dx, dy, dz, de, speed, accel, jerk, jerk_z=JERK_Z, jerk_e=JERK_E):
     """Seconds for a sequence of moves under a trapezoidal planner with classic (per-axis) jerk.
 
     dx..de: move deltas (mm); speed: nominal feedrate (mm/s); accel: acceleration (mm/s^2).
-    Extruder-only moves (retractions) are timed along E and start and end at rest.
+    Extruder-only moves (retractions) are timed along E and start and end at rest. jerk (X/Y), jerk_z and
+    jerk_e are the largest instantaneous per-axis velocity changes (mm/s).
     """
     n = dx.size
     length = np.empty(n)
@@ -87,18 +90,61 @@ def _plan_time(dx, dy, dz, de, speed, accel, jerk):
             uy[i] = dy[i] / L
             uz[i] = dz[i] / L
         length[i] = L
-    # junction speed limit at the start of each move
+    # junction speeds, Marlin 1.x "classic jerk" as PrusaSlicer's estimator models it: per axis the
+    # velocity may jump by at most its jerk (a reversal counts the larger side only); where the machine would
+    # stop anyway it starts the move at its safe speed (every axis component within its jerk)
+    ue = np.zeros(n)
+    for i in range(n):
+        if not e_only[i]:
+            ue[i] = de[i] / length[i]
+    jerks = (jerk, jerk, jerk_z, jerk_e)
+    safe = np.zeros(n)
+    for i in range(n):
+        if e_only[i]:
+            continue
+        v = speed[i]
+        s = v
+        comps = (ux[i], uy[i], uz[i], ue[i])
+        for k in range(4):
+            c = abs(comps[k]) * v
+            if c > jerks[k]:
+                s = min(s, v * jerks[k] / c)
+        safe[i] = s
     vj = np.empty(n)
     for i in range(n):
-        v = speed[i]
         if i == 0 or e_only[i] or e_only[i - 1]:
-            vj[i] = min(v, jerk) if not e_only[i] else 0.0
+            vj[i] = safe[i]
             continue
-        v0 = min(v, speed[i - 1])
-        jump = max(abs(ux[i] - ux[i - 1]), abs(uy[i] - uy[i - 1]), abs(uz[i] - uz[i - 1])) * v0
-        if jump > jerk:
-            v0 *= jerk / jump
-        vj[i] = max(v0, min(v, jerk) * 0.5)
+        vp = speed[i - 1]
+        vc = speed[i]
+        prev_larger = vp > vc
+        factor = vc / vp if prev_larger else vp / vc
+        vmax = vc if prev_larger else vp
+        vf = 1.0
+        limited = False
+        prev_c = (ux[i - 1], uy[i - 1], uz[i - 1], ue[i - 1])
+        cur_c = (ux[i], uy[i], uz[i], ue[i])
+        for k in range(4):
+            v_exit = prev_c[k] * vp
+            v_entry = cur_c[k] * vc
+            if prev_larger:
+                v_exit *= factor
+            if limited:
+                v_exit *= vf
+                v_entry *= vf
+            if v_exit > v_entry:
+                j = (v_exit - v_entry) if (v_entry > 0.0 or v_exit < 0.0) else max(v_exit, -v_entry)
+            else:
+                j = (v_entry - v_exit) if (v_entry < 0.0 or v_exit > 0.0) else max(-v_exit, v_entry)
+            if j > jerks[k]:
+                vf *= jerks[k] / j
+                limited = True
+        if limited:
+            vmax *= vf
+        threshold = vmax * 0.99
+        if safe[i - 1] > threshold and safe[i] > threshold:
+            vmax = safe[i]
+        vj[i] = vmax
     entry = vj.copy()
     # backward pass: each move must be able to slow down to the next entry
     nxt = 0.0
