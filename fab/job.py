@@ -1,0 +1,522 @@
+"""The TOML job file: parse, validate, and build a :class:`Job` (also from CLI quick flags).
+
+Every error is one line that names the file, the line and the key, e.g.
+``job.toml:12: [[load]] 1: 'force' must be 3 numbers in N, got 'abc'``. ``tomllib`` reports no
+positions for keys, so :class:`_KeyLines` finds them in the text. Units: lengths in mm, forces in N,
+torques in N*m, velocities in m/s, material properties SI (see docs/job-file.md).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fab.errors import FabError
+from fab.materials import Material, MaterialError, get_material
+from fab.regions import parse_region
+
+MODELS = ("pmb", "lps")
+TESTS = ("static", "failure", "shear", "impact")
+LOAD_KINDS = ("force", "torque", "displacement", "velocity")
+LOAD_UNITS = {"force": "N", "torque": "N*m", "displacement": "mm", "velocity": "m/s"}
+EXPORT_KEYS = (
+    "stl",
+    "threemf",
+    "gcode",
+    "vtk",
+    "png",
+    "assembly",
+    "voxels",
+    "binvox",
+    "vox",
+    "dxf",
+    "svg",
+    "nc",
+)
+DEFAULT_COUNT = 100_000
+DEFAULT_HORIZON = 3.015
+
+_TABLES: dict[str, tuple[str, ...]] = {
+    "part": ("source", "params", "units"),
+    "voxels": ("pitch", "count"),
+    "physics": ("model", "dimension", "horizon", "thickness"),
+    "fix": ("region",),
+    "load": ("region", *LOAD_KINDS, "point"),
+    "test": ("kind", "steps"),
+    "export": EXPORT_KEYS,
+}
+_TOP = ("part", "voxels", "material", "physics", "fix", "load", "test", "export", "morph")
+_ARRAYS = ("fix", "load")
+_UNITS = ("mm", "cm", "m", "in", "inch", "ft")
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """The part to import: ``source`` (absolute path), CadQuery ``params``, length ``units`` of the source."""
+
+    source: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    units: str = "mm"
+
+
+@dataclass(frozen=True)
+class VoxelSpec:
+    """Lattice spacing: exactly one of ``pitch`` (mm) or ``count`` (target number of voxels)."""
+
+    pitch: float | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class PhysicsSpec:
+    """Force law ``model`` (pmb | lps), ``dimension`` (3, or 2 = plane stress over ``thickness`` mm,
+    None = the part's own thickness), ``horizon`` in lattice spacings."""
+
+    model: str = "lps"
+    dimension: int = 3
+    horizon: float = DEFAULT_HORIZON
+    thickness: float | None = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Particles held fixed (zero displacement), chosen by a region expression (fab.regions)."""
+
+    region: str
+
+
+@dataclass(frozen=True)
+class Load:
+    """A load on a region. ``kind`` is force (N, total over the region), torque (N*m about ``point`` mm,
+    default the region's centroid), displacement (mm, prescribed) or velocity (m/s, prescribed)."""
+
+    region: str
+    kind: str
+    vector: tuple[float, float, float]
+    point: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """What to run: static | failure | shear | impact; ``steps`` optionally caps solver iterations."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    kind: str = "static"
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Output paths (absolute), None where not requested. ``threemf`` is a .3mf mesh, ``nc`` CNC G-code."""
+
+    stl: Path | None = None
+    threemf: Path | None = None
+    gcode: Path | None = None
+    vtk: Path | None = None
+    png: Path | None = None
+    assembly: Path | None = None
+    voxels: Path | None = None
+    binvox: Path | None = None
+    vox: Path | None = None
+    dxf: Path | None = None
+    svg: Path | None = None
+    nc: Path | None = None
+
+    def requested(self) -> dict[str, Path]:
+        """The formats asked for, name -> path."""
+        return {k: getattr(self, k) for k in EXPORT_KEYS if getattr(self, k) is not None}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A whole job: the part, its lattice and material, conditions, the test, outputs, morph options."""
+
+    part: PartSpec
+    voxels: VoxelSpec
+    material: Material
+    physics: PhysicsSpec = PhysicsSpec()
+    fix: tuple[Fix, ...] = ()
+    load: tuple[Load, ...] = ()
+    test: TestSpec = TestSpec()
+    export: ExportSpec = ExportSpec()
+    morph: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+class _KeyLines:
+    """Line numbers of tables and keys in TOML text: ``(table, index, key) -> line`` (1-based).
+
+    ``index`` counts ``[[array]]`` entries from 1 (0 for plain tables); key "" is the header line.
+    Good enough for error messages: multi-line values are attributed to the line of their key.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-.\" ]+?)\s*\]\]?")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*(?:\.\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*)?=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[str, int, str], int] = {}
+        table, index, counts = "", 0, {}
+        for n, line in enumerate(text.splitlines(), start=1):
+            if m := self._HEADER.match(line):
+                table = m.group(2).strip().strip('"')
+                if m.group(1) == "[[":
+                    counts[table] = counts.get(table, 0) + 1
+                    index = counts[table]
+                else:
+                    index = 0
+                self.lines.setdefault((table, index, ""), n)
+            elif m := self._KEY.match(line):
+                a, b = m.group(1).strip('"'), m.group(2)
+                if b is not None and not table:  # dotted key at top level: physics.model = ...
+                    self.lines.setdefault((a, 0, ""), n)
+                    self.lines.setdefault((a, 0, b.strip('"')), n)
+                else:
+                    self.lines.setdefault((table, index, a), n)
+
+    def find(self, table: str, index: int = 0, key: str = "") -> int | None:
+        return self.lines.get((table, index, key)) or self.lines.get((table, index, ""))
+
+
+class _Reader:
+    """Validates one parsed TOML document, raising one-line ``FabError``s located by :class:`_KeyLines`."""
+
+    def __init__(self, data: dict[str, Any], text: str, name: str, base: Path) -> None:
+        self.data, self.name, self.base = data, name, base
+        self.where = _KeyLines(text)
+
+    def fail(self, table: str, index: int, key: str, msg: str) -> FabError:
+        line = self.where.find(table, index, key)
+        loc = f"{self.name}:{line}" if line else self.name
+        label = f"[[{table}]] {index}" if index else f"[{table}]"
+        return FabError(f"{loc}: {label}: {msg}")
+
+    def table(self, name: str, index: int = 0, value: Any = None) -> dict[str, Any]:
+        t = self.data.get(name, {}) if value is None else value
+        if not isinstance(t, dict):
+            kind = "[[...]] entries" if name in _ARRAYS else "a table"
+            raise self.fail(name, index, "", f"must be {kind}, got {t!r}")
+        allowed = _TABLES[name]
+        for key in t:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.fail(name, index, key, f"unknown key {key!r}: {hint}allowed: {', '.join(allowed)}")
+        return t
+
+    def number(self, table: str, index: int, key: str, value: Any, unit: str, positive: bool = True) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(table, index, key, f"{key!r} must be a number in {unit}, got {value!r}")
+        if positive and value <= 0:
+            raise self.fail(table, index, key, f"{key!r} must be > 0 {unit}, got {value!r}")
+        return float(value)
+
+    def string(self, table: str, index: int, key: str, value: Any, choices: tuple[str, ...] = ()) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(table, index, key, f"{key!r} must be a non-empty string, got {value!r}")
+        if choices and value.strip().lower() not in choices:
+            close = difflib.get_close_matches(value.strip().lower(), choices, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(
+                table, index, key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}{hint}"
+            )
+        return value.strip().lower() if choices else value.strip()
+
+    def vector(self, table: str, index: int, key: str, value: Any, unit: str) -> tuple[float, float, float]:
+        ok = isinstance(value, list) and len(value) == 3
+        ok = ok and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
+        if not ok:
+            bad = value
+            if isinstance(value, list) and len(value) == 3:  # point at the offending element
+                bad = next(
+                    v
+                    for v in value
+                    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                )
+            raise self.fail(table, index, key, f"{key!r} must be 3 numbers in {unit}, got {bad!r}")
+        return (float(value[0]), float(value[1]), float(value[2]))
+
+    def region(self, table: str, index: int, value: Any) -> str:
+        expr = self.string(table, index, "region", value)
+        try:
+            parse_region(expr)
+        except FabError as exc:
+            raise self.fail(table, index, "region", str(exc)) from None
+        return expr
+
+    def path(self, table: str, key: str, value: Any) -> Path:
+        text = self.string(table, 0, key, value)
+        p = Path(text).expanduser()
+        return (p if p.is_absolute() else self.base / p).resolve()
+
+    # -- sections ---------------------------------------------------------------------------------------
+
+    def job(self, path: Path | None) -> Job:
+        for key in self.data:
+            if key not in _TOP:
+                close = difflib.get_close_matches(key, _TOP, n=1, cutoff=0.6)
+                hint = f"did you mean [{close[0]}]? " if close else ""
+                line = self.where.find(key) or self.where.find(key, 1)
+                loc = f"{self.name}:{line}" if line else self.name
+                raise FabError(f"{loc}: unknown table or key {key!r}: {hint}allowed: {', '.join(_TOP)}")
+        part, voxels, material, physics = self.part(), self.voxels(), self.material(), self.physics()
+        fix = tuple(self.fixes())
+        load = tuple(self.loads(fix))
+        test, export = self.test(), self.export()
+        morph = self.data.get("morph")
+        if morph is not None and not isinstance(morph, dict):
+            raise self.fail("morph", 0, "", f"must be a table, got {morph!r}")
+        return Job(part, voxels, material, physics, fix, load, test, export, morph, path)
+
+    def part(self) -> PartSpec:
+        if "part" not in self.data:
+            raise FabError(
+                f'{self.name}: missing [part] table with source = "<CadQuery script, STEP or mesh>"'
+            )
+        t = self.table("part")
+        if "source" not in t:
+            raise self.fail("part", 0, "", "missing 'source' (CadQuery script, STEP or mesh file)")
+        source = self.path("part", "source", t["source"])
+        if not source.is_file():
+            raise self.fail("part", 0, "source", f"part source not found: {source}")
+        params = t.get("params", {})
+        if not isinstance(params, dict):
+            raise self.fail(
+                "part", 0, "params", f"'params' must be a table like {{ length = 60 }}, got {params!r}"
+            )
+        units = self.string("part", 0, "units", t.get("units", "mm"), _UNITS)
+        return PartSpec(source=source, params=dict(params), units=units)
+
+    def voxels(self) -> VoxelSpec:
+        t = self.table("voxels")
+        if "pitch" in t and "count" in t:
+            raise self.fail("voxels", 0, "count", "give either 'pitch' (mm) or 'count', not both")
+        if "pitch" in t:
+            return VoxelSpec(pitch=self.number("voxels", 0, "pitch", t["pitch"], "mm"))
+        count = t.get("count", DEFAULT_COUNT)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise self.fail("voxels", 0, "count", f"'count' must be a positive whole number, got {count!r}")
+        return VoxelSpec(count=count)
+
+    def material(self) -> Material:
+        spec = self.data.get("material")
+        if spec is None:
+            raise FabError(f'{self.name}: missing [material] table (name = "PLA", or SI properties)')
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        if not isinstance(spec, dict):
+            raise self.fail("material", 0, "", f"must be a table, got {spec!r}")
+        try:
+            return get_material(spec)
+        except MaterialError as exc:
+            raise self.fail("material", 0, exc.key or "", str(exc)) from None
+
+    def physics(self) -> PhysicsSpec:
+        t = self.table("physics")
+        model = self.string("physics", 0, "model", t.get("model", "lps"), MODELS)
+        dim = t.get("dimension", 3)
+        if isinstance(dim, bool) or dim not in (2, 3):
+            raise self.fail("physics", 0, "dimension", f"'dimension' must be 3 or 2, got {dim!r}")
+        horizon = self.number("physics", 0, "horizon", t.get("horizon", DEFAULT_HORIZON), "lattice spacings")
+        if not 1.0 < horizon <= 6.0:
+            raise self.fail(
+                "physics",
+                0,
+                "horizon",
+                f"'horizon' is in lattice spacings (1 < horizon <= 6, typically 3.015), got {horizon!r}",
+            )
+        thickness = None
+        if "thickness" in t:
+            if dim != 2:
+                raise self.fail("physics", 0, "thickness", "'thickness' applies only to dimension = 2")
+            thickness = self.number("physics", 0, "thickness", t["thickness"], "mm")
+        return PhysicsSpec(model=model, dimension=dim, horizon=horizon, thickness=thickness)
+
+    def _entries(self, name: str) -> list[dict[str, Any]]:
+        entries = self.data.get(name, [])
+        if isinstance(entries, dict):
+            raise self.fail(name, 0, "", f"write [[{name}]] (an array of tables), not [{name}]")
+        if not isinstance(entries, list):
+            raise FabError(f"{self.name}: '{name}' must be [[{name}]] tables, got {entries!r}")
+        return [self.table(name, i, e) for i, e in enumerate(entries, start=1)]
+
+    def fixes(self) -> list[Fix]:
+        out = []
+        for i, t in enumerate(self._entries("fix"), start=1):
+            if "region" not in t:
+                raise self.fail("fix", i, "", "missing 'region' (e.g. region = \"<X\")")
+            out.append(Fix(self.region("fix", i, t["region"])))
+        return out
+
+    def loads(self, fixes: tuple[Fix, ...]) -> list[Load]:
+        fixed = {_normal(f.region): f.region for f in fixes}
+        out = []
+        for i, t in enumerate(self._entries("load"), start=1):
+            if "region" not in t:
+                raise self.fail("load", i, "", "missing 'region' (e.g. region = \">X\")")
+            region = self.region("load", i, t["region"])
+            if _normal(region) in fixed:
+                raise self.fail(
+                    "load",
+                    i,
+                    "region",
+                    f"load region {region!r} is also a [[fix]] region: a fixed particle cannot be loaded",
+                )
+            kinds = [k for k in LOAD_KINDS if k in t]
+            if len(kinds) != 1:
+                got = ", ".join(kinds) if kinds else "none"
+                raise self.fail(
+                    "load",
+                    i,
+                    kinds[-1] if kinds else "",
+                    f"give exactly one of {', '.join(LOAD_KINDS)} (got {got})",
+                )
+            kind = kinds[0]
+            vec = self.vector("load", i, kind, t[kind], LOAD_UNITS[kind])
+            point = None
+            if "point" in t:
+                if kind != "torque":
+                    raise self.fail("load", i, "point", "'point' (mm) applies only to a torque")
+                point = self.vector("load", i, "point", t["point"], "mm")
+            if kind in ("force", "torque") and not any(vec):
+                raise self.fail("load", i, kind, f"{kind!r} is zero: a load must push or twist")
+            out.append(Load(region=region, kind=kind, vector=vec, point=point))
+        return out
+
+    def test(self) -> TestSpec:
+        t = self.table("test")
+        kind = self.string("test", 0, "kind", t.get("kind", "static"), TESTS)
+        steps = t.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise self.fail("test", 0, "steps", f"'steps' must be a positive whole number, got {steps!r}")
+        return TestSpec(kind=kind, steps=steps)
+
+    def export(self) -> ExportSpec:
+        t = self.table("export")
+        return ExportSpec(**{k: self.path("export", k, v) for k, v in t.items()})
+
+
+def _normal(region: str) -> str:
+    return "".join(region.split())
+
+
+def parse_job(text: str, *, base: Path, name: str = "job.toml", path: Path | None = None) -> Job:
+    """Validate TOML ``text``; relative paths resolve against ``base``; ``name`` prefixes error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        msg = str(getattr(exc, "msg", exc)).split(" (at line")[0]
+        if line is None:  # Python 3.11 puts the position only in the message
+            m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        loc = f"{name}:{line}:{col}" if line else name
+        raise FabError(f"{loc}: TOML syntax error: {msg}") from None
+    return _Reader(data, text, name, base).job(path)
+
+
+def load_job(path: str | Path) -> Job:
+    """Read and validate a TOML job file; every error is one ``FabError`` line with file:line and key."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FabError(f"job file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FabError(f"cannot read job file {p}: {exc}") from None
+    return parse_job(text, base=p.resolve().parent, name=p.name, path=p.resolve())
+
+
+_LOAD_FLAG = re.compile(
+    r"^(?P<region>.+):\s*(?P<kind>force|torque|displacement|velocity)\s*=\s*(?P<vec>[^:]*)$"
+)
+
+
+def parse_load_flag(text: str) -> Load:
+    """Parse ``REGION:force=Fx,Fy,Fz`` (or torque / displacement / velocity, same units as the job file)."""
+    m = _LOAD_FLAG.match(text.strip())
+    if not m:
+        raise FabError(
+            f"--load {text!r}: expected REGION:force=Fx,Fy,Fz (or torque=, displacement=, velocity=)"
+        )
+    kind = m.group("kind")
+    try:
+        vec = tuple(float(v) for v in m.group("vec").split(","))
+    except ValueError:
+        vec = ()
+    if len(vec) != 3 or not all(math.isfinite(v) for v in vec):
+        raise FabError(
+            f"--load {text!r}: {kind} must be 3 numbers in {LOAD_UNITS[kind]}, got {m.group('vec')!r}"
+        )
+    region = m.group("region").strip()
+    try:
+        parse_region(region)
+    except FabError as exc:
+        raise FabError(f"--load {text!r}: {exc}") from None
+    if kind in ("force", "torque") and not any(vec):
+        raise FabError(f"--load {text!r}: {kind} is zero")
+    return Load(region=region, kind=kind, vector=(vec[0], vec[1], vec[2]))
+
+
+def job_from_flags(
+    part: str | Path,
+    material: str = "PLA",
+    pitch: float | None = None,
+    count: int | None = None,
+    fix: list[str] | None = None,
+    load: list[str] | None = None,
+    test: str = "static",
+    model: str = "lps",
+    dimension: int = 3,
+) -> Job:
+    """Build a Job from ``fab simulate`` quick flags (same validation as the job file, errors name the flag)."""
+    source = Path(part).expanduser().resolve()
+    if not source.is_file():
+        raise FabError(f"part source not found: {source}")
+    if pitch is not None and count is not None:
+        raise FabError("give either --pitch (mm) or --count, not both")
+    if pitch is not None and not (math.isfinite(pitch) and pitch > 0):
+        raise FabError(f"--pitch must be > 0 mm, got {pitch!r}")
+    if count is not None and count < 1:
+        raise FabError(f"--count must be a positive whole number, got {count!r}")
+    voxels = VoxelSpec(pitch=float(pitch)) if pitch is not None else VoxelSpec(count=count or DEFAULT_COUNT)
+    try:
+        mat = get_material(material)
+    except FabError as exc:
+        raise FabError(f"--material: {exc}") from None
+    fixes = []
+    for f in fix or []:
+        try:
+            parse_region(f)
+        except FabError as exc:
+            raise FabError(f"--fix {f!r}: {exc}") from None
+        fixes.append(Fix(f.strip()))
+    loads = [parse_load_flag(t) for t in load or []]
+    fixed = {_normal(f.region) for f in fixes}
+    for ld in loads:
+        if _normal(ld.region) in fixed:
+            raise FabError(
+                f"--load region {ld.region!r} is also a --fix region: a fixed particle cannot be loaded"
+            )
+    if test.strip().lower() not in TESTS:
+        raise FabError(f"--test must be one of {', '.join(TESTS)}, got {test!r}")
+    if model.strip().lower() not in MODELS:
+        raise FabError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if dimension not in (2, 3) or isinstance(dimension, bool):
+        raise FabError(f"--dimension must be 3 or 2, got {dimension!r}")
+    return Job(
+        part=PartSpec(source=source),
+        voxels=voxels,
+        material=mat,
+        physics=PhysicsSpec(model=model.strip().lower(), dimension=dimension),
+        fix=tuple(fixes),
+        load=tuple(loads),
+        test=TestSpec(kind=test.strip().lower()),
+    )
