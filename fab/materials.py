@@ -240,7 +240,7 @@ def _lookup(name: str) -> Material:
 # Plausible SI ranges; outside them the number is almost surely in another unit. (lo, hi, unit, hints)
 # where hints are (below-this, factor, "what the user probably typed") tried in order.
 _RANGES: dict[str, tuple[float, float, str, tuple[tuple[float, float, str], ...]]] = {
-    "youngs_modulus": (1e5, 2e12, "Pa", ((1e4, 1e9, "GPa"), (1e5, 1e6, "MPa"))),
+    "youngs_modulus": (1e6, 2e12, "Pa", ((1e3, 1e9, "GPa"), (1e6, 1e6, "MPa"))),
     "density": (50.0, 25000.0, "kg/m^3", ((50.0, 1000.0, "g/cm^3"),)),
     "tensile_strength": (1e4, 2e10, "Pa", ((1e4, 1e6, "MPa"),)),
     "yield_strength": (1e4, 2e10, "Pa", ((1e4, 1e6, "MPa"),)),
