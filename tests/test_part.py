@@ -266,3 +266,13 @@ def test_step_in_inches_is_read_in_millimetres(tmp_path: Path) -> None:
     assert "0.196850393701" in path.read_text()  # 5 mm written as inches
     part = load_part(path)
     assert part.bbox_mm[1] - part.bbox_mm[0] == pytest.approx([25.4, 50.8, 10.0])
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".obj", ".ply", ".off", ".3mf"])
+def test_every_mesh_format_imports(suffix: str, tmp_path: Path) -> None:
+    if suffix == ".3mf":
+        pytest.importorskip("lxml")  # trimesh reads and writes 3MF with lxml
+    path = tmp_path / f"box{suffix}"
+    trimesh.creation.box(extents=(3.0, 4.0, 5.0)).export(path)
+    part = load_part(path)
+    assert part.watertight and part.volume_mm3 == pytest.approx(60.0)
