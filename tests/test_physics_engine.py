@@ -1,0 +1,166 @@
+"""Fast checks of the particle engine on tiny lattices (SI units)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics import (
+    PMB,
+    Body,
+    Displacement,
+    Fixed,
+    Force,
+    PhysicsError,
+    Simulation,
+    SphereIndenter,
+    Velocity,
+    make_law,
+    stencil_offsets,
+)
+
+DX = 1e-3
+
+
+def bar(nx=12, ny=4, nz=4, **kw) -> Body:
+    return Body.from_occupancy(np.ones((nx, ny, nz), dtype=bool), DX, 7850.0, **kw)
+
+
+def test_stencil_sizes():
+    assert len(stencil_offsets(3.015, 3)) == 122
+    assert len(stencil_offsets(2.015, 3)) == 32
+    assert len(stencil_offsets(3.015, 2)) == 28
+    with pytest.raises(PhysicsError):
+        stencil_offsets(0.5, 3)
+
+
+def test_calibration_interior_force_balance_and_energy():
+    """Uniform strain: interior forces vanish and the bond energy density equals the continuum K-based one."""
+    body = bar(9, 9, 9)
+    law = PMB(youngs_modulus=200e9, surface_correction=False)
+    law.setup(body)
+    xi = body.lattice.stencil * DX
+    length = np.linalg.norm(xi, axis=1)
+    eps = 1e-4  # isotropic strain: every bond stretches by eps
+    w = 0.5 * 0.5 * (law.c * eps**2 * length * body.particle_volume).sum()  # w = 1/2 sum c s^2 |xi| V / 2
+    bulk = 200e9 / 1.5
+    assert w == pytest.approx(4.5 * bulk * eps**2, rel=1e-6)  # 9/2 K eps^2 for volumetric strain 3 eps
+    sim = Simulation(body, law)
+    sim.u[:] = eps * (body.positions() - body.positions().mean(axis=0))
+    sim._forces()
+    interior = (np.abs(body.lattice.ijk - 4) <= 1).all(axis=1)
+    assert np.abs(sim.force[interior]).max() < 1e-3 * np.abs(sim.force).max()
+
+
+def test_make_law_by_name_and_bad_name():
+    assert isinstance(make_law("pmb", youngs_modulus=1e9), PMB)
+    with pytest.raises(PhysicsError, match="unknown force law"):
+        make_law("nope")
+
+
+def test_verlet_conserves_energy():
+    body = bar(8, 4, 4)
+    sim = Simulation(body, PMB(youngs_modulus=1e9))
+    rng = np.random.default_rng(0)
+    sim.v[:] = rng.normal(0.0, 0.01, sim.v.shape)
+    res = sim.run(400, safety=0.5, check_every=10, history_every=10)
+    ke = np.array(res.history["kinetic_energy"])
+    assert np.isfinite(ke).all() and ke.max() > 0
+    assert res.mean_damage == 0.0
+    # Kinetic energy exchanges with strain energy but stays bounded (no drift upward).
+    assert ke[-10:].mean() < 1.5 * ke[0]
+
+
+def test_deterministic():
+    def go():
+        body = bar(10, 4, 4)
+        body.point_set("left", lambda x: x[:, 0] < 0.5e-3)
+        body.point_set("right", lambda x: x[:, 0] > 8.5e-3)
+        law = PMB(youngs_modulus=1e9, fracture_energy=1.0)
+        sim = Simulation(body, law, [Fixed("left"), Velocity("right", (2.0, 0.0, 0.0))])
+        return sim.run(300)
+
+    a, b = go(), go()
+    assert np.array_equal(a.displacement, b.displacement)
+    assert np.array_equal(a.damage, b.damage)
+
+
+def test_fracture_under_tension():
+    body = bar(16, 3, 3)
+    body.point_set("left", lambda x: x[:, 0] < 1.5e-3)
+    body.point_set("right", lambda x: x[:, 0] > 13.5e-3)
+    law = PMB(youngs_modulus=1e9, fracture_energy=0.5)
+    sim = Simulation(body, law, [Fixed("left"), Velocity("right", (20.0, 0.0, 0.0))])
+    res = sim.run(800)
+    assert res.broken_bonds > 0
+    assert res.damage.max() > 0.3
+    # Without a fracture energy nothing breaks.
+    sim2 = Simulation(body, PMB(youngs_modulus=1e9), [Fixed("left"), Velocity("right", (5.0, 0.0, 0.0))])
+    assert sim2.run(300).broken_bonds == 0
+
+
+def test_guard_stops_blow_up():
+    body = bar(6, 3, 3)
+    sim = Simulation(body, PMB(youngs_modulus=1e9))
+    sim.v[:] = np.random.default_rng(1).normal(0.0, 1.0, sim.v.shape)
+    with pytest.raises(PhysicsError, match="step"):
+        sim.run(400, dt=50 * sim.stable_time_step(), check_every=5)
+
+
+def test_fixed_and_displacement_conditions():
+    body = bar(8, 3, 3)
+    body.point_set("left", lambda x: x[:, 0] < 0.5e-3)
+    body.point_set("right", lambda x: x[:, 0] > 6.5e-3)
+    law = PMB(youngs_modulus=1e9)
+    sim = Simulation(body, law, [Fixed("left"), Displacement("right", (1e-6, 0.0, 0.0), ramp_time=1e-6)])
+    res = sim.run(200)
+    assert np.all(res.displacement[body.sets["left"]] == 0.0)
+    assert np.allclose(res.displacement[body.sets["right"], 0], 1e-6)
+    assert res.displacement[:, 0].max() <= 1e-6 * 1.5
+
+
+def test_force_condition_pulls_in_its_direction():
+    body = bar(8, 3, 3)
+    body.point_set("left", lambda x: x[:, 0] < 0.5e-3)
+    body.point_set("right", lambda x: x[:, 0] > 6.5e-3)
+    sim = Simulation(body, PMB(youngs_modulus=1e9), [Fixed("left"), Force("right", (0.0, 0.0, 10.0))])
+    res = sim.run(100)
+    assert res.displacement[body.sets["right"], 2].mean() > 0
+
+
+def test_sphere_indenter_pushes_and_reports_reaction():
+    body = bar(6, 6, 3)
+    ind = SphereIndenter(
+        center=(2.5e-3, 2.5e-3, 3.5e-3), radius=1.5e-3, stiffness=1e17, velocity=(0, 0, -5.0)
+    )
+    sim = Simulation(body, PMB(youngs_modulus=1e9), [ind])
+    res = sim.run(100)
+    assert res.displacement[:, 2].min() < 0
+    assert ind.reaction[2] > 0  # particles push the sphere back up
+
+
+def test_plane_stress_and_strain_2d_bodies():
+    occ = np.ones((10, 10), dtype=bool)
+    body = Body.from_occupancy(occ, DX, 1000.0, thickness=2e-3)
+    assert body.dimension == 2 and body.lattice.bonds_per_particle == 28
+    stress = PMB(youngs_modulus=1e9, plane="stress")
+    strain = PMB(youngs_modulus=1e9, plane="strain")
+    stress.setup(body)
+    strain.setup(body)
+    assert strain.c / stress.c == pytest.approx(6.4 / 6.0)
+    with pytest.raises(PhysicsError, match="thickness"):
+        Body.from_occupancy(occ, DX, 1000.0)
+
+
+def test_bad_input_errors():
+    with pytest.raises(PhysicsError, match="empty"):
+        Body.from_occupancy(np.zeros((3, 3, 3), bool), DX, 1000.0)
+    with pytest.raises(PhysicsError, match="density"):
+        Body.from_occupancy(np.ones((3, 3, 3), bool), DX, -1.0)
+    body = bar(4, 3, 3)
+    with pytest.raises(PhysicsError, match="selects no particle"):
+        body.point_set("none", lambda x: x[:, 0] < -1.0)
+    with pytest.raises(PhysicsError, match="no point set"):
+        Simulation(body, PMB(youngs_modulus=1e9), [Fixed("missing")])
+    with pytest.raises(PhysicsError, match="youngs_modulus"):
+        PMB()
