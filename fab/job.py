@@ -337,7 +337,7 @@ class _Reader:
             if dim != 2:
                 raise self.fail("physics", 0, "thickness", "'thickness' applies only to dimension = 2")
             thickness = self.number("physics", 0, "thickness", t["thickness"], "mm")
-        return PhysicsSpec(model=model, dimension=dim, horizon=horizon, thickness=thickness)
+        return PhysicsSpec(model=model, dimension=int(dim), horizon=horizon, thickness=thickness)
 
     def _entries(self, name: str) -> list[dict[str, Any]]:
         entries = self.data.get(name, [])
