@@ -91,11 +91,15 @@ class Region:
     def mask(self, points_mm: np.ndarray, *, pitch_mm: float) -> np.ndarray:
         """Boolean array, one entry per point (may be all False; :func:`select` refuses that)."""
         pts = _points(points_mm)
-        if not (isinstance(pitch_mm, int | float) and math.isfinite(pitch_mm) and pitch_mm > 0):
+        try:
+            pitch = float(pitch_mm)
+        except (TypeError, ValueError):
+            pitch = math.nan
+        if not (math.isfinite(pitch) and pitch > 0):
             raise FabError(f"pitch must be a positive number of mm, got {pitch_mm!r}")
         if len(pts) == 0:
             return np.zeros(0, dtype=bool)
-        ctx = _Context(pts.min(axis=0), pts.max(axis=0), float(pitch_mm))
+        ctx = _Context(pts.min(axis=0), pts.max(axis=0), pitch)
         with np.errstate(all="ignore"):  # sqrt of negatives etc. give NaN, which compares False
             out = self._fn((pts[:, 0], pts[:, 1], pts[:, 2]), ctx)
         return np.broadcast_to(np.asarray(out, dtype=bool), (len(pts),)).copy()

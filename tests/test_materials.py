@@ -81,6 +81,12 @@ def test_user_defined_and_overrides() -> None:
         ({**CUSTOM, "youngs_modulus": 3500.0}, "youngs_modulus", "3.5e9 Pa"),
         ({**CUSTOM, "density": 1.24}, "density", "1240 kg/m^3"),
         ({**CUSTOM, "tensile_strength": 50}, "tensile_strength", "5e7 Pa"),
+        (
+            {**{k: v for k, v in CUSTOM.items() if k != "fracture_energy"}, "k_ic": 3.0},
+            "k_ic",
+            "3e6 Pa*sqrt(m)",
+        ),
+        ({**CUSTOM, "youngs_modulus": 1e14}, "youngs_modulus", "implausibly large"),
         ({**CUSTOM, "poisson_ratio": 0.5}, "poisson_ratio", "(-1, 0.5)"),
         ({**CUSTOM, "poisson_ratio": -1.2}, "poisson_ratio", "(-1, 0.5)"),
         ({**CUSTOM, "density": -5.0}, "density", "positive"),
