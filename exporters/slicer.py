@@ -320,9 +320,8 @@ def connect_lines(segs: np.ndarray, area: shapely.Geometry, max_gap: float, trim
         if len(cand):
             a = segs[cand, 1] - unit[cand] * trim
             b = segs[cand + 1, 0] + unit[cand + 1] * trim
-            grown = shapely.buffer(area, 1e-3, join_style="mitre")
-            shapely.prepare(grown)
-            ok = shapely.covers(grown, shapely.linestrings(np.stack([a, b], axis=1)))
+            shapely.prepare(area)  # trimmed connectors lie inside the edge, so no tolerance is needed
+            ok = shapely.covers(area, shapely.linestrings(np.stack([a, b], axis=1)))
             join[cand[ok]] = True
             segs[cand[ok], 1] = a[ok]
             segs[cand[ok] + 1, 0] = b[ok]
@@ -332,7 +331,7 @@ def connect_lines(segs: np.ndarray, area: shapely.Geometry, max_gap: float, trim
 
 def _loop_from(ring: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """A closed ring re-started at its vertex nearest ``pos`` (the seam), ending where it began."""
-    pts = ring[:-1] if np.allclose(ring[0], ring[-1]) else ring
+    pts = ring[:-1] if (ring[0, 0] == ring[-1, 0] and ring[0, 1] == ring[-1, 1]) else ring
     k = int(np.argmin(((pts - pos) ** 2).sum(axis=1)))
     pts = np.roll(pts, -k, axis=0)
     return np.vstack([pts, pts[:1]])
@@ -399,14 +398,15 @@ def slice_mesh(
     spacing = [w - h * (1.0 - math.pi / 4.0) for h in heights]
     n_layers = len(tops)
     # perimeters and the area left inside them
-    perimeter_geoms: list[list[shapely.Geometry]] = []
-    infill_areas: list[shapely.Geometry] = []
-    for region, s in zip(regions, spacing, strict=True):
-        loops = []
-        for k in range(perimeters):
-            loops.append(shapely.buffer(region, -(0.5 + k) * s, join_style="mitre", mitre_limit=2.0))
-        perimeter_geoms.append(loops)
-        infill_areas.append(shapely.buffer(region, -perimeters * s, join_style="mitre", mitre_limit=2.0))
+    # all layers' offsets in one vectorised GEOS call per perimeter
+    region_arr = np.array(regions, dtype=object)
+    s_arr = np.array(spacing)
+    loops_by_k = [
+        shapely.buffer(region_arr, -(0.5 + k) * s_arr, join_style="mitre", mitre_limit=2.0)
+        for k in range(perimeters)
+    ]
+    perimeter_geoms = [[loops_by_k[k][i] for k in range(perimeters)] for i in range(n_layers)]
+    infill_areas = list(shapely.buffer(region_arr, -perimeters * s_arr, join_style="mitre", mitre_limit=2.0))
     shapely.prepare(regions)
 
     paths_by_layer: list[Layer] = []
