@@ -139,6 +139,7 @@ def prusa_config(p: PrinterProfile, settings: dict) -> str:
         "retract_speed": p.retract_speed,
         "retract_before_travel": p.retract_min_travel,
         "retract_lift": p.retract_lift,
+        "retract_layer_change": int(p.retract_layer_change),
         "wipe": 0,
         "start_gcode": "G90\\nM83",
         "end_gcode": "",

@@ -235,7 +235,8 @@ class _Program:
         self.started = True
 
     def layer_z(self, z: float) -> None:
-        self.retract()
+        if self.p.retract_layer_change:
+            self.retract()
         self.lines.append(f"G1 Z{z:.3f} F{min(self.p.speed_travel, MAX_Z_SPEED) * 60:.0f}")
         self._move_row(0.0, 0.0, z - self.z, 0.0, MAX_Z_SPEED, self.p.travel_acceleration)
         self.z = z

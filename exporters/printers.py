@@ -57,6 +57,7 @@ class PrinterProfile:
     retract_speed: float = 35.0
     retract_lift: float = 0.0
     retract_min_travel: float = 1.0
+    retract_layer_change: bool = True
     start_gcode: str = ""
     end_gcode: str = ""
 
@@ -76,6 +77,8 @@ class PrinterProfile:
         for field in ("jerk", "retract_length", "retract_lift", "retract_min_travel"):
             if not getattr(self, field) >= 0:
                 raise ExportError(f"printer profile {self.name!r}: {field} must be >= 0")
+        if not isinstance(self.retract_layer_change, bool):
+            raise ExportError(f"printer profile {self.name!r}: retraction.layer_change must be true or false")
         if self.flavor != "marlin":
             raise ExportError(
                 f"printer profile {self.name!r}: only flavor 'marlin' is supported, got {self.flavor!r}"
@@ -109,7 +112,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         for k in "external_perimeter perimeter infill solid_infill top_solid_infill first_layer travel".split()
     },
     "acceleration": {k: f"accel_{k}" for k in "perimeter infill first_layer default".split()},
-    "retraction": {k: f"retract_{k}" for k in "length speed lift min_travel".split()},
+    "retraction": {k: f"retract_{k}" for k in "length speed lift min_travel layer_change".split()},
     "gcode": {"start": "start_gcode", "end": "end_gcode"},
 }
 

@@ -195,3 +195,15 @@ def test_open_mesh_sections_close_with_a_chord(tmp_path, mk3s):
 def test_too_small_part(tmp_path, mk3s):
     with pytest.raises(ExportError, match="too small or thin"):
         export_gcode(trimesh.creation.icosphere(2, radius=0.1), tmp_path / "t.gcode", mk3s)
+
+
+def test_retract_on_layer_change_is_optional(tmp_path):
+    path = tmp_path / "quiet.toml"
+    path.write_text("[machine]\nbed_x = 180\nbed_y = 180\nmax_z = 180\n[retraction]\nlayer_change = false\n")
+    box = trimesh.creation.box((10, 10, 2))
+    quiet = export_gcode(box, tmp_path / "q.gcode", load_printer(path))
+    loud = export_gcode(box, tmp_path / "l.gcode", "prusa_mk3s")
+    assert quiet.retractions < loud.retractions
+    path.write_text("[machine]\nbed_x = 180\nbed_y = 180\nmax_z = 180\n[retraction]\nlayer_change = 1\n")
+    with pytest.raises(ExportError, match="layer_change must be true or false"):
+        load_printer(path)
