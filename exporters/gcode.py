@@ -366,13 +366,16 @@ def write_gcode(toolpaths: Toolpaths, path: str | os.PathLike[str], printer: Pri
         "G90",
         "M107",
     ]
-    with atomic_open(path, "w") as fh:
-        fh.write("\n".join(line for line in header if line is not None))
-        fh.write("\n")
-        fh.write("\n".join(prog.lines))
-        fh.write("\n; end\n")
-        fh.write(end)
-        fh.write("\n")
+    try:
+        with atomic_open(path, "w") as fh:
+            fh.write("\n".join(header))
+            fh.write("\n")
+            fh.write("\n".join(prog.lines))
+            fh.write("\n; end\n")
+            fh.write(end)
+            fh.write("\n")
+    except OSError as exc:
+        raise ExportError(f"cannot write G-code to {path}: {exc.strerror or exc}") from None
     return GcodeSummary(
         path=str(path),
         layers=len(toolpaths.layers),

@@ -207,3 +207,10 @@ def test_retract_on_layer_change_is_optional(tmp_path):
     path.write_text("[machine]\nbed_x = 180\nbed_y = 180\nmax_z = 180\n[retraction]\nlayer_change = 1\n")
     with pytest.raises(ExportError, match="layer_change must be true or false"):
         load_printer(path)
+
+
+def test_unwritable_path(tmp_path, mk3s):
+    target = tmp_path / "adir.gcode"
+    target.mkdir()
+    with pytest.raises(ExportError, match="cannot write G-code"):
+        export_gcode(trimesh.creation.box((5, 5, 5)), target, mk3s)
