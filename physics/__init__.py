@@ -4,7 +4,7 @@ Standalone (imports nothing from fab/, cad_plugins/ or exporters/). SI units thr
 """
 
 from physics.body import Body
-from physics.conditions import Displacement, Fixed, Force, SphereIndenter, Velocity
+from physics.conditions import Displacement, Fixed, Force, Rotation, SphereIndenter, Torque, Velocity
 from physics.errors import PhysicsError
 from physics.lattice import Lattice, stencil_offsets
 from physics.laws import LAWS, make_law
@@ -21,8 +21,10 @@ __all__ = [
     "Lattice",
     "PhysicsError",
     "Result",
+    "Rotation",
     "Simulation",
     "SphereIndenter",
+    "Torque",
     "Velocity",
     "make_law",
     "stencil_offsets",

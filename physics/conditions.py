@@ -159,3 +159,74 @@ class SphereIndenter(Condition):
         push = d * fmag[:, None]
         sim.force[ids] += push
         self.reaction = -push.sum(axis=0) * sim.body.particle_volume
+
+
+def _axis(axis) -> np.ndarray:
+    a = _vector(axis, "axis")
+    norm = np.linalg.norm(a)
+    if norm == 0:
+        raise PhysicsError("axis must be a non-zero vector")
+    return a / norm
+
+
+@dataclass
+class Torque(Condition):
+    """A total torque (N m) about the axis through ``point`` (m), spread over the set, ramped over ``ramp_time``.
+
+    Force density f_i = T (a x r_i) / sum_k |a x r_k|^2 V: it sums to zero force and exactly T about the axis
+    (reference positions; small rotations).
+    """
+
+    torque: float = 0.0
+    point: tuple = (0.0, 0.0, 0.0)
+    axis: tuple = (0.0, 0.0, 1.0)
+    ramp_time: float = 0.0
+
+    def bind(self, sim) -> None:
+        super().bind(sim)
+        a = _axis(self.axis)
+        r = sim.x0[self.idx] - _vector(self.point, "torque point")
+        r -= np.outer(r @ a, a)
+        lever = np.cross(a, r)
+        inertia = float((lever * lever).sum()) * sim.body.particle_volume
+        if inertia == 0:
+            raise PhysicsError("torque set lies on its axis: no lever arm")
+        self.density = self.torque * lever / inertia  # N/m^3
+
+    def load(self, sim, t: float) -> None:
+        sim.force[self.idx] += self.density * ramp(t, self.ramp_time)
+
+
+@dataclass
+class Rotation(Condition):
+    """Rigid rotation of a set (a hub): angle(t) = angular_velocity * t (rad/s), or a fixed ``angle`` (rad)
+    ramped over ``ramp_time``, about the axis through ``point`` (m)."""
+
+    angular_velocity: float = 0.0
+    angle: float | None = None
+    point: tuple = (0.0, 0.0, 0.0)
+    axis: tuple = (0.0, 0.0, 1.0)
+    ramp_time: float = 0.0
+
+    def bind(self, sim) -> None:
+        super().bind(sim)
+        self.a = _axis(self.axis)
+        self.p = _vector(self.point, "rotation point")
+        self.r = sim.x0[self.idx] - self.p
+
+    def held(self) -> np.ndarray:
+        return self.idx
+
+    def theta(self, t: float) -> float:
+        if self.angle is not None:
+            return self.angle * ramp(t, self.ramp_time)
+        return self.angular_velocity * t
+
+    def prescribe(self, sim, t: float) -> None:
+        th = self.theta(t)
+        a, r = self.a, self.r
+        # Rodrigues: R r = r cos + (a x r) sin + a (a.r)(1 - cos)
+        rot = r * np.cos(th) + np.cross(a, r) * np.sin(th) + np.outer(r @ a, a) * (1.0 - np.cos(th))
+        sim.u[self.idx] = rot - r
+        omega = 0.0 if self.angle is not None else self.angular_velocity
+        sim.v[self.idx] = omega * np.cross(a, rot)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from physics import integrators
+from physics import analysis, integrators, relaxation
 from physics.errors import PhysicsError
 
 
@@ -61,6 +61,7 @@ class Simulation:
         self.u = np.zeros((n, 3))
         self.v = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
+        self.internal = np.zeros((n, 3))  # force density (N/m^3) from the bonds alone, before loads
         ncells = int(np.prod(lat.padded_shape))
         self.ux = np.zeros(ncells, dtype=np.float32)
         self.uy = np.zeros(ncells, dtype=np.float32)
@@ -156,6 +157,46 @@ class Simulation:
             history=history,
         )
 
+    def relax(self, max_steps: int = 20000, tolerance: float = 2e-3) -> Result:
+        """Quasi-static solution by adaptive dynamic relaxation (loads at full value); see physics.relaxation."""
+        start = time.perf_counter()
+        info = relaxation.relax(self, max_steps, tolerance)
+        total = int(self.initial_bond_count.sum())
+        return Result(
+            positions=self.x0 + self.u,
+            displacement=self.u.copy(),
+            velocity=self.v.copy(),
+            damage=self.damage(),
+            broken_bonds=(total - int(self._bond_counts().sum())) // 2,
+            bonds=total // 2,
+            steps=info["steps"],
+            time=self.t,
+            dt=0.0,
+            seconds=time.perf_counter() - start,
+            history={"residual": [info["residual"]], "converged": [info["converged"]]},
+        )
+
+    # ---- outputs ----------------------------------------------------------------------------------------
+    def reaction(self, where) -> np.ndarray:
+        """Total force (N) the support/driver of set ``where`` exerts on the body."""
+        return analysis.reaction(self, where)
+
+    def fragments(self) -> tuple[int, np.ndarray]:
+        """(count, label per particle): connected components of intact bonds."""
+        return analysis.fragments(self)
+
+    def strain_energy_density(self) -> np.ndarray:
+        """(n,) J/m^3."""
+        return analysis.strain_energy_density(self)
+
+    def stress(self) -> np.ndarray:
+        """(n, 3, 3) virial stress, Pa."""
+        return analysis.stress(self)
+
+    def von_mises(self) -> np.ndarray:
+        """(n,) von Mises stress, Pa."""
+        return analysis.von_mises(self.stress())
+
     def _forces(self) -> None:
         for cond in self.conditions:
             cond.prescribe(self, self.t)
@@ -165,6 +206,7 @@ class Simulation:
             self.uy[cells] = self.u[:, 1]
             self.uz[cells] = self.u[:, 2]
         self.law.compute(self)
+        self.internal[:] = self.force
         for cond in self.conditions:
             cond.load(self, self.t)
 
