@@ -35,7 +35,7 @@ SOLID_MARGIN_MM = 3.0  # top/bottom skins reach this far into sparse infill (Pru
 
 @dataclasses.dataclass
 class ExtrusionPath:
-    """One continuous extrusion: xy points (k, 2) in mm on the bed, printed in order."""
+    """One continuous extrusion: xy points (k, 2) in mm on the bed, printed in order; role is one of ROLES."""
 
     points: np.ndarray
     role: str
@@ -425,7 +425,7 @@ def slice_mesh(
                 loop = _loop_from(ring, pos)
                 paths.append(ExtrusionPath(loop, role))
                 pos = loop[-1]
-        for geom, role, spacing_k in _infill_jobs(solid, top_solid, sparse, s, infill, infill_pattern, i):
+        for geom, role, spacing_k in _infill_jobs(solid, top_solid, sparse, s, infill, infill_pattern):
             for ang in (angle,) if role != "infill" or infill_pattern == "rectilinear" else (45.0, -45.0):
                 segs = hatch(geom, ang, spacing_k)
                 if len(segs):
@@ -492,7 +492,7 @@ def _classify(i, area, regions, top_layers, bottom_layers, infill, min_area):
     return top, solid, sparse
 
 
-def _infill_jobs(solid, top_solid, sparse, s, infill, pattern, layer_index):
+def _infill_jobs(solid, top_solid, sparse, s, infill, pattern):
     """(area, role, line spacing) to hatch in one layer: solid at the bead spacing, sparse at s/density."""
     jobs = []
     if not solid.is_empty:
