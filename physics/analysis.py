@@ -59,7 +59,6 @@ def _bond_fields(sim):
     xi = (lat.stencil * lat.spacing).astype(np.float64)
     length = np.linalg.norm(xi, axis=1)
     coef = law.coef.astype(np.float64)
-    g = law.g_grid
     for start in range(0, n, CHUNK):
         sl = slice(start, min(n, start + CHUNK))
         nbr, intact = intact_bond_mask(sim, sl)
@@ -67,9 +66,8 @@ def _bond_fields(sim):
         y = xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :])
         r = np.linalg.norm(y, axis=2)
         s = (r - length[None, :]) / length[None, :]
-        gi = g[lat.cells[sl]].astype(np.float64)
-        gj = g[lat.cells[j]].astype(np.float64)
-        weight = coef[None, :] * 0.5 * (gi[:, None] + gj) * sim.body.particle_volume * intact
+        factor = law.bond_factors(lat.cells[sl], lat.cells[j])
+        weight = coef[None, :] * factor * sim.body.particle_volume * intact
         yield sl, xi, y, r, s, length, weight
 
 

@@ -21,7 +21,7 @@ def relax(sim, max_steps: int = 20000, tolerance: float = 2e-3, check_every: int
     law, body = sim.law, sim.body
     lengths = law.length.astype(np.float64)
     stiff = float((law.coef.astype(np.float64) * body.particle_volume / lengths).sum())
-    g = law.g_grid[body.lattice.cells].astype(np.float64)
+    g = law.particle_factor()
     lam = (0.25 * 5.0 * stiff * np.maximum(g, 1.0))[:, None]  # 5x margin as Kilic & Madenci
     free = sim.free[:, None]
     cells = body.lattice.cells

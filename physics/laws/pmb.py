@@ -4,9 +4,10 @@ Calibration (default): the micromodulus is calibrated on the lattice itself, c =
 interior stencil, so a uniformly strained interior has exactly the continuum energy density (the continuum
 c = 18K/(pi delta^4) misses by up to 10 % on a cubic lattice). In 2D, c = 6E / sum_j(|xi_j| V_j) for plane
 stress (nu = 1/3) and 6.4E / sum_j(|xi_j| V_j) for plane strain (nu = 1/4). Critical stretch s0 = sqrt(5 G0 / (9 K delta))
-in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress. A per-particle surface correction (energy method: the
-ratio of the bulk energy density to the particle's under uniform strain along x, y and z, averaged) stiffens
-particles that miss part of their horizon; a bond uses the mean of its two ends.
+in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress. A surface correction (energy method: per particle and axis, the
+ratio of the bulk energy density to the particle's under uniform strain along that axis) stiffens particles that
+miss part of their horizon; a bond averages its two ends' factors per axis and combines them by its direction,
+G = (sum_a n_a^2 / G_a^2)^(-1/2) (Madenci & Oterkus), so axial bonds of a thin bar are not over-stiffened.
 
 The ``lammps`` variant reproduces LAMMPS's pair style peri/pmb exactly for comparisons: given micromodulus and
 s00, alpha (s0_i = s00 - alpha * min stretch of i's bonds at the previous step; a bond breaks when its stretch
@@ -102,11 +103,14 @@ class PMB:
         self.vol_grid[lat.cells] = volume
         self.g_grid = np.zeros(ncells, dtype=f32)
         self.g_grid[lat.cells] = 1.0
+        # Per-axis surface factors (3, ncells) and squared bond direction cosines, for the directional rule.
+        self.g_axes = np.ones((3, ncells), dtype=f32)
+        self.n2 = ((xi / lengths[:, None]) ** 2).T.astype(f32).copy()
         self.s_grid = np.zeros(ncells, dtype=f32)
         # LAMMPS starts every particle with an unbounded s0 and sets it from the first step's stretches.
         self.s_grid[lat.cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
         if self.surface_correction:
-            self.g_grid[lat.cells] = self._surface_factors(body)
+            self.g_axes[:, lat.cells] = self._surface_factors(body)
 
     def _surface_factors(self, body) -> np.ndarray:
         """Per-particle stiffness factors from the energy method under uniform strain along x, y (and z)."""
@@ -115,20 +119,20 @@ class PMB:
         exists = nb >= 0
         xi = lat.stencil * lat.spacing
         lengths = np.linalg.norm(xi, axis=1)
-        factors = []
+        factors = [np.ones(lat.count)] * 3
         for axis in range(lat.dimension):
             # Under uniform strain e along axis, bond stretch is e * (xi_axis / |xi|)^2; energy ~ sum c s^2 |xi| V / 2.
             s2 = (xi[:, axis] / lengths) ** 4
             energy = (exists * (s2 * lengths)[None, :]).sum(axis=1)
             bulk = float((s2 * lengths).sum())
-            factors.append(bulk / np.maximum(energy, 1e-30))
-        return np.mean(factors, axis=0).astype(np.float32)
+            factors[axis] = bulk / np.maximum(energy, 1e-30)
+        return np.array(factors, dtype=np.float32)
 
     def stable_time_step(self, body) -> float:
         """Silling & Askari (2005): dt < sqrt(2 rho / sum_j V_j c / |xi_j|) for the stiffest particle."""
         lengths = self.length.astype(np.float64)
         stiffness = float((self.coef.astype(np.float64) * body.particle_volume / lengths).sum())
-        gmax = float(self.g_grid.max()) if self.surface_correction else 1.0
+        gmax = float(self.g_axes.max()) if self.surface_correction else 1.0
         return math.sqrt(2.0 * body.density / (stiffness * gmax))
 
     # ---- force evaluation ---------------------------------------------------------------------------
@@ -142,7 +146,25 @@ class PMB:
             bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
         return bits
 
+    def bond_factors(self, cells_i: np.ndarray, cells_j: np.ndarray) -> np.ndarray:
+        """(m, nb) surface-correction factor of each bond (1 without correction); as the kernels compute it."""
+        if not self.surface_correction:
+            return np.ones(cells_j.shape)
+        inv2 = 0.0
+        for a in range(3):
+            g = self.g_axes[a].astype(np.float64)
+            mean = 0.5 * (g[cells_i][:, None] + g[cells_j])
+            inv2 = inv2 + self.n2[a].astype(np.float64)[None, :] / (mean * mean)
+        return 1.0 / np.sqrt(inv2)
+
+    def particle_factor(self) -> np.ndarray:
+        """(n,) the largest per-axis surface factor of each particle (for time steps and relaxation masses)."""
+        return self.g_axes[:, self.body.lattice.cells].max(axis=0).astype(np.float64)
+
     def compute(self, state) -> None:
+        if self.surface_correction:
+            self._compute_directional(state)
+            return
         kern.pmb_forces(
             self.body.lattice.cells,
             state.ux,
@@ -170,3 +192,32 @@ class PMB:
             smin = state.min_stretch
             s0 = np.where(smin < 1.0e38, self.s00 - self.alpha * smin, np.float32(3.0e38))
             self.s_grid[self.body.lattice.cells] = s0
+
+    def _compute_directional(self, state) -> None:
+        kern.pmb_forces_directional(
+            self.body.lattice.cells,
+            state.ux,
+            state.uy,
+            state.uz,
+            self.vol_grid,
+            self.g_axes[0],
+            self.g_axes[1],
+            self.g_axes[2],
+            self.n2[0],
+            self.n2[1],
+            self.n2[2],
+            self.s_grid,
+            state.bits,
+            self.body.lattice.flat_offset,
+            self.xix,
+            self.xiy,
+            self.xiz,
+            self.inv_len,
+            self.length,
+            self.coef,
+            self.contact_d,
+            self.contact_k,
+            state.force,
+            state.min_stretch,
+            state.newly_broken,
+        )

@@ -109,6 +109,106 @@ def pmb_forces(
 
 
 @njit(cache=True, parallel=True, fastmath=True)
+def pmb_forces_directional(
+    cells: np.ndarray,  # (n,) padded-grid cell of each particle
+    ux: np.ndarray,  # (ncells,) float32 displacement on the padded grid (zero in empty cells)
+    uy: np.ndarray,
+    uz: np.ndarray,
+    vol: np.ndarray,  # (ncells,) float32 particle volume, 0 in empty cells
+    gx: np.ndarray,  # (ncells,) float32 surface-correction factor per particle under strain along x
+    gy: np.ndarray,
+    gz: np.ndarray,
+    n2x: np.ndarray,  # (nb,) float32 squared unit-vector components of each stencil offset
+    n2y: np.ndarray,
+    n2z: np.ndarray,
+    scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
+    bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
+    off: np.ndarray,  # (nb,) int64 flat offsets
+    xix: np.ndarray,  # (nb,) float32 reference bond vector
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    inv_len: np.ndarray,  # (nb,) float32 1/|xi|
+    length: np.ndarray,  # (nb,) float32 |xi|
+    coef: np.ndarray,  # (nb,) float32 c times the horizon volume correction of each offset
+    contact_d: np.ndarray,  # (nb,) float32 contact distance per offset
+    contact_k: float,  # 15 c / delta; 0 disables contact
+    force: np.ndarray,  # (n, 3) float64 output force density
+    min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
+    newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
+) -> None:
+    nb = off.shape[0]
+    words = bits.shape[0]
+    kc = np.float32(contact_k)
+    big = np.float32(3.0e38)
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for i in prange(cells.shape[0]):
+        p = cells[i]
+        uxi = ux[p]
+        uyi = uy[p]
+        uzi = uz[p]
+        gxi = gx[p]
+        gyi = gy[p]
+        gzi = gz[p]
+        si = scrit[p]
+        fx = zero
+        fy = zero
+        fz = zero
+        smin = big
+        excess = np.float32(-1.0)
+        for w in range(words):
+            word = bits[w, i]
+            base = w * 32
+            last = min(nb, base + 32)
+            # Branch-free so the loop vectorizes across bonds (gathers): masks are floats.
+            for b in range(base, last):
+                q = p + off[b]
+                vj = vol[q]
+                intact = np.float32(np.int32((word >> np.uint32(b - base)) & np.uint32(1)))
+                yx = xix[b] + (ux[q] - uxi)
+                yy = xiy[b] + (uy[q] - uyi)
+                yz = xiz[b] + (uz[q] - uzi)
+                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+                s = (rr - length[b]) * inv_len[b]
+                # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / G_a^2)^(-1/2).
+                ax = np.float32(2.0) / (gxi + gx[q])
+                ay = np.float32(2.0) / (gyi + gy[q])
+                az = np.float32(2.0) / (gzi + gz[q])
+                gb = one / np.sqrt(n2x[b] * ax * ax + n2y[b] * ay * ay + n2z[b] * az * az)
+                fac = intact * coef[b] * gb * vj * s
+                fac += kc * vj * min(rr - contact_d[b], zero)
+                fac /= max(rr, np.float32(1e-30))
+                fx += fac * yx
+                fy += fac * yy
+                fz += fac * yz
+                smin = min(smin, s + (one - intact) * big)
+                excess = max(excess, intact * (s - min(si, scrit[q])) + (intact - one))
+        force[i, 0] = fx
+        force[i, 1] = fy
+        force[i, 2] = fz
+        min_stretch[i] = smin
+        broken = 0
+        if excess > zero:
+            # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
+            for w in range(words):
+                word = bits[w, i]
+                base = w * 32
+                for b in range(base, min(nb, base + 32)):
+                    bit = np.uint32(1) << np.uint32(b - base)
+                    if word & bit:
+                        q = p + off[b]
+                        yx = xix[b] + (ux[q] - uxi)
+                        yy = xiy[b] + (uy[q] - uyi)
+                        yz = xiz[b] + (uz[q] - uzi)
+                        s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
+                        if s > min(si, scrit[q]):
+                            word &= ~bit
+                            broken += 1
+                bits[w, i] = word
+        newly_broken[i] = broken
+
+
+@njit(cache=True, parallel=True, fastmath=True)
 def roofline_forces(
     n: int,
     xix: np.ndarray,
