@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from physics.errors import PhysicsError
 
@@ -146,19 +147,30 @@ class SphereIndenter(Condition):
         return self.c0 + self.vel * t
 
     def load(self, sim, t: float) -> None:
-        centre = self.centre_at(t)
-        pos = sim.x0[self.idx] + sim.u[self.idx]
-        d = pos - centre
-        r = np.sqrt((d * d).sum(axis=1))
-        inside = r < self.radius
-        if not inside.any():
-            self.reaction = np.zeros(3)
-            return
-        d, r, ids = d[inside], r[inside], self.idx[inside]
-        fmag = self.stiffness * (self.radius - r) ** 2 / np.maximum(r, 1e-30)
-        push = d * fmag[:, None]
-        sim.force[ids] += push
-        self.reaction = -push.sum(axis=0) * sim.body.particle_volume
+        self.reaction = sphere_push(
+            self.idx, sim.x0, sim.u, self.centre_at(t), self.radius, self.stiffness, sim.force
+        ) * (-sim.body.particle_volume)
+
+
+@njit(cache=True)
+def sphere_push(idx, x0, u, centre, radius, stiffness, force) -> np.ndarray:
+    """Add K (R - r)^2 (outward) to the force density of particles inside the sphere; return the sum added."""
+    total = np.zeros(3)
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        dx = x0[i, 0] + u[i, 0] - centre[0]
+        dy = x0[i, 1] + u[i, 1] - centre[1]
+        dz = x0[i, 2] + u[i, 2] - centre[2]
+        r = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if r < radius:
+            fmag = stiffness * (radius - r) ** 2 / max(r, 1e-30)
+            force[i, 0] += dx * fmag
+            force[i, 1] += dy * fmag
+            force[i, 2] += dz * fmag
+            total[0] += dx * fmag
+            total[1] += dy * fmag
+            total[2] += dz * fmag
+    return total
 
 
 def _axis(axis) -> np.ndarray:

@@ -77,6 +77,7 @@ class Simulation:
             held = cond.held()
             if held is not None:
                 self.free[held] = False
+        self._has_held = any(c.held() is not None for c in self.conditions)
         self.t = 0.0
         self.step = 0
         self.dt = 0.0
@@ -200,7 +201,7 @@ class Simulation:
     def _forces(self) -> None:
         for cond in self.conditions:
             cond.prescribe(self, self.t)
-        if self.step == 0 or any(c.held() is not None for c in self.conditions):
+        if self.step == 0 or self._has_held:
             cells = self.body.lattice.cells
             self.ux[cells] = self.u[:, 0]
             self.uy[cells] = self.u[:, 1]
