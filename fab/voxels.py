@@ -40,7 +40,7 @@ MAX_COUNT_GRIDS = 12
 # Phase matching: candidate shifts of the grid per axis (in voxels, strictly inside +-1/2), and the volume error
 # (fraction) under which the shift closest to the centred grid is preferred.
 PHASE_BINS = 256
-PHASE_TOLERANCE = 2e-4
+PHASE_TOLERANCE = 5e-4
 # Below this many voxels a single voxel is over 0.1 % of the volume: keep the centred grid.
 PHASE_MIN_VOXELS = 1000
 
@@ -380,8 +380,12 @@ def _matched_phase(
     candidates = (np.arange(PHASE_BINS) + 0.5) / PHASE_BINS - 0.5
     # Planar faces normal to an axis only feel that axis's shift, so the count is nearly separable:
     # count(dx, dy, dz) ~ cx(dx) + cy(dy) + cz(dz) - 2 c0. Search all pairs (dx, dy) for the dz that completes them.
-    cx, cy, cz = (_phase_counts(tri_grid, shape, axis, PHASE_BINS).astype(np.float64) for axis in range(3))
-    mid = PHASE_BINS // 2  # the candidate next to the centred grid
+    mid = PHASE_BINS // 2  # candidates mid - 1 and mid are the shifts of -+1/(2 bins) around the centred grid
+    cx = _phase_counts(tri_grid, shape, 0, PHASE_BINS).astype(np.float64)
+    centred = int(cx[mid]) if cx[mid - 1] == cx[mid] else None  # no face crosses a centre between them
+    if centred is not None and abs(centred - target) <= PHASE_TOLERANCE * abs(target):
+        return np.zeros(3), abs(centred - target) / abs(target), centred
+    cy, cz = (_phase_counts(tri_grid, shape, axis, PHASE_BINS).astype(np.float64) for axis in (1, 2))
     c0 = float(np.median([cx[mid], cy[mid], cz[mid]]))
     pair = cx[:, None] + cy[None, :] - 2.0 * c0
     order = np.lexsort((np.abs(candidates), cz))  # by count, then nearest the centre first among equal counts
@@ -417,7 +421,7 @@ def _matched_phase(
             best_shift, best_error = shift, error
         if best_error <= PHASE_TOLERANCE:
             break
-    return best_shift, best_error
+    return best_shift, best_error, centred
 
 
 def _voxelize_at(
@@ -437,25 +441,25 @@ def _voxelize_at(
         occupancy, meta = _robust_occupancy(tri_grid, shape)
         return occupancy, origin, meta
     meta: dict = {"method": "parity", "phase_voxels": [0.0, 0.0, 0.0]}
-    occupancy = _parity_along(tri_grid, shape, 0)[0]
-    if not match_volume:
-        return occupancy, origin, meta
     target = volume / pitch**3
-    if abs(target) < PHASE_MIN_VOXELS:
-        return occupancy, origin, meta
-    centred_error = abs(np.count_nonzero(occupancy) - abs(target)) / abs(target)
-    if centred_error <= PHASE_TOLERANCE:
-        return occupancy, origin, meta
-    shift, predicted = _matched_phase(tri_grid, shape, target)
-    if predicted >= centred_error:
-        return occupancy, origin, meta
-    del occupancy
-    shifted_origin = origin + shift * pitch
-    shifted = _parity_along((vertices[faces] - shifted_origin) / pitch, shape, 0)[0]
-    if abs(np.count_nonzero(shifted) - abs(target)) / abs(target) >= centred_error:  # ties can round apart
+    if not match_volume or abs(target) < PHASE_MIN_VOXELS:
         return _parity_along(tri_grid, shape, 0)[0], origin, meta
+    shift, predicted, centred = _matched_phase(tri_grid, shape, target)
+    centred_error = math.inf if centred is None else abs(centred - target) / abs(target)
+    if predicted >= centred_error:
+        return _parity_along(tri_grid, shape, 0)[0], origin, meta
+    shifted_origin = origin + shift * pitch
+    occupancy = _parity_along((vertices[faces] - shifted_origin) / pitch, shape, 0)[0]
+    error = abs(np.count_nonzero(occupancy) - abs(target)) / abs(target)
+    if error > max(predicted, PHASE_TOLERANCE):  # a face tied with centres and rounded the other way: check
+        del occupancy
+        centred_occupancy = _parity_along(tri_grid, shape, 0)[0]
+        if abs(np.count_nonzero(centred_occupancy) - abs(target)) / abs(target) <= error:
+            return centred_occupancy, origin, meta
+        del centred_occupancy
+        occupancy = _parity_along((vertices[faces] - shifted_origin) / pitch, shape, 0)[0]
     meta["phase_voxels"] = [float(d) for d in shift]
-    return shifted, shifted_origin, meta
+    return occupancy, shifted_origin, meta
 
 
 def open_face_count(mesh: trimesh.Trimesh) -> int:
