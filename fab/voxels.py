@@ -7,6 +7,11 @@ Conventions (used by every stage after voxelization):
   filled; axis 0 is x, axis 1 is y, axis 2 is z.
 - ``material_ids`` (optional, uint8, same shape) indexes into ``materials`` (names); 0 is the first.
 
+Voxelizing (:func:`voxelize`): exact ray parity along x for watertight meshes, with a symbolic-perturbation tie
+rule for centres on faces, edges and vertices; the lattice phase is shifted (< 1/2 voxel per axis) so the voxel
+volume matches the mesh volume; meshes with holes use parity along three axes from rays with even crossing counts
+and the generalized winding number. ``docs/voxel-format.md`` explains each step.
+
 On-disk format (``.npz``, see ``docs/voxel-format.md``): arrays ``occupancy`` (bit-packed),
 ``shape``, ``pitch``, ``origin``, ``units``, ``source_sha256``, ``materials`` and optional
 ``material_ids``, plus ``format`` = "bits2atoms-voxels" and ``version``. ``VoxelGrid.load(save(g))``
@@ -539,9 +544,12 @@ def voxelize(
     """Voxelize a mesh (in mm): a voxel is filled when its centre is inside the mesh.
 
     Give exactly one of ``pitch`` (voxel edge in mm) or ``count`` (target number of filled voxels; the pitch is
-    refined until the count is within 1 % or 12 grids have been tried; the closest is kept). Watertight meshes use exact ray
-    parity along x. Meshes with open faces (or ``robust=True``) take a majority vote of parity along x, y and z,
-    then settle disputed voxels by their generalized winding number; a warning says how many faces are open.
+    refined until the count is within 1 % or 12 grids have been tried; the closest is kept). Watertight meshes
+    use exact ray parity along x on a lattice whose phase is shifted (under half a voxel per axis, recorded in
+    ``meta["phase_voxels"]``) to match the mesh volume, unless ``match_volume=False``. Meshes with open faces
+    (or ``robust=True``) vote with parity along x, y and z from rays that cross the surface an even number of
+    times, then settle disputed voxels by their generalized winding number; a warning says how many faces are
+    open and ``meta`` records ``method``, ``open_faces``, ``disputed_voxels`` and ``winding_checked``.
     The grid needs about ``BYTES_PER_CELL`` bytes per cell at peak and is refused above ``memory_limit_mb``.
     """
     if (pitch is None) == (count is None):
