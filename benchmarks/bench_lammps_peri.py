@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from physics import PMB, Body, Simulation, SphereIndenter  # noqa: E402
+from physics.laws import pmb_kernels  # noqa: E402
 
 LAMMPS_INPUT = Path("/usr/share/lammps/examples/peri/in.peri.pmb")
 C, HORIZON, S00, ALPHA = 1.6863e22, 0.0015001, 0.0005, 0.25
@@ -73,7 +74,52 @@ def run_engine(spacing: float, steps: int) -> dict:
         "mean_damage": res.mean_damage,
         "particle_steps_per_s": body.count * steps / seconds,
         "bond_state_bytes_per_particle": sim.bits.nbytes / body.count,
+        "engine_bytes_per_particle": engine_bytes(sim) / body.count,
+        "roofline_particle_steps_per_s": roofline(body.count, min(steps, 200), sim.law),
     }
+
+
+def engine_bytes(sim: Simulation) -> int:
+    """Memory the engine holds for a run: per-particle arrays, padded grids and bond masks (bytes)."""
+    arrays = [v for v in vars(sim).values() if isinstance(v, np.ndarray)]
+    arrays += [v for v in vars(sim.law).values() if isinstance(v, np.ndarray)]
+    lat = sim.body.lattice
+    arrays += [lat.cells, lat.ijk, lat.cell_to_particle]
+    return int(sum(a.nbytes for a in arrays))
+
+
+def roofline(particles: int, steps: int, law: PMB) -> float:
+    """Particle-steps/s of the same bond arithmetic with no neighbour gather (the machine's ceiling)."""
+    force = np.zeros((particles, 3))
+    wobble = np.random.default_rng(0).uniform(-1e-6, 1e-6, 1024).astype(np.float32)
+    args = (law.xix, law.xiy, law.xiz, law.inv_len, law.length, law.coef, wobble, force)
+    pmb_kernels.roofline_forces(particles, *args)
+    start = time.perf_counter()
+    for _ in range(steps):
+        pmb_kernels.roofline_forces(particles, *args)
+    return particles * steps / (time.perf_counter() - start)
+
+
+def scaling(steps: int) -> list[dict]:
+    """Time per particle-step of the calibrated PMB (directional surface correction) on cubes spanning 30x."""
+    rows = []
+    for n in (16, 32, 50):
+        body = Body.from_occupancy(np.ones((n, n, n), dtype=bool), 1e-3, 7850.0)
+        sim = Simulation(body, PMB(youngs_modulus=200e9, fracture_energy=1e4))
+        sim.v[:] = np.random.default_rng(0).normal(0.0, 0.1, sim.v.shape)
+        sim.run(2)
+        start = time.perf_counter()
+        sim.run(steps, check_every=steps)
+        seconds = time.perf_counter() - start
+        rows.append(
+            {
+                "particles": body.count,
+                "ns_per_particle_step": 1e9 * seconds / (body.count * steps),
+                "particle_steps_per_s": body.count * steps / seconds,
+                "bytes_per_particle": engine_bytes(sim) / body.count,
+            }
+        )
+    return rows
 
 
 def run_lammps(spacing: float, steps: int, ranks: int) -> dict | None:
@@ -117,15 +163,24 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--no-lammps", action="store_true")
+    ap.add_argument("--scaling", action="store_true", help="also time 3 cube sizes spanning 30x (20 steps)")
     args = ap.parse_args()
     row = run_engine(args.spacing, args.steps)
     peer = None if args.no_lammps else run_lammps(args.spacing, args.steps, args.ranks)
     row.update(peer or {"lammps_seconds": None, "lammps_mean_damage": None})
     row["ratio"] = row["lammps_seconds"] / row["seconds"] if row["lammps_seconds"] else None
+    row["roofline_share"] = row["particle_steps_per_s"] / row["roofline_particle_steps_per_s"]
+    if args.scaling:
+        row["scaling"] = scaling(20)
     if args.json:
         print(json.dumps(row))
         return
     for key, value in row.items():
+        if key == "scaling":
+            print("scaling (calibrated PMB, 20 steps):")
+            for r in value:
+                print("  " + "  ".join(f"{k} {v:.4g}" for k, v in r.items()))
+            continue
         print(f"{key:32s} {value:.4g}" if isinstance(value, float) else f"{key:32s} {value}")
 
 
