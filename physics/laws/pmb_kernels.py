@@ -60,7 +60,7 @@ def pmb_forces(
         fy = zero
         fz = zero
         smin = big
-        excess = np.float32(-1.0)
+        over = zero
         for w in range(words):
             word = bits[w, i]
             base = w * 32
@@ -82,13 +82,16 @@ def pmb_forces(
                 fy += fac * yy
                 fz += fac * yz
                 smin = min(smin, s + (one - intact) * big)
-                excess = max(excess, intact * (s - min(si, scrit[q])) + (intact - one))
+                # Count (a sum vectorizes; a max reduction did not) intact bonds past their limit.
+                sq = scrit[q]
+                lim = sq if sq < si else si
+                over += intact if s > lim else zero
         force[i, 0] = fx
         force[i, 1] = fy
         force[i, 2] = fz
         min_stretch[i] = smin
         broken = 0
-        if excess > zero:
+        if over > zero:
             # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
             for w in range(words):
                 word = bits[w, i]
@@ -133,13 +136,12 @@ def pmb_forces_directional(
     contact_d: np.ndarray,  # (nb,) float32 contact distance per offset
     contact_k: float,  # 15 c / delta; 0 disables contact
     force: np.ndarray,  # (n, 3) float64 output force density
-    min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
+    min_stretch: np.ndarray,  # (n,) not written here: only the LAMMPS variant (other kernel) needs it
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
     nb = off.shape[0]
     words = bits.shape[0]
     kc = np.float32(contact_k)
-    big = np.float32(3.0e38)
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for i in prange(cells.shape[0]):
@@ -154,8 +156,7 @@ def pmb_forces_directional(
         fx = zero
         fy = zero
         fz = zero
-        smin = big
-        excess = np.float32(-1.0)
+        over = zero
         for w in range(words):
             word = bits[w, i]
             base = w * 32
@@ -181,14 +182,15 @@ def pmb_forces_directional(
                 fx += fac * yx
                 fy += fac * yy
                 fz += fac * yz
-                smin = min(smin, s + (one - intact) * big)
-                excess = max(excess, intact * (s - min(si, scrit[q])) + (intact - one))
+                # Count (a sum vectorizes; a max reduction did not) intact bonds past their limit.
+                sq = scrit[q]
+                lim = sq if sq < si else si
+                over += intact if s > lim else zero
         force[i, 0] = fx
         force[i, 1] = fy
         force[i, 2] = fz
-        min_stretch[i] = smin
         broken = 0
-        if excess > zero:
+        if over > zero:
             # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
             for w in range(words):
                 word = bits[w, i]
