@@ -144,43 +144,57 @@ def case_tension(length: int = 40, side: int = 8, dx: float = 1e-3, force: float
 
 # ---- 3. cantilever ----------------------------------------------------------------------------------------
 def case_cantilever(
-    length: int = 30, width: int = 4, height: int = 6, dx: float = 1e-3, load: float = 100.0
+    length: int = 30,
+    width: int = 4,
+    height: int = 6,
+    dx: float = 1e-3,
+    load: float = 100.0,
+    plane: bool = False,
 ) -> dict:
-    """Beam clamped over 3 layers, tip load P on the end layer; mean tip deflection against
-    P L^3 / (3 E I) + P L / (k G A), k = 5/6, G = E / 2.5 (nu = 1/4), L from the clamp face to the load."""
+    """Beam clamped over 3 layers, tip load P on the end layer, solved by the engine's adaptive dynamic
+    relaxation; mean tip deflection against P L^3 / (3 E I) + P L / (k G A), k = 5/6, L from the clamp face
+    to the load. 3D: width x height cells, G = E / 2.5 (nu = 1/4). ``plane=True``: 2D plane stress beam of
+    ``height`` cells (nu = 1/3, G = 3E/8), thickness = width * dx."""
     start = time.perf_counter()
     E, rho = STEEL["E"], STEEL["rho"]
     clamp = 3
     nx = length + clamp
-    body = Body.from_occupancy(np.ones((nx, width, height), bool), spacing=dx, density=rho)
+    b, h = width * dx, height * dx
+    if plane:
+        body = Body.from_occupancy(np.ones((nx, height), bool), spacing=dx, density=rho, thickness=b)
+        law, force, axis, G = PMB(E, plane="stress"), (0, -load, 0), 1, E / (2 * (1 + 1 / 3))
+        label = f"2D plane stress nu 1/3, {length}x{height} (+{clamp} clamp), dx {dx * 1e3:g} mm"
+    else:
+        body = Body.from_occupancy(np.ones((nx, width, height), bool), spacing=dx, density=rho)
+        law, force, axis, G = PMB(E), (0, 0, -load), 2, E / 2.5
+        label = f"3D nu 1/4, {length}x{width}x{height} (+{clamp} clamp), dx {dx * 1e3:g} mm"
     x = body.positions()[:, 0]
     body.point_set("clamp", x < (clamp - 0.5) * dx)
     body.point_set("tip", x > (nx - 1.5) * dx)
-    b, h = width * dx, height * dx
     inertia, area = b * h**3 / 12, b * h
     span = (nx - 1 - (clamp - 0.5)) * dx
-    f1 = 1.875**2 / (2 * math.pi) * math.sqrt(E * inertia / (rho * area * span**4))
-    period = 1.0 / f1
-    sim = Simulation(body, PMB(E), [Fixed("clamp"), Force("tip", (0, 0, -load), ramp_time=period)])
-    dt = sim.stable_time_step(0.7)
-    sim.damping = 2.0 * (2 * math.pi * f1) * dt  # about critical for the first mode
-    sim.run(int(6 * period / dt), dt=dt)
-    measured = -sim.u[body.sets["tip"], 2].mean()
-    G = E / 2.5
+    sim = Simulation(body, law, [Fixed("clamp"), Force("tip", force)])
+    sim.relax(max_steps=40000, tolerance=1e-3)
+    measured = -sim.u[body.sets["tip"], axis].mean()
     ref = load * span**3 / (3 * E * inertia) + load * span / (5 / 6 * G * area)
     ok = abs(measured / ref - 1) <= 0.10
     return _row(
-        "cantilever tip deflection",
+        "cantilever tip deflection" + (" (2D)" if plane else " (3D)"),
         "P L^3/(3EI) + P L/(kGA)",
         ref * 1e6,
         measured * 1e6,
         "10 %",
         ok,
         body.count,
-        f"3D, {length}x{width}x{height} (+{clamp} clamp), dx {dx * 1e3:g} mm, nu 1/4",
+        label,
         time.perf_counter() - start,
         unit="um",
     )
+
+
+def case_cantilever_2d() -> dict:
+    """The cantilever in 2D plane stress at a resolution a 3D run cannot afford here: 12 cells deep."""
+    return case_cantilever(length=60, width=4, height=12, plane=True)
 
 
 # ---- 4. torsion -------------------------------------------------------------------------------------------
@@ -234,9 +248,10 @@ def case_torsion(length: int = 30, diameter: int = 10, dx: float = 1e-3, torque:
 
 # ---- 5. plate with a hole ---------------------------------------------------------------------------------
 def case_hole(
-    width: int = 60, height: int = 120, hole: int = 20, dx: float = 1e-3, stress: float = 10e6
+    width: int = 120, height: int = 240, hole: int = 40, dx: float = 1e-3, stress: float = 10e6
 ) -> dict:
-    """2D plane stress (nu = 1/3) strip pulled at both ends; sigma_yy along the net section from central
+    """2D plane stress (nu = 1/3) strip pulled at both ends (damped dynamics; the engine's
+    relaxation did not converge on this free-free strip within minutes); sigma_yy along the net section from central
     differences of the displacement, Hooke's law, extrapolated (quadratic fit over 1.5-8 cells) to the hole
     edge; Kt = sigma_max / sigma_net against Heywood 2 + (1 - d/W)^3."""
     start = time.perf_counter()
@@ -251,12 +266,12 @@ def case_hole(
     body.point_set("bottom", pos[:, 1] < 0.5)
     total = stress * width * dx * t
     c0 = math.sqrt(E / rho)
-    period = 2 * height * dx / c0
+    period = 2 * height * dx / c0  # first axial mode of the free strip
     conds = [Force("top", (0, total, 0), ramp_time=period), Force("bottom", (0, -total, 0), ramp_time=period)]
     sim = Simulation(body, PMB(E, plane="stress"), conds)
     dt = sim.stable_time_step(0.7)
-    sim.damping = 2.0 * (2 * math.pi / period) * dt
-    sim.run(int(12 * period / dt), dt=dt)
+    sim.damping = 2.0 * (2 * math.pi / period) * dt  # about critical for the first mode
+    sim.run(int(8 * period / dt), dt=dt)
     grid = np.full((width, height + 1, 2), np.nan)
     ij = np.rint(pos[:, :2]).astype(int)
     grid[ij[:, 0], ij[:, 1]] = sim.u[:, :2]
@@ -353,7 +368,7 @@ def case_griffith(size: int = 100, half_crack: int = 10, dx: float = 0.5e-3) -> 
 def case_crack_speed(length: int = 200, height: int = 80, dx: float = 0.5e-3, stress: float = 2e6) -> dict:
     """Glass plate (E 72 GPa, rho 2440, G0 3.8 J/m^2; Ha & Bobaru's set-up) with an edge pre-crack to the
     middle, traction sigma applied suddenly to the top and bottom edges, 2D plane stress (nu = 1/3). Crack tip
-    = furthest particle with damage >= 0.3 in the two rows beside the crack line; speed = slope of a linear
+    = furthest particle (in x) whose damage grew by >= 0.3 (branches count: they still advance in x); speed = slope of a linear
     fit of tip position vs time while the tip runs from 10 % to 90 % of the remaining ligament."""
     start = time.perf_counter()
     E, rho, G0, t, nu = 72e9, 2440.0, 3.8, 1e-3, 1 / 3
@@ -369,7 +384,7 @@ def case_crack_speed(length: int = 200, height: int = 80, dx: float = 0.5e-3, st
     )
     x_pre = length // 2 * dx
     cut_bonds(sim, (-dx, yc), (x_pre, yc))
-    band = np.abs(pos[:, 1] - yc) < 2.5 * dx
+    d0 = sim.damage()
     c_r = rayleigh_speed(E, rho, nu)
     dt = sim.stable_time_step(0.7)
     t_max = 3.0 * length * dx / c_r
@@ -377,8 +392,7 @@ def case_crack_speed(length: int = 200, height: int = 80, dx: float = 0.5e-3, st
     chunk = 5
     while sim.t < t_max:
         sim.run(chunk, dt=dt)
-        dmg = sim.damage()
-        cracked = band & (dmg >= 0.3)
+        cracked = sim.damage() - d0 >= 0.3
         tips.append(pos[cracked, 0].max() if cracked.any() else 0.0)
         times.append(sim.t)
         if tips[-1] >= (length - 4) * dx:
@@ -460,6 +474,7 @@ CASES = {
     "wave": case_wave,
     "tension": case_tension,
     "cantilever": case_cantilever,
+    "cantilever_2d": case_cantilever_2d,
     "torsion": case_torsion,
     "hole": case_hole,
     "griffith": case_griffith,
@@ -495,6 +510,22 @@ def write_doc(rows: list[dict], path: Path, total: float) -> None:
         markdown_table(rows, COLUMNS),
         "",
         f"Total time {total:.0f} s on this machine (2 cores, shared; timings are noisy).",
+        "",
+        "## Notes",
+        "",
+        "- Wave speed is measured with a load ramp of 12 cells on a 4x4 bar, so the front is long compared with",
+        "  the section (long-wave limit c0). A thicker bar or a sharper front reads 4-5 % slow (lateral inertia",
+        "  and lattice dispersion), which is physics of the bar, not a calibration error.",
+        "- The 3D cantilever with 4x6 cells across is too soft in bending (about +15 %; +16 % at 60x4x6, +22 %",
+        "  at 40x6x6): with only 2-3 horizons across the section the surface correction, calibrated on uniform",
+        "  strain, does not restore the stiffness of the outer fibres under a strain gradient. The 2D plane-stress",
+        "  beam 12 cells deep is within 1 %.",
+        "- Plate with a hole: the peridynamic horizon smooths the peak at the hole edge; Kt converges with the",
+        "  hole size in cells: d = 20 cells reads -16.5 %, d = 40 cells (the table) -9.7 %.",
+        "- Kalthoff-Winkler: the cracks leave the notch tips at about 57 degrees and the plate also shows inward",
+        "  branches and a crack at the back face by 90 us; bond-based PMB in 2D plane strain at 1 mm.",
+        "- Crack tip for the dynamic crack = the furthest particle (in x) whose damage grew by >= 0.3, so",
+        "  branches count.",
         "",
     ]
     with atomic_open(path, "w") as fh:

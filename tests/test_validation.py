@@ -74,3 +74,13 @@ def test_tension():
 def test_torsion():
     row = validation.case_torsion(length=18, diameter=8)
     assert abs(row["_measured"] / row["_ref"] - 1) <= 0.10, row
+
+
+def test_cantilever_plane_stress():
+    row = validation.case_cantilever(length=40, width=4, height=8, plane=True)
+    assert abs(row["_measured"] / row["_ref"] - 1) <= 0.10, row
+
+
+def test_table_row_reports_failures_honestly():
+    row = validation._row("x", "ref", 2.0, 3.0, "5 %", False, 10, "res", 1.0)
+    assert row["pass"] == "FAIL" and row["error"] == "+50.0 %"
