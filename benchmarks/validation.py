@@ -251,7 +251,7 @@ def case_hole(
     width: int = 120, height: int = 240, hole: int = 40, dx: float = 1e-3, stress: float = 10e6
 ) -> dict:
     """2D plane stress (nu = 1/3) strip pulled at both ends (damped dynamics; the engine's
-    relaxation did not converge on this free-free strip within minutes); sigma_yy along the net section from central
+    relaxation had not finished on this free-free strip after 3 minutes); sigma_yy along the net section from central
     differences of the displacement, Hooke's law, extrapolated (quadratic fit over 1.5-8 cells) to the hole
     edge; Kt = sigma_max / sigma_net against Heywood 2 + (1 - d/W)^3."""
     start = time.perf_counter()
@@ -502,8 +502,9 @@ def write_doc(rows: list[dict], path: Path, total: float) -> None:
         "# Validation of the particle engine",
         "",
         "Written by `.venv/bin/python benchmarks/validation.py` (do not edit by hand). Each case runs the engine's",
-        "PMB law (lattice-calibrated micromodulus, surface correction) with velocity Verlet; quasi-static cases",
-        "use mass-proportional damping of about critical for the first mode. Bond-based PMB fixes Poisson's",
+        "PMB law (lattice-calibrated micromodulus, directional surface correction) with velocity Verlet; the",
+        "cantilevers use the engine's adaptive dynamic relaxation, the other quasi-static cases velocity damping",
+        "of about critical for the first mode. Bond-based PMB fixes Poisson's",
         "ratio: 1/4 in 3D and 2D plane strain, 1/3 in 2D plane stress, so torsion uses G = E / 2.5.",
         "See each case's docstring in `benchmarks/validation.py` for how the figure is measured.",
         "",
@@ -515,7 +516,7 @@ def write_doc(rows: list[dict], path: Path, total: float) -> None:
         "",
         "- Wave speed is measured with a load ramp of 12 cells on a 4x4 bar, so the front is long compared with",
         "  the section (long-wave limit c0). A thicker bar or a sharper front reads 4-5 % slow (lateral inertia",
-        "  and lattice dispersion), which is physics of the bar, not a calibration error.",
+        "  and lattice dispersion, we think; not separated here).",
         "- The 3D cantilever with 4x6 cells across is too soft in bending (about +15 %; +16 % at 60x4x6, +22 %",
         "  at 40x6x6): with only 2-3 horizons across the section the surface correction, calibrated on uniform",
         "  strain, does not restore the stiffness of the outer fibres under a strain gradient. The 2D plane-stress",
