@@ -27,11 +27,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_voxelize.py
 	$(BIN)/python benchmarks/bench_assembly.py
+	$(BIN)/python benchmarks/bench_gcode.py
+	$(BIN)/python benchmarks/bench_lammps_peri.py
+	$(BIN)/python benchmarks/validation.py
 
 clean:
 	rm -rf out .pytest_cache
