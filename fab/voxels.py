@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from exporters.atomic import atomic_path
 from fab.errors import FabError
+from fab.voxelize_kernels import _edge, _owns_edge  # the one tie rule, shared with the parity kernel
 
 DEFAULT_MEMORY_LIMIT_MB = 4096.0
 # Peak bytes per grid cell: the robust path's packed votes (1) + one axis's crossing bits (1) or the decision (1),
@@ -285,22 +286,6 @@ def _robust_occupancy(tri_grid: np.ndarray, shape: tuple[int, int, int]) -> tupl
         occupancy[tuple(disputed.T)] = np.abs(wn) > 0.5
         meta["winding_checked"] = int(len(disputed))
     return occupancy, meta
-
-
-@njit(cache=True, inline="always")
-def _edge(au: float, av: float, bu: float, bv: float, pu: float, pv: float) -> float:
-    """Signed area of (a, b, p) from the lexicographically smaller end (as in fab.voxelize_kernels)."""
-    if au < bu or (au == bu and av < bv):
-        return (bu - au) * (pv - av) - (bv - av) * (pu - au)
-    return -((au - bu) * (pv - bv) - (av - bv) * (pu - bu))
-
-
-@njit(cache=True, inline="always")
-def _owns_edge(au: float, av: float, bu: float, bv: float) -> bool:
-    dv = bv - av
-    if dv != 0.0:
-        return dv < 0.0
-    return bu - au > 0.0
 
 
 @njit(cache=True, parallel=True)
