@@ -31,6 +31,7 @@ from scipy import ndimage
 
 from exporters.atomic import atomic_open
 from exporters.errors import ExportError
+from exporters.grid import checked_grid
 
 FORMAT_NAME = "bits2atoms-assembly"
 FORMAT_VERSION = 1
@@ -276,22 +277,6 @@ def _check_kernel(ijk, types, n_types, shape, level):
 # --------------------------------------------------------------------------------------------- planning
 
 
-def _check_grid(occupancy: np.ndarray, pitch: float, origin) -> tuple[np.ndarray, float, np.ndarray]:
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
-    occ = occ.astype(bool, copy=False)
-    if not occ.any():
-        raise ExportError("the voxel grid is empty: nothing to assemble")
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or pitch <= 0:
-        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
-    org = np.asarray(origin, dtype=np.float64).reshape(-1)
-    if org.shape != (3,) or not np.all(np.isfinite(org)):
-        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
-    return occ, pitch, org
-
-
 def _unsupported_island(occ: np.ndarray) -> str | None:
     """Describe the first face-connected island that never touches the ground layer, or None."""
     labels, n = ndimage.label(occ)  # default structure = face connectivity
@@ -329,7 +314,7 @@ def plan_assembly(
     ``part_names`` (material id -> voxel part name) overrides the default part name ``"<material>-voxel"``.
     Raises ExportError for an empty grid, a floating island, or a shape with no buildable greedy order.
     """
-    occ, pitch, org = _check_grid(occupancy, pitch, origin)
+    occ, pitch, org = checked_grid(occupancy, pitch, origin, "assemble")
     rate = float(placement_rate_per_hour)
     if not np.isfinite(rate) or rate <= 0:
         raise ExportError(f"placement rate must be a positive number per hour, got {placement_rate_per_hour}")

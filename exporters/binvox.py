@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from exporters.atomic import atomic_open
-from exporters.errors import ExportError
+from exporters.grid import checked_grid
 
 
 def _runs(flat: np.ndarray) -> bytes:
@@ -33,17 +33,7 @@ def _runs(flat: np.ndarray) -> bytes:
 
 def binvox_bytes(occupancy: np.ndarray, pitch: float, origin) -> bytes:
     """Encode a voxel grid (mm; ``origin`` = centre of voxel (0, 0, 0)) as binvox bytes."""
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
-    if not occ.any():
-        raise ExportError("the voxel grid is empty: nothing to export")
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or pitch <= 0:
-        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
-    org = np.asarray(origin, dtype=np.float64).reshape(-1)
-    if org.shape != (3,) or not np.all(np.isfinite(org)):
-        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
+    occ, pitch, org = checked_grid(occupancy, pitch, origin)
     d = max(occ.shape)
     cube = np.zeros((d, d, d), dtype=np.uint8)
     cube[: occ.shape[0], : occ.shape[1], : occ.shape[2]] = occ

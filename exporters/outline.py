@@ -18,6 +18,7 @@ from shapely.geometry.polygon import orient
 from skimage import measure
 
 from exporters.errors import ExportError
+from exporters.grid import checked_grid
 
 SMOOTH_SIGMA = 0.6  # blur of the footprint (pixels) before marching squares
 AREA_TOLERANCE = 0.005
@@ -95,18 +96,7 @@ def outline_from_voxels(occupancy: np.ndarray, pitch: float, origin, smooth: boo
     lightly blurred footprint, the level corrected so the area matches the voxel area within 0.5 %; this
     recovers the curves a staircase approximates, which a cutter should follow rather than the steps.
     """
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
-    occ = occ.astype(bool, copy=False)
-    if not occ.any():
-        raise ExportError("the voxel grid is empty: nothing to cut")
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or pitch <= 0:
-        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
-    org = np.asarray(origin, dtype=np.float64).reshape(-1)
-    if org.shape != (3,) or not np.all(np.isfinite(org)):
-        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
+    occ, pitch, org = checked_grid(occupancy, pitch, origin, "cut")
     foot = occ.any(axis=2)
     layers = np.nonzero(occ.any(axis=(0, 1)))[0]
     thickness = float(layers[-1] - layers[0] + 1) * pitch

@@ -24,6 +24,7 @@ from skimage import measure
 
 from exporters.atomic import atomic_path
 from exporters.errors import ExportError
+from exporters.grid import checked_grid
 
 # Relative volume error accepted by the iso-level correction (the spec asks for 2 %).
 VOLUME_TOLERANCE = 0.005
@@ -31,22 +32,6 @@ VOLUME_TOLERANCE = 0.005
 # rounding features much thinner than two voxels away.
 SMOOTH_SIGMA = 0.6
 PAD = 2
-
-
-def _check_grid(occupancy: np.ndarray, pitch: float, origin) -> tuple[np.ndarray, float, np.ndarray]:
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
-    occ = occ.astype(bool, copy=False)
-    if not occ.any():
-        raise ExportError("the voxel grid is empty: nothing to export")
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or pitch <= 0:
-        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
-    org = np.asarray(origin, dtype=np.float64).reshape(-1)
-    if org.shape != (3,) or not np.all(np.isfinite(org)):
-        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
-    return occ, pitch, org
 
 
 def _marching_cubes(field: np.ndarray, level: float, pitch: float, corner: np.ndarray) -> trimesh.Trimesh:
@@ -70,7 +55,7 @@ def mesh_from_voxels(
     (voxel faces; pinched, hence not watertight in trimesh's sense, where voxels touch only along an edge). ``decimate`` is a geometric tolerance in mm for manifold3d's simplification (keeps the
     mesh manifold); ``None`` keeps every marching-cubes triangle.
     """
-    occ, pitch, org = _check_grid(occupancy, pitch, origin)
+    occ, pitch, org = checked_grid(occupancy, pitch, origin)
     if not smooth:
         # Voxels that touch only along an edge or at a corner pinch the surface there: it is closed
         # (every edge has an even number of faces) but not manifold, and STL cannot say otherwise.

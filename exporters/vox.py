@@ -18,6 +18,7 @@ import numpy as np
 
 from exporters.atomic import atomic_open
 from exporters.errors import ExportError
+from exporters.grid import checked_occupancy
 
 MAX_MODEL = 256
 _PALETTE = [
@@ -48,12 +49,7 @@ def _dict(items: dict[str, str]) -> bytes:
 
 def vox_bytes(occupancy: np.ndarray, material_ids: np.ndarray | None = None) -> bytes:
     """Encode a grid (bool[nx, ny, nz], z up as in MagicaVoxel) as .vox bytes, tiled above 256 per axis."""
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise ExportError(f"occupancy must be a 3D array, got shape {occ.shape}")
-    occ = occ.astype(bool, copy=False)
-    if not occ.any():
-        raise ExportError("the voxel grid is empty: nothing to export")
+    occ = checked_occupancy(occupancy)
     if material_ids is None:
         colours = np.ones(occ.shape, dtype=np.uint8)
     else:

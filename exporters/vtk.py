@@ -16,26 +16,14 @@ import pyvista as pv
 
 from exporters.atomic import atomic_open, atomic_path
 from exporters.errors import ExportError
-
-
-def _check_grid(occupancy: np.ndarray, pitch: float, origin) -> tuple[np.ndarray, float, np.ndarray]:
-    occ = np.asarray(occupancy)
-    if occ.ndim != 3 or min(occ.shape) == 0:
-        raise ExportError(f"occupancy must be a non-empty 3D array, got shape {occ.shape}")
-    pitch = float(pitch)
-    if not np.isfinite(pitch) or pitch <= 0:
-        raise ExportError(f"pitch must be a positive number of mm, got {pitch}")
-    org = np.asarray(origin, dtype=np.float64).reshape(-1)
-    if org.shape != (3,) or not np.all(np.isfinite(org)):
-        raise ExportError(f"origin must be 3 finite numbers (mm), got {origin!r}")
-    return occ.astype(bool, copy=False), pitch, org
+from exporters.grid import checked_grid
 
 
 def voxel_image(
     occupancy: np.ndarray, pitch: float, origin, cell_data: dict[str, np.ndarray] | None = None
 ) -> pv.ImageData:
     """pyvista ImageData with one cell per voxel: ``occupancy`` (uint8) plus any per-voxel arrays."""
-    occ, pitch, org = _check_grid(occupancy, pitch, origin)
+    occ, pitch, org = checked_grid(occupancy, pitch, origin, None)
     image = pv.ImageData(
         dimensions=tuple(s + 1 for s in occ.shape), spacing=(pitch,) * 3, origin=tuple(org - pitch / 2)
     )
