@@ -20,6 +20,47 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True, inline="always")
+def _break_over_limit(
+    i: int,
+    p: int,
+    bits: np.ndarray,
+    off: np.ndarray,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    scrit: np.ndarray,
+) -> int:
+    """Clear the bits of particle i's intact bonds whose stretch exceeds min(s_i, s_j); return how many.
+
+    The rare second pass of both force kernels: the same float32 arithmetic as the force loop, so a bond is
+    broken exactly when the force loop counted it over its limit."""
+    nb = off.shape[0]
+    si = scrit[p]
+    broken = 0
+    for w in range(bits.shape[0]):
+        word = bits[w, i]
+        base = w * 32
+        for b in range(base, min(nb, base + 32)):
+            bit = np.uint32(1) << np.uint32(b - base)
+            if word & bit:
+                q = p + off[b]
+                yx = xix[b] + (ux[q] - ux[p])
+                yy = xiy[b] + (uy[q] - uy[p])
+                yz = xiz[b] + (uz[q] - uz[p])
+                s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
+                if s > min(si, scrit[q]):
+                    word &= ~bit
+                    broken += 1
+        bits[w, i] = word
+    return broken
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def pmb_forces(
     cells: np.ndarray,  # (n,) padded-grid cell of each particle
@@ -93,21 +134,7 @@ def pmb_forces(
         broken = 0
         if over > zero:
             # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
-            for w in range(words):
-                word = bits[w, i]
-                base = w * 32
-                for b in range(base, min(nb, base + 32)):
-                    bit = np.uint32(1) << np.uint32(b - base)
-                    if word & bit:
-                        q = p + off[b]
-                        yx = xix[b] + (ux[q] - uxi)
-                        yy = xiy[b] + (uy[q] - uyi)
-                        yz = xiz[b] + (uz[q] - uzi)
-                        s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
-                        if s > min(si, scrit[q]):
-                            word &= ~bit
-                            broken += 1
-                bits[w, i] = word
+            broken = _break_over_limit(i, p, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
         newly_broken[i] = broken
 
 
@@ -192,21 +219,7 @@ def pmb_forces_directional(
         broken = 0
         if over > zero:
             # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
-            for w in range(words):
-                word = bits[w, i]
-                base = w * 32
-                for b in range(base, min(nb, base + 32)):
-                    bit = np.uint32(1) << np.uint32(b - base)
-                    if word & bit:
-                        q = p + off[b]
-                        yx = xix[b] + (ux[q] - uxi)
-                        yy = xiy[b] + (uy[q] - uyi)
-                        yz = xiz[b] + (uz[q] - uzi)
-                        s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
-                        if s > min(si, scrit[q]):
-                            word &= ~bit
-                            broken += 1
-                bits[w, i] = word
+            broken = _break_over_limit(i, p, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
         newly_broken[i] = broken
 
 
