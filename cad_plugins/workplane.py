@@ -1,0 +1,264 @@
+"""The pipeline as ``cq.Workplane`` methods: voxelize, stress-test and export a part without leaving the script.
+
+Importing :mod:`cad_plugins` attaches these methods (CadQuery's plugin convention, as for the gears):
+
+- ``.voxelize(pitch=None, count=None)`` -> :class:`fab.voxels.VoxelGrid`
+- ``.stress_test(material="PLA", pitch=None, fix="<X", load=">X", force=(Fx, Fy, Fz), test="static")``
+  -> the report of :func:`fab.stress.stress_test` (``max_displacement_mm``, ``max_von_mises_pa``, ...,
+  ``.summary()``, ``.show()``, ``.save_png(path)``)
+- ``.export_stl(path)``, ``.export_gcode(path, printer=..., infill=...)``, ``.export_cnc(path, tool=...)``,
+  ``.export_assembly(path, pitch=...)``: write the file through :func:`fab.export.export` (atomically: no
+  half-written file on error) and return the same Workplane, so a chain goes on after them, like
+  CadQuery's own ``Workplane.export``.
+
+The part is the solids on the stack, or the solid in the chain when the stack holds none (after
+``.faces(">Z")``, say). Lengths are in mm, forces in N. Bad input raises :class:`fab.errors.FabError` (or
+the exporters' ``ExportError``) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import cadquery as cq
+
+from fab.errors import FabError
+
+if TYPE_CHECKING:
+    from fab.voxels import VoxelGrid
+
+__all__ = ["part_shape", "register", "stress_loads"]
+
+#: Default chordal tessellation tolerance (mm), the same as ``fab export``'s.
+DEFAULT_TOLERANCE_MM = 0.01
+_LOAD_KINDS = ("force", "torque", "displacement", "velocity")
+
+PathLike = str | os.PathLike[str]
+
+
+def part_shape(wp: cq.Workplane) -> cq.Shape:
+    """The solid(s) a Workplane stands for: the solids on its stack, else the solid in its chain."""
+    solids = [v for v in wp.vals() if isinstance(v, cq.Shape) and v.Solids()]
+    if len(solids) == 1:
+        return solids[0]
+    if solids:
+        return cq.Compound.makeCompound(solids)
+    try:
+        return wp.findSolid()
+    except ValueError:
+        raise FabError("the Workplane holds no solid: build or select a solid before this call") from None
+
+
+def _export(wp: cq.Workplane, tolerance: float, summary: dict | None, progress: bool, **files: Any) -> None:
+    from fab.export import export
+
+    if summary is not None and not isinstance(summary, dict):
+        raise FabError(f"summary must be a dict to fill in, got {type(summary).__name__}")
+    result = export(part_shape(wp), tolerance_mm=tolerance, quiet=not progress, **files)
+    if summary is not None:
+        summary.update(result["outputs"])
+
+
+def _wp_voxelize(
+    self: cq.Workplane,
+    pitch: float | None = None,
+    count: int | None = None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE_MM,
+    **options: Any,
+) -> VoxelGrid:
+    """Voxelize the part at ``pitch`` mm (or about ``count`` filled voxels): a voxel is filled when its
+    centre is inside. ``tolerance`` is the tessellation's chordal tolerance in mm; ``options`` go to
+    :func:`fab.voxels.voxelize` (``memory_limit_mb``, ``material_id``, ``materials``, ...)."""
+    from fab.part import load_part
+    from fab.voxels import voxelize
+
+    part = load_part(part_shape(self), tolerance_mm=tolerance)
+    return voxelize(part.mesh, pitch=pitch, count=count, source_sha256=part.source_sha256, **options)
+
+
+def _wp_export_stl(
+    self: cq.Workplane,
+    path: PathLike,
+    tolerance: float = DEFAULT_TOLERANCE_MM,
+    *,
+    summary: dict | None = None,
+    progress: bool = False,
+) -> cq.Workplane:
+    """Write the part as binary STL (or 3MF when ``path`` ends in ``.3mf``), tessellated within
+    ``tolerance`` mm and repaired; returns this Workplane. ``summary``, when given, receives the figures
+    ``fab export`` reports (``{"stl": {"triangles": ..., "volume_mm3": ..., "watertight": ...}}``)."""
+    _export(self, tolerance, summary, progress, stl=path)
+    return self
+
+
+def _wp_export_gcode(
+    self: cq.Workplane,
+    path: PathLike,
+    printer: PathLike | None = None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE_MM,
+    summary: dict | None = None,
+    progress: bool = False,
+    **printer_options: Any,
+) -> cq.Workplane:
+    """Slice the part into FDM G-code for ``printer`` (a built-in profile such as ``"prusa_mk3s"`` or
+    ``"ender3"``, a TOML path, or None for the default); ``printer_options`` are the slicer settings
+    ``fab export`` takes (``layer_height`` mm, ``infill`` 0..1, ``infill_pattern``, ``perimeters``,
+    ``top_layers``, ``bottom_layers``). Returns this Workplane; ``summary`` receives ``{"gcode": {...}}``
+    (layers, filament, estimated print time)."""
+    _export(self, tolerance, summary, progress, gcode=path, printer=printer, slicer_settings=printer_options)
+    return self
+
+
+def _wp_export_cnc(
+    self: cq.Workplane,
+    path: PathLike,
+    tool: PathLike | None = None,
+    *,
+    flavor: str = "grbl",
+    tabs: int | None = None,
+    dxf: PathLike | None = None,
+    svg: PathLike | None = None,
+    tolerance: float = DEFAULT_TOLERANCE_MM,
+    summary: dict | None = None,
+    progress: bool = False,
+) -> cq.Workplane:
+    """Cut a flat part (extruded along z): profile-cutting G-code for ``tool`` (a built-in profile such
+    as ``"endmill-3.175-wood"`` or ``"laser-co2-3mm-plywood"``, or a TOML path), in ``flavor`` ``grbl`` or
+    ``linuxcnc``, with ``tabs`` holding tabs per outside contour; ``dxf``/``svg`` also write the outline.
+    Returns this Workplane; ``summary`` receives ``{"cnc": {...}, "dxf": ..., "svg": ...}``."""
+    _export(
+        self, tolerance, summary, progress, cnc=path, tool=tool, flavor=flavor, tabs=tabs, dxf=dxf, svg=svg
+    )
+    return self
+
+
+def _wp_export_assembly(
+    self: cq.Workplane,
+    path: PathLike,
+    pitch: float | None = None,
+    *,
+    count: int | None = None,
+    placement_rate_per_hour: float | None = None,
+    tolerance: float = DEFAULT_TOLERANCE_MM,
+    summary: dict | None = None,
+    progress: bool = False,
+) -> cq.Workplane:
+    """Voxelize the part at ``pitch`` mm (or about ``count`` voxels) and write a voxel assembly plan
+    (JSON, docs/assembly-format.md: a buildable placement order for a robot). Returns this Workplane;
+    ``summary`` receives ``{"assembly": {...}}`` (voxels, layers, estimated build time)."""
+    _export(
+        self,
+        tolerance,
+        summary,
+        progress,
+        assembly=path,
+        pitch=pitch,
+        count=count,
+        placement_rate_per_hour=placement_rate_per_hour,
+    )
+    return self
+
+
+def _vector(name: str, value: Any) -> str:
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        numbers = []
+    if len(numbers) != 3:
+        raise FabError(f"{name} must be 3 numbers (x, y, z), got {value!r}")
+    return ",".join(repr(v) for v in numbers)
+
+
+def _regions(name: str, value: str | Sequence[str]) -> list[str]:
+    regions = [value] if isinstance(value, str) else list(value)
+    if not regions or not all(isinstance(r, str) and r.strip() for r in regions):
+        raise FabError(f"{name} must be a region expression such as '<X' (or a list of them), got {value!r}")
+    return regions
+
+
+def stress_loads(
+    load: str | Sequence[str],
+    force: Sequence[float] | None = None,
+    torque: Sequence[float] | None = None,
+    displacement: Sequence[float] | None = None,
+    velocity: Sequence[float] | None = None,
+) -> tuple[str, ...]:
+    """``--load`` strings (``REGION:force=Fx,Fy,Fz``) from load regions and the vectors applied to each.
+
+    A region already written in the flag syntax (``">X:force=0,0,-200"``) is passed through as it is;
+    every other region gets each of the vectors given (force N, torque N*m, displacement mm, velocity m/s).
+    """
+    vectors = {
+        kind: _vector(kind, vec)
+        for kind, vec in zip(_LOAD_KINDS, (force, torque, displacement, velocity), strict=True)
+        if vec is not None
+    }
+    out: list[str] = []
+    for region in _regions("load", load):
+        if any(f":{k}=" in region.replace(" ", "") for k in _LOAD_KINDS):
+            out.append(region)
+        elif not vectors:
+            raise FabError(
+                f"load region {region!r} carries nothing: give force=(Fx, Fy, Fz) in N "
+                "(or torque= N*m, displacement= mm, velocity= m/s)"
+            )
+        else:
+            out.extend(f"{region}:{kind}={vec}" for kind, vec in vectors.items())
+    return tuple(out)
+
+
+def _wp_stress_test(
+    self: cq.Workplane,
+    material: str | dict = "PLA",
+    pitch: float | None = None,
+    fix: str | Sequence[str] = "<X",
+    load: str | Sequence[str] = ">X",
+    force: Sequence[float] | None = None,
+    test: str = "static",
+    *,
+    torque: Sequence[float] | None = None,
+    displacement: Sequence[float] | None = None,
+    velocity: Sequence[float] | None = None,
+    **options: Any,
+) -> Any:
+    """Stress-test the part: hold the ``fix`` region(s), load the ``load`` region(s) with ``force``
+    (N, total over the region; or ``torque`` N*m, ``displacement`` mm, ``velocity`` m/s) and run ``test``
+    (``static``, ``failure``, ``shear``, ``impact``) in ``material`` (a library name or a dict of SI
+    properties, docs/materials.md) on a lattice of ``pitch`` mm. Regions use the ``fab simulate`` syntax
+    (docs/job-file.md). ``options`` go to :func:`fab.stress.stress_test` (``count``, ``model``,
+    ``dimension``, ``steps``, ``progress``).
+
+    Returns the report, whose attributes are the ``result`` fields of ``fab simulate --json``
+    (``max_displacement_mm``, ``max_von_mises_pa``, ``reaction_force_n``, ``broken_bond_fraction``,
+    ``fragments``, ``failure_load_n``, ``safety_factor``) with ``.summary()``, ``.show()`` and
+    ``.save_png(path)``.
+    """
+    from fab.stress import stress_test
+
+    loads = stress_loads(load, force=force, torque=torque, displacement=displacement, velocity=velocity)
+    return stress_test(
+        part_shape(self),
+        material=material,
+        pitch=pitch,
+        fix=tuple(_regions("fix", fix)),
+        load=loads,
+        test=test,
+        **options,
+    )
+
+
+def register() -> None:
+    """Attach the pipeline methods to ``cq.Workplane``."""
+    cq.Workplane.voxelize = _wp_voxelize
+    cq.Workplane.stress_test = _wp_stress_test
+    cq.Workplane.export_stl = _wp_export_stl
+    cq.Workplane.export_gcode = _wp_export_gcode
+    cq.Workplane.export_cnc = _wp_export_cnc
+    cq.Workplane.export_assembly = _wp_export_assembly
+
+
+register()
