@@ -18,11 +18,8 @@ def relax(sim, max_steps: int = 20000, tolerance: float = 2e-3, check_every: int
     """Run ADR on ``sim`` in place; returns {"steps", "residual", "converged"}. Raises on NaN."""
     if max_steps < 1:
         raise PhysicsError(f"max_steps must be >= 1, got {max_steps}")
-    law, body = sim.law, sim.body
-    lengths = law.length.astype(np.float64)
-    stiff = float((law.coef.astype(np.float64) * body.particle_volume / lengths).sum())
-    g = law.particle_factor()
-    lam = (0.25 * 5.0 * stiff * np.maximum(g, 1.0))[:, None]  # 5x margin as Kilic & Madenci
+    body = sim.body
+    lam = (0.25 * 5.0 * sim.law.relaxation_stiffness(body))[:, None]  # 5x margin as Kilic & Madenci
     free = sim.free[:, None]
     cells = body.lattice.cells
     t_load = float("inf")  # every ramp complete

@@ -157,6 +157,12 @@ class PMB:
             inv2 = inv2 + self.n2[a].astype(np.float64)[None, :] / (mean * mean)
         return 1.0 / np.sqrt(inv2)
 
+    def relaxation_stiffness(self, body) -> np.ndarray:
+        """(n,) ADR diagonal stiffness sum_j c_ij V_j / |xi_j| per particle (surface factors included)."""
+        lengths = self.length.astype(np.float64)
+        stiff = float((self.coef.astype(np.float64) * body.particle_volume / lengths).sum())
+        return stiff * np.maximum(self.particle_factor(), 1.0)
+
     def particle_factor(self) -> np.ndarray:
         """(n,) the largest per-axis surface factor of each particle (for time steps and relaxation masses)."""
         return self.g_axes[:, self.body.lattice.cells].max(axis=0).astype(np.float64)
