@@ -9,13 +9,25 @@ the size of the bond forces (both as RMS force densities, N/m^3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from physics.errors import PhysicsError
 
 
-def relax(sim, max_steps: int = 20000, tolerance: float = 2e-3, check_every: int = 20) -> dict:
-    """Run ADR on ``sim`` in place; returns {"steps", "residual", "converged"}. Raises on NaN."""
+def relax(
+    sim,
+    max_steps: int = 20000,
+    tolerance: float = 2e-3,
+    check_every: int = 20,
+    callback: Callable[[int, float], bool] | None = None,
+) -> dict:
+    """Run ADR on ``sim`` in place; returns {"steps", "residual", "converged"}. Raises on NaN.
+
+    ``callback(iteration, residual)`` runs at every check (progress, extra convergence tests); returning True
+    stops the solve there with ``converged`` False and ``stopped`` True.
+    """
     if max_steps < 1:
         raise PhysicsError(f"max_steps must be >= 1, got {max_steps}")
     body = sim.body
@@ -63,6 +75,9 @@ def relax(sim, max_steps: int = 20000, tolerance: float = 2e-3, check_every: int
             residual = float(np.sqrt((f**2).sum() / body.count) / max(scale, 1e-300))
             if residual < tolerance:
                 sim.v[:] = 0.0
-                return {"steps": step, "residual": residual, "converged": True}
+                return {"steps": step, "residual": residual, "converged": True, "stopped": False}
+            if callback is not None and callback(step, residual):
+                sim.v[:] = 0.0
+                return {"steps": step, "residual": residual, "converged": False, "stopped": True}
     sim.v[:] = 0.0
-    return {"steps": max_steps, "residual": residual, "converged": False}
+    return {"steps": max_steps, "residual": residual, "converged": False, "stopped": False}

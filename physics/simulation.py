@@ -160,10 +160,18 @@ class Simulation:
             history=history,
         )
 
-    def relax(self, max_steps: int = 20000, tolerance: float = 2e-3) -> Result:
-        """Quasi-static solution by adaptive dynamic relaxation (loads at full value); see physics.relaxation."""
+    def relax(
+        self,
+        max_steps: int = 20000,
+        tolerance: float = 2e-3,
+        callback: Callable[[int, float], bool] | None = None,
+    ) -> Result:
+        """Quasi-static solution by adaptive dynamic relaxation (loads at full value); see physics.relaxation.
+
+        ``callback(iteration, residual) -> stop`` runs every few iterations (progress, extra stopping tests).
+        """
         start = time.perf_counter()
-        info = relaxation.relax(self, max_steps, tolerance)
+        info = relaxation.relax(self, max_steps, tolerance, callback=callback)
         total = int(self.initial_bond_count.sum())
         return Result(
             positions=self.x0 + self.u,
@@ -176,7 +184,11 @@ class Simulation:
             time=self.t,
             dt=0.0,
             seconds=time.perf_counter() - start,
-            history={"residual": [info["residual"]], "converged": [info["converged"]]},
+            history={
+                "residual": [info["residual"]],
+                "converged": [info["converged"]],
+                "stopped": [info["stopped"]],
+            },
         )
 
     # ---- outputs ----------------------------------------------------------------------------------------
