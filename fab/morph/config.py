@@ -1,0 +1,193 @@
+"""The ``[morph]`` table of a morph job file: read, check every key, build the problem and search settings.
+
+Errors are one line naming the file and the key, e.g. ``job.toml: [morph] 'teeth' must be a whole
+number >= 6, got 3.5``. Paths are relative to the job file's folder. See docs/morphogenesis.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fab.errors import FabError
+from fab.materials import Material, get_material
+from fab.morph.search import METHODS, SearchSettings
+
+PROBLEMS = ("gear",)
+
+_SEARCH_KEYS = {
+    "method": "cma",
+    "generations": 30,
+    "population": 12,
+    "sigma0": 0.25,
+    "seed": 1,
+    "workers": None,
+    "budget_minutes": None,
+    "rescore_top": 3,
+    "rescore_tolerance": 0.1,
+}
+_GEAR_KEYS = {
+    "module": 2.0,
+    "teeth": 20,
+    "face_width": 10.0,
+    "torque": 20.0,
+    "material": "Steel1045",
+    "centre_error": 0.03,
+    "backlash": [0.02, 0.25],
+    "min_contact_ratio": 1.2,
+    "te_scale": 1e-4,
+    "strength_weight": 1.0,
+    "spacing": 0.125,
+    "fine_spacing": 0.08,
+    "roll_steps": 800,
+    "fine_roll_steps": 2000,
+    "mesh_samples": 32,
+    "relax_steps": 3000,
+    "bore": 8.0,
+    "printer": None,
+    "tool": "laser-co2-3mm-plywood",
+}
+_ALL = ("problem", "output", *_SEARCH_KEYS, *_GEAR_KEYS)
+
+
+@dataclass(frozen=True)
+class MorphJob:
+    problem_name: str
+    problem: Any  # a Program
+    settings: SearchSettings
+    output: Path
+    workers: int | None
+    bore: float
+    printer: str | None
+    tool: str
+    path: Path
+
+
+class _Keys:
+    def __init__(self, table: dict[str, Any], name: str) -> None:
+        self.t, self.name = table, name
+
+    def fail(self, key: str, msg: str) -> FabError:
+        return FabError(f"{self.name}: [morph] {key!r} {msg}")
+
+    def number(self, key: str, default: Any, lo: float | None = None, hi: float | None = None) -> float:
+        v = self.t.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise self.fail(key, f"must be a number, got {v!r}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.fail(key, f"must be between {lo} and {hi}, got {v!r}")
+        return float(v)
+
+    def whole(self, key: str, default: Any, lo: int, hi: int | None = None) -> int:
+        v = self.t.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+            raise self.fail(key, f"must be a whole number {bound}, got {v!r}")
+        return int(v)
+
+
+def read_morph_job(path: str | Path) -> MorphJob:
+    """Read a morph job file (a TOML file with a ``[morph]`` table)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FabError(f"job file not found: {p}")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FabError(f"cannot read job file {p}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FabError(f"{p.name}: TOML syntax error: {exc}") from None
+    return morph_job_from_table(data, p)
+
+
+def morph_job_from_table(data: dict[str, Any], path: Path) -> MorphJob:
+    name = path.name
+    table = data.get("morph")
+    if not isinstance(table, dict):
+        raise FabError(f'{name}: missing [morph] table (problem = "gear", ...)')
+    others = [k for k in data if k != "morph"]
+    if others:
+        raise FabError(f"{name}: a morph job holds only a [morph] table, got {others[0]!r}")
+    for key in table:
+        if key not in _ALL:
+            close = difflib.get_close_matches(key, _ALL, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise FabError(f"{name}: [morph] unknown key {key!r}: {hint}allowed: {', '.join(_ALL)}")
+    k = _Keys(table, name)
+    problem_name = table.get("problem")
+    if problem_name not in PROBLEMS:
+        raise k.fail("problem", f"must be one of {', '.join(PROBLEMS)}, got {problem_name!r}")
+    method = table.get("method", "cma")
+    if method not in METHODS:
+        raise k.fail("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    budget = table.get("budget_minutes")
+    settings = SearchSettings(
+        method=method,
+        generations=k.whole("generations", 30, 1),
+        population=k.whole("population", 12, 4),
+        sigma0=k.number("sigma0", 0.25, 1e-4, 1.0),
+        seed=k.whole("seed", 1, 0),
+        budget_seconds=None if budget is None else 60 * k.number("budget_minutes", None, 0.01),
+        rescore_top=k.whole("rescore_top", 3, 0),
+        rescore_tolerance=k.number("rescore_tolerance", 0.1, 0.0),
+    )
+    workers = table.get("workers")
+    if workers is not None:
+        workers = k.whole("workers", None, 1)
+    output = table.get("output", "out/morph")
+    if not isinstance(output, str) or not output.strip():
+        raise k.fail("output", f"must be a folder path, got {output!r}")
+    out = Path(output).expanduser()
+    out = (out if out.is_absolute() else path.resolve().parent / out).resolve()
+    problem = _gear(k, table)
+    bore = k.number("bore", 8.0, 0.0)
+    printer = table.get("printer")
+    if printer is not None and (not isinstance(printer, str) or not printer.strip()):
+        raise k.fail("printer", f"must be a printer name or TOML path, got {printer!r}")
+    tool = table.get("tool", _GEAR_KEYS["tool"])
+    if not isinstance(tool, str) or not tool.strip():
+        raise k.fail("tool", f"must be a CNC tool name or TOML path, got {tool!r}")
+    return MorphJob(problem_name, problem, settings, out, workers, bore, printer, tool, path.resolve())
+
+
+def _material(k: _Keys, value: Any) -> Material:
+    spec = {"name": value} if isinstance(value, str) else value
+    if not isinstance(spec, dict):
+        raise k.fail("material", f"must be a material name or a table, got {value!r}")
+    try:
+        return get_material(spec)
+    except FabError as exc:
+        raise k.fail("material", str(exc)) from None
+
+
+def _gear(k: _Keys, table: dict[str, Any]):
+    from fab.morph.gear import GearProblem
+
+    band = table.get("backlash", _GEAR_KEYS["backlash"])
+    ok = isinstance(band, list) and len(band) == 2
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in band)
+    if not ok or not 0 <= band[0] < band[1]:
+        raise k.fail("backlash", f"must be [min, max] in mm with 0 <= min < max, got {band!r}")
+    return GearProblem(
+        module=k.number("module", 2.0, 0.05, 100.0),
+        teeth=k.whole("teeth", 20, 6, 400),
+        face_width=k.number("face_width", 10.0, 1e-3),
+        torque=k.number("torque", 20.0, 1e-9),
+        material=_material(k, table.get("material", _GEAR_KEYS["material"])),
+        centre_error=k.number("centre_error", 0.03, 0.0, 0.5),
+        backlash_min=float(band[0]),
+        backlash_max=float(band[1]),
+        min_contact_ratio=k.number("min_contact_ratio", 1.2, 1.0, 3.0),
+        te_scale=k.number("te_scale", 1e-4, 1e-12),
+        strength_weight=k.number("strength_weight", 1.0, 0.0),
+        spacing=k.number("spacing", 0.125, 0.02, 0.5),
+        fine_spacing=k.number("fine_spacing", 0.08, 0.01, 0.5),
+        roll_steps=k.whole("roll_steps", 800, 50),
+        fine_roll_steps=k.whole("fine_roll_steps", 2000, 50),
+        mesh_samples=k.whole("mesh_samples", 32, 4),
+        relax_steps=k.whole("relax_steps", 3000, 50),
+    )

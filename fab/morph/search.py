@@ -1,0 +1,318 @@
+"""The outer search over genomes: CMA-ES (``cma``) or a seeded genetic algorithm, generation by generation.
+
+Each generation: ask the optimizer for genomes, evaluate them through the executor (results come back
+in order), tell the optimizer their ranked scores, keep the best, write a checkpoint (atomically) and
+call the per-generation hook (progress, plots). The optimizer's random stream is isolated from
+everything else in the process, so a run resumed from a checkpoint continues exactly as if it had
+never stopped, and the executor never changes the result. At the end the best few designs are
+re-scored at the program's finer resolution; a design whose score moves by more than the tolerance
+is flagged and demoted. Ctrl-C stops after saving: the best so far is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fab.errors import FabError
+from fab.morph import checkpoint
+from fab.morph.guards import ALL_GUARDS, UNSTABLE
+from fab.morph.program import GUARD_PENALTY, Evaluation, Program
+
+METHODS = ("cma", "ga")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    method: str = "cma"
+    generations: int = 30
+    population: int = 12
+    sigma0: float = 0.25  # initial step size in the [0, 1] genome box
+    seed: int = 1
+    budget_seconds: float | None = None
+    rescore_top: int = 3
+    rescore_tolerance: float = 0.1  # relative score change that flags a design
+
+    def fingerprint(self, program: Program) -> str:
+        """What a checkpoint must match to be resumed (generations and budget may change)."""
+        keep = {k: v for k, v in asdict(self).items() if k not in ("generations", "budget_seconds")}
+        text = json.dumps({"search": keep, "program": repr(program)}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Record:
+    generation: int
+    genome: np.ndarray
+    evaluation: Evaluation
+
+
+@dataclass
+class SearchResult:
+    best: Record
+    generations: int
+    evaluations: int
+    seconds: float
+    history: list[dict[str, float]]
+    guards: dict[str, int]
+    rescored: list[dict[str, Any]]
+    pareto: list[dict[str, Any]]
+    interrupted: bool
+    stopped_by: str
+    records: list[Record] = field(repr=False, default_factory=list)
+
+
+def _evaluate(task: tuple[Program, np.ndarray, bool]) -> Evaluation:
+    program, genome, fine = task
+    return program.evaluate(genome, fine=fine)
+
+
+class _CMA:
+    def __init__(self, dim: int, settings: SearchSettings) -> None:
+        import cma
+
+        rng = np.random.default_rng(settings.seed)
+        x0 = rng.uniform(0.15, 0.85, dim)  # a random initial program
+        # cma samples through ``randn``: give it its own stream so that pickling the strategy (the
+        # checkpoint) carries the stream's exact state along.
+        self.stream = np.random.RandomState(settings.seed)
+        opts = {
+            "seed": settings.seed,
+            "randn": self.stream.randn,
+            "popsize": settings.population,
+            "bounds": [0.0, 1.0],
+            "verbose": -9,
+            "verb_log": 0,
+            "verb_disp": 0,
+        }
+        saved = np.random.get_state()
+        self.es = cma.CMAEvolutionStrategy(x0, settings.sigma0, opts)
+        self.np_state = np.random.get_state()  # cma draws from numpy's global stream: keep ours apart
+        np.random.set_state(saved)
+
+    def ask(self) -> list[np.ndarray]:
+        saved = np.random.get_state()
+        np.random.set_state(self.np_state)
+        try:
+            return [np.asarray(x, dtype=float) for x in self.es.ask()]
+        finally:
+            self.np_state = np.random.get_state()
+            np.random.set_state(saved)
+
+    def tell(self, genomes: list[np.ndarray], scores: list[float]) -> None:
+        saved = np.random.get_state()
+        np.random.set_state(self.np_state)
+        try:
+            self.es.tell(genomes, scores)
+        finally:
+            self.np_state = np.random.get_state()
+            np.random.set_state(saved)
+
+
+class _GA:
+    """Real-coded GA: tournament selection, blend crossover, Gaussian mutation, two elites."""
+
+    def __init__(self, dim: int, settings: SearchSettings) -> None:
+        self.rng = np.random.default_rng(settings.seed)
+        self.pop = self.rng.uniform(0.0, 1.0, (settings.population, dim))
+        self.sigma = settings.sigma0 / 2
+        self.pending: list[np.ndarray] = [x for x in self.pop]
+
+    def ask(self) -> list[np.ndarray]:
+        return [x.copy() for x in self.pending]
+
+    def tell(self, genomes: list[np.ndarray], scores: list[float]) -> None:
+        order = np.argsort(scores, kind="stable")
+        pop = np.array(genomes)[order]
+        s = np.asarray(scores)[order]
+        n, dim = pop.shape
+        children = [pop[0], pop[1]]
+        while len(children) < n:
+            parents = []
+            for _ in range(2):
+                a, b = self.rng.integers(0, n, 2)
+                parents.append(pop[a] if s[a] <= s[b] else pop[b])
+            w = self.rng.uniform(-0.25, 1.25, dim)
+            child = parents[0] + w * (parents[1] - parents[0])
+            child += self.rng.normal(0.0, self.sigma, dim) * (self.rng.random(dim) < 0.5)
+            children.append(np.clip(child, 0.0, 1.0))
+        self.sigma *= 0.95
+        self.pending = children
+
+
+def _optimizer(dim: int, settings: SearchSettings):
+    if settings.method == "cma":
+        return _CMA(dim, settings)
+    if settings.method == "ga":
+        return _GA(dim, settings)
+    raise FabError(f"[morph] method must be one of {', '.join(METHODS)}, got {settings.method!r}")
+
+
+def pareto_front(records: list[Record], keys: tuple[str, ...]) -> list[Record]:
+    """Clean records not dominated in every objective of ``keys`` (all minimised)."""
+    pts = [
+        (r, np.array([r.evaluation.objectives.get(k, math.inf) for k in keys]))
+        for r in records
+        if not r.evaluation.guards
+        and all(math.isfinite(r.evaluation.objectives.get(k, math.inf)) for k in keys)
+    ]
+    front = []
+    for r, p in pts:
+        if not any(np.all(q <= p) and np.any(q < p) for _, q in pts):
+            front.append(r)
+    front.sort(key=lambda r: r.evaluation.objectives[keys[0]])
+    unique: list[Record] = []
+    for r in front:
+        if not unique or any(r.evaluation.objectives[k] != unique[-1].evaluation.objectives[k] for k in keys):
+            unique.append(r)
+    return unique
+
+
+def run_search(
+    program: Program,
+    dim: int,
+    settings: SearchSettings,
+    executor,
+    checkpoint_path: Path,
+    resume: bool = False,
+    on_generation: Callable[[int, Record, list[dict[str, float]]], None] | None = None,
+    pareto_keys: tuple[str, ...] = (),
+) -> SearchResult:
+    """Run (or resume) the search; see the module docstring."""
+    fingerprint = settings.fingerprint(program)
+    start = time.perf_counter()
+    if resume:
+        state = checkpoint.load(checkpoint_path, fingerprint)
+        opt, records, history = state["optimizer"], state["records"], state["history"]
+        generation, spent = state["generation"], state["seconds"]
+    else:
+        opt, records, history, generation, spent = _optimizer(dim, settings), [], [], 0, 0.0
+    interrupted = False
+    stopped_by = "generations"
+    try:
+        while generation < settings.generations:
+            elapsed = spent + time.perf_counter() - start
+            last = history[-1]["seconds"] if history else 0.0
+            if settings.budget_seconds is not None and elapsed + last > settings.budget_seconds:
+                stopped_by = "budget"
+                break
+            t0 = time.perf_counter()
+            genomes = opt.ask()
+            evals = executor.map(_evaluate, [(program, g, False) for g in genomes])
+            opt.tell(genomes, [e.ranked_score for e in evals])
+            generation += 1
+            records.extend(Record(generation, g, e) for g, e in zip(genomes, evals, strict=True))
+            best = min(records, key=lambda r: r.evaluation.ranked_score)
+            scores = [e.ranked_score for e in evals]
+            history.append(
+                {
+                    "generation": generation,
+                    "best": best.evaluation.ranked_score,
+                    "generation_best": float(min(scores)),
+                    "median": float(np.median(scores)),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+            checkpoint.save(
+                checkpoint_path,
+                {
+                    "fingerprint": fingerprint,
+                    "optimizer": opt,
+                    "records": records,
+                    "history": history,
+                    "generation": generation,
+                    "seconds": spent + time.perf_counter() - start,
+                },
+            )
+            if on_generation is not None:
+                on_generation(generation, best, history)
+    except KeyboardInterrupt:
+        interrupted = True
+        stopped_by = "interrupted"
+    if not records:
+        raise FabError("the search stopped before its first generation finished: nothing to report")
+    rescored = [] if interrupted else _rescore(program, executor, records, settings)
+    guards = {name: 0 for name in ALL_GUARDS}
+    for r in records:
+        for name in r.evaluation.guards:
+            guards[name] = guards.get(name, 0) + 1
+    for item in rescored:
+        if item["flagged"]:
+            guards[UNSTABLE] += 1
+    best = min(records, key=lambda r: r.evaluation.ranked_score)
+    front = pareto_front(records, pareto_keys) if pareto_keys else []
+    return SearchResult(
+        best=best,
+        generations=generation,
+        evaluations=len(records),
+        seconds=spent + time.perf_counter() - start,
+        history=history,
+        guards=guards,
+        rescored=rescored,
+        pareto=[
+            {"generation": r.generation, "genome": r.genome.tolist(), **r.evaluation.objectives}
+            for r in front
+        ],
+        interrupted=interrupted,
+        stopped_by=stopped_by,
+        records=records,
+    )
+
+
+def _rescore(program: Program, executor, records: list[Record], settings: SearchSettings) -> list[dict]:
+    """Re-evaluate the best distinct clean designs at the finer resolution; flag and demote movers.
+
+    A flagged design keeps its coarse evaluation with the ``resolution_sensitive`` guard added, so it
+    ranks below every clean design; an unflagged one takes its fine evaluation.
+    """
+    ranked = sorted(range(len(records)), key=lambda i: records[i].evaluation.ranked_score)
+    chosen: list[int] = []
+    for i in ranked:
+        if len(chosen) >= settings.rescore_top or records[i].evaluation.guards:
+            break
+        if not any(np.array_equal(records[i].genome, records[j].genome) for j in chosen):
+            chosen.append(i)
+    if not chosen:
+        return []
+    fine = executor.map(_evaluate, [(program, records[i].genome, True) for i in chosen])
+    out = []
+    for i, f in zip(chosen, fine, strict=True):
+        coarse = records[i].evaluation
+        change = abs(f.score - coarse.score) / max(abs(coarse.score), 1e-12)
+        flagged = change > settings.rescore_tolerance or bool(f.guards)
+        if flagged:
+            records[i].evaluation = Evaluation(
+                coarse.score, coarse.objectives, (*coarse.guards, UNSTABLE), coarse.metrics
+            )
+        else:
+            records[i].evaluation = f
+        out.append(
+            {
+                "generation": records[i].generation,
+                "coarse_score": coarse.score,
+                "fine_score": f.score,
+                "relative_change": change,
+                "flagged": flagged,
+                "fine_guards": list(f.guards),
+            }
+        )
+    return out
+
+
+__all__ = [
+    "GUARD_PENALTY",
+    "METHODS",
+    "Record",
+    "SearchResult",
+    "SearchSettings",
+    "pareto_front",
+    "run_search",
+]
