@@ -72,7 +72,11 @@ def _bond_fields(sim):
 
 
 def strain_energy_density(sim) -> np.ndarray:
-    """Per-particle strain energy density (J/m^3) of the bond-based law: W_i = 1/4 sum_j c s^2 |xi| V_j."""
+    """Per-particle strain energy density (J/m^3): the law's own when it has one (LPS), else the bond-based
+    W_i = 1/4 sum_j c s^2 |xi| V_j (PMB)."""
+    own = getattr(sim.law, "strain_energy_density", None)
+    if own is not None:
+        return own(sim)
     out = np.zeros(sim.body.count)
     for sl, _xi, _y, _r, s, length, weight in _bond_fields(sim):
         out[sl] = 0.25 * (weight * s * s * length[None, :]).sum(axis=1)
@@ -83,7 +87,11 @@ def stress(sim) -> np.ndarray:
     """Per-particle virial stress tensor (Pa), (n, 3, 3): sigma_i = 1/2 sum_j f_ij (x) xi_ij V_j.
 
     f_ij = c s V_j y/|y| is the bond's force density; exact (sigma = C:eps) for uniform strain in the interior.
+    A law with its own ``stress(sim)`` (LPS: sigma_i = sum_j t_ij M_ij (x) xi_ij V_j) is used instead.
     """
+    own = getattr(sim.law, "stress", None)
+    if own is not None:
+        return own(sim)
     out = np.zeros((sim.body.count, 3, 3))
     for sl, xi, y, r, s, _length, weight in _bond_fields(sim):
         f = (weight * s / np.maximum(r, 1e-300))[:, :, None] * y

@@ -1,0 +1,481 @@
+"""Linear peridynamic solid (LPS): ordinary state-based peridynamics for any Poisson ratio (Silling et al. 2007).
+
+Energy of particle i (d = 2 or 3, e_b = |y_b| - |xi_b| the extension of bond b, V_j the neighbour's volume):
+
+    W_i = K theta_i^2 / 2 + alpha_i / 2 sum_b wd_b (e_b - theta_i |xi_b| / d)^2 V_j,
+    theta_i = sum_b V_j (xi_b . A_i . xi_b / |xi_b|) e_b,      alpha_i = d (d + 2) G / md_i,
+
+with md_i = sum_b wd_b |xi_b|^2 V_j over the particle's own bonds. Plain LPS has A_i = (d / m_i) I,
+m_i = sum_b |xi_b|^2 V_j (influence function 1). The forces are the exact derivative of sum_i W_i V_i
+(physics/laws/lps_kernels.py). K is the bulk modulus E / (3 (1 - 2 nu)) in 3D; in 2D the in-plane one,
+E / (2 (1 - nu)) in plane stress and E / (2 (1 + nu)(1 - 2 nu)) in plane strain; G = E / (2 (1 + nu)).
+
+Lattice calibration. theta is exact (= trace of the strain) under any uniform strain for any weights on a cubic or
+square lattice. The deviatoric term needs an isotropic fourth moment sum_b wd |xi|^2 n^4, which the plain
+lattice lacks (w = 1 at 3.015 spacings: shear modulus 25 % below the normal-deviatoric one); the deviatoric
+weights wd are set per shell of equal |xi| (closest to 1 in least squares) so that moment is isotropic. An
+interior particle then obeys Hooke's law exactly, for any uniform strain.
+
+Surface correction (``surface_correction=True``): particles near a free surface miss part of their horizon, so
+(d / m_i) sum_b |xi_b| e_b is no longer the trace of a uniform strain. A_i is instead solved per particle from
+its own bonds, sum_b |xi_b|^2 V_j (n_b . A_i . n_b) n_b (x) n_b = I, which makes theta_i exact under every
+uniform strain; alpha_i already normalises the deviatoric energy by the particle's own md_i (exact on average
+over deviatoric strains). A_i falls back to (d / m_i) I where the bonds cannot resolve a direction (a plate one
+or two particles thick) or where the corrected tensor would exceed 4 times the plain one.
+
+Fracture: a bond breaks when its stretch e / |xi| exceeds s0 (critical stretch from the fracture energy G0 as in
+Madenci & Oterkus 2014 for the ordinary state-based solid): s0 = sqrt(G0 / ((3 G + (3/4)^4 (K - 5 G / 3)) delta))
+in 3D, s0 = sqrt(G0 / ((6 G / pi + 16 / (9 pi^2) (K - 2 G)) delta)) in 2D; both reduce to the PMB values at
+PMB's Poisson ratio. A broken bond leaves theta, m_i and md_i (and A_i is solved again from the remaining
+bonds); the normalisation never drops below half the particle's initial one (``FLOOR``), so the last bonds of a
+detaching particle are not stiffened beyond the stable time step.
+
+Units: SI (Pa, kg/m^3, J/m^2, m).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import KW_ONLY, dataclass, field
+
+import numpy as np
+from numba import njit, prange
+
+from physics.errors import PhysicsError
+from physics.laws import lps_kernels as kern
+
+FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
+CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor
+CHUNK = 8192
+
+
+def deviatoric_weights(stencil: np.ndarray) -> np.ndarray:
+    """Per-bond weights, equal on each shell of equal |xi|, that make sum w |xi|^2 n^4 isotropic.
+
+    Isotropy of the fourth moment on a cubic/square lattice is one condition, S_xxxx = 3 S_xxyy; the weights
+    closest to 1 (least squares over bonds) that satisfy it are w_k = 1 - lam D_k / N_k, D_k the shell's share of
+    S_xxxx - 3 S_xxyy and N_k its bond count. Falls back to 1 if a weight would drop below 0.1."""
+    st = stencil.astype(np.float64)
+    x2 = (st**2).sum(axis=1)
+    n = st / np.sqrt(x2)[:, None]
+    dev = x2 * (n[:, 0] ** 4 - 3.0 * n[:, 0] ** 2 * n[:, 1] ** 2)
+    _, shell = np.unique(np.round(x2).astype(np.int64), return_inverse=True)
+    d_k = np.bincount(shell, dev)
+    n_k = np.bincount(shell).astype(np.float64)
+    denom = float((d_k**2 / n_k).sum())
+    if abs(d_k.sum()) < 1e-12 * max(denom, 1e-300):
+        return np.ones(len(st))
+    w_k = 1.0 - d_k.sum() / denom * d_k / n_k
+    if w_k.min() < 0.1:
+        return np.ones(len(st))
+    return w_k[shell]
+
+
+def _deviatoric_modes(dimension: int) -> np.ndarray:
+    """Deviatoric test strains (modes, d, d): axial along each axis and simple shears (2D: axial, shear, sum)."""
+    d = dimension
+    modes = []
+    for a in range(d if d == 3 else 1):
+        m = -np.eye(d) / d
+        m[a, a] += 1.0
+        modes.append(m)
+    for a, b in ((1, 2), (0, 2), (0, 1)) if d == 3 else ((0, 1),):
+        m = np.zeros((d, d))
+        m[a, b] = m[b, a] = 1.0
+        modes.append(m)
+    if d == 2:
+        modes.append(modes[0] + modes[1])
+    return np.array(modes)
+
+
+@njit(cache=True, parallel=True)
+def _changed_counts(bits: np.ndarray, counts: np.ndarray, changed: np.ndarray) -> int:
+    """Popcount each particle's bond words; flag and store the particles whose count changed; return how many."""
+    total = 0
+    for i in prange(bits.shape[1]):
+        c = 0
+        for w in range(bits.shape[0]):
+            v = bits[w, i]
+            v = v - ((v >> np.uint32(1)) & np.uint32(0x55555555))
+            v = (v & np.uint32(0x33333333)) + ((v >> np.uint32(2)) & np.uint32(0x33333333))
+            v = (v + (v >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+            c += np.int64((v * np.uint32(0x01010101)) >> np.uint32(24))
+        if c != counts[i]:
+            counts[i] = c
+            changed[i] = True
+            total += 1
+        else:
+            changed[i] = False
+    return total
+
+
+@dataclass
+class LPS:
+    youngs_modulus: float
+    poisson_ratio: float
+    fracture_energy: float | None = None  # J/m^2; None: bonds never break
+    _: KW_ONLY
+    critical_stretch: float | None = None  # explicit s0; overrides the fracture energy
+    plane: str = "stress"  # 2D only: "stress" or "strain"
+    surface_correction: bool = True
+    name: str = field(default="lps", init=False)
+
+    def __post_init__(self) -> None:
+        e, nu = self.youngs_modulus, self.poisson_ratio
+        if not (isinstance(e, int | float) and math.isfinite(e) and e > 0):
+            raise PhysicsError(f"LPS needs a positive youngs_modulus (Pa), got {e!r}")
+        if not (isinstance(nu, int | float) and -1.0 < nu < 0.5):
+            raise PhysicsError(f"LPS poisson_ratio must lie in (-1, 0.5), got {nu!r}")
+        if self.plane not in ("stress", "strain"):
+            raise PhysicsError(f"2D plane must be 'stress' or 'strain', got {self.plane!r}")
+        if self.fracture_energy is not None and not (self.fracture_energy > 0):
+            raise PhysicsError(f"fracture_energy must be positive (J/m^2), got {self.fracture_energy!r}")
+        if self.critical_stretch is not None and not (self.critical_stretch > 0):
+            raise PhysicsError(f"critical_stretch must be positive, got {self.critical_stretch!r}")
+        self.shear_modulus = e / (2.0 * (1.0 + nu))
+
+    # ---- calibration -------------------------------------------------------------------------------
+    def moduli(self, dimension: int) -> tuple[float, float]:
+        """(K, G) in Pa: 3D bulk modulus, or the in-plane 2D one for plane stress / strain."""
+        e, nu = self.youngs_modulus, self.poisson_ratio
+        if dimension == 3:
+            return e / (3.0 * (1.0 - 2.0 * nu)), self.shear_modulus
+        if self.plane == "stress":
+            return e / (2.0 * (1.0 - nu)), self.shear_modulus
+        return e / (2.0 * (1.0 + nu) * (1.0 - 2.0 * nu)), self.shear_modulus
+
+    def setup(self, body) -> None:
+        lat = body.lattice
+        self.body = body
+        d = lat.dimension
+        self.dim = d
+        self.bulk, g = self.moduli(d)
+        xi = lat.stencil * lat.spacing
+        lengths = np.linalg.norm(xi, axis=1)
+        n = xi / lengths[:, None]
+        volume = body.particle_volume
+        f32 = np.float32
+        wd = deviatoric_weights(lat.stencil)
+        self._xi = xi
+        self._len64 = lengths
+        self._wd64 = wd
+        # phi . a = n.A.n with a = [Axx, Ayy, Azz, Ayz, Axz, Axy]; psi picks the matching tensor components.
+        phi = np.column_stack(
+            [
+                n[:, 0] ** 2,
+                n[:, 1] ** 2,
+                n[:, 2] ** 2,
+                2 * n[:, 1] * n[:, 2],
+                2 * n[:, 0] * n[:, 2],
+                2 * n[:, 0] * n[:, 1],
+            ]
+        )
+        psi = phi * np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+        self._pq64 = (phi * lengths[:, None]).T.copy()  # (6, nb): g_ib = a_i . pq_b = xi.A.xi / |xi|
+        self._nn64 = phi.T.copy()  # (6, nb): n.A.n = a . nn_b
+        # beta_ib = b_i . phi_b with phi = [nx^2, ny^2, nz^2, ny^2 nz^2, nx^2 nz^2, nx^2 ny^2]: even in every
+        # component, like the energies of the axial and shear test strains it is solved from.
+        n2 = n**2
+        phib = np.column_stack(
+            [n2[:, 0], n2[:, 1], n2[:, 2], n2[:, 1] * n2[:, 2], n2[:, 0] * n2[:, 2], n2[:, 0] * n2[:, 1]]
+        )
+        self._phi64 = phib.T.copy()
+        self._comp = np.array([0, 1, 2, 3, 4, 5]) if d == 3 else np.array([0, 1, 5])
+        c = self._comp
+        # A: sum_b |xi|^2 V (n.A.n) n (x) n = I, one equation per tensor component.
+        self._rhs_a = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])[c]
+        self._moment_a = (
+            (volume * lengths**2)[:, None, None] * psi[:, c, None] * phi[:, None, c]
+        )  # (nb, k, k)
+        # B: sum_b wd |xi|^2 V (n.B.n) (n.D.n)^2 = 2 G D:D for deviatoric test strains D (axial, shear, in 2D
+        # also their sum: the 2D deviatoric space has only two directions and axial-y repeats axial-x).
+        modes = _deviatoric_modes(d)
+        ndn2 = np.einsum("ba,mac,bc->bm", n[:, :d], modes, n[:, :d]) ** 2  # (nb, modes)
+        self._rhs_b = 2.0 * g * np.einsum("mac,mac->m", modes, modes)
+        self._moment_b = (volume * wd * lengths**2)[:, None, None] * ndn2[:, :, None] * phib[:, None, c]
+        self._iso = np.array([1.0, 1.0, 1.0 if d == 3 else 0.0, 0.0, 0.0, 0.0])
+        self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
+        self.length = lengths.astype(f32)
+        self.inv_len = (1.0 / lengths).astype(f32)
+        self.pq = self._pq64.astype(f32)
+        self.wd = wd.astype(f32)
+        self.phi = self._phi64.astype(f32)
+        self.wdx = (wd * lengths).astype(f32)
+        self.xd = (lengths / d).astype(f32)
+        ncells = int(np.prod(lat.padded_shape))
+        cells = lat.cells
+        self.vol_grid = np.zeros(ncells, dtype=f32)
+        self.vol_grid[cells] = volume
+        self.amat = np.zeros((6, ncells), dtype=f32)
+        self.bmat = np.zeros((6, ncells), dtype=f32)
+        self.mb = np.zeros(ncells, dtype=f32)
+        self.theta = np.zeros(ncells, dtype=f32)
+        self.lam_a = np.zeros((6, ncells), dtype=f32)
+        # Initial normalisations (full intact family) and bond counts, for the damage floor and change detection.
+        exists = lat.neighbours() >= 0
+        m0 = (exists * (volume * lengths**2)).sum(axis=1)
+        md0 = (exists * (volume * wd * lengths**2)).sum(axis=1)
+        self._m0, self._md0 = m0, md0
+        self._counts = exists.sum(axis=1).astype(np.int64)
+        self._changed = np.zeros(body.count, dtype=np.bool_)
+        for start in range(0, body.count, CHUNK):
+            rows = np.arange(start, min(body.count, start + CHUNK))
+            self._update_particles(rows, exists[rows])
+        # Critical stretch.
+        delta = lat.horizon
+        if self.critical_stretch is not None:
+            s0 = float(self.critical_stretch)
+        elif self.fracture_energy is None:
+            s0 = math.inf
+        elif d == 3:
+            s0 = math.sqrt(self.fracture_energy / ((3.0 * g + 0.75**4 * (self.bulk - 5.0 * g / 3.0)) * delta))
+        else:
+            coeff = 6.0 * g / math.pi + 16.0 / (9.0 * math.pi**2) * (self.bulk - 2.0 * g)
+            s0 = math.sqrt(self.fracture_energy / (coeff * delta))
+        self.s00 = s0
+        self.s_grid = np.zeros(ncells, dtype=f32)
+        self.s_grid[cells] = min(s0, 3.0e38)
+        self._stiffness = self._particle_stiffness()
+        self._stiffness_ref = self._interior_stiffness()
+        # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
+        self.coef = np.full(len(lengths), self._stiffness_ref / float((volume / lengths).sum()), dtype=f32)
+
+    def _update_particles(self, rows: np.ndarray, intact: np.ndarray) -> None:
+        """Recompute A_i, B_i and mb_i of particles ``rows`` from their intact bonds, (m, nb) bool."""
+        lat = self.body.lattice
+        volume = self.body.particle_volume
+        d = self.dim
+        x2v = volume * self._len64**2
+        m = intact @ x2v
+        md = intact @ (x2v * self._wd64)
+        # Damaged particles keep at least FLOOR x their initial normalisation (stability of the last bonds).
+        scale_a = m / np.maximum(np.maximum(m, FLOOR * self._m0[rows]), 1e-300)
+        scale_b = md / np.maximum(np.maximum(md, FLOOR * self._md0[rows]), 1e-300)
+        has = m > 0
+        iso_a = np.where(has, d / np.where(has, m, 1.0), 0.0)
+        iso_b = np.where(has, d * (d + 2) * self.shear_modulus / np.where(md > 0, md, 1.0), 0.0)
+        a = iso_a[:, None] * self._iso[None, :]
+        bm = iso_b[:, None] * self._iso[None, :]
+        if self.surface_correction and has.any():
+            mask = intact.astype(np.float64)
+            a = self._solve(
+                np.tensordot(mask, self._moment_a, axes=(1, 0)),
+                self._rhs_a,
+                a,
+                iso_a,
+                has,
+                self._nn64,
+                intact,
+            )
+            bm = self._solve(
+                np.tensordot(mask, self._moment_b, axes=(1, 0)),
+                self._rhs_b,
+                bm,
+                iso_b,
+                has,
+                self._phi64,
+                intact,
+            )
+        a *= scale_a[:, None]
+        bm *= scale_b[:, None]
+        cells = lat.cells[rows]
+        self.amat[:, cells] = a.T
+        self.bmat[:, cells] = bm.T
+        # mb_i = sum_b beta_ib wd_b |xi_b|^2 V_j over intact bonds.
+        self.mb[cells] = ((bm @ self._phi64) * intact * (x2v * self._wd64)[None, :]).sum(axis=1)
+
+    def _solve(self, mom, rhs, plain, iso, has, table, intact) -> np.ndarray:
+        """Per-particle coefficient vectors solving mom @ t = rhs where that is well posed, else ``plain``.
+
+        A solution is kept only if its per-bond value (``table`` (6, nb) . t) is positive on every intact bond
+        and at most CAP x the plain value ``iso``."""
+        out = plain.copy()
+        k = len(self._comp)
+        scale = np.abs(np.einsum("mii->m", mom)) / k
+        good = has & (np.abs(np.linalg.det(mom)) > 1e-10 * np.maximum(scale, 1e-300) ** k)
+        if not good.any():
+            return out
+        sol = np.linalg.solve(mom[good], np.broadcast_to(rhs, (int(good.sum()), k))[..., None])[..., 0]
+        full = np.zeros((len(sol), 6))
+        full[:, self._comp] = sol
+        per_bond = full @ table
+        mine = intact[good]
+        ok = (np.where(mine, per_bond, 1.0).min(axis=1) > 0) & (
+            np.where(mine, per_bond, 0.0).max(axis=1) <= CAP * iso[good]
+        )
+        out[np.flatnonzero(good)[ok]] = full[ok]
+        return out
+
+    def _bond_g(self, cells_i: np.ndarray) -> np.ndarray:
+        """(m, nb) g_ib = xi_b . A_i . xi_b / |xi_b| in float64."""
+        return self.amat[:, cells_i].astype(np.float64).T @ self._pq64
+
+    def _particle_stiffness(self) -> np.ndarray:
+        """(n,) diagonal stiffness bound of each particle (N/m^3 per m): the LPS analogue of sum_j c V_j / |xi|.
+
+        sum_b V_j (|beta_ib| + |beta_jb|) wd_b + K [(sum_b V_j |g_ib|)^2 + sum_b V_j |g_jb| sum_c V |g_jc|]."""
+        lat = self.body.lattice
+        volume = self.body.particle_volume
+        cells = lat.cells
+        gsum = np.zeros(len(self.amat[0]))
+        out = np.zeros(self.body.count)
+        nbr_all = []
+        for start in range(0, self.body.count, CHUNK):
+            sl = slice(start, min(self.body.count, start + CHUNK))
+            nbr = lat.cell_to_particle[cells[sl, None] + lat.flat_offset[None, :]] >= 0
+            gsum[cells[sl]] = (nbr * np.abs(self._bond_g(cells[sl]))).sum(axis=1) * volume
+            nbr_all.append(nbr)
+        for start, nbr in zip(range(0, self.body.count, CHUNK), nbr_all, strict=True):
+            sl = slice(start, min(self.body.count, start + CHUNK))
+            cj = cells[sl, None] + lat.flat_offset[None, :]
+            beta_i = np.abs(self.bmat[:, cells[sl]].astype(np.float64).T @ self._phi64)
+            beta_j = np.abs(np.einsum("kmb,kb->mb", self.bmat[:, cj].astype(np.float64), self._phi64))
+            dev = (nbr * (beta_i + beta_j) * self._wd64[None, :]).sum(axis=1) * volume
+            gj = np.abs(np.einsum("kmb,kb->mb", self.amat[:, cj].astype(np.float64), self._pq64))
+            dil = gsum[cells[sl]] ** 2 + (nbr * gj * gsum[cj]).sum(axis=1) * volume
+            out[sl] = dev + self.bulk * dil
+        return out
+
+    def _interior_stiffness(self) -> float:
+        """The stiffness bound of a particle with its full family and interior neighbours."""
+        volume = self.body.particle_volume
+        d = self.dim
+        m = volume * float((self._len64**2).sum())
+        md = volume * float((self._wd64 * self._len64**2).sum())
+        alpha = d * (d + 2) * self.shear_modulus / md
+        gsum = volume * float((d / m * self._len64).sum())
+        return 2.0 * alpha * volume * float(self._wd64.sum()) + 2.0 * self.bulk * gsum**2
+
+    def relaxation_stiffness(self, body) -> np.ndarray:
+        """(n,) per-particle diagonal stiffness (N/m^3 per m of displacement) for adaptive dynamic relaxation."""
+        return self._stiffness.copy()
+
+    def particle_factor(self) -> np.ndarray:
+        """(n,) each particle's stiffness bound over the interior one (relaxation masses, time steps)."""
+        return self._stiffness / self._stiffness_ref
+
+    def stable_time_step(self, body) -> float:
+        """dt < sqrt(2 rho / S) (Silling & Askari 2005) with S the largest particle stiffness bound."""
+        return math.sqrt(2.0 * body.density / float(self._stiffness.max()))
+
+    # ---- force evaluation ---------------------------------------------------------------------------
+    def initial_bonds(self, body) -> np.ndarray:
+        """(W, n) uint32 bitmask with a bit per existing stencil neighbour."""
+        exists = body.lattice.neighbours() >= 0
+        words = (exists.shape[1] + 31) // 32
+        bits = np.zeros((words, body.count), dtype=np.uint32)
+        for b in range(exists.shape[1]):
+            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
+        return bits
+
+    def refresh(self, bits: np.ndarray) -> None:
+        """Re-derive A_i, B_i, mb_i of every particle whose intact-bond count changed (breaking, pre-cracks)."""
+        if _changed_counts(bits, self._counts, self._changed) == 0:
+            return
+        rows = np.flatnonzero(self._changed)
+        lat = self.body.lattice
+        nb = lat.bonds_per_particle
+        b = np.arange(nb)
+        for start in range(0, len(rows), CHUNK):
+            r = rows[start : start + CHUNK]
+            bit = (bits[:, r][b >> 5, :] >> (b & 31).astype(np.uint32)[:, None]) & np.uint32(1)
+            self._update_particles(r, bit.T == 1)
+
+    def compute(self, state) -> None:
+        lat = self.body.lattice
+        self.refresh(state.bits)
+        kern.lps_dilatation(
+            lat.cells,
+            state.ux,
+            state.uy,
+            state.uz,
+            self.vol_grid,
+            state.bits,
+            lat.flat_offset,
+            self.xix,
+            self.xiy,
+            self.xiz,
+            self.length,
+            self.pq,
+            self.phi,
+            self.wdx,
+            self.amat,
+            self.bmat,
+            self.mb,
+            self.bulk,
+            self.dim,
+            self.theta,
+            self.lam_a,
+        )
+        kern.lps_forces(
+            lat.cells,
+            state.ux,
+            state.uy,
+            state.uz,
+            self.vol_grid,
+            state.bits,
+            lat.flat_offset,
+            self.xix,
+            self.xiy,
+            self.xiz,
+            self.length,
+            self.inv_len,
+            self.pq,
+            self.phi,
+            self.wd,
+            self.xd,
+            self.bmat,
+            self.theta,
+            self.lam_a,
+            self.s_grid,
+            state.force,
+            state.newly_broken,
+        )
+
+    # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
+    def _states(self, sim):
+        """Yield (rows, y, r, weight V_j*intact, theta, beta, ed, t) per chunk of particles."""
+        from physics.analysis import intact_bond_mask
+
+        lat = self.body.lattice
+        volume = self.body.particle_volume
+        d = self.dim
+        xi, lengths, wd = self._xi, self._len64, self._wd64
+        for start in range(0, self.body.count, CHUNK):
+            sl = slice(start, min(self.body.count, start + CHUNK))
+            nbr, intact = intact_bond_mask(sim, sl)
+            j = np.where(nbr >= 0, nbr, 0)
+            y = xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :])
+            r = np.linalg.norm(y, axis=2)
+            e = r - lengths[None, :]
+            cells = lat.cells[sl]
+            g = self._bond_g(cells)
+            vw = volume * intact
+            theta = (vw * g * e).sum(axis=1)
+            beta = self.bmat[:, cells].astype(np.float64).T @ self._phi64
+            moment = (vw * beta * wd * lengths * e).sum(axis=1)
+            mb = self.mb[cells].astype(np.float64)
+            lam = self.bulk * theta - (moment - theta * mb / d) / d
+            ed = e - theta[:, None] * lengths[None, :] / d
+            t = lam[:, None] * g + beta * wd[None, :] * ed
+            yield sl, y, r, vw, theta, beta, ed, t
+
+    def strain_energy_density(self, sim) -> np.ndarray:
+        """(n,) J/m^3: W_i = K theta_i^2 / 2 + 1/2 sum_b beta_ib wd_b ed_b^2 V_j."""
+        out = np.zeros(self.body.count)
+        for sl, _y, _r, vw, theta, beta, ed, _t in self._states(sim):
+            out[sl] = 0.5 * self.bulk * theta**2 + 0.5 * (vw * beta * self._wd64 * ed * ed).sum(axis=1)
+        return out
+
+    def stress(self, sim) -> np.ndarray:
+        """(n, 3, 3) Pa: sigma_i = sum_b t_ib (y_b / |y_b|) (x) xi_b V_j, Hooke's law under uniform strain.
+
+        In 2D plane strain sigma_zz = lambda theta (lambda the 3D Lame constant); plane stress leaves it 0."""
+        out = np.zeros((self.body.count, 3, 3))
+        for sl, y, r, vw, theta, _beta, _ed, t in self._states(sim):
+            f = (vw * t / np.maximum(r, 1e-300))[:, :, None] * y
+            out[sl] = np.einsum("mba,bc->mac", f, self._xi)
+            if self.dim == 2 and self.plane == "strain":
+                e, nu = self.youngs_modulus, self.poisson_ratio
+                out[sl, 2, 2] = e * nu / ((1 + nu) * (1 - 2 * nu)) * theta
+        return out
