@@ -1,8 +1,9 @@
 """numba kernels of the voxelizer (see :mod:`fab.voxels` for the algorithm and conventions).
 
 A ray runs along axis 0 through every column of voxel centres (j, k). Each triangle is rasterized onto the
-(axis 1, axis 2) lattice of columns; where it covers a column it toggles a crossing bit at the first voxel whose
-centre lies at or beyond the crossing. A running XOR along axis 0 then gives the occupancy.
+(axis 1, axis 2) lattice of columns one row j at a time; where it covers a column it yields a crossing x. The
+parity kernel toggles a crossing bit at the first voxel whose centre lies at or beyond the crossing and turns the
+bits of the row into occupancy with a running XOR along axis 0; the phase kernel histograms the crossings instead.
 
 Centres that fall exactly on an edge or vertex of the projected triangles are decided by an antisymmetric rule
 (each edge is evaluated from its lexicographically smaller end; a point on an edge belongs to the triangle on one
@@ -33,81 +34,184 @@ def _owns_edge(au: float, av: float, bu: float, bv: float) -> bool:
     return bu - au > 0.0
 
 
-@njit(cache=True, parallel=True)
-def crossing_flips(
-    tri: np.ndarray,  # (F, 3, 3) float64 vertex coordinates in grid units (voxel centre (i,j,k) at (i,j,k))
-    slab_start: np.ndarray,  # (nz + 1,) CSR offsets into slab_tris, per k
-    slab_tris: np.ndarray,  # triangle ids overlapping each k column row
-    nx: int,
-    ny: int,
-    nz: int,
-) -> np.ndarray:
-    """Toggle bits at the first centre at/after each ray-triangle crossing; shape (nx, ny, nz) uint8."""
-    flips = np.zeros((nx, ny, nz), dtype=np.uint8)
-    for k in prange(nz):
+@njit(cache=True, inline="always")
+def _edge_setup(au: float, av: float, bu: float, bv: float) -> tuple[float, float, float, float, float]:
+    """Edge a->b as (start u, start v, du, dv, sign) from its lexicographically smaller end, so that
+    ``_edge_at(*setup, pu, pv)`` is ``_edge(au, av, bu, bv, pu, pv)`` to the last bit with the branch taken once."""
+    if au < bu or (au == bu and av < bv):
+        return au, av, bu - au, bv - av, 1.0
+    return bu, bv, au - bu, av - bv, -1.0
+
+
+@njit(cache=True, inline="always")
+def _edge_at(su: float, sv: float, du: float, dv: float, sign: float, pu: float, pv: float) -> float:
+    return sign * (du * (pv - sv) - dv * (pu - su))
+
+
+@njit(cache=True, inline="always")
+def _clip_columns(
+    su: float, sv: float, du: float, dv: float, sign: float, pu: float, klo: int, khi: int
+) -> tuple[int, int]:
+    """Narrow [klo, khi] to the columns k of row pu where the edge function is >= 0. Rounding is monotone, so
+    the computed edge function is monotone in k and those columns form a ray: an estimate of where it starts,
+    settled by evaluating the same expression as the per-column test, gives exactly the columns that test keeps.
+    """
+    if klo > khi:
+        return klo, khi
+    if du == 0.0:  # constant along the row
+        if _edge_at(su, sv, du, dv, sign, pu, float(klo)) < 0.0:
+            return khi + 1, khi
+        return klo, khi
+    estimate = min(max(sv + dv * (pu - su) / du, klo - 1.0), khi + 1.0)
+    if sign * du > 0.0:  # grows with k: the ray starts at the first k where it is >= 0
+        k = int(np.ceil(estimate))
+        while k > klo and _edge_at(su, sv, du, dv, sign, pu, float(k - 1)) >= 0.0:
+            k -= 1
+        while k <= khi and _edge_at(su, sv, du, dv, sign, pu, float(k)) < 0.0:
+            k += 1
+        return max(klo, k), khi
+    k = int(np.floor(estimate))
+    while k < khi and _edge_at(su, sv, du, dv, sign, pu, float(k + 1)) >= 0.0:
+        k += 1
+    while k >= klo and _edge_at(su, sv, du, dv, sign, pu, float(k)) < 0.0:
+        k -= 1
+    return klo, min(khi, k)
+
+
+@njit(cache=True, inline="always")
+def _row_crossings(
+    tri: np.ndarray, t: int, pu: float, nz: int, ks: np.ndarray, xs: np.ndarray
+) -> tuple[int, int]:
+    """Where triangle t crosses the rays of row j = pu: the columns in ks[:n], the crossing x in xs[:n].
+
+    Returns (n, sign): sign is +1 when the triangle is counter-clockwise in (u, v), i.e. its normal points to +x
+    (the ray leaves the solid there), -1 otherwise. The one rasterizer of the parity and phase kernels.
+    """
+    x0, u0, v0 = tri[t, 0, 0], tri[t, 0, 1], tri[t, 0, 2]
+    x1, u1, v1 = tri[t, 1, 0], tri[t, 1, 1], tri[t, 1, 2]
+    x2, u2, v2 = tri[t, 2, 0], tri[t, 2, 1], tri[t, 2, 2]
+    area = _edge(u0, v0, u1, v1, u2, v2)
+    if area == 0.0:
+        return 0, 0  # parallel to the ray
+    sign = 1
+    if area < 0.0:  # make it counter-clockwise in (u, v); parity does not care about winding
+        x1, u1, v1, x2, u2, v2 = x2, u2, v2, x1, u1, v1
+        area = -area
+        sign = -1
+    au, av, adu, adv, asg = _edge_setup(u1, v1, u2, v2)
+    bu, bv, bdu, bdv, bsg = _edge_setup(u2, v2, u0, v0)
+    cu, cv, cdu, cdv, csg = _edge_setup(u0, v0, u1, v1)
+    klo = max(0, int(np.ceil(min(v0, min(v1, v2)))))
+    khi = min(nz - 1, int(np.floor(max(v0, max(v1, v2)))))
+    klo, khi = _clip_columns(au, av, adu, adv, asg, pu, klo, khi)
+    klo, khi = _clip_columns(bu, bv, bdu, bdv, bsg, pu, klo, khi)
+    klo, khi = _clip_columns(cu, cv, cdu, cdv, csg, pu, klo, khi)
+    own0 = _owns_edge(u1, v1, u2, v2)
+    own1 = _owns_edge(u2, v2, u0, v0)
+    own2 = _owns_edge(u0, v0, u1, v1)
+    n = 0
+    for k in range(klo, khi + 1):
         pv = float(k)
-        for s in range(slab_start[k], slab_start[k + 1]):
-            t = slab_tris[s]
-            x0, u0, v0 = tri[t, 0, 0], tri[t, 0, 1], tri[t, 0, 2]
-            x1, u1, v1 = tri[t, 1, 0], tri[t, 1, 1], tri[t, 1, 2]
-            x2, u2, v2 = tri[t, 2, 0], tri[t, 2, 1], tri[t, 2, 2]
-            area = _edge(u0, v0, u1, v1, u2, v2)
-            if area == 0.0:
-                continue  # parallel to the ray
-            if area < 0.0:  # make it counter-clockwise in (u, v); parity does not care about winding
-                x1, u1, v1, x2, u2, v2 = x2, u2, v2, x1, u1, v1
-                area = -area
-            jmin = max(0, int(np.ceil(min(u0, min(u1, u2)))))
-            jmax = min(ny - 1, int(np.floor(max(u0, max(u1, u2)))))
-            for j in range(jmin, jmax + 1):
-                pu = float(j)
-                w0 = _edge(u1, v1, u2, v2, pu, pv)
-                w1 = _edge(u2, v2, u0, v0, pu, pv)
-                w2 = _edge(u0, v0, u1, v1, pu, pv)
-                if w0 < 0.0 or w1 < 0.0 or w2 < 0.0:
-                    continue
-                if w0 == 0.0 and not _owns_edge(u1, v1, u2, v2):
-                    continue
-                if w1 == 0.0 and not _owns_edge(u2, v2, u0, v0):
-                    continue
-                if w2 == 0.0 and not _owns_edge(u0, v0, u1, v1):
-                    continue
-                x = (w0 * x0 + w1 * x1 + w2 * x2) / area
-                i = int(np.ceil(x))
-                if i < 0:
-                    i = 0
-                if i < nx:
-                    flips[i, j, k] ^= np.uint8(1)
-    return flips
-
-
-@njit(cache=True, parallel=True)
-def running_xor(flips: np.ndarray) -> np.ndarray:
-    """Occupancy from crossing bits: a running XOR along axis 0 (in place on ``flips``), returned as bool."""
-    nx, ny, nz = flips.shape
-    for j in prange(ny):
-        for i in range(1, nx):
-            for k in range(nz):
-                flips[i, j, k] ^= flips[i - 1, j, k]
-    return flips.view(np.bool_)
+        w0 = _edge_at(au, av, adu, adv, asg, pu, pv)
+        w1 = _edge_at(bu, bv, bdu, bdv, bsg, pu, pv)
+        w2 = _edge_at(cu, cv, cdu, cdv, csg, pu, pv)
+        if w0 < 0.0 or w1 < 0.0 or w2 < 0.0:
+            continue
+        if w0 == 0.0 and not own0:
+            continue
+        if w1 == 0.0 and not own1:
+            continue
+        if w2 == 0.0 and not own2:
+            continue
+        ks[n] = k
+        xs[n] = (w0 * x0 + w1 * x1 + w2 * x2) / area
+        n += 1
+    return n, sign
 
 
 @njit(cache=True)
-def slab_bins(kmin: np.ndarray, kmax: np.ndarray, nz: int) -> tuple[np.ndarray, np.ndarray]:
-    """CSR lists of the triangles overlapping each k row (so threads own disjoint k and never race)."""
-    counts = np.zeros(nz + 1, dtype=np.int64)
-    for t in range(kmin.shape[0]):
-        for k in range(kmin[t], kmax[t] + 1):
-            counts[k + 1] += 1
-    for k in range(nz):
-        counts[k + 1] += counts[k]
-    out = np.empty(counts[nz], dtype=np.int64)
+def row_bins(tri: np.ndarray, ny: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the triangles whose u range holds each row j (threads own rows, so they never race)."""
+    nt = tri.shape[0]
+    lo = np.empty(nt, dtype=np.int64)
+    hi = np.empty(nt, dtype=np.int64)
+    counts = np.zeros(ny + 1, dtype=np.int64)
+    for t in range(nt):
+        lo[t] = max(0, int(np.ceil(min(tri[t, 0, 1], min(tri[t, 1, 1], tri[t, 2, 1])))))
+        hi[t] = min(ny - 1, int(np.floor(max(tri[t, 0, 1], max(tri[t, 1, 1], tri[t, 2, 1])))))
+        for j in range(lo[t], hi[t] + 1):
+            counts[j + 1] += 1
+    for j in range(ny):
+        counts[j + 1] += counts[j]
+    out = np.empty(counts[ny], dtype=np.int64)
     fill = counts[:-1].copy()
-    for t in range(kmin.shape[0]):
-        for k in range(kmin[t], kmax[t] + 1):
-            out[fill[k]] = t
-            fill[k] += 1
+    for t in range(nt):
+        for j in range(lo[t], hi[t] + 1):
+            out[fill[j]] = t
+            fill[j] += 1
     return counts, out
+
+
+@njit(cache=True, parallel=True)
+def parity_grid(
+    tri: np.ndarray,  # (F, 3, 3) float64 vertex coordinates in grid units (voxel centre (i,j,k) at (i,j,k))
+    row_start: np.ndarray,  # (ny + 1,) CSR offsets into row_tris, per j
+    row_tris: np.ndarray,  # triangle ids whose u range holds each row
+    out: np.ndarray,  # (nx, ny, nz) bool, overwritten with the occupancy
+    threads: int,
+) -> np.ndarray:
+    """Occupancy by ray parity along axis 0, one (x, z) plane per row j: crossing bits go to a small per-thread
+    plane (it stays in cache) and a running XOR along x writes ``out`` once, with no full-grid pass before it."""
+    nx, ny, nz = out.shape
+    for thread in prange(threads):
+        flips = np.zeros((nx, nz), dtype=np.uint8)
+        parity = np.empty(nz, dtype=np.uint8)
+        ks = np.empty(nz, dtype=np.int64)
+        xs = np.empty(nz, dtype=np.float64)
+        for j in range(thread, ny, threads):  # interleaved rows balance the threads' work
+            pu = float(j)
+            for s in range(row_start[j], row_start[j + 1]):
+                n, _ = _row_crossings(tri, row_tris[s], pu, nz, ks, xs)
+                for m in range(n):
+                    i = int(np.ceil(xs[m]))  # first centre at or beyond the crossing
+                    if i < 0:
+                        i = 0
+                    if i < nx:
+                        flips[i, ks[m]] ^= np.uint8(1)
+            parity[:] = 0
+            for i in range(nx):
+                for k in range(nz):
+                    parity[k] ^= flips[i, k]
+                    out[i, j, k] = parity[k] != 0
+                    flips[i, k] = 0  # clean for the next row
+    return out
+
+
+@njit(cache=True, parallel=True)
+def phase_histogram(
+    tri: np.ndarray, row_start: np.ndarray, row_tris: np.ndarray, ny: int, nz: int, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filled count along axis 0 as a function of a shift of the grid along it, from the same crossings as
+    ``parity_grid`` (same rasterizer and tie rule). A crossing at x fills voxels from ceil(x - d) when entering
+    (the triangle's normal points to -x) and stops there when leaving, so count(d) = sum(sign * ceil(x - d)).
+    With y = x + 1/2 and d = (b + 1/2) / bins - 1/2, ceil(x - d) = ceil(y) - [b >= bins * (y - ceil(y) + 1) - 1/2]:
+    each crossing adds its sign to one histogram bin. Returns per-row base sums and (ny, bins + 1) histograms
+    (threads own rows, so they never race). Axes must be a cyclic permutation of (x, y, z) to keep the signs.
+    """
+    base = np.zeros(ny, dtype=np.int64)
+    hist = np.zeros((ny, bins + 1), dtype=np.int64)
+    for j in prange(ny):
+        ks = np.empty(nz, dtype=np.int64)
+        xs = np.empty(nz, dtype=np.float64)
+        pu = float(j)
+        for s in range(row_start[j], row_start[j + 1]):
+            n, sign = _row_crossings(tri, row_tris[s], pu, nz, ks, xs)
+            for m in range(n):
+                y = xs[m] + 0.5
+                top = np.ceil(y)
+                base[j] += sign * int(top)
+                hist[j, int(np.ceil((y - top + 1.0) * bins - 0.5))] += sign
+    return base, hist
 
 
 @njit(cache=True, parallel=True)

@@ -26,13 +26,13 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import trimesh
-from numba import njit, prange
 
 from exporters.atomic import atomic_path
+from fab import voxelize_kernels as kern
 from fab.errors import FabError
-from fab.voxelize_kernels import _edge, _owns_edge  # the one tie rule, shared with the parity kernel
 
 DEFAULT_MEMORY_LIMIT_MB = 4096.0
 # Peak bytes per grid cell: the robust path's packed votes (1) + one axis's crossing bits (1) or the decision (1),
@@ -223,17 +223,12 @@ def _parity_along(
     number of times. The last layer along the ray is padding, so its running parity is the column's total: an odd
     total means the ray went through a hole of an open mesh and its parity is wrong on one side of the hole.
     """
-    from fab import voxelize_kernels as kern
-
     order = [axis] + [a for a in range(3) if a != axis]
     tri = np.ascontiguousarray(tri_grid[:, :, order])
     nx, ny, nz = (shape[a] for a in order)
-    vmin = np.ceil(tri[:, :, 2].min(axis=1)).astype(np.int64)
-    vmax = np.floor(tri[:, :, 2].max(axis=1)).astype(np.int64)
-    keep = vmax >= vmin
-    ids = np.nonzero(keep)[0]
-    starts, members = kern.slab_bins(np.clip(vmin[keep], 0, nz - 1), np.clip(vmax[keep], 0, nz - 1), nz)
-    occ = kern.running_xor(kern.crossing_flips(tri, starts, ids[members], nx, ny, nz))
+    starts, members = kern.row_bins(tri, ny)
+    # Allocated by numpy rather than in the kernel: numpy asks for huge pages on large arrays (fewer page faults).
+    occ = kern.parity_grid(tri, starts, members, np.empty((nx, ny, nz), dtype=bool), numba.get_num_threads())
     return np.transpose(occ, np.argsort(order)), ~occ[-1]
 
 
@@ -279,78 +274,20 @@ def _robust_occupancy(tri_grid: np.ndarray, shape: tuple[int, int, int]) -> tupl
     occupancy = decision.view(np.bool_)
     meta: dict = {"method": "robust", "disputed_voxels": int(len(disputed)), "winding_checked": 0}
     if len(disputed) and len(disputed) * len(tri_grid) <= WINDING_BUDGET:
-        from fab.voxelize_kernels import winding_numbers
-
-        wn = winding_numbers(disputed.astype(np.float64), np.ascontiguousarray(tri_grid))
+        wn = kern.winding_numbers(disputed.astype(np.float64), np.ascontiguousarray(tri_grid))
         # abs(): a mesh wound inside-out still has |winding| ~ 1 inside.
         occupancy[tuple(disputed.T)] = np.abs(wn) > 0.5
         meta["winding_checked"] = int(len(disputed))
     return occupancy, meta
 
 
-@njit(cache=True, parallel=True)
-def _phase_histogram(
-    tri: np.ndarray, slab_start: np.ndarray, slab_tris: np.ndarray, ny: int, nz: int, bins: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Filled count along axis 0 as a function of a shift of the grid along it, from the same crossings as
-    ``crossing_flips`` (same tie rule). A crossing at x fills voxels from ceil(x - d) when entering (the
-    triangle's normal points to -x) and stops there when leaving, so count(d) = sum(sign * ceil(x - d)). With
-    y = x + 1/2 and d = (b + 1/2) / bins - 1/2, ceil(x - d) = ceil(y) - [b >= bins * (y - ceil(y) + 1) - 1/2]:
-    each crossing adds its sign to one histogram bin. Returns per-k base sums and (nz, bins + 1) histograms
-    (threads own k rows, so they never race). Axes must be a cyclic permutation of (x, y, z) to keep the signs.
-    """
-    base = np.zeros(nz, dtype=np.int64)
-    hist = np.zeros((nz, bins + 1), dtype=np.int64)
-    for k in prange(nz):
-        pv = float(k)
-        for s in range(slab_start[k], slab_start[k + 1]):
-            t = slab_tris[s]
-            x0, u0, v0 = tri[t, 0, 0], tri[t, 0, 1], tri[t, 0, 2]
-            x1, u1, v1 = tri[t, 1, 0], tri[t, 1, 1], tri[t, 1, 2]
-            x2, u2, v2 = tri[t, 2, 0], tri[t, 2, 1], tri[t, 2, 2]
-            area = _edge(u0, v0, u1, v1, u2, v2)
-            if area == 0.0:
-                continue
-            sign = 1  # the normal's x component is positive: the ray leaves the solid here
-            if area < 0.0:
-                x1, u1, v1, x2, u2, v2 = x2, u2, v2, x1, u1, v1
-                area = -area
-                sign = -1
-            jmin = max(0, int(np.ceil(min(u0, min(u1, u2)))))
-            jmax = min(ny - 1, int(np.floor(max(u0, max(u1, u2)))))
-            for j in range(jmin, jmax + 1):
-                pu = float(j)
-                w0 = _edge(u1, v1, u2, v2, pu, pv)
-                w1 = _edge(u2, v2, u0, v0, pu, pv)
-                w2 = _edge(u0, v0, u1, v1, pu, pv)
-                if w0 < 0.0 or w1 < 0.0 or w2 < 0.0:
-                    continue
-                if w0 == 0.0 and not _owns_edge(u1, v1, u2, v2):
-                    continue
-                if w1 == 0.0 and not _owns_edge(u2, v2, u0, v0):
-                    continue
-                if w2 == 0.0 and not _owns_edge(u0, v0, u1, v1):
-                    continue
-                y = (w0 * x0 + w1 * x1 + w2 * x2) / area + 0.5
-                top = np.ceil(y)
-                base[k] += sign * int(top)
-                hist[k, int(np.ceil((y - top + 1.0) * bins - 0.5))] += sign
-    return base, hist
-
-
 def _phase_counts(tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int, bins: int) -> np.ndarray:
     """Filled count for each shift d = (b + 1/2) / bins - 1/2 (b < bins) of the grid along ``axis`` (voxels)."""
-    from fab import voxelize_kernels as kern
-
     order = [axis, (axis + 1) % 3, (axis + 2) % 3]  # cyclic: keeps the triangles' orientation
     tri = np.ascontiguousarray(tri_grid[:, :, order])
     _, ny, nz = (shape[a] for a in order)
-    vmin = np.ceil(tri[:, :, 2].min(axis=1)).astype(np.int64)
-    vmax = np.floor(tri[:, :, 2].max(axis=1)).astype(np.int64)
-    keep = vmax >= vmin
-    ids = np.nonzero(keep)[0]
-    starts, members = kern.slab_bins(np.clip(vmin[keep], 0, nz - 1), np.clip(vmax[keep], 0, nz - 1), nz)
-    base, hist = _phase_histogram(tri, starts, ids[members], ny, nz, bins)
+    starts, members = kern.row_bins(tri, ny)
+    base, hist = kern.phase_histogram(tri, starts, members, ny, nz, bins)
     return base.sum() - np.cumsum(hist.sum(axis=0))[:bins]
 
 
