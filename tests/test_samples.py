@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from exporters.assembly import check_assembly, read_assembly
 from fab.errors import FabError
 from fab.part import file_sha256, load_part
 
@@ -96,3 +97,85 @@ def test_cad_samples_run_as_plain_python(
     assert "volume" in capsys.readouterr().out
     assert isinstance(namespace["result"], cq.Workplane)
     assert load_part(target).brep_volume_mm3 == pytest.approx(namespace["result"].val().Volume(), rel=1e-6)
+
+
+# --- the pipeline samples (CadQuery plugin): run small, check every file they write --------------------
+
+
+def _valid_png(path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 200 and image.height >= 200
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 20  # a picture, not a blank canvas
+
+
+def _printed_layers(path: Path) -> int:
+    from gcodeparser import parse_gcode_lines
+
+    z, heights = 0.0, set()
+    for g in parse_gcode_lines(path.read_text()):
+        if g.command in (("G", 0), ("G", 1)):
+            z = g.params.get("Z", z)
+            if g.command == ("G", 1) and g.params.get("E", 0.0) > 0 and ("X" in g.params or "Y" in g.params):
+                heights.add(round(z, 3))
+    return len(heights)
+
+
+def _run_sample(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    return runpy.run_path(str(SAMPLES / name), run_name="__main__")
+
+
+@pytest.mark.parametrize("name", ["bracket_stress.py", "gear_pair.py"])
+def test_pipeline_samples_load_as_parts_without_running(name: str, tmp_path: Path, monkeypatch) -> None:
+    """Through cqgi (fab convert, CQ-editor parameters) a sample is only its part: no simulation, no files."""
+    monkeypatch.chdir(tmp_path)
+    part = load_part(SAMPLES / name)
+    assert part.watertight and part.mesh.volume == pytest.approx(part.brep_volume_mm3, rel=0.005)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bracket_stress_sample(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BITS2ATOMS_SMALL", "1")  # the environment variable, not --small
+    ns = _run_sample("bracket_stress.py", ["--out", str(tmp_path)], monkeypatch)
+    out = capsys.readouterr().out
+    report, files, figures = ns["outputs"]["report"], ns["outputs"]["files"], ns["outputs"]["figures"]
+    assert ns["small"] is False and ns["pitch"] == 2.5  # the variable selected the small run
+    assert report.summary().splitlines()[0] in out and "robot assembly" in out
+    assert report.max_displacement_mm > 0 and report.max_von_mises_pa > 0 and report.fragments == 1
+    assert report.reaction_force_n[2] > 0  # the wall holds the bracket up against the downward load
+    assert {Path(p).parent for p in files.values()} == {tmp_path}
+    _valid_png(Path(files["png"]))
+    mesh = trimesh.load(files["stl"])
+    assert mesh.is_watertight and mesh.volume == pytest.approx(ns["bracket"].val().Volume(), rel=0.005)
+    assert _printed_layers(Path(files["gcode"])) >= figures["gcode"]["layers"] == 200  # 40 mm at 0.2 mm
+    plan = read_assembly(files["assembly"])
+    assert check_assembly(plan) == [] and figures["assembly"]["placements"] > 0
+
+
+def test_gear_pair_sample(tmp_path: Path, monkeypatch, capsys) -> None:
+    import ezdxf
+    from pygcode import Line
+
+    from cad_plugins import contact_ratio
+
+    ns = _run_sample("gear_pair.py", ["--small", "--out", str(tmp_path)], monkeypatch)
+    out = capsys.readouterr().out
+    files, report = ns["outputs"]["files"], ns["outputs"]["report"]
+    assert f"contact ratio {contact_ratio(2.0, 18, 30):.3f}" in out and "Lewis" in out
+    # The held bore carries the tooth load: the reaction balances the tangential force T / r.
+    assert report.max_von_mises_pa > 0 and report.reaction_force_n[1] > 0
+    _valid_png(Path(files["png"]))
+    for gear in ("pinion", "wheel"):
+        mesh = trimesh.load(files[f"{gear}_stl"])
+        assert mesh.is_watertight
+        assert mesh.volume == pytest.approx(ns[gear].val().Volume(), rel=0.005)
+    assert trimesh.load(files["wheel_stl"]).centroid[:2] == pytest.approx([48.0, 0.0], abs=0.01)
+    assert _printed_layers(Path(files["pinion_gcode"])) >= 15  # 3 mm wide in the small run
+    for line in Path(files["wheel_cnc"]).read_text().splitlines():
+        Line(line)
+    dxf = ezdxf.readfile(files["wheel_dxf"])
+    assert len(dxf.modelspace().query("LWPOLYLINE")) == 2  # the outside and the bore
+    assert "<path" in Path(files["wheel_svg"]).read_text()
