@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -130,6 +131,34 @@ class Lattice:
     def positions(self) -> np.ndarray:
         """(n, 3) reference positions in m."""
         return self.origin + self.ijk * self.spacing
+
+    @cached_property
+    def runs(self) -> np.ndarray:
+        """(r, 4) int64 rows (first cell, first particle, length, lanes): maximal runs of consecutive occupied cells.
+
+        Along a run, particle ids and padded-grid cells both step by one, so a kernel that loops over the particles
+        of a run reads every neighbour array at a fixed offset, contiguously (vector loads, no gathers). ``lanes``
+        rounds the length up to a multiple of 8 where the extra cells and particle ids still exist, so vector loops
+        need no scalar remainder; results of the extra lanes are discarded.
+        """
+        cells = self.cells
+        start = np.flatnonzero(np.diff(cells, prepend=-2) != 1)
+        length = np.diff(np.append(start, len(cells)))
+        first = cells[start]
+        ncells = int(np.prod(self.padded_shape))
+        room = np.minimum(len(cells) - start, ncells - first - int(self.flat_offset.max()))
+        lanes = -(-length // 8) * 8
+        lanes = np.where(lanes <= room, lanes, length)
+        return np.column_stack([first, start, length, lanes]).astype(np.int64)
+
+    @cached_property
+    def run_chunks(self) -> np.ndarray:
+        """(k + 1,) boundaries of groups of consecutive runs with about equal particle counts (units of parallel work)."""
+        runs = self.runs
+        target = max(256, self.count // 64)
+        ends = np.cumsum(runs[:, 2])
+        marks = np.searchsorted(ends, np.arange(target, ends[-1], target), side="left") + 1
+        return np.unique(np.concatenate([[0], marks, [len(runs)]])).astype(np.int64)
 
     def neighbours(self) -> np.ndarray:
         """(n, nb) int32 particle id of each stencil neighbour, -1 where the cell is empty."""

@@ -171,8 +171,10 @@ class PMB:
         if self.surface_correction:
             self._compute_directional(state)
             return
+        lat = self.body.lattice
         kern.pmb_forces(
-            self.body.lattice.cells,
+            lat.runs,
+            lat.run_chunks,
             state.ux,
             state.uy,
             state.uz,
@@ -200,8 +202,10 @@ class PMB:
             self.s_grid[self.body.lattice.cells] = s0
 
     def _compute_directional(self, state) -> None:
+        lat = self.body.lattice
         kern.pmb_forces_directional(
-            self.body.lattice.cells,
+            lat.runs,
+            lat.run_chunks,
             state.ux,
             state.uy,
             state.uz,
@@ -224,6 +228,5 @@ class PMB:
             self.contact_d,
             self.contact_k,
             state.force,
-            state.min_stretch,
             state.newly_broken,
         )

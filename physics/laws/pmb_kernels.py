@@ -61,9 +61,96 @@ def _break_over_limit(
     return broken
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
+def _plain_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    vol: np.ndarray,
+    gcorr: np.ndarray,
+    scrit: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    inv_len: np.ndarray,
+    length: np.ndarray,
+    coef: np.ndarray,
+    contact_d: np.ndarray,
+    kc: np.float32,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    fz: np.ndarray,
+    over: np.ndarray,
+    smin: np.ndarray,
+) -> None:
+    """Force density of the particles of one run (cells p0.., particles i0..) into fx, fy, fz (lanes each).
+
+    Bond-outer, particle-inner: for a fixed stencil entry every array is read at a fixed offset from the run, so
+    the inner loop is contiguous and vectorizes across particles (8 float32 lanes). Slices keep indices provably
+    non-negative (a signed index would need wraparound selects that turn vector loads into scalar inserts). Each
+    particle still sums its bonds in stencil order: deterministic, whatever the thread count."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
+    big = np.float32(3.0e38)
+    tiny = np.float32(1e-30)
+    for k in range(lanes):
+        fx[k] = zero
+        fy[k] = zero
+        fz[k] = zero
+        over[k] = zero
+        smin[k] = big
+    uxp = ux[p0 : p0 + lanes]
+    uyp = uy[p0 : p0 + lanes]
+    uzp = uz[p0 : p0 + lanes]
+    gp = gcorr[p0 : p0 + lanes]
+    sp = scrit[p0 : p0 + lanes]
+    for b in range(off.shape[0]):
+        q0 = p0 + off[b]
+        word = bits[b >> 5, i0 : i0 + lanes]
+        shift = np.uint32(b & 31)
+        uxq = ux[q0 : q0 + lanes]
+        uyq = uy[q0 : q0 + lanes]
+        uzq = uz[q0 : q0 + lanes]
+        vq = vol[q0 : q0 + lanes]
+        gq = gcorr[q0 : q0 + lanes]
+        sq = scrit[q0 : q0 + lanes]
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        lb = length[b]
+        ilb = inv_len[b]
+        cb = coef[b] * half
+        db = contact_d[b]
+        for k in range(lanes):
+            vj = vq[k]
+            intact = np.float32(np.int32((word[k] >> shift) & np.uint32(1)))
+            yx = xb + (uxq[k] - uxp[k])
+            yy = yb + (uyq[k] - uyp[k])
+            yz = zb + (uzq[k] - uzp[k])
+            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+            s = (rr - lb) * ilb
+            fac = intact * cb * (gp[k] + gq[k]) * vj * s
+            fac += kc * vj * min(rr - db, zero)
+            fac /= max(rr, tiny)
+            fx[k] += fac * yx
+            fy[k] += fac * yy
+            fz[k] += fac * yz
+            smin[k] = min(smin[k], s + (one - intact) * big)
+            # Count intact bonds past their limit (a sum vectorizes; the rare clearing pass runs afterwards).
+            lim = min(sp[k], sq[k])
+            over[k] += intact if s > lim else zero
+
+
+@njit(cache=True, parallel=True)
 def pmb_forces(
-    cells: np.ndarray,  # (n,) padded-grid cell of each particle
+    runs: np.ndarray,  # (r, 4) int64 runs of the lattice: first cell, first particle, length, lanes
+    chunks: np.ndarray,  # (k + 1,) boundaries of groups of runs, the parallel work units
     ux: np.ndarray,  # (ncells,) float32 displacement on the padded grid (zero in empty cells)
     uy: np.ndarray,
     uz: np.ndarray,
@@ -84,63 +171,135 @@ def pmb_forces(
     min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
-    nb = off.shape[0]
-    words = bits.shape[0]
     kc = np.float32(contact_k)
-    big = np.float32(3.0e38)
-    one = np.float32(1.0)
+    width = int(runs[:, 3].max())
+    for c in prange(chunks.shape[0] - 1):
+        fx = np.empty(width, dtype=np.float32)
+        fy = np.empty(width, dtype=np.float32)
+        fz = np.empty(width, dtype=np.float32)
+        over = np.empty(width, dtype=np.float32)
+        smin = np.empty(width, dtype=np.float32)
+        for r in range(chunks[c], chunks[c + 1]):
+            p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+            _plain_run(
+                p0, i0, lanes, ux, uy, uz, vol, gcorr, scrit, bits, off, xix, xiy, xiz, inv_len, length, coef,
+                contact_d, kc, fx, fy, fz, over, smin,
+            )  # fmt: skip
+            for k in range(count):
+                i = i0 + k
+                force[i, 0] = fx[k]
+                force[i, 1] = fy[k]
+                force[i, 2] = fz[k]
+                min_stretch[i] = smin[k]
+                broken = 0
+                if over[k] > 0.0:
+                    # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
+                    broken = _break_over_limit(
+                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                    )
+                newly_broken[i] = broken
+
+
+@njit(cache=True, fastmath=True)
+def _directional_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    vol: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gz: np.ndarray,
+    n2x: np.ndarray,
+    n2y: np.ndarray,
+    n2z: np.ndarray,
+    scrit: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    inv_len: np.ndarray,
+    length: np.ndarray,
+    coef: np.ndarray,
+    contact_d: np.ndarray,
+    kc: np.float32,
+    fx: np.ndarray,
+    fy: np.ndarray,
+    fz: np.ndarray,
+    over: np.ndarray,
+) -> None:
+    """As _plain_run with the directional surface correction and no minimum stretch."""
     zero = np.float32(0.0)
-    for i in prange(cells.shape[0]):
-        p = cells[i]
-        uxi = ux[p]
-        uyi = uy[p]
-        uzi = uz[p]
-        gi = gcorr[p]
-        si = scrit[p]
-        fx = zero
-        fy = zero
-        fz = zero
-        smin = big
-        over = zero
-        for w in range(words):
-            word = bits[w, i]
-            base = w * 32
-            last = min(nb, base + 32)
-            # Branch-free so the loop vectorizes across bonds (gathers): masks are floats.
-            for b in range(base, last):
-                q = p + off[b]
-                vj = vol[q]
-                intact = np.float32(np.int32((word >> np.uint32(b - base)) & np.uint32(1)))
-                yx = xix[b] + (ux[q] - uxi)
-                yy = xiy[b] + (uy[q] - uyi)
-                yz = xiz[b] + (uz[q] - uzi)
-                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-                s = (rr - length[b]) * inv_len[b]
-                fac = intact * coef[b] * np.float32(0.5) * (gi + gcorr[q]) * vj * s
-                fac += kc * vj * min(rr - contact_d[b], zero)
-                fac /= max(rr, np.float32(1e-30))
-                fx += fac * yx
-                fy += fac * yy
-                fz += fac * yz
-                smin = min(smin, s + (one - intact) * big)
-                # Count (a sum vectorizes; a max reduction did not) intact bonds past their limit.
-                sq = scrit[q]
-                lim = sq if sq < si else si
-                over += intact if s > lim else zero
-        force[i, 0] = fx
-        force[i, 1] = fy
-        force[i, 2] = fz
-        min_stretch[i] = smin
-        broken = 0
-        if over > zero:
-            # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
-            broken = _break_over_limit(i, p, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
-        newly_broken[i] = broken
+    half = np.float32(0.5)
+    tiny = np.float32(1e-30)
+    for k in range(lanes):
+        fx[k] = zero
+        fy[k] = zero
+        fz[k] = zero
+        over[k] = zero
+    uxp = ux[p0 : p0 + lanes]
+    uyp = uy[p0 : p0 + lanes]
+    uzp = uz[p0 : p0 + lanes]
+    gxp = gx[p0 : p0 + lanes]
+    gyp = gy[p0 : p0 + lanes]
+    gzp = gz[p0 : p0 + lanes]
+    sp = scrit[p0 : p0 + lanes]
+    for b in range(off.shape[0]):
+        q0 = p0 + off[b]
+        word = bits[b >> 5, i0 : i0 + lanes]
+        shift = np.uint32(b & 31)
+        uxq = ux[q0 : q0 + lanes]
+        uyq = uy[q0 : q0 + lanes]
+        uzq = uz[q0 : q0 + lanes]
+        vq = vol[q0 : q0 + lanes]
+        gxq = gx[q0 : q0 + lanes]
+        gyq = gy[q0 : q0 + lanes]
+        gzq = gz[q0 : q0 + lanes]
+        sq = scrit[q0 : q0 + lanes]
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        lb = length[b]
+        ilb = inv_len[b]
+        cb = coef[b] * half
+        db = contact_d[b]
+        nx = n2x[b]
+        ny = n2y[b]
+        nz = n2z[b]
+        for k in range(lanes):
+            vj = vq[k]
+            intact = np.float32(np.int32((word[k] >> shift) & np.uint32(1)))
+            yx = xb + (uxq[k] - uxp[k])
+            yy = yb + (uyq[k] - uyp[k])
+            yz = zb + (uzq[k] - uzp[k])
+            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+            s = (rr - lb) * ilb
+            # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / Gbar_a^2)^(-1/2) with
+            # Gbar_a = h_a / 2, h_a = g_a,i + g_a,j; over a common denominator, one sqrt and no extra division:
+            # G = h_x h_y h_z / (2 sqrt(n_x^2 h_y^2 h_z^2 + n_y^2 h_x^2 h_z^2 + n_z^2 h_x^2 h_y^2)).
+            hx = gxp[k] + gxq[k]
+            hy = gyp[k] + gyq[k]
+            hz = gzp[k] + gzq[k]
+            hyz = hy * hz
+            hxz = hx * hz
+            hxy = hx * hy
+            den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
+            fac = intact * cb * hx * hyz * vj * s + kc * vj * min(rr - db, zero) * den
+            fac /= max(den * rr, tiny)
+            fx[k] += fac * yx
+            fy[k] += fac * yy
+            fz[k] += fac * yz
+            lim = min(sp[k], sq[k])
+            over[k] += intact if s > lim else zero
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True)
 def pmb_forces_directional(
-    cells: np.ndarray,  # (n,) padded-grid cell of each particle
+    runs: np.ndarray,  # (r, 4) int64 runs of the lattice: first cell, first particle, length, lanes
+    chunks: np.ndarray,  # (k + 1,) boundaries of groups of runs, the parallel work units
     ux: np.ndarray,  # (ncells,) float32 displacement on the padded grid (zero in empty cells)
     uy: np.ndarray,
     uz: np.ndarray,
@@ -163,64 +322,32 @@ def pmb_forces_directional(
     contact_d: np.ndarray,  # (nb,) float32 contact distance per offset
     contact_k: float,  # 15 c / delta; 0 disables contact
     force: np.ndarray,  # (n, 3) float64 output force density
-    min_stretch: np.ndarray,  # (n,) not written here: only the LAMMPS variant (other kernel) needs it
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
-    nb = off.shape[0]
-    words = bits.shape[0]
     kc = np.float32(contact_k)
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    for i in prange(cells.shape[0]):
-        p = cells[i]
-        uxi = ux[p]
-        uyi = uy[p]
-        uzi = uz[p]
-        gxi = gx[p]
-        gyi = gy[p]
-        gzi = gz[p]
-        si = scrit[p]
-        fx = zero
-        fy = zero
-        fz = zero
-        over = zero
-        for w in range(words):
-            word = bits[w, i]
-            base = w * 32
-            last = min(nb, base + 32)
-            # Branch-free so the loop vectorizes across bonds (gathers): masks are floats.
-            for b in range(base, last):
-                q = p + off[b]
-                vj = vol[q]
-                intact = np.float32(np.int32((word >> np.uint32(b - base)) & np.uint32(1)))
-                yx = xix[b] + (ux[q] - uxi)
-                yy = xiy[b] + (uy[q] - uyi)
-                yz = xiz[b] + (uz[q] - uzi)
-                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-                s = (rr - length[b]) * inv_len[b]
-                # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / G_a^2)^(-1/2).
-                ax = np.float32(2.0) / (gxi + gx[q])
-                ay = np.float32(2.0) / (gyi + gy[q])
-                az = np.float32(2.0) / (gzi + gz[q])
-                gb = one / np.sqrt(n2x[b] * ax * ax + n2y[b] * ay * ay + n2z[b] * az * az)
-                fac = intact * coef[b] * gb * vj * s
-                fac += kc * vj * min(rr - contact_d[b], zero)
-                fac /= max(rr, np.float32(1e-30))
-                fx += fac * yx
-                fy += fac * yy
-                fz += fac * yz
-                # Count (a sum vectorizes; a max reduction did not) intact bonds past their limit.
-                sq = scrit[q]
-                lim = sq if sq < si else si
-                over += intact if s > lim else zero
-        force[i, 0] = fx
-        force[i, 1] = fy
-        force[i, 2] = fz
-        broken = 0
-        if over > zero:
-            # Rare: some bond passed its limit this step; clear exactly those bits (same float32 arithmetic).
-            broken = _break_over_limit(i, p, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
-        newly_broken[i] = broken
+    width = int(runs[:, 3].max())
+    for c in prange(chunks.shape[0] - 1):
+        fx = np.empty(width, dtype=np.float32)
+        fy = np.empty(width, dtype=np.float32)
+        fz = np.empty(width, dtype=np.float32)
+        over = np.empty(width, dtype=np.float32)
+        for r in range(chunks[c], chunks[c + 1]):
+            p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+            _directional_run(
+                p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, bits, off, xix, xiy, xiz,
+                inv_len, length, coef, contact_d, kc, fx, fy, fz, over,
+            )  # fmt: skip
+            for k in range(count):
+                i = i0 + k
+                force[i, 0] = fx[k]
+                force[i, 1] = fy[k]
+                force[i, 2] = fz[k]
+                broken = 0
+                if over[k] > 0.0:
+                    broken = _break_over_limit(
+                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                    )
+                newly_broken[i] = broken
 
 
 @njit(cache=True, parallel=True, fastmath=True)
