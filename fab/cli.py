@@ -52,7 +52,7 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except user_errors() as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=FabError.exit_code) from None
+            raise typer.Exit(code=getattr(exc, "exit_code", FabError.exit_code)) from None
         except KeyboardInterrupt:
             stderr_console.print("[red]interrupted[/red]")
             raise typer.Exit(code=130) from None
@@ -235,6 +235,119 @@ def export(
         )
         table.add_row(kind, info["path"], figures)
     stdout_console.print(table)
+
+
+def _print_run_summary(summary: dict, report) -> None:
+    from fab.report import print_summary
+
+    outputs = [str(v) for v in summary.get("outputs", {}).values()]
+    if report is not None:
+        print_summary(report, outputs, summary["timing_s"])
+        return
+    table = Table(title="fab run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("part", f"{summary['part']['volume_mm3']:.4g} mm^3")
+    table.add_row("voxels", f"{summary['voxels']['count']:,} at {summary['voxels']['pitch_mm']:g} mm")
+    table.add_row("written", ", ".join(outputs) or "-")
+    stdout_console.print(table)
+
+
+def _exit_if_not_converged(report, summary: dict) -> None:
+    """Exit status 3 (after the results were printed and written) when the solver stopped short."""
+    if report is None or report.converged:
+        return
+    written = ", ".join(str(v) for v in summary.get("outputs", {}).values())
+    reason = report.notes[-1] if report.notes else "no equilibrium"
+    stderr_console.print(
+        f"[red]error:[/red] the {report.test} test did not converge: {reason}"
+        + (f"; partial results written to {written}" if written else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=3)
+
+
+@app.command()
+@reports_user_errors
+def simulate(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="A job file (.toml), or a part (CadQuery script, STEP, mesh) with the quick flags."
+        ),
+    ],
+    material: Annotated[str, typer.Option(help="Built-in material name (see docs/materials.md).")] = "PLA",
+    pitch: Annotated[float | None, typer.Option(help="Particle spacing in mm.")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Target number of particles (instead of --pitch).")
+    ] = None,
+    fix: Annotated[
+        list[str] | None, typer.Option(help="Region held fixed, e.g. '<X' (repeatable; docs/job-file.md).")
+    ] = None,
+    load: Annotated[
+        list[str] | None,
+        typer.Option(help="REGION:force=Fx,Fy,Fz (N), torque= (N*m), displacement= (mm) or velocity= (m/s)."),
+    ] = None,
+    test: Annotated[str, typer.Option(help="static, failure, shear or impact.")] = "static",
+    model: Annotated[str, typer.Option(help="Force law: lps (any Poisson ratio) or pmb.")] = "lps",
+    dimension: Annotated[int, typer.Option(help="3, or 2 for plane stress over an extruded part.")] = 3,
+    steps: Annotated[
+        int | None, typer.Option(help="Cap on solver iterations (explicit steps for impact).")
+    ] = None,
+    vtk: Annotated[
+        Path | None, typer.Option(help="Results for ParaView: .vtu (or .pvd series for an impact).")
+    ] = None,
+    png: Annotated[Path | None, typer.Option(help="Picture of the deformed part coloured by stress.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Stress-test a part: static, failure, shear or impact, with a job file or quick flags.
+
+    Exit status 3 when the solver did not reach equilibrium (the partial results are still written).
+    """
+    from dataclasses import replace
+
+    from fab.job import job_from_flags, load_job
+    from fab.run import simulate_job
+
+    if target.suffix.lower() == ".toml":
+        quick = {"--fix": fix, "--load": load, "--pitch": pitch, "--count": count}
+        given = [name for name, value in quick.items() if value]
+        if given:
+            raise FabError(f"{', '.join(given)} apply to a part, not a job file: put them in {target.name}")
+        job = load_job(target)
+        if steps is not None:
+            job = replace(job, test=replace(job.test, steps=steps))
+    else:
+        job = job_from_flags(target, material, pitch, count, fix, load, test, model, dimension)
+        if steps is not None:
+            job = replace(job, test=replace(job.test, steps=steps))
+    summary, report = simulate_job(job, vtk=vtk, png=png, quiet=False)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_run_summary(summary, report)
+    _exit_if_not_converged(report, summary)
+
+
+@app.command()
+@reports_user_errors
+def run(
+    job_file: Annotated[
+        Path, typer.Argument(help="Job file (.toml): part, voxels, material, loads, test, export.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Run a whole job: import -> voxelize -> simulate -> morph -> export, one summary."""
+    from fab.job import load_job
+    from fab.run import run_job
+
+    summary, report = run_job(load_job(job_file), quiet=False)
+    if as_json:
+        print_json(summary)
+    else:
+        _print_run_summary(summary, report)
+    _exit_if_not_converged(report, summary)
 
 
 @app.command("check-assembly")

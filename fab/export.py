@@ -12,22 +12,33 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fab.errors import FabError
 from fab.progress import StageTimer
 from fab.voxels import VoxelGrid
 
+if TYPE_CHECKING:
+    from fab.part import Part
+
 
 class _Source:
     """Lazily provides the input as a mesh and as a voxel grid."""
 
-    def __init__(self, source, pitch, count, units, params, tolerance_mm, timer: StageTimer) -> None:
+    def __init__(
+        self, source, pitch, count, units, params, tolerance_mm, timer: StageTimer, grid=None
+    ) -> None:
+        from fab.part import Part
+
         self.source, self.pitch, self.count = source, pitch, count
         self.units, self.params, self.tolerance_mm = units, params, tolerance_mm
         self.timer = timer
-        self._part = self._grid = self._mesh = None
-        self.is_grid = isinstance(source, VoxelGrid) or Path(str(source)).suffix.lower() == ".npz"
+        self._part = source if isinstance(source, Part) else None
+        self._grid = grid
+        self._mesh = None
+        self.is_grid = isinstance(source, VoxelGrid) or (
+            self._part is None and Path(str(source)).suffix.lower() == ".npz"
+        )
         if self.is_grid:
             self._grid = source if isinstance(source, VoxelGrid) else VoxelGrid.load(source)
 
@@ -68,7 +79,7 @@ class _Source:
 
 
 def export(
-    source: str | os.PathLike[str] | VoxelGrid,
+    source: str | os.PathLike[str] | VoxelGrid | Part,
     *,
     stl: str | os.PathLike[str] | None = None,
     gcode: str | os.PathLike[str] | None = None,
@@ -90,9 +101,15 @@ def export(
     flavor: str = "grbl",
     tabs: int | None = None,
     placement_rate_per_hour: float | None = None,
+    grid: VoxelGrid | None = None,
+    timer: StageTimer | None = None,
     quiet: bool = False,
 ) -> dict:
-    """Write every requested file; return a summary (``outputs`` maps each kind to its path and figures)."""
+    """Write every requested file; return a summary (``outputs`` maps each kind to its path and figures).
+
+    ``source`` may also be an imported :class:`fab.part.Part`; ``grid`` an already voxelized grid of it (so a
+    pipeline does not import or voxelize twice); ``timer`` a shared stage timer.
+    """
     requested = {
         k: v
         for k, v in dict(
@@ -104,8 +121,8 @@ def export(
         raise FabError(
             "nothing to export: give at least one of --stl, --gcode, --cnc, --dxf, --svg, --assembly, --vox, --binvox, --vtk"
         )
-    timer = StageTimer(quiet=quiet)
-    src = _Source(source, pitch, count, units, params, tolerance_mm, timer)
+    timer = timer or StageTimer(quiet=quiet)
+    src = _Source(source, pitch, count, units, params, tolerance_mm, timer, grid)
     outputs: dict[str, dict] = {}
 
     if stl is not None:
@@ -196,7 +213,7 @@ def export(
             write_vti(grid.occupancy, grid.pitch, grid.origin, vtk)
         outputs["vtk"] = {"path": str(vtk), "voxels": grid.count}
     return {
-        "source": str(source if not isinstance(source, VoxelGrid) else "<voxel grid>"),
+        "source": "<voxel grid>" if isinstance(source, VoxelGrid) else str(getattr(source, "source", source)),
         "outputs": outputs,
         "timing_s": timer.timings(),
     }

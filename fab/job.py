@@ -47,7 +47,17 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "physics": ("model", "dimension", "horizon", "thickness"),
     "fix": ("region",),
     "load": ("region", *LOAD_KINDS, "point"),
-    "test": ("kind", "steps"),
+    "test": (
+        "kind",
+        "steps",
+        "tolerance",
+        "increments",
+        "max_factor",
+        "duration",
+        "frames",
+        "indenter",
+        "initial_velocity",
+    ),
     "export": EXPORT_KEYS,
 }
 _TOP = ("part", "voxels", "material", "physics", "fix", "load", "test", "export", "morph")
@@ -102,13 +112,35 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Indenter:
+    """A rigid sphere pushed through the part in an ``impact`` test: centre and radius in mm, velocity m/s."""
+
+    center: tuple[float, float, float]
+    radius: float
+    velocity: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
 class TestSpec:
-    """What to run: static | failure | shear | impact; ``steps`` optionally caps solver iterations."""
+    """What to run: static | failure | shear | impact, and the knobs of each (see docs/job-file.md).
+
+    ``steps`` caps solver iterations (static, failure, shear) or sets the explicit steps (impact);
+    ``tolerance`` is the relative out-of-balance force at equilibrium; ``increments`` the displacement steps
+    of a shear test; ``max_factor`` the largest load multiple a failure test tries; ``duration`` (s) and
+    ``frames`` the length and the saved snapshots of an impact; ``initial_velocity`` (m/s) of the free part.
+    """
 
     __test__ = False  # not a pytest test class despite the name
 
     kind: str = "static"
     steps: int | None = None
+    tolerance: float = 2e-3
+    increments: int = 20
+    max_factor: float = 1000.0
+    duration: float | None = None
+    frames: int = 20
+    indenter: Indenter | None = None
+    initial_velocity: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -390,13 +422,61 @@ class _Reader:
             out.append(Load(region=region, kind=kind, vector=vec, point=point))
         return out
 
+    def whole(self, table: str, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(table, 0, key, f"{key!r} must be a positive whole number, got {value!r}")
+        return value
+
     def test(self) -> TestSpec:
         t = self.table("test")
         kind = self.string("test", 0, "kind", t.get("kind", "static"), TESTS)
-        steps = t.get("steps")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise self.fail("test", 0, "steps", f"'steps' must be a positive whole number, got {steps!r}")
-        return TestSpec(kind=kind, steps=steps)
+        steps = None if "steps" not in t else self.whole("test", "steps", t["steps"])
+        tolerance = self.number("test", 0, "tolerance", t.get("tolerance", 2e-3), "(relative force)")
+        if tolerance >= 0.5:
+            raise self.fail("test", 0, "tolerance", f"'tolerance' is relative (e.g. 2e-3), got {tolerance!r}")
+        increments = self.whole("test", "increments", t.get("increments", 20))
+        max_factor = self.number("test", 0, "max_factor", t.get("max_factor", 1000.0), "(load multiple)")
+        if max_factor <= 1.0:
+            raise self.fail("test", 0, "max_factor", f"'max_factor' must be > 1, got {max_factor!r}")
+        duration = None if "duration" not in t else self.number("test", 0, "duration", t["duration"], "s")
+        frames = self.whole("test", "frames", t.get("frames", 20))
+        indenter = None
+        if "indenter" in t:
+            ind = t["indenter"]
+            if not isinstance(ind, dict) or set(ind) != {"center", "radius", "velocity"}:
+                raise self.fail(
+                    "test",
+                    0,
+                    "indenter",
+                    "'indenter' must be { center = [x, y, z] (mm), radius = r (mm), velocity = [vx, vy, vz] "
+                    f"(m/s) }}, got {ind!r}",
+                )
+            indenter = Indenter(
+                center=self.vector("test", 0, "indenter", ind["center"], "mm"),
+                radius=self.number("test", 0, "indenter", ind["radius"], "mm"),
+                velocity=self.vector("test", 0, "indenter", ind["velocity"], "m/s"),
+            )
+        initial = None
+        if "initial_velocity" in t:
+            initial = self.vector("test", 0, "initial_velocity", t["initial_velocity"], "m/s")
+        for key in ("duration", "frames", "indenter", "initial_velocity"):
+            if key in t and kind != "impact":
+                raise self.fail("test", 0, key, f'{key!r} applies only to kind = "impact"')
+        if "increments" in t and kind != "shear":
+            raise self.fail("test", 0, "increments", "'increments' applies only to kind = \"shear\"")
+        if "max_factor" in t and kind != "failure":
+            raise self.fail("test", 0, "max_factor", "'max_factor' applies only to kind = \"failure\"")
+        return TestSpec(
+            kind=kind,
+            steps=steps,
+            tolerance=tolerance,
+            increments=increments,
+            max_factor=max_factor,
+            duration=duration,
+            frames=frames,
+            indenter=indenter,
+            initial_velocity=initial,
+        )
 
     def export(self) -> ExportSpec:
         t = self.table("export")

@@ -197,6 +197,8 @@ _ALIASES: dict[str, str] = {
     "aluminum": "Al6061-T6",
     "aluminium6061": "Al6061-T6",
     "aluminum6061": "Al6061-T6",
+    "aluminium6061-t6": "Al6061-T6",
+    "aluminum6061-t6": "Al6061-T6",
     "steel1045": "Steel1045",
     "steel-1045": "Steel1045",
     "1045": "Steel1045",
@@ -228,7 +230,8 @@ def _lookup(name: str) -> Material:
     if canon is None:
         choices = sorted(set(_ALIASES) | {n.lower() for n in _LIBRARY})
         close = difflib.get_close_matches(key, choices, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(_ALIASES.get(c, c)) for c in close)}? " if close else ""
+        names = dict.fromkeys(_ALIASES.get(c, c) for c in close)  # several aliases may name one material
+        hint = f"did you mean {', '.join(repr(n) for n in names)}? " if close else ""
         raise MaterialError(
             f"unknown material {name!r}: {hint}built-in: {', '.join(_LIBRARY)} "
             "(or give youngs_modulus, poisson_ratio, density, fracture_energy, tensile_strength in SI)",
