@@ -18,6 +18,8 @@ import numpy as np
 
 from physics.errors import PhysicsError
 
+RUN_LENGTH = 64  # longest run of particles a force kernel processes at once (its accumulators' size)
+
 
 def stencil_offsets(horizon_cells: float, dimension: int) -> np.ndarray:
     """Integer lattice offsets (k, 3) with 0 < |offset| <= horizon_cells, sorted by length then lexicographically."""
@@ -134,15 +136,19 @@ class Lattice:
 
     @cached_property
     def runs(self) -> np.ndarray:
-        """(r, 4) int64 rows (first cell, first particle, length, lanes): maximal runs of consecutive occupied cells.
+        """(r, 4) int64 rows (first cell, first particle, length, lanes): runs of consecutive occupied cells.
 
-        Along a run, particle ids and padded-grid cells both step by one, so a kernel that loops over the particles
+        Runs are at most RUN_LENGTH long. Along a run, particle ids and padded-grid cells both step by one, so a kernel that loops over the particles
         of a run reads every neighbour array at a fixed offset, contiguously (vector loads, no gathers). ``lanes``
         rounds the length up to a multiple of 8 where the extra cells and particle ids still exist, so vector loops
         need no scalar remainder; results of the extra lanes are discarded.
         """
         cells = self.cells
         start = np.flatnonzero(np.diff(cells, prepend=-2) != 1)
+        length = np.diff(np.append(start, len(cells)))
+        pieces = -(-length // RUN_LENGTH)  # split longer runs
+        piece = np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        start = np.repeat(start, pieces) + RUN_LENGTH * piece
         length = np.diff(np.append(start, len(cells)))
         first = cells[start]
         ncells = int(np.prod(self.padded_shape))

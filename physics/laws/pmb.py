@@ -179,7 +179,6 @@ class PMB:
             state.uy,
             state.uz,
             self.vol_grid,
-            self.g_grid,
             self.s_grid,
             state.bits,
             self.body.lattice.flat_offset,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from physics.lattice import RUN_LENGTH
+
 
 @njit(cache=True, inline="always")
 def _break_over_limit(
@@ -61,6 +63,12 @@ def _break_over_limit(
     return broken
 
 
+# Longest run a kernel processes at once (the lattice splits longer runs). The per-run accumulators are rows of
+# one scratch vector at fixed multiples of LANES, so LLVM sees one written object at constant offsets: the vector
+# loop then needs one runtime alias check per array it reads, instead of one per (written, read) pair.
+LANES = RUN_LENGTH
+
+
 @njit(cache=True, fastmath=True)
 def _plain_run(
     p0: int,
@@ -70,7 +78,6 @@ def _plain_run(
     uy: np.ndarray,
     uz: np.ndarray,
     vol: np.ndarray,
-    gcorr: np.ndarray,
     scrit: np.ndarray,
     bits: np.ndarray,
     off: np.ndarray,
@@ -82,69 +89,60 @@ def _plain_run(
     coef: np.ndarray,
     contact_d: np.ndarray,
     kc: np.float32,
-    fx: np.ndarray,
-    fy: np.ndarray,
-    fz: np.ndarray,
-    over: np.ndarray,
-    smin: np.ndarray,
+    acc: np.ndarray,
 ) -> None:
-    """Force density of the particles of one run (cells p0.., particles i0..) into fx, fy, fz (lanes each).
+    """Force density of the particles of one run (cells p0.., particles i0..) into acc: fx, fy, fz, over, smin.
 
     Bond-outer, particle-inner: for a fixed stencil entry every array is read at a fixed offset from the run, so
-    the inner loop is contiguous and vectorizes across particles (8 float32 lanes). Slices keep indices provably
-    non-negative (a signed index would need wraparound selects that turn vector loads into scalar inserts). Each
-    particle still sums its bonds in stencil order: deterministic, whatever the thread count."""
-    one = np.float32(1.0)
+    the inner loop is contiguous and vectorizes across particles (8 float32 lanes). Indices are unsigned: a signed
+    index needs a wraparound select per element, which turns vector loads into scalar inserts. Each particle
+    still sums its bonds in stencil order: deterministic whatever the thread count. Without surface correction
+    a bond's weight is just V_j (0 in empty cells)."""
     zero = np.float32(0.0)
-    half = np.float32(0.5)
+    one = np.float32(1.0)
     big = np.float32(3.0e38)
     tiny = np.float32(1e-30)
-    for k in range(lanes):
-        fx[k] = zero
-        fy[k] = zero
-        fz[k] = zero
-        over[k] = zero
-        smin[k] = big
-    uxp = ux[p0 : p0 + lanes]
-    uyp = uy[p0 : p0 + lanes]
-    uzp = uz[p0 : p0 + lanes]
-    gp = gcorr[p0 : p0 + lanes]
-    sp = scrit[p0 : p0 + lanes]
+    a1 = np.uint64(LANES)
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    a4 = np.uint64(4 * LANES)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[a2 + k] = zero
+        acc[a3 + k] = zero
+        acc[a4 + k] = big
     for b in range(off.shape[0]):
-        q0 = p0 + off[b]
-        word = bits[b >> 5, i0 : i0 + lanes]
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
         shift = np.uint32(b & 31)
-        uxq = ux[q0 : q0 + lanes]
-        uyq = uy[q0 : q0 + lanes]
-        uzq = uz[q0 : q0 + lanes]
-        vq = vol[q0 : q0 + lanes]
-        gq = gcorr[q0 : q0 + lanes]
-        sq = scrit[q0 : q0 + lanes]
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
         lb = length[b]
         ilb = inv_len[b]
-        cb = coef[b] * half
+        cb = coef[b]
         db = contact_d[b]
-        for k in range(lanes):
-            vj = vq[k]
-            intact = np.float32(np.int32((word[k] >> shift) & np.uint32(1)))
-            yx = xb + (uxq[k] - uxp[k])
-            yy = yb + (uyq[k] - uyp[k])
-            yz = zb + (uzq[k] - uzp[k])
+        for k in range(n):
+            vj = vol[q + k]
+            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            yx = xb + (ux[q + k] - ux[p + k])
+            yy = yb + (uy[q + k] - uy[p + k])
+            yz = zb + (uz[q + k] - uz[p + k])
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             s = (rr - lb) * ilb
-            fac = intact * cb * (gp[k] + gq[k]) * vj * s
-            fac += kc * vj * min(rr - db, zero)
+            fac = intact * cb * vj * s + kc * vj * min(rr - db, zero)
             fac /= max(rr, tiny)
-            fx[k] += fac * yx
-            fy[k] += fac * yy
-            fz[k] += fac * yz
-            smin[k] = min(smin[k], s + (one - intact) * big)
+            acc[k] += fac * yx
+            acc[a1 + k] += fac * yy
+            acc[a2 + k] += fac * yz
             # Count intact bonds past their limit (a sum vectorizes; the rare clearing pass runs afterwards).
-            lim = min(sp[k], sq[k])
-            over[k] += intact if s > lim else zero
+            lim = min(scrit[p + k], scrit[q + k])
+            acc[a3 + k] += intact if s > lim else zero
+            acc[a4 + k] = min(acc[a4 + k], s + (one - intact) * big)
 
 
 @njit(cache=True, parallel=True)
@@ -155,7 +153,6 @@ def pmb_forces(
     uy: np.ndarray,
     uz: np.ndarray,
     vol: np.ndarray,  # (ncells,) float32 particle volume, 0 in empty cells
-    gcorr: np.ndarray,  # (ncells,) float32 surface-correction factor per particle
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
@@ -171,28 +168,24 @@ def pmb_forces(
     min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
+    """Bond-based forces without surface correction (LAMMPS variant, or surface_correction=False)."""
     kc = np.float32(contact_k)
-    width = int(runs[:, 3].max())
     for c in prange(chunks.shape[0] - 1):
-        fx = np.empty(width, dtype=np.float32)
-        fy = np.empty(width, dtype=np.float32)
-        fz = np.empty(width, dtype=np.float32)
-        over = np.empty(width, dtype=np.float32)
-        smin = np.empty(width, dtype=np.float32)
+        acc = np.empty(5 * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _plain_run(
-                p0, i0, lanes, ux, uy, uz, vol, gcorr, scrit, bits, off, xix, xiy, xiz, inv_len, length, coef,
-                contact_d, kc, fx, fy, fz, over, smin,
+                p0, i0, lanes, ux, uy, uz, vol, scrit, bits, off, xix, xiy, xiz, inv_len, length, coef,
+                contact_d, kc, acc,
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
-                force[i, 0] = fx[k]
-                force[i, 1] = fy[k]
-                force[i, 2] = fz[k]
-                min_stretch[i] = smin[k]
+                force[i, 0] = acc[k]
+                force[i, 1] = acc[LANES + k]
+                force[i, 2] = acc[2 * LANES + k]
+                min_stretch[i] = acc[4 * LANES + k]
                 broken = 0
-                if over[k] > 0.0:
+                if acc[3 * LANES + k] > 0.0:
                     # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
                     broken = _break_over_limit(
                         i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
@@ -226,39 +219,27 @@ def _directional_run(
     coef: np.ndarray,
     contact_d: np.ndarray,
     kc: np.float32,
-    fx: np.ndarray,
-    fy: np.ndarray,
-    fz: np.ndarray,
-    over: np.ndarray,
+    acc: np.ndarray,
 ) -> None:
-    """As _plain_run with the directional surface correction and no minimum stretch."""
+    """As _plain_run with the directional surface correction and no minimum stretch (acc: fx, fy, fz, over)."""
     zero = np.float32(0.0)
     half = np.float32(0.5)
     tiny = np.float32(1e-30)
-    for k in range(lanes):
-        fx[k] = zero
-        fy[k] = zero
-        fz[k] = zero
-        over[k] = zero
-    uxp = ux[p0 : p0 + lanes]
-    uyp = uy[p0 : p0 + lanes]
-    uzp = uz[p0 : p0 + lanes]
-    gxp = gx[p0 : p0 + lanes]
-    gyp = gy[p0 : p0 + lanes]
-    gzp = gz[p0 : p0 + lanes]
-    sp = scrit[p0 : p0 + lanes]
+    a1 = np.uint64(LANES)
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[a2 + k] = zero
+        acc[a3 + k] = zero
     for b in range(off.shape[0]):
-        q0 = p0 + off[b]
-        word = bits[b >> 5, i0 : i0 + lanes]
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
         shift = np.uint32(b & 31)
-        uxq = ux[q0 : q0 + lanes]
-        uyq = uy[q0 : q0 + lanes]
-        uzq = uz[q0 : q0 + lanes]
-        vq = vol[q0 : q0 + lanes]
-        gxq = gx[q0 : q0 + lanes]
-        gyq = gy[q0 : q0 + lanes]
-        gzq = gz[q0 : q0 + lanes]
-        sq = scrit[q0 : q0 + lanes]
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
@@ -269,31 +250,31 @@ def _directional_run(
         nx = n2x[b]
         ny = n2y[b]
         nz = n2z[b]
-        for k in range(lanes):
-            vj = vq[k]
-            intact = np.float32(np.int32((word[k] >> shift) & np.uint32(1)))
-            yx = xb + (uxq[k] - uxp[k])
-            yy = yb + (uyq[k] - uyp[k])
-            yz = zb + (uzq[k] - uzp[k])
+        for k in range(n):
+            vj = vol[q + k]
+            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            yx = xb + (ux[q + k] - ux[p + k])
+            yy = yb + (uy[q + k] - uy[p + k])
+            yz = zb + (uz[q + k] - uz[p + k])
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             s = (rr - lb) * ilb
             # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / Gbar_a^2)^(-1/2) with
             # Gbar_a = h_a / 2, h_a = g_a,i + g_a,j; over a common denominator, one sqrt and no extra division:
             # G = h_x h_y h_z / (2 sqrt(n_x^2 h_y^2 h_z^2 + n_y^2 h_x^2 h_z^2 + n_z^2 h_x^2 h_y^2)).
-            hx = gxp[k] + gxq[k]
-            hy = gyp[k] + gyq[k]
-            hz = gzp[k] + gzq[k]
+            hx = gx[p + k] + gx[q + k]
+            hy = gy[p + k] + gy[q + k]
+            hz = gz[p + k] + gz[q + k]
             hyz = hy * hz
             hxz = hx * hz
             hxy = hx * hy
             den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
             fac = intact * cb * hx * hyz * vj * s + kc * vj * min(rr - db, zero) * den
             fac /= max(den * rr, tiny)
-            fx[k] += fac * yx
-            fy[k] += fac * yy
-            fz[k] += fac * yz
-            lim = min(sp[k], sq[k])
-            over[k] += intact if s > lim else zero
+            acc[k] += fac * yx
+            acc[a1 + k] += fac * yy
+            acc[a2 + k] += fac * yz
+            lim = min(scrit[p + k], scrit[q + k])
+            acc[a3 + k] += intact if s > lim else zero
 
 
 @njit(cache=True, parallel=True)
@@ -325,25 +306,21 @@ def pmb_forces_directional(
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
     kc = np.float32(contact_k)
-    width = int(runs[:, 3].max())
     for c in prange(chunks.shape[0] - 1):
-        fx = np.empty(width, dtype=np.float32)
-        fy = np.empty(width, dtype=np.float32)
-        fz = np.empty(width, dtype=np.float32)
-        over = np.empty(width, dtype=np.float32)
+        acc = np.empty(4 * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _directional_run(
                 p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, bits, off, xix, xiy, xiz,
-                inv_len, length, coef, contact_d, kc, fx, fy, fz, over,
+                inv_len, length, coef, contact_d, kc, acc,
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
-                force[i, 0] = fx[k]
-                force[i, 1] = fy[k]
-                force[i, 2] = fz[k]
+                force[i, 0] = acc[k]
+                force[i, 1] = acc[LANES + k]
+                force[i, 2] = acc[2 * LANES + k]
                 broken = 0
-                if over[k] > 0.0:
+                if acc[3 * LANES + k] > 0.0:
                     broken = _break_over_limit(
                         i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
                     )
