@@ -6,6 +6,8 @@ Importing :mod:`cad_plugins` attaches these methods (CadQuery's plugin conventio
 - ``.stress_test(material="PLA", pitch=None, fix="<X", load=">X", force=(Fx, Fy, Fz), test="static")``
   -> the report of :func:`fab.stress.stress_test` (``max_displacement_mm``, ``max_von_mises_pa``, ...,
   ``.summary()``, ``.show()``, ``.save_png(path)``)
+- ``.morph("gear", module=..., teeth=..., ...)`` -> a Workplane holding the gear grown by
+  :mod:`fab.morph` (chainable, placed like ``.spur_gear``)
 - ``.export_stl(path)``, ``.export_gcode(path, printer=..., infill=...)``, ``.export_cnc(path, tool=...)``,
   ``.export_assembly(path, pitch=...)``: write the file through :func:`fab.export.export` (atomically: no
   half-written file on error) and return the same Workplane, so a chain goes on after them, like
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import cadquery as cq
+import numpy as np
 
 from fab.errors import FabError
 
@@ -251,6 +254,52 @@ def _wp_stress_test(
     )
 
 
+def _wp_morph(
+    self: cq.Workplane,
+    problem: str = "gear",
+    *,
+    output: PathLike = "out/morph",
+    resume: bool = False,
+    scheduler: str | None = None,
+    summary: dict | None = None,
+    progress: bool = False,
+    combine: bool = True,
+    clean: bool = True,
+    **keys: Any,
+) -> cq.Workplane:
+    """Grow a design by morphogenesis (:mod:`fab.morph`) and put it on this workplane, like ``.spur_gear``.
+
+    ``problem="gear"`` grows a spur gear by its cutting process, scored by how it meshes and how strong it
+    is; ``keys`` are the ``[morph]`` keys of docs/morphogenesis.md (``module``, ``teeth``, ``face_width``,
+    ``torque``, ``material``, ``bore``, ``generations``, ``population``, ``seed``, ``budget_minutes``, ...).
+    The search writes its report and files into ``output``; ``resume`` continues from its checkpoint,
+    ``scheduler`` is a dask scheduler address (or ``"local"``). Returns a Workplane holding the grown
+    gear (one per stack point, unioned with the solid in the chain when ``combine``), built from the
+    best outline with :func:`cad_plugins.gears.gear_from_profile`; ``summary`` receives what
+    ``fab morph`` reports (best score, transmission error, contact ratio, files).
+    """
+    from pathlib import Path
+
+    import shapely
+
+    from fab.morph.config import morph_job_from_table
+    from fab.morph.gear_report import gear_outline
+    from fab.morph.run import run_morph
+
+    if summary is not None and not isinstance(summary, dict):
+        raise FabError(f"summary must be a dict to fill in, got {type(summary).__name__}")
+    # Errors name the method the way a job file's name would appear; output is relative to the cwd.
+    job = morph_job_from_table(
+        {"morph": {"problem": problem, "output": str(output), **keys}}, Path.cwd() / "Workplane.morph"
+    )
+    result = run_morph(job, resume=resume, scheduler=scheduler, quiet=not progress)
+    if summary is not None:
+        summary.update(result)
+    outline = gear_outline(job.problem, np.asarray(result["best"]["genome"], dtype=float))
+    xy = shapely.get_coordinates(outline.exterior)[:-1]
+    return self.gear_from_profile(xy, job.problem.face_width, job.bore, combine=combine, clean=clean)
+
+
 def register() -> None:
     """Attach the pipeline methods to ``cq.Workplane``."""
     cq.Workplane.voxelize = _wp_voxelize
@@ -259,6 +308,7 @@ def register() -> None:
     cq.Workplane.export_gcode = _wp_export_gcode
     cq.Workplane.export_cnc = _wp_export_cnc
     cq.Workplane.export_assembly = _wp_export_assembly
+    cq.Workplane.morph = _wp_morph
 
 
 register()

@@ -21,7 +21,7 @@ from fab.errors import FabError
 from fab.part import load_part
 from fab.voxels import VoxelGrid, voxelize
 
-METHODS = ("voxelize", "stress_test", "export_stl", "export_gcode", "export_cnc", "export_assembly")
+METHODS = ("voxelize", "stress_test", "morph", "export_stl", "export_gcode", "export_cnc", "export_assembly")
 
 
 @pytest.fixture
@@ -187,3 +187,40 @@ def test_stress_test_passes_the_part_and_flags_to_fab_stress(
     assert calls[1][1]["load"] == (">Z:displacement=0.0,0.0,-0.2",)
     with pytest.raises(FabError, match="fix must be a region"):
         plate.stress_test(fix=[], force=(0, 0, -1))
+
+
+def test_morph_builds_the_grown_gear_on_the_workplane(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The method is the search plus gear_from_profile: fake the search's answer with the standard rack
+    cutter (20 degrees, tip radius 0.38 m, dedendum 1.25 m, addendum 1 m), which cuts an involute gear."""
+    import fab.morph.run
+    from fab.morph.gear_cutter import CutterProgram, genome_of
+
+    jobs = []
+    standard = genome_of(CutterProgram(math.tan(math.radians(20)), 0.0, 0.0, 0.38, 1.25, 1.0, 0.0))
+
+    def fake_run_morph(job, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        jobs.append((job, kwargs))
+        return {"best": {"genome": standard.tolist(), "score": 1.0}}
+
+    monkeypatch.setattr(fab.morph.run, "run_morph", fake_run_morph)
+    monkeypatch.chdir(tmp_path)
+    summary: dict = {}
+    grown = cq.Workplane("XY").morph(
+        "gear", module=2.0, teeth=16, face_width=5.0, bore=6.0, material="PLA", generations=2, summary=summary
+    )
+    job, kwargs = jobs[0]
+    assert job.problem.teeth == 16 and job.problem.face_width == 5.0 and job.bore == 6.0
+    assert job.settings.generations == 2 and job.output == tmp_path / "out" / "morph"
+    assert kwargs == {"resume": False, "scheduler": None, "quiet": True}
+    assert summary["best"]["score"] == 1.0
+    involute = cq.Workplane("XY").spur_gear(2.0, 16, 5.0, bore=6.0).val()
+    assert grown.val().Volume() == pytest.approx(involute.Volume(), rel=0.01)
+    box = grown.val().BoundingBox()
+    assert (box.zmin, box.zmax) == pytest.approx((0.0, 5.0)) and box.xmax == pytest.approx(18.0, abs=0.05)
+    # Placed like spur_gear: one gear per stack point, unioned with the solid in the chain.
+    two = cq.Workplane("XY").pushPoints([(0, 0), (50, 0)]).morph("gear", module=2.0, teeth=16, face_width=5.0)
+    assert len(two.val().Solids()) == 2
+    with pytest.raises(FabError, match=r"Workplane.morph: \[morph\] 'teeth' must be a whole number"):
+        cq.Workplane("XY").morph("gear", teeth=3.5)
