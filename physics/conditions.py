@@ -133,11 +133,13 @@ class SphereIndenter(Condition):
     reaction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def bind(self, sim) -> None:
-        self.idx = (
-            np.arange(sim.body.count)
-            if isinstance(self.where, str) and self.where == "all"
-            else sim.body.indices(self.where)
-        )
+        everyone = isinstance(self.where, str) and self.where == "all"
+        # An empty index array stands for every particle (no n-long index array held).
+        self.idx = np.zeros(0, dtype=np.int64) if everyone else sim.body.indices(self.where)
+        lat = sim.body.lattice
+        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
+        self._corner = lat.origin - pads * lat.spacing  # position of padded cell (0, 0, 0)
+        self._shape = np.array(lat.padded_shape, dtype=np.int64)
         self.c0 = _vector(self.center, "indenter centre")
         self.vel = _vector(self.velocity, "indenter velocity")
         if not self.radius > 0:
@@ -147,20 +149,28 @@ class SphereIndenter(Condition):
         return self.c0 + self.vel * t
 
     def load(self, sim, t: float) -> None:
+        lat = sim.body.lattice
         self.reaction = sphere_push(
-            self.idx, sim.x0, sim.u, self.centre_at(t), self.radius, self.stiffness, sim.force
-        ) * (-sim.body.particle_volume)
+            self.idx, lat.cells, self._shape, self._corner, lat.spacing, sim.u, self.centre_at(t), self.radius,
+            self.stiffness, sim.force,
+        ) * (-sim.body.particle_volume)  # fmt: skip
 
 
 @njit(cache=True)
-def sphere_push(idx, x0, u, centre, radius, stiffness, force) -> np.ndarray:
-    """Add K (R - r)^2 (outward) to the force density of particles inside the sphere; return the sum added."""
+def sphere_push(idx, cells, shape, corner, spacing, u, centre, radius, stiffness, force) -> np.ndarray:
+    """Add K (R - r)^2 (outward) to the force density of particles inside the sphere; return the sum added.
+
+    ``idx``: the particles it acts on (empty: all). Reference positions come from the padded-grid cells."""
     total = np.zeros(3)
-    for k in range(idx.shape[0]):
-        i = idx[k]
-        dx = x0[i, 0] + u[i, 0] - centre[0]
-        dy = x0[i, 1] + u[i, 1] - centre[1]
-        dz = x0[i, 2] + u[i, 2] - centre[2]
+    everyone = idx.shape[0] == 0
+    count = cells.shape[0] if everyone else idx.shape[0]
+    plane = shape[1] * shape[2]
+    for k in range(count):
+        i = k if everyone else idx[k]
+        c = cells[i]
+        dx = corner[0] + (c // plane) * spacing + u[i, 0] - centre[0]
+        dy = corner[1] + ((c // shape[2]) % shape[1]) * spacing + u[i, 1] - centre[1]
+        dz = corner[2] + (c % shape[2]) * spacing + u[i, 2] - centre[2]
         r = np.sqrt(dx * dx + dy * dy + dz * dz)
         if r < radius:
             fmag = stiffness * (radius - r) ** 2 / max(r, 1e-30)

@@ -53,10 +53,10 @@ class Lattice:
         padded_shape: shape of the padded grid.
         pad: padding in cells on every side (= floor(horizon_cells)).
         cells: (n,) int64 flat index of each particle's cell in the padded grid (ascending).
-        ijk: (n, 3) int64 cell index of each particle in the unpadded occupancy.
         stencil: (nb, 3) int64 lattice offsets of the bond family.
         flat_offset: (nb,) int64 flat-index offsets of the stencil in the padded grid.
-        cell_to_particle: (ncells,) int32, particle id in each padded cell or -1.
+
+    ``ijk`` and ``cell_to_particle`` are computed when asked for (not held: memory per particle is a target).
     """
 
     spacing: float
@@ -66,10 +66,8 @@ class Lattice:
     padded_shape: tuple[int, int, int]
     pad: int
     cells: np.ndarray
-    ijk: np.ndarray
     stencil: np.ndarray
     flat_offset: np.ndarray
-    cell_to_particle: np.ndarray
 
     @classmethod
     def from_occupancy(
@@ -97,11 +95,8 @@ class Lattice:
             pads[2] : pads[2] + occ.shape[2],
         ] = occ
         cells = np.flatnonzero(padded).astype(np.int64)
-        ijk = np.column_stack(np.unravel_index(cells, padded_shape)) - np.array(pads)
         strides = np.array([padded_shape[1] * padded_shape[2], padded_shape[2], 1], dtype=np.int64)
         flat_offset = stencil @ strides
-        cell_to_particle = np.full(int(np.prod(padded_shape)), -1, dtype=np.int32)
-        cell_to_particle[cells] = np.arange(len(cells), dtype=np.int32)
         return cls(
             spacing=float(spacing),
             origin=np.asarray(origin, dtype=np.float64).reshape(3),
@@ -110,10 +105,8 @@ class Lattice:
             padded_shape=padded_shape,  # type: ignore[arg-type]
             pad=pad,
             cells=cells,
-            ijk=ijk.astype(np.int64),
             stencil=stencil,
             flat_offset=flat_offset,
-            cell_to_particle=cell_to_particle,
         )
 
     @property
@@ -129,6 +122,19 @@ class Lattice:
     def bonds_per_particle(self) -> int:
         """Size of the full (interior) bond family."""
         return int(len(self.stencil))
+
+    @property
+    def ijk(self) -> np.ndarray:
+        """(n, 3) int64 cell index of each particle in the unpadded occupancy."""
+        pads = np.array([self.pad, self.pad, self.pad if self.dimension == 3 else 0])
+        return np.column_stack(np.unravel_index(self.cells, self.padded_shape)) - pads
+
+    @property
+    def cell_to_particle(self) -> np.ndarray:
+        """(ncells,) int32 particle id in each padded cell, -1 in empty cells."""
+        table = np.full(int(np.prod(self.padded_shape)), -1, dtype=np.int32)
+        table[self.cells] = np.arange(len(self.cells), dtype=np.int32)
+        return table
 
     def positions(self) -> np.ndarray:
         """(n, 3) reference positions in m."""

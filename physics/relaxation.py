@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from physics import integrators
 from physics.errors import PhysicsError
 
 
@@ -39,9 +40,7 @@ def relax(
     def forces() -> np.ndarray:
         for cond in sim.conditions:
             cond.prescribe(sim, t_load)
-        sim.ux[cells] = sim.u[:, 0]
-        sim.uy[cells] = sim.u[:, 1]
-        sim.uz[cells] = sim.u[:, 2]
+        integrators.to_grid(sim.u, cells, sim.ux, sim.uy, sim.uz)
         sim.law.compute(sim)
         sim.internal[:] = sim.force
         for cond in sim.conditions:
@@ -71,7 +70,7 @@ def relax(
                     f"dynamic relaxation diverged at iteration {step}: check that the body is held "
                     "(at least one Fixed/Displacement set) and that loads are finite"
                 )
-            scale = np.sqrt((sim.internal**2).sum() / body.count)
+            scale = np.sqrt(np.square(sim.internal, dtype=np.float64).sum() / body.count)
             residual = float(np.sqrt((f**2).sum() / body.count) / max(scale, 1e-300))
             if residual < tolerance:
                 sim.v[:] = 0.0

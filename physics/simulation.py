@@ -57,11 +57,12 @@ class Simulation:
         self.damping = float(damping)
         n = body.count
         lat = body.lattice
-        self.x0 = body.positions()
         self.u = np.zeros((n, 3))
         self.v = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
-        self.internal = np.zeros((n, 3))  # force density (N/m^3) from the bonds alone, before loads
+        # Force density (N/m^3) from the bonds alone, before loads. float32 loses nothing: the bond kernels sum in
+        # float32 (and memory per particle is a target).
+        self.internal = np.zeros((n, 3), dtype=np.float32)
         ncells = int(np.prod(lat.padded_shape))
         self.ux = np.zeros(ncells, dtype=np.float32)
         self.uy = np.zeros(ncells, dtype=np.float32)
@@ -83,8 +84,13 @@ class Simulation:
         self.dt = 0.0
 
     # ---- bookkeeping --------------------------------------------------------------------------------
+    @property
+    def x0(self) -> np.ndarray:
+        """(n, 3) reference positions in m (computed when asked for, not held)."""
+        return self.body.positions()
+
     def _bond_counts(self) -> np.ndarray:
-        return np.bitwise_count(self.bits).sum(axis=0).astype(np.int64)
+        return np.bitwise_count(self.bits).sum(axis=0, dtype=np.int16)
 
     def damage(self) -> np.ndarray:
         """Broken fraction of each particle's bonds (0 intact, 1 fully detached)."""
@@ -216,10 +222,7 @@ class Simulation:
         for cond in self.conditions:
             cond.prescribe(self, self.t)
         if self.step == 0 or self._has_held:
-            cells = self.body.lattice.cells
-            self.ux[cells] = self.u[:, 0]
-            self.uy[cells] = self.u[:, 1]
-            self.uz[cells] = self.u[:, 2]
+            integrators.to_grid(self.u, self.body.lattice.cells, self.ux, self.uy, self.uz)
         self.law.compute(self)
         self.internal[:] = self.force
         for cond in self.conditions:

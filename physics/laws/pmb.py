@@ -101,10 +101,8 @@ class PMB:
         ncells = int(np.prod(lat.padded_shape))
         self.vol_grid = np.zeros(ncells, dtype=f32)
         self.vol_grid[lat.cells] = volume
-        self.g_grid = np.zeros(ncells, dtype=f32)
-        self.g_grid[lat.cells] = 1.0
         # Per-axis surface factors (3, ncells) and squared bond direction cosines, for the directional rule.
-        self.g_axes = np.ones((3, ncells), dtype=f32)
+        self.g_axes = np.ones((3, ncells if self.surface_correction else 0), dtype=f32)
         self.n2 = ((xi / lengths[:, None]) ** 2).T.astype(f32).copy()
         self.s_grid = np.zeros(ncells, dtype=f32)
         # LAMMPS starts every particle with an unbounded s0 and sets it from the first step's stretches.
@@ -165,6 +163,8 @@ class PMB:
 
     def particle_factor(self) -> np.ndarray:
         """(n,) the largest per-axis surface factor of each particle (for time steps and relaxation masses)."""
+        if not self.surface_correction:
+            return np.ones(self.body.count)
         return self.g_axes[:, self.body.lattice.cells].max(axis=0).astype(np.float64)
 
     def compute(self, state) -> None:
@@ -196,9 +196,7 @@ class PMB:
         )
         if self.variant == "lammps" and self.alpha:
             # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
-            smin = state.min_stretch
-            s0 = np.where(smin < 1.0e38, self.s00 - self.alpha * smin, np.float32(3.0e38))
-            self.s_grid[self.body.lattice.cells] = s0
+            kern.stretch_limits(lat.cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
 
     def _compute_directional(self, state) -> None:
         lat = self.body.lattice

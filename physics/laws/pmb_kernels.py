@@ -327,6 +327,16 @@ def pmb_forces_directional(
                 newly_broken[i] = broken
 
 
+@njit(cache=True)
+def stretch_limits(
+    cells: np.ndarray, min_stretch: np.ndarray, s00: float, alpha: float, scrit: np.ndarray
+) -> None:
+    """LAMMPS's rule for the next step: s0_i = s00 - alpha * (smallest stretch of i's intact bonds, this step)."""
+    for i in range(cells.shape[0]):
+        smin = min_stretch[i]
+        scrit[cells[i]] = np.float32(s00 - alpha * smin) if smin < 1.0e38 else np.float32(3.0e38)
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def roofline_forces(
     n: int,
