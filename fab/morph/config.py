@@ -47,9 +47,13 @@ _GEAR_KEYS = {
     "fine_roll_steps": 2000,
     "mesh_samples": 32,
     "relax_steps": 3000,
+    "relax_tolerance": 1e-2,
+    "strength_gate": 3.0,
+    "gated_stress_ratio": 0.2,
     "bore": 8.0,
     "printer": None,
     "tool": "laser-co2-3mm-plywood",
+    "files": ["csv", "outline_dxf", "dxf", "nc", "stl", "gcode", "step"],
 }
 _ALL = ("problem", "output", *_SEARCH_KEYS, *_GEAR_KEYS)
 
@@ -64,6 +68,7 @@ class MorphJob:
     bore: float
     printer: str | None
     tool: str
+    files: tuple[str, ...]
     path: Path
 
 
@@ -151,7 +156,13 @@ def morph_job_from_table(data: dict[str, Any], path: Path) -> MorphJob:
     tool = table.get("tool", _GEAR_KEYS["tool"])
     if not isinstance(tool, str) or not tool.strip():
         raise k.fail("tool", f"must be a CNC tool name or TOML path, got {tool!r}")
-    return MorphJob(problem_name, problem, settings, out, workers, bore, printer, tool, path.resolve())
+    files = table.get("files", _GEAR_KEYS["files"])
+    known = _GEAR_KEYS["files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) and f in known for f in files):
+        raise k.fail("files", f"must be a list of {', '.join(known)}, got {files!r}")
+    return MorphJob(
+        problem_name, problem, settings, out, workers, bore, printer, tool, tuple(files), path.resolve()
+    )
 
 
 def _material(k: _Keys, value: Any) -> Material:
@@ -190,4 +201,7 @@ def _gear(k: _Keys, table: dict[str, Any]):
         fine_roll_steps=k.whole("fine_roll_steps", 2000, 50),
         mesh_samples=k.whole("mesh_samples", 32, 4),
         relax_steps=k.whole("relax_steps", 3000, 50),
+        relax_tolerance=k.number("relax_tolerance", 1e-2, 1e-5, 0.5),
+        strength_gate=k.number("strength_gate", 3.0, 0.0),
+        gated_stress_ratio=k.number("gated_stress_ratio", 0.2, 0.0),
     )

@@ -53,6 +53,9 @@ class GearProblem:
     fine_roll_steps: int = 2000
     mesh_samples: int = 32
     relax_steps: int = 3000
+    relax_tolerance: float = 1e-2  # re-scoring uses a fifth of it
+    strength_gate: float = 3.0  # meshing score above which the particle engine is not run
+    gated_stress_ratio: float = 0.2  # root stress / tensile strength assumed for such designs
     name: str = "gear"
 
     @property
@@ -82,9 +85,12 @@ class GearProblem:
         return [mesh_pair(profile, off, self.load_model(), samples) for off in (-e, 0.0, e)]
 
     def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:
+        return self.evaluate_profile(self.profile(genome, fine), fine)
+
+    def evaluate_profile(self, profile: ToothProfile, fine: bool = False) -> Evaluation:
+        """Score a developed tooth profile (guards, meshing, particle-engine strength)."""
         from fab.morph.gear_strength import tooth_strength
 
-        profile = self.profile(genome, fine)
         caught: list[str] = []
         h = profile.half_angle
         solid = np.nonzero(h > 0)[0]
@@ -124,13 +130,24 @@ class GearProblem:
             # A pair that jams or loses contact needs no strength figure to be ranked last among the clean.
             metrics["root_stress_mpa"] = math.nan
             return Evaluation(10.0 + penalty, {"te_rad": te}, (), metrics)
+        if te / self.te_scale + penalty > self.strength_gate:
+            # Meshing this poor outweighs any strength: skip the particle engine, assume a middling tooth.
+            metrics["root_stress_mpa"] = math.nan
+            score = te / self.te_scale + penalty + self.strength_weight * self.gated_stress_ratio
+            return Evaluation(float(score), {"te_rad": te}, (), metrics)
         strength = tooth_strength(
-            profile, self.material, self.torque, self.face_width, spacing, max_steps=self.relax_steps
+            profile,
+            self.material,
+            self.torque,
+            self.face_width,
+            spacing,
+            max_steps=self.relax_steps * (2 if fine else 1),
+            tolerance=self.relax_tolerance / (5 if fine else 1),
         )
         if strength.fragments > 1:
             caught.append(G.FRAGMENTS)
-        anchor = np.zeros_like(strength.occupancy)
-        anchor[:, :] = False
+        if G.detached_fraction(strength.occupancy, _rim_cells(strength)) > 0:
+            caught.append(G.DETACHED)
         stress_ratio = strength.root_stress / self.material.tensile_strength
         score = te / self.te_scale + self.strength_weight * stress_ratio + penalty
         metrics.update(
@@ -142,7 +159,20 @@ class GearProblem:
         objectives = {"te_rad": te, "root_stress_mpa": strength.root_stress / 1e6}
         return Evaluation(float(score), objectives, tuple(caught), metrics)
 
+    def __repr__(self) -> str:  # what a checkpoint's fingerprint hashes: every setting, stable
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__dataclass_fields__)
+        return f"GearProblem({fields})"
+
     def snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
         from fab.morph.plots import tooth_snapshot
 
         tooth_snapshot(self.profile(genome), path, title)
+
+
+def _rim_cells(strength) -> np.ndarray:
+    """Filled cells of the raster in the held rim band: the anchor every tooth must stay connected to."""
+    occ = strength.occupancy
+    x = strength.origin_mm[0] + strength.spacing_mm * np.arange(occ.shape[0])
+    y = strength.origin_mm[1] + strength.spacing_mm * np.arange(occ.shape[1])
+    rho = np.hypot(x[:, None], y[None, :])
+    return occ & (rho < rho[occ].min() + 2.5 * strength.spacing_mm)

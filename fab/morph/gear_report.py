@@ -114,12 +114,12 @@ def fit_involute(profile: ToothProfile, r_lo: float, r_hi: float) -> InvoluteFit
 
 
 def gear_outline(problem: GearProblem, genome: np.ndarray) -> shapely.Polygon:
-    """The whole grown gear (all teeth), fine roll steps, as a shapely polygon in mm."""
+    """The whole grown gear (all teeth, fine roll steps) as a shapely polygon in mm, simplified to 1 um."""
     gear = generate(CutterProgram.from_genome(genome), problem.module, problem.teeth, problem.fine_roll_steps)
     outline = gear.gear
     if outline.geom_type != "Polygon":  # keep the body; the guards already reported loose pieces
         outline = max(shapely.get_parts(outline), key=lambda p: p.area)
-    return shapely.Polygon(outline.exterior).simplify(1e-4)
+    return shapely.Polygon(outline.exterior).simplify(1e-3)
 
 
 def write_outline_csv(polygon: shapely.Polygon, path: Path) -> None:
@@ -132,6 +132,9 @@ def write_outline_csv(polygon: shapely.Polygon, path: Path) -> None:
             w.writerow([f"{x:.6f}", f"{y:.6f}"])
 
 
+FORMATS = ("csv", "outline_dxf", "dxf", "nc", "stl", "gcode", "step")
+
+
 def write_fabrication(
     polygon: shapely.Polygon,
     out: Path,
@@ -140,35 +143,54 @@ def write_fabrication(
     bore: float,
     printer: str | None,
     tool: str,
+    formats: tuple[str, ...] = FORMATS,
 ) -> dict[str, str]:
-    """STL (B-rep from the outline), DXF and CNC G-code of the bored part, FDM G-code, and the bare
-    outline as DXF and CSV; returns kind -> path."""
-    from cad_plugins.gears import gear_from_profile
+    """Write the requested ``formats``; returns kind -> path.
+
+    csv / outline_dxf: the bare outline (x, y in mm); dxf / nc: the flat part with its bore (DXF, CNC or
+    laser G-code); stl / gcode: the extruded part (a prism of the same outline, trimesh) and its FDM
+    G-code; step: the B-rep from :func:`cad_plugins.gears.gear_from_profile`.
+    """
+    import trimesh
+
     from exporters.cnc import write_cnc
     from exporters.dxf import write_dxf
     from exporters.gcode import export_gcode
     from exporters.outline import outline_from_polygon
     from exporters.stl import write_stl
-    from fab.part import load_part
 
-    paths = {
-        "outline_csv": out / f"{stem}_outline.csv",
-        "outline_dxf": out / f"{stem}_outline.dxf",
-        "dxf": out / f"{stem}.dxf",
-        "stl": out / f"{stem}.stl",
-        "gcode": out / f"{stem}.gcode",
-        "cnc": out / f"{stem}.nc",
+    names = {
+        "csv": f"{stem}_outline.csv",
+        "outline_dxf": f"{stem}_outline.dxf",
+        "dxf": f"{stem}.dxf",
+        "nc": f"{stem}.nc",
+        "stl": f"{stem}.stl",
+        "gcode": f"{stem}.gcode",
+        "step": f"{stem}.step",
     }
-    write_outline_csv(polygon, paths["outline_csv"])
-    xy = shapely.get_coordinates(polygon.exterior)[:-1]
-    solid = gear_from_profile(xy, width, bore=bore)
-    mesh = load_part(solid, tolerance_mm=0.005).mesh
-    write_stl(mesh, paths["stl"])
-    export_gcode(mesh, paths["gcode"], printer)
-    flat = outline_from_polygon(
-        polygon.difference(shapely.Point(0, 0).buffer(bore / 2, quad_segs=64)) if bore > 0 else polygon, width
-    )
-    write_dxf(outline_from_polygon(polygon, width), paths["outline_dxf"])
-    write_dxf(flat, paths["dxf"])
-    write_cnc(flat, paths["cnc"], tool=tool)
+    paths = {k: out / names[k] for k in formats}
+    part = polygon.difference(shapely.Point(0, 0).buffer(bore / 2, quad_segs=64)) if bore > 0 else polygon
+    if "csv" in paths:
+        write_outline_csv(polygon, paths["csv"])
+    if "outline_dxf" in paths:
+        write_dxf(outline_from_polygon(polygon, width), paths["outline_dxf"])
+    if "dxf" in paths:
+        write_dxf(outline_from_polygon(part, width), paths["dxf"])
+    if "nc" in paths:
+        write_cnc(outline_from_polygon(part, width), paths["nc"], tool=tool)
+    if "stl" in paths or "gcode" in paths:
+        mesh = trimesh.creation.extrude_polygon(part, width)
+        if "stl" in paths:
+            write_stl(mesh, paths["stl"])
+        if "gcode" in paths:
+            export_gcode(mesh, paths["gcode"], printer)
+    if "step" in paths:
+        import cadquery as cq
+
+        from cad_plugins.gears import gear_from_profile
+        from exporters.atomic import atomic_path
+
+        solid = gear_from_profile(shapely.get_coordinates(polygon.exterior)[:-1], width, bore=bore)
+        with atomic_path(paths["step"]) as tmp:
+            cq.exporters.export(solid, str(tmp))
     return {k: str(v) for k, v in paths.items()}

@@ -91,10 +91,24 @@ def run_morph(
     summary = _summary(mj, result, settings)
     if mj.problem_name == "gear":
         summary.update(_gear_outputs(mj, result, quiet))
-    with atomic_open(out / "summary.json", "w") as fh:
-        json.dump(summary, fh, indent=2, default=float)
     summary["outputs"]["summary"] = str(out / "summary.json")
+    summary = _plain(summary)
+    with atomic_open(out / "summary.json", "w") as fh:
+        json.dump(summary, fh, indent=2)
     return summary
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN and infinities to None (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _progress(total: int):
@@ -188,7 +202,9 @@ def _gear_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, 
         "transmission_error_png": str(out / "transmission_error.png"),
     }
     polygon = gear_outline(problem, genome)
-    files.update(write_fabrication(polygon, out, "gear", problem.face_width, mj.bore, mj.printer, mj.tool))
+    files.update(
+        write_fabrication(polygon, out, "gear", problem.face_width, mj.bore, mj.printer, mj.tool, mj.files)
+    )
     if not quiet:
         stderr_console.print(
             f"gear report and files written in {time.perf_counter() - t0:.1f} s", highlight=False

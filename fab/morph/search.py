@@ -244,9 +244,6 @@ def run_search(
     for r in records:
         for name in r.evaluation.guards:
             guards[name] = guards.get(name, 0) + 1
-    for item in rescored:
-        if item["flagged"]:
-            guards[UNSTABLE] += 1
     best = min(records, key=lambda r: r.evaluation.ranked_score)
     front = pareto_front(records, pareto_keys) if pareto_keys else []
     return SearchResult(
