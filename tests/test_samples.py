@@ -128,7 +128,7 @@ def _run_sample(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> 
     return runpy.run_path(str(SAMPLES / name), run_name="__main__")
 
 
-@pytest.mark.parametrize("name", ["bracket_stress.py", "gear_pair.py"])
+@pytest.mark.parametrize("name", ["bracket_stress.py", "gear_pair.py", "morph_gear.py"])
 def test_pipeline_samples_load_as_parts_without_running(name: str, tmp_path: Path, monkeypatch) -> None:
     """Through cqgi (fab convert, CQ-editor parameters) a sample is only its part: no simulation, no files."""
     monkeypatch.chdir(tmp_path)
@@ -179,3 +179,26 @@ def test_gear_pair_sample(tmp_path: Path, monkeypatch, capsys) -> None:
     dxf = ezdxf.readfile(files["wheel_dxf"])
     assert len(dxf.modelspace().query("LWPOLYLINE")) == 2  # the outside and the bore
     assert "<path" in Path(files["wheel_svg"]).read_text()
+
+
+def test_morph_gear_sample(tmp_path: Path, monkeypatch, capsys) -> None:
+    import json
+
+    ns = _run_sample("morph_gear.py", ["--small", "--out", str(tmp_path)], monkeypatch)
+    out = capsys.readouterr().out
+    gear, summary, files = ns["outputs"]["gear"], ns["outputs"]["summary"], ns["outputs"]["files"]
+    assert "transmission error" in out and "involute" in out
+    assert summary["generations"] == 1 and summary["evaluations"] == 4
+    assert (
+        json.loads((tmp_path / "morph" / "summary.json").read_text())["best"]["genome"]
+        == (summary["best"]["genome"])
+    )
+    _valid_png(tmp_path / "morph" / "convergence.png")
+    # The grown gear is a gear of the asked size: 14 teeth of module 2 with an 8 mm bore, 4 mm wide.
+    solid = gear.val()
+    box = solid.BoundingBox()
+    assert (box.zmin, box.zmax) == pytest.approx((0.0, 4.0), abs=0.01)  # OCC boxes B-splines loosely
+    assert 14.0 < box.xmax < 18.0 and solid.Volume() == pytest.approx(ns["involute"].val().Volume(), rel=0.1)
+    mesh = trimesh.load(files["stl"])
+    assert mesh.is_watertight and mesh.volume == pytest.approx(solid.Volume(), rel=0.005)
+    assert _printed_layers(Path(files["gcode"])) >= 15
