@@ -4,8 +4,8 @@ Genome -> :mod:`fab.morph.gear_cutter` (cutter shape and roll -> tooth by subtra
 profile h(R) -> score:
 
 * meshing with a copy of itself (:mod:`fab.morph.gear_mesh`) at the nominal centre distance and at
-  +- ``centre_error`` modules: the worst loaded transmission error over a pitch (peak to peak, rad,
-  divided by ``te_scale``), with penalties for interference, a contact ratio under
+  +- ``centre_error`` modules: the worst loaded transmission error over a pitch (peak to peak plus twice
+  its RMS) plus the worst unloaded one (peak to peak), in units of ``te_scale`` rad, with penalties for interference, a contact ratio under
   ``min_contact_ratio`` and a backlash outside ``backlash`` (mm, over all centre distances);
 * tooth strength from the particle engine (:mod:`fab.morph.gear_strength`): root stress at the
   design torque over the material's tensile strength, times ``strength_weight``.
@@ -106,7 +106,11 @@ class GearProblem:
             return Evaluation(score=10.0, objectives={}, guards=tuple(caught), metrics=metrics)
         meshes = self.meshes(profile, fine)
         te = max(m.te_loaded_pp for m in meshes)
+        te_rms = max(float(np.std(m.te_loaded)) for m in meshes)
         te_geo = max(m.te_unloaded_pp for m in meshes)
+        # Peak to peak alone is flat until the single-tooth zone vanishes; its RMS shrinks with that zone,
+        # and the unloaded error is what a centre-distance error does to a profile that is not conjugate.
+        te_term = (te + 2 * te_rms + te_geo) / self.te_scale
         backlash_lo = min(m.backlash_mm for m in meshes)
         backlash_hi = max(m.backlash_mm for m in meshes)
         contact = min(m.contact_ratio for m in meshes)
@@ -120,6 +124,7 @@ class GearProblem:
         penalty += 5.0 * max(0.0, backlash_hi - self.backlash_max) / band
         metrics.update(
             transmission_error_rad=te,
+            transmission_error_rms_rad=te_rms,
             unloaded_transmission_error_rad=te_geo,
             backlash_min_mm=backlash_lo,
             backlash_max_mm=backlash_hi,
@@ -130,10 +135,10 @@ class GearProblem:
             # A pair that jams or loses contact needs no strength figure to be ranked last among the clean.
             metrics["root_stress_mpa"] = math.nan
             return Evaluation(10.0 + penalty, {"te_rad": te}, (), metrics)
-        if te / self.te_scale + penalty > self.strength_gate:
+        if te_term + penalty > self.strength_gate:
             # Meshing this poor outweighs any strength: skip the particle engine, assume a middling tooth.
             metrics["root_stress_mpa"] = math.nan
-            score = te / self.te_scale + penalty + self.strength_weight * self.gated_stress_ratio
+            score = te_term + penalty + self.strength_weight * self.gated_stress_ratio
             return Evaluation(float(score), {"te_rad": te}, (), metrics)
         strength = tooth_strength(
             profile,
@@ -149,7 +154,7 @@ class GearProblem:
         if G.detached_fraction(strength.occupancy, _rim_cells(strength)) > 0:
             caught.append(G.DETACHED)
         stress_ratio = strength.root_stress / self.material.tensile_strength
-        score = te / self.te_scale + self.strength_weight * stress_ratio + penalty
+        score = te_term + self.strength_weight * stress_ratio + penalty
         metrics.update(
             root_stress_mpa=strength.root_stress / 1e6,
             failure_torque_nm=strength.failure_torque_estimate,

@@ -175,10 +175,10 @@ def _gear_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, 
     ref = reference_profile(problem)
     best_meshes = problem.meshes(best, fine=True)
     ref_meshes = problem.meshes(ref, fine=True)
+    # The flank that can work: from the lowest contact (any centre distance) up to just under the tip.
     lows = [m.contact_radii[0] for m in best_meshes if np.isfinite(m.contact_radii[0])]
-    highs = [m.contact_radii[1] for m in best_meshes if np.isfinite(m.contact_radii[1])]
     r_lo = min(lows) if lows else best.root_radius + 0.25 * problem.module
-    r_hi = max(highs) if highs else best.tip_radius
+    r_hi = best.tip_radius - 0.02 * problem.module
     fit = fit_involute(best, r_lo, r_hi)
     plots.profile_vs_involute(
         fit.radii,
