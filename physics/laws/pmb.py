@@ -88,6 +88,8 @@ class PMB:
             s0 = math.sqrt(4.0 * math.pi * self.fracture_energy / (9.0 * self.youngs_modulus * delta))
         self.s00 = s0
         f32 = np.float32
+        # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
+        self.order = np.argsort(lat.flat_offset, kind="stable")
         self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
         self.length = lengths.astype(f32)
         self.inv_len = (1.0 / lengths).astype(f32)
@@ -181,7 +183,8 @@ class PMB:
             self.vol_grid,
             self.s_grid,
             state.bits,
-            self.body.lattice.flat_offset,
+            lat.flat_offset,
+            self.order,
             self.xix,
             self.xiy,
             self.xiz,
@@ -215,7 +218,8 @@ class PMB:
             self.n2[2],
             self.s_grid,
             state.bits,
-            self.body.lattice.flat_offset,
+            lat.flat_offset,
+            self.order,
             self.xix,
             self.xiy,
             self.xiz,

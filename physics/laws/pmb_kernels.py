@@ -81,6 +81,7 @@ def _plain_run(
     scrit: np.ndarray,
     bits: np.ndarray,
     off: np.ndarray,
+    order: np.ndarray,
     xix: np.ndarray,
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -115,7 +116,8 @@ def _plain_run(
         acc[a2 + k] = zero
         acc[a3 + k] = zero
         acc[a4 + k] = big
-    for b in range(off.shape[0]):
+    for t in range(order.shape[0]):
+        b = order[t]
         q = np.uint64(p0 + off[b])
         w = b >> 5
         shift = np.uint32(b & 31)
@@ -156,6 +158,7 @@ def pmb_forces(
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
+    order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
     xix: np.ndarray,  # (nb,) float32 reference bond vector
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -175,8 +178,8 @@ def pmb_forces(
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _plain_run(
-                p0, i0, lanes, ux, uy, uz, vol, scrit, bits, off, xix, xiy, xiz, inv_len, length, coef,
-                contact_d, kc, acc,
+                p0, i0, lanes, ux, uy, uz, vol, scrit, bits, off, order, xix, xiy, xiz, inv_len,
+                length, coef, contact_d, kc, acc,
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
@@ -211,6 +214,7 @@ def _directional_run(
     scrit: np.ndarray,
     bits: np.ndarray,
     off: np.ndarray,
+    order: np.ndarray,
     xix: np.ndarray,
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -236,7 +240,8 @@ def _directional_run(
         acc[a1 + k] = zero
         acc[a2 + k] = zero
         acc[a3 + k] = zero
-    for b in range(off.shape[0]):
+    for t in range(order.shape[0]):
+        b = order[t]
         q = np.uint64(p0 + off[b])
         w = b >> 5
         shift = np.uint32(b & 31)
@@ -294,6 +299,7 @@ def pmb_forces_directional(
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
+    order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
     xix: np.ndarray,  # (nb,) float32 reference bond vector
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -311,8 +317,8 @@ def pmb_forces_directional(
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _directional_run(
-                p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, bits, off, xix, xiy, xiz,
-                inv_len, length, coef, contact_d, kc, acc,
+                p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, bits, off, order, xix, xiy,
+                xiz, inv_len, length, coef, contact_d, kc, acc,
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
