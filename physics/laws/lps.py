@@ -197,20 +197,22 @@ class LPS:
         self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
         self.length = lengths.astype(f32)
         self.inv_len = (1.0 / lengths).astype(f32)
-        self.pq = self._pq64.astype(f32)
+        self.pq = self._pq64.astype(f32)  # (6, nb)
         self.wd = wd.astype(f32)
-        self.phi = self._phi64.astype(f32)
+        self.phi = self._phi64.astype(f32)  # (6, nb)
         self.wdx = (wd * lengths).astype(f32)
         self.xd = (lengths / d).astype(f32)
         ncells = int(np.prod(lat.padded_shape))
         cells = lat.cells
-        self.vol_grid = np.zeros(ncells, dtype=f32)
-        self.vol_grid[cells] = volume
-        self.amat = np.zeros((6, ncells), dtype=f32)
-        self.bmat = np.zeros((6, ncells), dtype=f32)
+        # Per-cell record read for both ends of a bond (lps_kernels): 16 float32, aligned to 64 bytes.
+        buf = np.zeros(ncells * 16 + 16, dtype=f32)
+        start = (-buf.ctypes.data // 4) % 16
+        self.rec = buf[start : start + ncells * 16].reshape(ncells, 16)
+        self.rec[cells, kern.VOL] = volume
+        self.bmat = self.rec[:, kern.BM : kern.BM + 6].T  # (6, ncells) view
+        self._amat_rows = np.zeros((ncells, 6), dtype=f32)
+        self.amat = self._amat_rows.T  # (6, ncells) view
         self.mb = np.zeros(ncells, dtype=f32)
-        self.theta = np.zeros(ncells, dtype=f32)
-        self.lam_a = np.zeros((6, ncells), dtype=f32)
         # Initial normalisations (full intact family) and bond counts, for the damage floor and change detection.
         exists = lat.neighbours() >= 0
         m0 = (exists * (volume * lengths**2)).sum(axis=1)
@@ -235,6 +237,7 @@ class LPS:
         self.s00 = s0
         self.s_grid = np.zeros(ncells, dtype=f32)
         self.s_grid[cells] = min(s0, 3.0e38)
+        self.rec[:, kern.SCRIT] = self.s_grid
         self._stiffness = self._particle_stiffness()
         self._stiffness_ref = self._interior_stiffness()
         # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
@@ -389,7 +392,9 @@ class LPS:
             state.ux,
             state.uy,
             state.uz,
-            self.vol_grid,
+            self.rec,
+            self._amat_rows,
+            self.mb,
             state.bits,
             lat.flat_offset,
             self.xix,
@@ -399,20 +404,16 @@ class LPS:
             self.pq,
             self.phi,
             self.wdx,
-            self.amat,
-            self.bmat,
-            self.mb,
             self.bulk,
             self.dim,
-            self.theta,
-            self.lam_a,
         )
         kern.lps_forces(
             lat.cells,
             state.ux,
             state.uy,
             state.uz,
-            self.vol_grid,
+            self.rec,
+            self.s_grid,
             state.bits,
             lat.flat_offset,
             self.xix,
@@ -424,10 +425,6 @@ class LPS:
             self.phi,
             self.wd,
             self.xd,
-            self.bmat,
-            self.theta,
-            self.lam_a,
-            self.s_grid,
             state.force,
             state.newly_broken,
         )
