@@ -9,6 +9,7 @@ after setup (tracemalloc) and the peak while stepping.
 
     .venv/bin/python benchmarks/bench_lammps_peri.py [--json] [--ranks 2] [--cases peri,refined]
     .venv/bin/python benchmarks/bench_lammps_peri.py --no-lammps      # engine only
+    .venv/bin/python benchmarks/bench_lammps_peri.py --cases peri --ranks 1 --threads 1   # serial vs serial
 
 The problem (LAMMPS input, SI): sc lattice 0.5 mm filling a cylinder about y (r = 5 mm, -5 mm <= y <= 0),
 density 2200, PMB c = 1.6863e22, horizon 0.0015001 m, s00 = 0.0005, alpha = 0.25, spherical indenter
@@ -29,6 +30,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -195,8 +197,11 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     ap.add_argument("--ranks", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="numba threads for our engine (default: all)")
     ap.add_argument("--no-lammps", action="store_true")
     args = ap.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
     ceiling = roofline(125_000, 20)
     rows = {}
     for case in args.cases.split(","):

@@ -144,10 +144,10 @@ class Lattice:
     def runs(self) -> np.ndarray:
         """(r, 4) int64 rows (first cell, first particle, length, lanes): runs of consecutive occupied cells.
 
-        Runs are at most RUN_LENGTH long. Along a run, particle ids and padded-grid cells both step by one, so a kernel that loops over the particles
-        of a run reads every neighbour array at a fixed offset, contiguously (vector loads, no gathers). ``lanes``
-        rounds the length up to a multiple of 8 where the extra cells and particle ids still exist, so vector loops
-        need no scalar remainder; results of the extra lanes are discarded.
+        Along a run, particle ids and padded-grid cells both step by one, so a kernel that loops over the particles
+        of a run reads every neighbour array at a fixed offset, contiguously (vector loads, no gathers). Runs are
+        at most RUN_LENGTH long; ``lanes`` rounds the length up to a multiple of 8 where the extra cells and
+        particle ids still exist, so vector loops need no scalar remainder (results of extra lanes are discarded).
         """
         cells = self.cells
         start = np.flatnonzero(np.diff(cells, prepend=-2) != 1)
@@ -165,7 +165,7 @@ class Lattice:
 
     @cached_property
     def run_chunks(self) -> np.ndarray:
-        """(k + 1,) boundaries of groups of consecutive runs with about equal particle counts (units of parallel work)."""
+        """(k + 1,) boundaries of groups of consecutive runs with about equal particle counts (parallel work units)."""
         runs = self.runs
         target = max(256, self.count // 64)
         ends = np.cumsum(runs[:, 2])

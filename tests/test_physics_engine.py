@@ -164,3 +164,59 @@ def test_bad_input_errors():
         Simulation(body, PMB(youngs_modulus=1e9), [Fixed("missing")])
     with pytest.raises(PhysicsError, match="youngs_modulus"):
         PMB()
+
+
+def test_runs_partition_the_particles():
+    occ = np.random.default_rng(3).random((7, 6, 70)) < 0.8  # holes: many short runs, some longer than 64
+    lat = Body.from_occupancy(occ, DX, 1000.0).lattice
+    runs = lat.runs
+    first, start, length, lanes = runs.T
+    assert length.sum() == lat.count and np.array_equal(start, np.concatenate([[0], np.cumsum(length)[:-1]]))
+    assert np.array_equal(first, lat.cells[start]) and length.max() <= 64
+    assert all(
+        np.array_equal(lat.cells[s : s + n], f + np.arange(n))
+        for f, s, n in zip(first, start, length, strict=True)
+    )
+    assert ((lanes % 8 == 0) | (lanes == length)).all() and (lanes >= length).all()
+    # Extra lanes stay inside the particle arrays and the padded grid, neighbours included.
+    assert (start + lanes <= lat.count).all()
+    assert (first + lanes - 1 + lat.flat_offset.max() < np.prod(lat.padded_shape)).all()
+    chunks = lat.run_chunks
+    assert chunks[0] == 0 and chunks[-1] == len(runs) and (np.diff(chunks) > 0).all()
+
+
+def _reference_forces(sim) -> np.ndarray:
+    """Bond forces in float64 numpy, particle by particle from the stencil (no runs, no float32 grids)."""
+    lat, law = sim.body.lattice, sim.law
+    nbr = lat.neighbours()
+    xi = lat.stencil * lat.spacing
+    length = np.linalg.norm(xi, axis=1)
+    j = np.where(nbr >= 0, nbr, 0)
+    y = xi[None] + (sim.u[j] - sim.u[:, None, :])
+    r = np.linalg.norm(y, axis=2)
+    s = (r - length) / length
+    weight = (
+        law.coef.astype(np.float64) * law.bond_factors(lat.cells, lat.cells[j]) * sim.body.particle_volume
+    )
+    return ((weight * s * (nbr >= 0) / r)[:, :, None] * y).sum(axis=1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "params"),
+    [
+        ((9, 8, 13), {}),
+        ((9, 8, 13), {"surface_correction": False}),
+        ((9, 8, 13), {"variant": "lammps", "micromodulus": 1e22, "critical_stretch": 1.0}),
+        ((14, 11), {}),
+    ],
+)
+def test_run_kernels_match_a_plain_reference(shape, params):
+    """Irregular bodies (holes, short runs, padded lanes): kernel forces equal a float64 per-bond sum."""
+    occ = np.random.default_rng(5).random(shape) < 0.75
+    body = Body.from_occupancy(occ, DX, 1000.0, thickness=DX if len(shape) == 2 else None)
+    law = PMB(youngs_modulus=1e9, **params)
+    sim = Simulation(body, law)
+    sim.u[:, : body.dimension] = np.random.default_rng(6).normal(0.0, 1e-6, (body.count, body.dimension))
+    sim._forces()
+    ref = _reference_forces(sim)
+    assert np.abs(sim.force - ref).max() < 2e-4 * np.abs(ref).max()

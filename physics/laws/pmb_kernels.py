@@ -7,11 +7,14 @@ y = xi_b + (u_j - u_i): the reference offset is exact per stencil entry and the 
 so float32 keeps the stretch accurate. Bond state is a bitmask over the stencil, uint32 words stored word-major
 (``bits[w, i]``), 16 bytes per particle at 122 bonds.
 
-Per bond: s = (|y| - |xi_b|) / |xi_b|; force density on i: coef_b * g_ij * V_j * s * y / |y|, with
-g_ij = (g_i + g_j) / 2 a per-particle surface correction and V_j = 0 in empty cells. Optional LAMMPS-style
-short-range contact between *all* stencil pairs, bonded or not: 15 c V_j min(|y| - d_b, 0) / delta * y / |y| with
-d_b = min(0.9 |xi_b|, 1.35 dx). A bond breaks (after contributing its force this step) when its stretch exceeds
-min(s_i, s_j).
+Loop order: over runs of consecutive occupied cells (``Lattice.runs``), then stencil entries, then the particles
+of the run. Along a run cells and particle ids both step by one, so for a fixed stencil entry every read is
+contiguous and the innermost loop vectorizes across 8 particles (AVX2 float32), with no gathers.
+
+Per bond: s = (|y| - |xi_b|) / |xi_b|; force density on i: coef_b * G_ij * V_j * s * y / |y|, G_ij the directional
+surface correction (1 without it) and V_j = 0 in empty cells. Optional LAMMPS-style short-range contact between
+*all* stencil pairs, bonded or not: 15 c V_j min(|y| - d_b, 0) / delta * y / |y| with d_b = min(0.9 |xi_b|,
+1.35 dx). A bond breaks (after contributing its force this step) when its stretch exceeds min(s_i, s_j).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def _break_over_limit(
 # one scratch vector at fixed multiples of LANES, so LLVM sees one written object at constant offsets: the vector
 # loop then needs one runtime alias check per array it reads, instead of one per (written, read) pair.
 LANES = RUN_LENGTH
+SCRATCH = 12  # rows of the per-run scratch vector: 5 accumulators, 7 copies of the particle's own values
 
 
 @njit(cache=True, fastmath=True)
@@ -88,8 +92,9 @@ def _plain_run(
     inv_len: np.ndarray,
     length: np.ndarray,
     coef: np.ndarray,
-    contact_d: np.ndarray,
+    contact_d: np.ndarray | None,
     kc: np.float32,
+    track_min: bool | None,
     acc: np.ndarray,
 ) -> None:
     """Force density of the particles of one run (cells p0.., particles i0..) into acc: fx, fy, fz, over, smin.
@@ -98,7 +103,8 @@ def _plain_run(
     the inner loop is contiguous and vectorizes across particles (8 float32 lanes). Indices are unsigned: a signed
     index needs a wraparound select per element, which turns vector loads into scalar inserts. Each particle
     still sums its bonds in stencil order: deterministic whatever the thread count. Without surface correction
-    a bond's weight is just V_j (0 in empty cells)."""
+    a bond's weight is just V_j (0 in empty cells). ``contact_d`` None: no contact; ``track_min`` None: no
+    minimum stretch. numba prunes those branches at compile time, so each combination is its own loop."""
     zero = np.float32(0.0)
     one = np.float32(1.0)
     big = np.float32(3.0e38)
@@ -110,14 +116,25 @@ def _plain_run(
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
+    # The particle's own values, copied next to the accumulators: reads from the scratch vector need no runtime
+    # alias check against the writes (LLVM sees the same object at fixed offsets).
+    a5 = np.uint64(5 * LANES)
+    a6 = np.uint64(6 * LANES)
+    a7 = np.uint64(7 * LANES)
+    a8 = np.uint64(8 * LANES)
     for k in range(n):
         acc[k] = zero
         acc[a1 + k] = zero
         acc[a2 + k] = zero
         acc[a3 + k] = zero
-        acc[a4 + k] = big
+        if track_min is not None:
+            acc[a4 + k] = big
+        acc[a5 + k] = ux[p + k]
+        acc[a6 + k] = uy[p + k]
+        acc[a7 + k] = uz[p + k]
+        acc[a8 + k] = scrit[p + k]
     for t in range(order.shape[0]):
-        b = order[t]
+        b = np.uint64(order[t])  # unsigned: no wraparound selects on the per-bond loads
         q = np.uint64(p0 + off[b])
         w = b >> 5
         shift = np.uint32(b & 31)
@@ -127,24 +144,26 @@ def _plain_run(
         lb = length[b]
         ilb = inv_len[b]
         cb = coef[b]
-        db = contact_d[b]
         for k in range(n):
             vj = vol[q + k]
             intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
-            yx = xb + (ux[q + k] - ux[p + k])
-            yy = yb + (uy[q + k] - uy[p + k])
-            yz = zb + (uz[q + k] - uz[p + k])
+            yx = xb + (ux[q + k] - acc[a5 + k])
+            yy = yb + (uy[q + k] - acc[a6 + k])
+            yz = zb + (uz[q + k] - acc[a7 + k])
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             s = (rr - lb) * ilb
-            fac = intact * cb * vj * s + kc * vj * min(rr - db, zero)
+            fac = intact * cb * vj * s
+            if contact_d is not None:
+                fac += kc * vj * min(rr - contact_d[b], zero)
             fac /= max(rr, tiny)
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
             # Count intact bonds past their limit (a sum vectorizes; the rare clearing pass runs afterwards).
-            lim = min(scrit[p + k], scrit[q + k])
+            lim = min(acc[a8 + k], scrit[q + k])
             acc[a3 + k] += intact if s > lim else zero
-            acc[a4 + k] = min(acc[a4 + k], s + (one - intact) * big)
+            if track_min is not None:
+                acc[a4 + k] = min(acc[a4 + k], s + (one - intact) * big)
 
 
 @njit(cache=True, parallel=True)
@@ -165,8 +184,8 @@ def pmb_forces(
     inv_len: np.ndarray,  # (nb,) float32 1/|xi|
     length: np.ndarray,  # (nb,) float32 |xi|
     coef: np.ndarray,  # (nb,) float32 c times the horizon volume correction of each offset
-    contact_d: np.ndarray,  # (nb,) float32 contact distance per offset
-    contact_k: float,  # 15 c / delta; 0 disables contact
+    contact_d: np.ndarray | None,  # (nb,) float32 contact distance per offset; None: no contact
+    contact_k: float,  # 15 c / delta
     force: np.ndarray,  # (n, 3) float64 output force density
     min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
@@ -174,12 +193,12 @@ def pmb_forces(
     """Bond-based forces without surface correction (LAMMPS variant, or surface_correction=False)."""
     kc = np.float32(contact_k)
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(5 * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _plain_run(
                 p0, i0, lanes, ux, uy, uz, vol, scrit, bits, off, order, xix, xiy, xiz, inv_len,
-                length, coef, contact_d, kc, acc,
+                length, coef, contact_d, kc, True, acc,
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
@@ -221,7 +240,7 @@ def _directional_run(
     inv_len: np.ndarray,
     length: np.ndarray,
     coef: np.ndarray,
-    contact_d: np.ndarray,
+    contact_d: np.ndarray | None,
     kc: np.float32,
     acc: np.ndarray,
 ) -> None:
@@ -235,13 +254,27 @@ def _directional_run(
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
+    a5 = np.uint64(5 * LANES)
+    a6 = np.uint64(6 * LANES)
+    a7 = np.uint64(7 * LANES)
+    a8 = np.uint64(8 * LANES)
+    a9 = np.uint64(9 * LANES)
+    a10 = np.uint64(10 * LANES)
+    a11 = np.uint64(11 * LANES)
     for k in range(n):
         acc[k] = zero
         acc[a1 + k] = zero
         acc[a2 + k] = zero
         acc[a3 + k] = zero
+        acc[a5 + k] = ux[p + k]
+        acc[a6 + k] = uy[p + k]
+        acc[a7 + k] = uz[p + k]
+        acc[a8 + k] = scrit[p + k]
+        acc[a9 + k] = gx[p + k]
+        acc[a10 + k] = gy[p + k]
+        acc[a11 + k] = gz[p + k]
     for t in range(order.shape[0]):
-        b = order[t]
+        b = np.uint64(order[t])  # unsigned: no wraparound selects on the per-bond loads
         q = np.uint64(p0 + off[b])
         w = b >> 5
         shift = np.uint32(b & 31)
@@ -251,34 +284,35 @@ def _directional_run(
         lb = length[b]
         ilb = inv_len[b]
         cb = coef[b] * half
-        db = contact_d[b]
         nx = n2x[b]
         ny = n2y[b]
         nz = n2z[b]
         for k in range(n):
             vj = vol[q + k]
             intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
-            yx = xb + (ux[q + k] - ux[p + k])
-            yy = yb + (uy[q + k] - uy[p + k])
-            yz = zb + (uz[q + k] - uz[p + k])
+            yx = xb + (ux[q + k] - acc[a5 + k])
+            yy = yb + (uy[q + k] - acc[a6 + k])
+            yz = zb + (uz[q + k] - acc[a7 + k])
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             s = (rr - lb) * ilb
             # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / Gbar_a^2)^(-1/2) with
             # Gbar_a = h_a / 2, h_a = g_a,i + g_a,j; over a common denominator, one sqrt and no extra division:
             # G = h_x h_y h_z / (2 sqrt(n_x^2 h_y^2 h_z^2 + n_y^2 h_x^2 h_z^2 + n_z^2 h_x^2 h_y^2)).
-            hx = gx[p + k] + gx[q + k]
-            hy = gy[p + k] + gy[q + k]
-            hz = gz[p + k] + gz[q + k]
+            hx = acc[a9 + k] + gx[q + k]
+            hy = acc[a10 + k] + gy[q + k]
+            hz = acc[a11 + k] + gz[q + k]
             hyz = hy * hz
             hxz = hx * hz
             hxy = hx * hy
             den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
-            fac = intact * cb * hx * hyz * vj * s + kc * vj * min(rr - db, zero) * den
+            fac = intact * cb * hx * hyz * vj * s
+            if contact_d is not None:
+                fac += kc * vj * min(rr - contact_d[b], zero) * den
             fac /= max(den * rr, tiny)
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
-            lim = min(scrit[p + k], scrit[q + k])
+            lim = min(acc[a8 + k], scrit[q + k])
             acc[a3 + k] += intact if s > lim else zero
 
 
@@ -311,9 +345,10 @@ def pmb_forces_directional(
     force: np.ndarray,  # (n, 3) float64 output force density
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
+    """Bond-based forces with the directional surface correction."""
     kc = np.float32(contact_k)
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(4 * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _directional_run(
