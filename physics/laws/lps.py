@@ -2,11 +2,11 @@
 
 Energy of particle i (d = 2 or 3, e_b = |y_b| - |xi_b| the extension of bond b, V_j the neighbour's volume):
 
-    W_i = K theta_i^2 / 2 + alpha_i / 2 sum_b wd_b (e_b - theta_i |xi_b| / d)^2 V_j,
-    theta_i = sum_b V_j (xi_b . A_i . xi_b / |xi_b|) e_b,      alpha_i = d (d + 2) G / md_i,
+    W_i = K theta_i^2 / 2 + 1/2 sum_b beta_ib wd_b (e_b - theta_i |xi_b| / d)^2 V_j,
+    theta_i = sum_b V_j (xi_b . A_i . xi_b / |xi_b|) e_b.
 
-with md_i = sum_b wd_b |xi_b|^2 V_j over the particle's own bonds. Plain LPS has A_i = (d / m_i) I,
-m_i = sum_b |xi_b|^2 V_j (influence function 1). The forces are the exact derivative of sum_i W_i V_i
+Plain LPS has A_i = (d / m_i) I and beta_ib = alpha_i = d (d + 2) G / md_i, with m_i = sum_b |xi_b|^2 V_j
+(influence function 1) and md_i = sum_b wd_b |xi_b|^2 V_j over the particle's own bonds. The forces are the exact derivative of sum_i W_i V_i
 (physics/laws/lps_kernels.py). K is the bulk modulus E / (3 (1 - 2 nu)) in 3D; in 2D the in-plane one,
 E / (2 (1 - nu)) in plane stress and E / (2 (1 + nu)(1 - 2 nu)) in plane strain; G = E / (2 (1 + nu)).
 
@@ -19,15 +19,16 @@ interior particle then obeys Hooke's law exactly, for any uniform strain.
 Surface correction (``surface_correction=True``): particles near a free surface miss part of their horizon, so
 (d / m_i) sum_b |xi_b| e_b is no longer the trace of a uniform strain. A_i is instead solved per particle from
 its own bonds, sum_b |xi_b|^2 V_j (n_b . A_i . n_b) n_b (x) n_b = I, which makes theta_i exact under every
-uniform strain; alpha_i already normalises the deviatoric energy by the particle's own md_i (exact on average
-over deviatoric strains). A_i falls back to (d / m_i) I where the bonds cannot resolve a direction (a plate one
-or two particles thick) or where the corrected tensor would exceed 4 times the plain one.
+uniform strain. Likewise beta_ib = B_i . (nx^2, ny^2, nz^2, ny^2 nz^2, nx^2 nz^2, nx^2 ny^2) is solved so the
+deviatoric energy is exact under uniform axial (x, y, z) and shear strains (2D: axial, shear and their sum).
+Each falls back to the plain value where its system is singular (a plate one or two particles thick), or where
+the solution is not positive on every bond or exceeds CAP times the plain value (e.g. cube corners).
 
 Fracture: a bond breaks when its stretch e / |xi| exceeds s0 (critical stretch from the fracture energy G0 as in
 Madenci & Oterkus 2014 for the ordinary state-based solid): s0 = sqrt(G0 / ((3 G + (3/4)^4 (K - 5 G / 3)) delta))
 in 3D, s0 = sqrt(G0 / ((6 G / pi + 16 / (9 pi^2) (K - 2 G)) delta)) in 2D; both reduce to the PMB values at
-PMB's Poisson ratio. A broken bond leaves theta, m_i and md_i (and A_i is solved again from the remaining
-bonds); the normalisation never drops below half the particle's initial one (``FLOOR``), so the last bonds of a
+PMB's Poisson ratio. A broken bond leaves theta, m_i and md_i (and A_i, B_i are solved again from the
+remaining bonds); the normalisation never drops below half the particle's initial one (``FLOOR``), so the last bonds of a
 detaching particle are not stiffened beyond the stable time step.
 
 Units: SI (Pa, kg/m^3, J/m^2, m).
