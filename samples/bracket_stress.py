@@ -4,7 +4,7 @@ The bracket is bolted to a wall by its upright (held at the back face, x = 0) an
 newtons pressing down on the free end of its base. The script builds it, stress-tests it in ``material``,
 prints the summary, renders the stress to a PNG and writes an STL, FDM G-code and a voxel assembly plan.
 
-    python samples/bracket_stress.py [--small] [--out DIR]
+    python samples/bracket_stress.py [--small] [--pitch MM] [--out DIR]
 
 ``--small`` (or the environment variable ``BITS2ATOMS_SMALL=1``) runs a coarse, quick version (tests use
 it). In CQ-editor the top-level parameters below can be changed and the bracket is shown with
@@ -26,7 +26,7 @@ fillet_radius = 6.0  # inside corner between base and upright
 hole_diameter = 6.0
 material = "PLA"
 load_n = 40.0  # pressing down on the free end of the base
-pitch = 1.0  # lattice spacing of the stress test, mm
+pitch = 2.0  # lattice spacing of the stress test, mm (1 mm: 8x the particles, a much longer run)
 model = "lps"  # force law: lps (any Poisson ratio) or pmb
 steps = None  # cap on solver iterations (None: until converged)
 printer = "prusa_mk3s"
@@ -41,8 +41,11 @@ if __name__ == "__main__":
     cli = argparse.ArgumentParser(description="Stress-test a bracket and write its fabrication files.")
     cli.add_argument("--small", action="store_true", help="coarse, quick run (a few seconds of physics)")
     cli.add_argument("--out", default=out_dir, help=f"folder for the files (default {out_dir})")
+    cli.add_argument(
+        "--pitch", type=float, default=pitch, help=f"stress-test lattice, mm (default {pitch:g})"
+    )
     args = cli.parse_args()
-    small, out_dir = small or args.small, args.out
+    small, out_dir, pitch = small or args.small, args.out, args.pitch
 if small or os.environ.get("BITS2ATOMS_SMALL", "0") not in ("", "0"):
     pitch, assembly_pitch, steps = 2.5, 5.0, 1000
 

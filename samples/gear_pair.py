@@ -6,7 +6,7 @@ one tooth pushed tangentially by the force that carries ``torque_nm``) and compa
 stress with the Lewis bending stress, then writes an STL of each gear, G-code to print the pinion and
 laser-cutting G-code, a DXF and an SVG for the wheel.
 
-    python samples/gear_pair.py [--small] [--out DIR]
+    python samples/gear_pair.py [--small] [--pitch MM] [--out DIR]
 
 ``--small`` (or ``BITS2ATOMS_SMALL=1``) runs a coarse, quick version (tests use it). In CQ-editor the pair
 is shown with ``show_object``; set ``simulate = False`` to only build it.
@@ -43,8 +43,11 @@ if __name__ == "__main__":
     cli = argparse.ArgumentParser(description="Build a gear pair, stress-test a tooth, write its files.")
     cli.add_argument("--small", action="store_true", help="coarse, quick run (a few seconds of physics)")
     cli.add_argument("--out", default=out_dir, help=f"folder for the files (default {out_dir})")
+    cli.add_argument(
+        "--pitch", type=float, default=pitch, help=f"stress-test lattice, mm (default {pitch:g})"
+    )
     args = cli.parse_args()
-    small, out_dir = small or args.small, args.out
+    small, out_dir, pitch = small or args.small, args.out, args.pitch
 if small or os.environ.get("BITS2ATOMS_SMALL", "0") not in ("", "0"):
     pitch, steps, width = 1.0, 600, 3.0
 
