@@ -8,11 +8,13 @@ from physics.conditions import Displacement, Fixed, Force, Rotation, SphereInden
 from physics.errors import PhysicsError
 from physics.lattice import Lattice, stencil_offsets
 from physics.laws import LAWS, make_law
+from physics.laws.lps import LPS
 from physics.laws.pmb import PMB
 from physics.simulation import Result, Simulation
 
 __all__ = [
     "LAWS",
+    "LPS",
     "PMB",
     "Body",
     "Displacement",
