@@ -46,6 +46,7 @@ def check_rendering() -> None:
         if run.returncode == 0 and probe.is_file() and probe.stat().st_size > 0:
             return
     last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    last = re.sub(r"\x1b\[[0-9;]*m", "", last).split("| ")[-1].strip()  # VTK's colours and log prefix
     hint = (
         "run it under xvfb-run"
         if shutil.which("xvfb-run")

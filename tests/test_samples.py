@@ -153,6 +153,13 @@ def test_bracket_stress_sample(tmp_path: Path, monkeypatch, capsys) -> None:
     assert _printed_layers(Path(files["gcode"])) >= figures["gcode"]["layers"] == 200  # 40 mm at 0.2 mm
     plan = read_assembly(files["assembly"])
     assert check_assembly(plan) == [] and figures["assembly"]["placements"] > 0
+    # The tutorial's pictures come from these files (docs/make_tutorial_images.py).
+    images = runpy.run_path(str(SAMPLES.parent / "docs" / "make_tutorial_images.py"))
+    pngs = images["pictures"](tmp_path, tmp_path / "img")
+    assert [p.name for p in pngs] == [f"tutorial_{n}.png" for n in ("bracket", "stress", "gcode", "assembly")]
+    for png in pngs:
+        _valid_png(png)
+        assert png.stat().st_size < 100_000  # small enough to commit
 
 
 def test_gear_pair_sample(tmp_path: Path, monkeypatch, capsys) -> None:
