@@ -224,3 +224,25 @@ def test_morph_builds_the_grown_gear_on_the_workplane(
     assert len(two.val().Solids()) == 2
     with pytest.raises(FabError, match=r"Workplane.morph: \[morph\] 'teeth' must be a whole number"):
         cq.Workplane("XY").morph("gear", teeth=3.5)
+
+
+def test_stress_test_runs_the_particle_engine() -> None:
+    """A real run: a 20 x 4 x 4 mm PLA bar pulled by 100 N along its axis."""
+    bar = cq.Workplane("XY").box(20, 4, 4, centered=(False, True, False))
+    report = bar.stress_test("PLA", pitch=1.0, fix="<X", load=">X", force=(100, 0, 0))
+    result = report.as_dict()["result"]
+    for name in (
+        "max_displacement_mm",
+        "max_von_mises_pa",
+        "reaction_force_n",
+        "broken_bond_fraction",
+        "fragments",
+        "failure_load_n",
+        "safety_factor",
+    ):
+        assert getattr(report, name) == result[name], name  # named like fab simulate --json's result
+    assert report.reaction_force_n[0] == pytest.approx(-100.0, rel=0.02)  # the support balances the pull
+    # Stretch F L / (E A) between the held and the pulled layers (about 18 mm apart), E = 3.5 GPa.
+    assert report.max_displacement_mm == pytest.approx(100 * 18 / (3500 * 16), rel=0.3)
+    assert report.fragments == 1 and report.broken_bond_fraction == 0
+    assert "static test of 320 particles" in report.summary()
