@@ -205,14 +205,12 @@ class LPS:
         self.xd = (lengths / d).astype(f32)
         ncells = int(np.prod(lat.padded_shape))
         cells = lat.cells
-        # Per-cell record read for both ends of a bond (lps_kernels): 16 float32, aligned to 64 bytes.
-        buf = np.zeros(ncells * 16 + 16, dtype=f32)
-        start = (-buf.ctypes.data // 4) % 16
-        self.rec = buf[start : start + ncells * 16].reshape(ncells, 16)
-        self.rec[cells, kern.VOL] = volume
-        self.bmat = self.rec[:, kern.BM : kern.BM + 6].T  # (6, ncells) view
-        self._amat_rows = np.zeros((ncells, 6), dtype=f32)
-        self.amat = self._amat_rows.T  # (6, ncells) view
+        # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
+        self.order = np.argsort(lat.flat_offset, kind="stable")
+        # Per-cell table read for both ends of a bond (lps_kernels), field-major so runs read it contiguously.
+        self.fields = np.zeros((kern.NFIELDS, ncells), dtype=f32)
+        self.bmat = self.fields[kern.BM : kern.BM + 6]  # (6, ncells) view
+        self.amat = np.zeros((6, ncells), dtype=f32)
         self.mb = np.zeros(ncells, dtype=f32)
         # Initial normalisations (full intact family) and bond counts, for the damage floor and change detection.
         exists = lat.neighbours() >= 0
@@ -238,7 +236,11 @@ class LPS:
         self.s00 = s0
         self.s_grid = np.zeros(ncells, dtype=f32)
         self.s_grid[cells] = min(s0, 3.0e38)
-        self.rec[:, kern.SCRIT] = self.s_grid
+        self._scrit = (
+            self.s_grid if math.isfinite(s0) else None
+        )  # None: the force kernel skips the limit test
+        self._volume = float(volume)
+        self.fields[kern.SCRIT] = self.s_grid
         self._stiffness = self._particle_stiffness()
         self._stiffness_ref = self._interior_stiffness()
         # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
@@ -374,11 +376,13 @@ class LPS:
 
     def refresh(self, bits: np.ndarray) -> None:
         """Re-derive A_i, B_i, mb_i of every particle whose intact-bond count changed (breaking, pre-cracks)."""
-        if _changed_counts(bits, self._counts, self._changed) == 0:
-            return
+        if _changed_counts(bits, self._counts, self._changed) > 0:
+            self._refresh_changed(bits)
+
+    def _refresh_changed(self, bits: np.ndarray) -> None:
+        """Re-derive A_i, B_i, mb_i of the particles flagged in ``_changed``."""
         rows = np.flatnonzero(self._changed)
-        lat = self.body.lattice
-        nb = lat.bonds_per_particle
+        nb = self.body.lattice.bonds_per_particle
         b = np.arange(nb)
         for start in range(0, len(rows), CHUNK):
             r = rows[start : start + CHUNK]
@@ -387,48 +391,25 @@ class LPS:
 
     def compute(self, state) -> None:
         lat = self.body.lattice
-        self.refresh(state.bits)
-        kern.lps_dilatation(
-            lat.cells,
-            state.ux,
-            state.uy,
-            state.uz,
-            self.rec,
-            self._amat_rows,
-            self.mb,
-            state.bits,
-            lat.flat_offset,
-            self.xix,
-            self.xiy,
-            self.xiz,
-            self.length,
-            self.pq,
-            self.phi,
-            self.wdx,
-            self.bulk,
-            self.dim,
-        )
+        runs, chunks = lat.runs, lat.run_chunks
+        args = (self.xix, self.xiy, self.xiz, self.length)
+        bits = state.bits
+        # Pass 1 also counts intact bonds: where a count changed (bonds broke last step, pre-cracks), refresh
+        # those particles' A, B, mb and redo the pass. No separate pass over the bond words at every step.
+        for _ in range(2):
+            changed = kern.lps_dilatation(
+                runs, chunks, state.ux, state.uy, state.uz, self.amat, self.fields, self.mb, bits,
+                self._counts, self._changed, lat.flat_offset, self.order, *args, self.pq, self.phi, self.wdx,
+                self._volume, self.bulk, self.dim,
+            )  # fmt: skip
+            if changed == 0:
+                break
+            self._refresh_changed(bits)
         kern.lps_forces(
-            lat.cells,
-            state.ux,
-            state.uy,
-            state.uz,
-            self.rec,
-            self.s_grid,
-            state.bits,
-            lat.flat_offset,
-            self.xix,
-            self.xiy,
-            self.xiz,
-            self.length,
-            self.inv_len,
-            self.pq,
-            self.phi,
-            self.wd,
-            self.xd,
-            state.force,
+            runs, chunks, state.ux, state.uy, state.uz, self.fields, self._scrit, bits, lat.flat_offset,
+            self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd, self._volume, state.force,
             state.newly_broken,
-        )
+        )  # fmt: skip
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):

@@ -1,24 +1,28 @@
 """numba kernels of the linear peridynamic solid (LPS, state-based).
 
-Same storage as the PMB kernels (physics/laws/pmb_kernels.py): float32 displacements on the padded flat grid, bond
-``b`` of the particle in cell ``p`` joins cell ``p + off[b]``, uint32 intact-bond words ``bits[w, i]``. Every
-particle gathers only its own bonds (no scatter), so results do not depend on the thread count.
+Same storage and loop order as the PMB kernels (physics/laws/pmb_kernels.py): float32 displacements on the padded
+flat grid, bond ``b`` of the particle in cell ``p`` joins cell ``p + off[b]``, uint32 intact-bond words
+``bits[w, i]``. Every particle gathers only its own bonds (no scatter), so results do not depend on the thread
+count. Loops run over z-runs of occupied cells (``Lattice.runs``), then stencil entries, then the particles of the
+run: for a fixed bond every per-cell array is read at a fixed offset from the run, contiguously, and the inner
+loop vectorizes across particles.
 
-Per particle i with bond extensions e_b = |y_b| - |xi_b| (intact bonds only, V_j the neighbour's volume):
+Per particle i with bond extensions e_b = |y_b| - |xi_b| (intact bonds only; V the particle volume, the same for
+every particle, so it multiplies the sums once at the end):
 
-    theta_i = sum_b V_j g_ib e_b,          g_ib = xi_b . A_i . xi_b / |xi_b|     (dilatation)
-    P_i     = sum_b V_j beta_ib wd_b |xi_b| e_b,   beta_ib = B_i . phi_b (phi: even products of n_b)
-    lam_i   = K theta_i - (P_i - theta_i mb_i / d) / d,   mb_i = sum_b V_j beta_ib wd_b |xi_b|^2
+    theta_i = V sum_b g_ib e_b,          g_ib = xi_b . A_i . xi_b / |xi_b|     (dilatation)
+    P_i     = V sum_b beta_ib wd_b |xi_b| e_b,   beta_ib = B_i . phi_b (phi: even products of n_b)
+    lam_i   = K theta_i - (P_i - theta_i mb_i / d) / d,   mb_i = V sum_b beta_ib wd_b |xi_b|^2
     t_ib    = lam_i g_ib + beta_ib wd_b (e_b - theta_i |xi_b| / d)               (scalar force state)
-    f_i     = sum_b V_j (t_ib + t_jb) y_b / |y_b|
+    f_i     = V sum_b (t_ib + t_jb) y_b / |y_b|
 
 t is the exact derivative of W_i = K theta_i^2 / 2 + 1/2 sum_b beta_ib wd_b (e_b - theta_i |xi_b| / d)^2 V_j, so
 the forces conserve energy. A_i = (d / m_i) I and B_i = alpha_i I is plain LPS; the surface correction solves
 them per particle (see physics/laws/lps.py).
 
-What pass 2 needs of a bond's far end lives in one 64-byte record per cell, ``rec[cell, 16]`` (float32):
-lam A (0-5, written by pass 1), B (6-11), theta (12, pass 1), volume (13, 0 in empty cells), critical stretch
-(14), unused (15). One cache line per neighbour instead of fourteen separate arrays.
+What pass 2 needs of a bond's far end lives in a field-major table ``fields[NFIELDS, ncells]`` (float32): lam A
+(rows 0-5, written by pass 1), B (6-11), theta (12, pass 1), critical stretch (13). Field-major, so that the
+particles of a run read each field contiguously (vector loads, no gathers).
 """
 
 from __future__ import annotations
@@ -26,20 +30,124 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-LAM, BM, THETA, VOL, SCRIT = 0, 6, 12, 13, 14
+from physics.lattice import RUN_LENGTH
+
+LAM, BM, THETA, SCRIT = 0, 6, 12, 13
+NFIELDS = 14
+
+# Longest run a kernel processes at once. As in the PMB kernels, the per-run accumulators and copies of the run's
+# own values are rows of one scratch vector at fixed multiples of LANES: LLVM sees one written object at constant
+# offsets and needs one runtime alias check per array it reads.
+LANES = RUN_LENGTH
+SCRATCH_DIL = 17  # theta, P, own u (3), own A (6), own B (6)
+SCRATCH_FORCE = 21  # fx, fy, fz, over, own u (3), own lam A (6), own B (6), own theta, own critical stretch
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, inline="always")
+def _popcount(v: np.uint32) -> int:
+    v = v - ((v >> np.uint32(1)) & np.uint32(0x55555555))
+    v = (v & np.uint32(0x33333333)) + ((v >> np.uint32(2)) & np.uint32(0x33333333))
+    v = (v + (v >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+    return np.int64((v * np.uint32(0x01010101)) >> np.uint32(24))
+
+
+@njit(cache=True, fastmath=True)
+def _dilatation_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    amat: np.ndarray,
+    fields: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    order: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wdx: np.ndarray,
+    acc: np.ndarray,
+) -> None:
+    """sum_b g_ib e_b and sum_b beta_ib wd_b |xi_b| e_b of the particles of one run into acc rows 0 and 1.
+
+    Indices are unsigned (no wraparound selects, which would turn vector loads into scalar inserts); each particle
+    still sums its bonds in stencil ``order``, so the result does not depend on the thread count."""
+    zero = np.float32(0.0)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    a1 = np.uint64(LANES)
+    au = np.uint64(2 * LANES)  # own u: rows 2-4
+    aa = np.uint64(5 * LANES)  # own A: rows 5-10
+    ab = np.uint64(11 * LANES)  # own B: rows 11-16
+    s = np.uint64(LANES)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[au + k] = ux[p + k]
+        acc[au + s + k] = uy[p + k]
+        acc[au + 2 * s + k] = uz[p + k]
+        for c in range(6):
+            acc[aa + c * s + k] = amat[c, p + k]
+            acc[ab + c * s + k] = fields[BM + c, p + k]
+    for t in range(order.shape[0]):
+        b = np.uint64(order[t])
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
+        shift = np.uint32(b & 31)
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        lb = length[b]
+        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
+        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
+        wb = wdx[b]
+        for k in range(n):
+            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            yx = xb + (ux[q + k] - acc[au + k])
+            yy = yb + (uy[q + k] - acc[au + s + k])
+            yz = zb + (uz[q + k] - acc[au + 2 * s + k])
+            e = intact * (np.sqrt(yx * yx + yy * yy + yz * yz) - lb)
+            g = (
+                acc[aa + k] * g0
+                + acc[aa + s + k] * g1
+                + acc[aa + 2 * s + k] * g2
+                + acc[aa + 3 * s + k] * g3
+                + acc[aa + 4 * s + k] * g4
+                + acc[aa + 5 * s + k] * g5
+            )
+            beta = (
+                acc[ab + k] * h0
+                + acc[ab + s + k] * h1
+                + acc[ab + 2 * s + k] * h2
+                + acc[ab + 3 * s + k] * h3
+                + acc[ab + 4 * s + k] * h4
+                + acc[ab + 5 * s + k] * h5
+            )
+            acc[k] += g * e
+            acc[a1 + k] += beta * wb * e
+
+
+@njit(cache=True, parallel=True)
 def lps_dilatation(
-    cells: np.ndarray,  # (n,) padded-grid cell of each particle
+    runs: np.ndarray,  # (r, 4) int64 runs of the lattice: first cell, first particle, length, lanes
+    chunks: np.ndarray,  # (k + 1,) boundaries of groups of runs, the parallel work units
     ux: np.ndarray,  # (ncells,) float32 displacements on the padded grid
     uy: np.ndarray,
     uz: np.ndarray,
-    rec: np.ndarray,  # (ncells, 16) float32 per-cell record (see module docstring); theta and lam A written
-    amat: np.ndarray,  # (ncells, 6) float32 Voigt components of A per particle
+    amat: np.ndarray,  # (6, ncells) float32 Voigt components of A per particle
+    fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table (module docstring); theta and lam A written
     mb: np.ndarray,  # (ncells,) float32 sum_b beta_ib wd_b |xi_b|^2 V_j over intact bonds
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask
+    counts: np.ndarray,  # (n,) int64 intact-bond count per particle at the last refresh; updated
+    changed: np.ndarray,  # (n,) bool output: whose intact-bond count differs from ``counts``
     off: np.ndarray,  # (nb,) int64 flat offsets
+    order: np.ndarray,  # (nb,) int64 order in which the kernel visits the stencil (neighbour rows together)
     xix: np.ndarray,  # (nb,) float32 reference bond vector
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -47,55 +155,45 @@ def lps_dilatation(
     pq: np.ndarray,  # (6, nb) float32 [xx, yy, zz, 2yz, 2xz, 2xy] / |xi| of each bond vector
     phi: np.ndarray,  # (6, nb) float32 [nx^2, ny^2, nz^2, ny^2 nz^2, nx^2 nz^2, nx^2 ny^2]
     wdx: np.ndarray,  # (nb,) float32 deviatoric weight times |xi|
+    volume: float,  # V, every particle's volume
     bulk: float,  # K (3D) or the 2D bulk modulus
     dim: int,  # 2 or 3
-) -> None:
-    nb = off.shape[0]
+) -> int:
+    """Pass 1: theta_i and lam_i A_i. Also counts each particle's intact bonds and returns how many particles'
+    counts changed (bonds broken last step, pre-cracks): their A, B, mb are stale and this pass must be redone
+    after refreshing them. Counting here saves the separate pass over the bond words at every step."""
     words = bits.shape[0]
-    zero = np.float32(0.0)
     inv_d = np.float32(1.0 / dim)
     kb = np.float32(bulk)
-    for i in prange(cells.shape[0]):
-        p = cells[i]
-        uxi = ux[p]
-        uyi = uy[p]
-        uzi = uz[p]
-        a0, a1, a2, a3, a4, a5 = amat[p, 0], amat[p, 1], amat[p, 2], amat[p, 3], amat[p, 4], amat[p, 5]
-        b0, b1, b2 = rec[p, BM], rec[p, BM + 1], rec[p, BM + 2]
-        b3, b4, b5 = rec[p, BM + 3], rec[p, BM + 4], rec[p, BM + 5]
-        th = zero
-        pm = zero
-        for w in range(words):
-            word = bits[w, i]
-            base = w * 32
-            last = min(nb, base + 32)
-            for b in range(base, last):
-                q = p + off[b]
-                vj = rec[q, VOL] * np.float32(np.int32((word >> np.uint32(b - base)) & np.uint32(1)))
-                yx = xix[b] + (ux[q] - uxi)
-                yy = xiy[b] + (uy[q] - uyi)
-                yz = xiz[b] + (uz[q] - uzi)
-                e = np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]
-                g = (
-                    a0 * pq[0, b]
-                    + a1 * pq[1, b]
-                    + a2 * pq[2, b]
-                    + a3 * pq[3, b]
-                    + a4 * pq[4, b]
-                    + a5 * pq[5, b]
-                )
-                beta = b0 * phi[0, b] + b1 * phi[1, b] + b2 * phi[2, b] + b3 * phi[3, b] + b4 * phi[4, b]
-                beta += b5 * phi[5, b]
-                th += vj * g * e
-                pm += vj * beta * wdx[b] * e
-        lam = kb * th - inv_d * (pm - th * mb[p] * inv_d)
-        rec[p, THETA] = th
-        rec[p, LAM] = lam * a0
-        rec[p, LAM + 1] = lam * a1
-        rec[p, LAM + 2] = lam * a2
-        rec[p, LAM + 3] = lam * a3
-        rec[p, LAM + 4] = lam * a4
-        rec[p, LAM + 5] = lam * a5
+    vol = np.float32(volume)
+    total = 0
+    for c in prange(chunks.shape[0] - 1):
+        acc = np.empty(SCRATCH_DIL * LANES, dtype=np.float32)
+        for r in range(chunks[c], chunks[c + 1]):
+            p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+            _dilatation_run(
+                p0, i0, lanes, ux, uy, uz, amat, fields, bits, off, order, xix, xiy, xiz, length, pq, phi,
+                wdx, acc,
+            )  # fmt: skip
+            for k in range(count):
+                i = i0 + k
+                p = p0 + k
+                th = vol * acc[k]
+                pm = vol * acc[LANES + k]
+                lam = kb * th - inv_d * (pm - th * mb[p] * inv_d)
+                fields[THETA, p] = th
+                for j in range(6):
+                    fields[LAM + j, p] = lam * amat[j, p]
+                nbonds = 0
+                for w in range(words):
+                    nbonds += _popcount(bits[w, i])
+                if nbonds != counts[i]:
+                    counts[i] = nbonds
+                    changed[i] = True
+                    total += 1
+                else:
+                    changed[i] = False
+    return total
 
 
 @njit(cache=True, inline="always")
@@ -136,16 +234,137 @@ def _break_over_limit(
     return broken
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, fastmath=True)
+def _force_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    fields: np.ndarray,
+    scrit: np.ndarray | None,
+    bits: np.ndarray,
+    off: np.ndarray,
+    order: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wd: np.ndarray,
+    xd: np.ndarray,
+    acc: np.ndarray,
+) -> None:
+    """Force sums of the particles of one run into acc rows fx, fy, fz (without the factor V) and the count of
+    intact bonds over their limit. ``scrit`` None (bonds never break): no limit test; numba compiles that loop
+    separately."""
+    zero = np.float32(0.0)
+    tiny = np.float32(1e-30)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    s = np.uint64(LANES)
+    a1 = s
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    au = np.uint64(4 * LANES)  # own u: rows 4-6
+    al = np.uint64(7 * LANES)  # own lam A: rows 7-12
+    ab = np.uint64(13 * LANES)  # own B: rows 13-18
+    at = np.uint64(19 * LANES)  # own theta
+    asc = np.uint64(20 * LANES)  # own critical stretch
+    lam0, lam1, lam2 = np.uint64(LAM), np.uint64(LAM + 1), np.uint64(LAM + 2)
+    lam3, lam4, lam5 = np.uint64(LAM + 3), np.uint64(LAM + 4), np.uint64(LAM + 5)
+    bm0, bm1, bm2 = np.uint64(BM), np.uint64(BM + 1), np.uint64(BM + 2)
+    bm3, bm4, bm5 = np.uint64(BM + 3), np.uint64(BM + 4), np.uint64(BM + 5)
+    th = np.uint64(THETA)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[a2 + k] = zero
+        acc[a3 + k] = zero
+        acc[au + k] = ux[p + k]
+        acc[au + s + k] = uy[p + k]
+        acc[au + 2 * s + k] = uz[p + k]
+        for c in range(6):
+            acc[al + c * s + k] = fields[LAM + c, p + k]
+            acc[ab + c * s + k] = fields[BM + c, p + k]
+        acc[at + k] = fields[THETA, p + k]
+        if scrit is not None:
+            acc[asc + k] = scrit[p + k]
+    for t in range(order.shape[0]):
+        b = np.uint64(order[t])
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
+        shift = np.uint32(b & 31)
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        lb = length[b]
+        ilb = inv_len[b]
+        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
+        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
+        wb = wd[b]
+        xdb = xd[b]
+        for k in range(n):
+            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            qk = q + k
+            yx = xb + (ux[qk] - acc[au + k])
+            yy = yb + (uy[qk] - acc[au + s + k])
+            yz = zb + (uz[qk] - acc[au + 2 * s + k])
+            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+            e = rr - lb
+            # lam_i g_ib + lam_j g_jb in one product with the bond's quadratic form.
+            lg = (
+                (acc[al + k] + fields[lam0, qk]) * g0
+                + (acc[al + s + k] + fields[lam1, qk]) * g1
+                + (acc[al + 2 * s + k] + fields[lam2, qk]) * g2
+                + (acc[al + 3 * s + k] + fields[lam3, qk]) * g3
+                + (acc[al + 4 * s + k] + fields[lam4, qk]) * g4
+                + (acc[al + 5 * s + k] + fields[lam5, qk]) * g5
+            )
+            beta_i = (
+                acc[ab + k] * h0
+                + acc[ab + s + k] * h1
+                + acc[ab + 2 * s + k] * h2
+                + acc[ab + 3 * s + k] * h3
+                + acc[ab + 4 * s + k] * h4
+                + acc[ab + 5 * s + k] * h5
+            )
+            beta_j = (
+                fields[bm0, qk] * h0
+                + fields[bm1, qk] * h1
+                + fields[bm2, qk] * h2
+                + fields[bm3, qk] * h3
+                + fields[bm4, qk] * h4
+                + fields[bm5, qk] * h5
+            )
+            # Deviatoric parts of both ends: beta wd (e - theta |xi| / d).
+            tb = lg + wb * ((beta_i + beta_j) * e - (beta_i * acc[at + k] + beta_j * fields[th, qk]) * xdb)
+            fac = intact * tb / max(rr, tiny)
+            acc[k] += fac * yx
+            acc[a1 + k] += fac * yy
+            acc[a2 + k] += fac * yz
+            if scrit is not None:
+                # Count intact bonds past their limit (a sum vectorizes; the rare clearing pass runs afterwards).
+                lim = min(acc[asc + k], scrit[qk])
+                acc[a3 + k] += intact if e * ilb > lim else zero
+
+
+@njit(cache=True, parallel=True)
 def lps_forces(
-    cells: np.ndarray,  # (n,) padded-grid cell of each particle
+    runs: np.ndarray,  # (r, 4) int64 runs of the lattice: first cell, first particle, length, lanes
+    chunks: np.ndarray,  # (k + 1,) boundaries of groups of runs, the parallel work units
     ux: np.ndarray,  # (ncells,) float32 displacements on the padded grid
     uy: np.ndarray,
     uz: np.ndarray,
-    rec: np.ndarray,  # (ncells, 16) float32 per-cell record, after lps_dilatation
-    scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (for the rare breaking pass)
+    fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table, after lps_dilatation
+    scrit: np.ndarray | None,  # (ncells,) float32 critical stretch per particle; None: bonds never break
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place (bonds past their limit break)
     off: np.ndarray,  # (nb,) int64 flat offsets
+    order: np.ndarray,  # (nb,) int64 order in which the kernel visits the stencil
     xix: np.ndarray,  # (nb,) float32 reference bond vector
     xiy: np.ndarray,
     xiz: np.ndarray,
@@ -155,74 +374,29 @@ def lps_forces(
     phi: np.ndarray,  # (6, nb) float32 [nx^2, ny^2, nz^2, ny^2 nz^2, nx^2 nz^2, nx^2 ny^2]
     wd: np.ndarray,  # (nb,) float32 deviatoric weight
     xd: np.ndarray,  # (nb,) float32 |xi| / d
+    volume: float,  # V, every particle's volume
     force: np.ndarray,  # (n, 3) float64 output force density
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
-    nb = off.shape[0]
-    words = bits.shape[0]
-    zero = np.float32(0.0)
-    for i in prange(cells.shape[0]):
-        p = cells[i]
-        uxi = ux[p]
-        uyi = uy[p]
-        uzi = uz[p]
-        li0, li1, li2 = rec[p, LAM], rec[p, LAM + 1], rec[p, LAM + 2]
-        li3, li4, li5 = rec[p, LAM + 3], rec[p, LAM + 4], rec[p, LAM + 5]
-        bi0, bi1, bi2 = rec[p, BM], rec[p, BM + 1], rec[p, BM + 2]
-        bi3, bi4, bi5 = rec[p, BM + 3], rec[p, BM + 4], rec[p, BM + 5]
-        thi = rec[p, THETA]
-        si = rec[p, SCRIT]
-        fx = zero
-        fy = zero
-        fz = zero
-        over = zero
-        for w in range(words):
-            word = bits[w, i]
-            base = w * 32
-            last = min(nb, base + 32)
-            # Branch-free so the loop vectorizes across bonds: the intact bit is a float factor.
-            for b in range(base, last):
-                q = p + off[b]
-                intact = np.float32(np.int32((word >> np.uint32(b - base)) & np.uint32(1)))
-                yx = xix[b] + (ux[q] - uxi)
-                yy = xiy[b] + (uy[q] - uyi)
-                yz = xiz[b] + (uz[q] - uzi)
-                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-                e = rr - length[b]
-                # lam_i g_ib + lam_j g_jb in one product with the bond's quadratic form.
-                lg = (
-                    (li0 + rec[q, LAM]) * pq[0, b]
-                    + (li1 + rec[q, LAM + 1]) * pq[1, b]
-                    + (li2 + rec[q, LAM + 2]) * pq[2, b]
-                )
-                lg += (
-                    (li3 + rec[q, LAM + 3]) * pq[3, b]
-                    + (li4 + rec[q, LAM + 4]) * pq[4, b]
-                    + (li5 + rec[q, LAM + 5]) * pq[5, b]
-                )
-                p0, p1, p2, p3, p4, p5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
-                beta_i = bi0 * p0 + bi1 * p1 + bi2 * p2 + bi3 * p3 + bi4 * p4 + bi5 * p5
-                beta_j = (
-                    rec[q, BM] * p0
-                    + rec[q, BM + 1] * p1
-                    + rec[q, BM + 2] * p2
-                    + rec[q, BM + 3] * p3
-                    + rec[q, BM + 4] * p4
-                )
-                beta_j += rec[q, BM + 5] * p5
-                # Deviatoric parts of both ends: beta wd (e - theta |xi| / d).
-                t = lg + wd[b] * ((beta_i + beta_j) * e - (beta_i * thi + beta_j * rec[q, THETA]) * xd[b])
-                fac = intact * rec[q, VOL] * t / max(rr, np.float32(1e-30))
-                fx += fac * yx
-                fy += fac * yy
-                fz += fac * yz
-                sq = rec[q, SCRIT]
-                lim = sq if sq < si else si
-                over += intact if e * inv_len[b] > lim else zero
-        force[i, 0] = fx
-        force[i, 1] = fy
-        force[i, 2] = fz
-        broken = 0
-        if over > zero:
-            broken = _break_over_limit(i, p, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
-        newly_broken[i] = broken
+    """Pass 2: force densities; bonds whose stretch passed min(s_i, s_j) break after contributing this step."""
+    vol = np.float32(volume)
+    for c in prange(chunks.shape[0] - 1):
+        acc = np.empty(SCRATCH_FORCE * LANES, dtype=np.float32)
+        for r in range(chunks[c], chunks[c + 1]):
+            p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+            _force_run(
+                p0, i0, lanes, ux, uy, uz, fields, scrit, bits, off, order, xix, xiy, xiz, length, inv_len,
+                pq, phi, wd, xd, acc,
+            )  # fmt: skip
+            for k in range(count):
+                i = i0 + k
+                force[i, 0] = vol * acc[k]
+                force[i, 1] = vol * acc[LANES + k]
+                force[i, 2] = vol * acc[2 * LANES + k]
+                broken = 0
+                if scrit is not None and acc[3 * LANES + k] > 0.0:
+                    # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
+                    broken = _break_over_limit(
+                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                    )
+                newly_broken[i] = broken
