@@ -25,12 +25,12 @@ from shapely import affinity
 #: Gene names with their (low, high) range; genomes are searched in [0, 1] and mapped linearly.
 GENES: tuple[tuple[str, float, float], ...] = (
     ("flank_angle_deg", 8.0, 32.0),  # atan(t1): mean inclination of the cutter flank
-    ("c2", -0.25, 0.25),  # flank curvature terms, modules per module^2 and ^3
-    ("c3", -0.25, 0.25),
+    ("c2", -0.1, 0.1),  # flank curvature terms, modules per module^2 and ^3
+    ("c3", -0.1, 0.1),
     ("tip_radius", 0.05, 0.45),  # cutter tip radius, modules (generates the root fillet)
     ("dedendum", 1.05, 1.45),  # cutter plunge below the pitch line, modules
     ("addendum", 0.7, 1.3),  # blank radius above the pitch circle, modules
-    ("thinning", -0.05, 0.25),  # extra cutter thickness at the pitch line, modules (tooth thinning)
+    ("thinning", -0.05, 0.15),  # extra cutter thickness at the pitch line, modules (tooth thinning)
 )
 
 

@@ -144,12 +144,14 @@ def write_fabrication(
     printer: str | None,
     tool: str,
     formats: tuple[str, ...] = FORMATS,
+    errors: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Write the requested ``formats``; returns kind -> path.
 
     csv / outline_dxf: the bare outline (x, y in mm); dxf / nc: the flat part with its bore (DXF, CNC or
     laser G-code); stl / gcode: the extruded part (a prism of the same outline, trimesh) and its FDM
-    G-code; step: the B-rep from :func:`cad_plugins.gears.gear_from_profile`.
+    G-code; step: the B-rep from :func:`cad_plugins.gears.gear_from_profile`. A format whose exporter
+    refuses the part is skipped and its one-line reason put in ``errors``.
     """
     import trimesh
 
@@ -158,7 +160,9 @@ def write_fabrication(
     from exporters.gcode import export_gcode
     from exporters.outline import outline_from_polygon
     from exporters.stl import write_stl
+    from fab.errors import user_errors
 
+    errors = {} if errors is None else errors
     names = {
         "csv": f"{stem}_outline.csv",
         "outline_dxf": f"{stem}_outline.dxf",
@@ -170,27 +174,40 @@ def write_fabrication(
     }
     paths = {k: out / names[k] for k in formats}
     part = polygon.difference(shapely.Point(0, 0).buffer(bore / 2, quad_segs=64)) if bore > 0 else polygon
-    if "csv" in paths:
-        write_outline_csv(polygon, paths["csv"])
-    if "outline_dxf" in paths:
-        write_dxf(outline_from_polygon(polygon, width), paths["outline_dxf"])
-    if "dxf" in paths:
-        write_dxf(outline_from_polygon(part, width), paths["dxf"])
-    if "nc" in paths:
-        write_cnc(outline_from_polygon(part, width), paths["nc"], tool=tool)
-    if "stl" in paths or "gcode" in paths:
-        mesh = trimesh.creation.extrude_polygon(part, width)
-        if "stl" in paths:
-            write_stl(mesh, paths["stl"])
-        if "gcode" in paths:
-            export_gcode(mesh, paths["gcode"], printer)
-    if "step" in paths:
+    mesh = None
+
+    def stl_mesh():
+        nonlocal mesh
+        if mesh is None:
+            mesh = trimesh.creation.extrude_polygon(part, width)
+        return mesh
+
+    def step(path: Path) -> None:
         import cadquery as cq
 
         from cad_plugins.gears import gear_from_profile
         from exporters.atomic import atomic_path
 
         solid = gear_from_profile(shapely.get_coordinates(polygon.exterior)[:-1], width, bore=bore)
-        with atomic_path(paths["step"]) as tmp:
+        with atomic_path(path) as tmp:
             cq.exporters.export(solid, str(tmp))
-    return {k: str(v) for k, v in paths.items()}
+
+    writers = {
+        "csv": lambda p: write_outline_csv(polygon, p),
+        "outline_dxf": lambda p: write_dxf(outline_from_polygon(polygon, width), p),
+        "dxf": lambda p: write_dxf(outline_from_polygon(part, width), p),
+        "nc": lambda p: write_cnc(outline_from_polygon(part, width), p, tool=tool),
+        "stl": lambda p: write_stl(stl_mesh(), p),
+        "gcode": lambda p: export_gcode(stl_mesh(), p, printer),
+        "step": step,
+    }
+    written: dict[str, str] = {}
+    for kind, path in paths.items():
+        # One exporter refusing (e.g. a tool too big for the tooth spaces) must not cost the other files.
+        try:
+            writers[kind](path)
+        except user_errors() as exc:
+            errors[kind] = str(exc)
+            continue
+        written[kind] = str(path)
+    return written

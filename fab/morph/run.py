@@ -202,15 +202,38 @@ def _gear_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, 
         "transmission_error_png": str(out / "transmission_error.png"),
     }
     polygon = gear_outline(problem, genome)
+    file_errors: dict[str, str] = {}
     files.update(
-        write_fabrication(polygon, out, "gear", problem.face_width, mj.bore, mj.printer, mj.tool, mj.files)
+        write_fabrication(
+            polygon, out, "gear", problem.face_width, mj.bore, mj.printer, mj.tool, mj.files, file_errors
+        )
     )
+    for kind, message in file_errors.items():
+        if not quiet:
+            stderr_console.print(f"[yellow]warning:[/yellow] {kind} not written: {message}", highlight=False)
     if not quiet:
         stderr_console.print(
             f"gear report and files written in {time.perf_counter() - t0:.1f} s", highlight=False
         )
     te = max(m.te_loaded_pp for m in best_meshes)
     te_ref = max(m.te_loaded_pp for m in ref_meshes)
+    # Both teeth through the particle engine at the re-scoring resolution: the strength side of the trade.
+    from fab.morph.gear_strength import tooth_strength
+
+    spacing = problem.fine_spacing * problem.module
+    stress = [
+        tooth_strength(
+            p,
+            problem.material,
+            problem.torque,
+            problem.face_width,
+            spacing,
+            2 * problem.relax_steps,
+            problem.relax_tolerance / 5,
+        ).root_stress
+        / 1e6
+        for p in (best, ref)
+    ]
     return {
         "module_mm": problem.module,
         "teeth": problem.teeth,
@@ -220,12 +243,15 @@ def _gear_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, 
         "reference_unloaded_transmission_error_rad": max(m.te_unloaded_pp for m in ref_meshes),
         "involute_deviation_pct_module": 100 * fit.max_deviation_mm / problem.module,
         "pressure_angle_deg": fit.pressure_angle_deg,
+        "root_stress_mpa": stress[0],
+        "reference_root_stress_mpa": stress[1],
         "contact_ratio": min(m.contact_ratio for m in best_meshes),
         "reference_contact_ratio": min(m.contact_ratio for m in ref_meshes),
         "backlash_mm": [min(m.backlash_mm for m in best_meshes), max(m.backlash_mm for m in best_meshes)],
         "reference_backlash_mm": reference_backlash(problem),
         "working_flank_mm": [r_lo, r_hi],
         "cutter": CutterProgram.from_genome(genome).as_dict(),
+        "file_errors": file_errors,
         "outputs": {**_summary_outputs(mj), **files},
     }
 
