@@ -60,9 +60,9 @@ def main() -> int:
             "",
         ),
         (
-            "root stress (particle engine)",
-            f"{summary['best'].get('root_stress_mpa', float('nan')):.1f} MPa",
-            "",
+            "root stress at the torque, grown / involute",
+            f"{summary['root_stress_mpa']:.1f} / {summary['reference_root_stress_mpa']:.1f} MPa",
+            "traded",
         ),
         ("guards caught", ", ".join(f"{k} {v}" for k, v in summary["guards"].items()), ""),
     ]
