@@ -340,8 +340,17 @@ def run(
 ) -> None:
     """Run a whole job: import -> voxelize -> simulate -> morph -> export, one summary."""
     from fab.job import load_job
-    from fab.run import run_job
+    from fab.run import morph_only, run_job
 
+    if morph_only(job_file):
+        from fab.morph.run import run_morph
+
+        summary = run_morph(job_file, quiet=False)
+        if as_json:
+            print_json(summary)
+        else:
+            stdout_console.print_json(data={k: summary[k] for k in ("best", "outputs") if k in summary})
+        return
     summary, report = run_job(load_job(job_file), quiet=False)
     if as_json:
         print_json(summary)
@@ -387,6 +396,11 @@ def check_assembly(
         stdout_console.print(f"{plan}: buildable")
     if violations:
         raise typer.Exit(code=1)
+
+
+from fab.morph.command import register as _register_morph  # noqa: E402 (the command needs `app` defined)
+
+_register_morph(app)
 
 
 def main() -> None:

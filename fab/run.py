@@ -147,13 +147,18 @@ def run_job(job: Job, *, quiet: bool = False) -> tuple[dict[str, Any], StressRep
 
 
 def _run_morph(job: Job, timer: StageTimer, outputs: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    raise FabError(
+        "a [morph] table beside a [part] is not a search this version runs: morphogenesis jobs hold only a "
+        "[morph] table (problem = \"gear\", see docs/morphogenesis.md); run them with fab run or fab morph"
+    )
+
+
+def morph_only(path: str | os.PathLike[str]) -> bool:
+    """True when the job file holds only a [morph] table (a morphogenesis job, read by fab.morph)."""
+    import tomllib
+
     try:
-        from fab.morph.run import run_morph_job
-    except ImportError:
-        raise FabError(
-            "this installation has no morphogenesis stage (fab.morph): remove the [morph] table"
-        ) from None
-    with timer.stage("morph", "morphogenesis"):
-        result = run_morph_job(job, quiet=quiet)
-    outputs.update({f"morph_{k}": v for k, v in result.get("outputs", {}).items()})
-    return result
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # load_job reports the problem with its line
+    return set(data) == {"morph"}
