@@ -28,7 +28,7 @@ material = "PLA"
 load_n = 40.0  # pressing down on the free end of the base
 pitch = 2.0  # lattice spacing of the stress test, mm (1 mm: 8x the particles, a much longer run)
 model = "lps"  # force law: lps (any Poisson ratio) or pmb
-steps = None  # cap on solver iterations (None: until converged)
+steps = 0  # cap on solver iterations (0: until converged)
 printer = "prusa_mk3s"
 assembly_pitch = 2.5  # voxel size of the robot assembly plan, mm
 out_dir = "out"
@@ -61,7 +61,7 @@ bracket = (
 )
 base_x = (thickness + fillet_radius + length) / 2  # between the inside fillet and the free end
 upright_z = (thickness + fillet_radius + height) / 2
-bolts_y = (-width / 4, width / 4)
+bolts_y = [-width / 4, width / 4]
 base_holes = (
     cq.Workplane("XY").pushPoints([(base_x, y) for y in bolts_y]).circle(hole_diameter / 2).extrude(thickness)
 )
@@ -89,7 +89,7 @@ def run(part: cq.Workplane, out: str) -> dict:
         load=">X",
         force=(0, 0, -load_n),
         model=model,
-        steps=steps,
+        steps=steps or None,
         progress=not small,
     )
     print(report.summary())

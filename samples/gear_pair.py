@@ -30,7 +30,7 @@ torque_nm = 1.0  # on the pinion
 material = "PLA"
 pitch = 0.5  # lattice spacing of the stress test, mm
 model = "lps"
-steps = None  # cap on solver iterations (None: until converged)
+steps = 0  # cap on solver iterations (0: until converged)
 printer = "prusa_mk3s"
 laser = "laser-co2-3mm-plywood"
 out_dir = "out"
@@ -92,7 +92,7 @@ def run(out: str) -> dict:
         load=tooth,
         force=(0, -tangential_n, 0),
         model=model,
-        steps=steps,
+        steps=steps or None,
         progress=not small,
     )
     lewis_mpa = tangential_n / (width * module * lewis_y(teeth_pinion))

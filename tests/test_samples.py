@@ -129,12 +129,16 @@ def _run_sample(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize("name", ["bracket_stress.py", "gear_pair.py", "morph_gear.py"])
-def test_pipeline_samples_load_as_parts_without_running(name: str, tmp_path: Path, monkeypatch) -> None:
-    """Through cqgi (fab convert, CQ-editor parameters) a sample is only its part: no simulation, no files."""
+def test_pipeline_samples_load_as_parts_without_running(
+    name: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Through cqgi (fab convert, CQ-editor parameters) a sample is only its part: no simulation, no files,
+    and nothing on stdout (cqgi prints there about top-level values it cannot take as parameters, such as
+    None, which would break ``fab convert --json``)."""
     monkeypatch.chdir(tmp_path)
     part = load_part(SAMPLES / name)
     assert part.watertight and part.mesh.volume == pytest.approx(part.brep_volume_mm3, rel=0.005)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and capsys.readouterr().out == ""
 
 
 def test_bracket_stress_sample(tmp_path: Path, monkeypatch, capsys) -> None:
