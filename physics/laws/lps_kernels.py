@@ -8,7 +8,8 @@ run: for a fixed bond every per-cell array is read at a fixed offset from the ru
 loop vectorizes across particles.
 
 Per particle i with bond extensions e_b = |y_b| - |xi_b| (intact bonds only; V the particle volume, the same for
-every particle, so it multiplies the sums once at the end):
+every particle, so it multiplies the sums once at the end). The kernels evaluate e_b as eta_b.(xi_b + y_b) /
+(|y_b| + |xi_b|), eta_b the displacement difference: the same number without float32 cancellation at small strains:
 
     theta_i = V sum_b g_ib e_b,          g_ib = xi_b . A_i . xi_b / |xi_b|     (dilatation)
     P_i     = V sum_b beta_ib wd_b |xi_b| e_b,   beta_ib = B_i . phi_b (phi: even products of n_b)
@@ -103,16 +104,24 @@ def _dilatation_run(
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
         lb = length[b]
         g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
         h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
         wb = wdx[b]
         for k in range(n):
             intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
-            yx = xb + (ux[q + k] - acc[au + k])
-            yy = yb + (uy[q + k] - acc[au + s + k])
-            yz = zb + (uz[q + k] - acc[au + 2 * s + k])
-            e = intact * (np.sqrt(yx * yx + yy * yy + yz * yz) - lb)
+            ex = ux[q + k] - acc[au + k]
+            ey = uy[q + k] - acc[au + s + k]
+            ez = uz[q + k] - acc[au + 2 * s + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
+            # e = |y| - |xi| = eta.(xi + y) / (|y| + |xi|): no float32 cancellation at small strains.
+            rl = np.sqrt(yx * yx + yy * yy + yz * yz) + lb
+            e = intact * (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) / rl
             g = (
                 acc[aa + k] * g0
                 + acc[aa + s + k] * g1
@@ -223,10 +232,15 @@ def _break_over_limit(
             bit = np.uint32(1) << np.uint32(b - base)
             if word & bit:
                 q = p + off[b]
-                yx = xix[b] + (ux[q] - ux[p])
-                yy = xiy[b] + (uy[q] - uy[p])
-                yz = xiz[b] + (uz[q] - uz[p])
-                s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
+                ex = ux[q] - ux[p]
+                ey = uy[q] - uy[p]
+                ez = uz[q] - uz[p]
+                yx = xix[b] + ex
+                yy = xiy[b] + ey
+                yz = xiz[b] + ez
+                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+                num = ex * (xix[b] + yx) + ey * (xiy[b] + yy) + ez * (xiz[b] + yz)
+                s = num * inv_len[b] / (rr + length[b])
                 if s > min(si, scrit[q]):
                     word &= ~bit
                     broken += 1
@@ -262,6 +276,7 @@ def _force_run(
     intact bonds over their limit. ``scrit`` None (bonds never break): no limit test; numba compiles that loop
     separately."""
     zero = np.float32(0.0)
+    one = np.float32(1.0)
     tiny = np.float32(1e-30)
     n = np.uint64(lanes)
     p = np.uint64(p0)
@@ -308,14 +323,24 @@ def _force_run(
         h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
         wb = wd[b]
         xdb = xd[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
         for k in range(n):
             intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
             qk = q + k
-            yx = xb + (ux[qk] - acc[au + k])
-            yy = yb + (uy[qk] - acc[au + s + k])
-            yz = zb + (uz[qk] - acc[au + 2 * s + k])
+            ex = ux[qk] - acc[au + k]
+            ey = uy[qk] - acc[au + s + k]
+            ez = uz[qk] - acc[au + 2 * s + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            e = rr - lb
+            # e = |y| - |xi| = eta.(xi + y) / (|y| + |xi|) without float32 cancellation; one reciprocal gives
+            # both e and the unit vector: inv = 1 / (|y| (|y| + |xi|)).
+            rl = rr + lb
+            inv = one / max(rr * rl, tiny)
+            e = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * rr * inv
             # lam_i g_ib + lam_j g_jb in one product with the bond's quadratic form.
             lg = (
                 (acc[al + k] + fields[lam0, qk]) * g0
@@ -343,7 +368,7 @@ def _force_run(
             )
             # Deviatoric parts of both ends: beta wd (e - theta |xi| / d).
             tb = lg + wb * ((beta_i + beta_j) * e - (beta_i * acc[at + k] + beta_j * fields[th, qk]) * xdb)
-            fac = intact * tb / max(rr, tiny)
+            fac = intact * tb * rl * inv
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz

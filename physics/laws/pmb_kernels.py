@@ -11,8 +11,9 @@ Loop order: over runs of consecutive occupied cells (``Lattice.runs``), then ste
 of the run. Along a run cells and particle ids both step by one, so for a fixed stencil entry every read is
 contiguous and the innermost loop vectorizes across 8 particles (AVX2 float32), with no gathers.
 
-Per bond: s = (|y| - |xi_b|) / |xi_b|; force density on i: coef_b * G_ij * V_j * s * y / |y|, G_ij the directional
-surface correction (1 without it) and V_j = 0 in empty cells. Optional LAMMPS-style short-range contact between
+Per bond: s = (|y| - |xi_b|) / |xi_b|, evaluated as eta.(xi_b + y) / ((|y| + |xi_b|) |xi_b|) with eta = u_j - u_i
+(the same number without the float32 cancellation of |y| - |xi_b| at small strains); force density on i:
+coef_b * G_ij * V_j * s * y / |y|, G_ij the directional surface correction (1 without it) and V_j = 0 in empty cells. Optional LAMMPS-style short-range contact between
 *all* stencil pairs, bonded or not: 15 c V_j min(|y| - d_b, 0) / delta * y / |y| with d_b = min(0.9 |xi_b|,
 1.35 dx). A bond breaks (after contributing its force this step) when its stretch exceeds min(s_i, s_j).
 """
@@ -55,10 +56,15 @@ def _break_over_limit(
             bit = np.uint32(1) << np.uint32(b - base)
             if word & bit:
                 q = p + off[b]
-                yx = xix[b] + (ux[q] - ux[p])
-                yy = xiy[b] + (uy[q] - uy[p])
-                yz = xiz[b] + (uz[q] - uz[p])
-                s = (np.sqrt(yx * yx + yy * yy + yz * yz) - length[b]) * inv_len[b]
+                ex = ux[q] - ux[p]
+                ey = uy[q] - uy[p]
+                ez = uz[q] - uz[p]
+                yx = xix[b] + ex
+                yy = xiy[b] + ey
+                yz = xiz[b] + ez
+                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+                num = ex * (xix[b] + yx) + ey * (xiy[b] + yy) + ez * (xiz[b] + yz)
+                s = num * inv_len[b] / (rr + length[b])
                 if s > min(si, scrit[q]):
                     word &= ~bit
                     broken += 1
@@ -137,25 +143,35 @@ def _plain_run(
         b = np.uint64(order[t])  # unsigned: no wraparound selects on the per-bond loads
         q = np.uint64(p0 + off[b])
         w = b >> 5
-        shift = np.uint32(b & 31)
+        mask = np.uint32(1) << np.uint32(b & 31)
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
         lb = length[b]
         ilb = inv_len[b]
         cb = coef[b]
         for k in range(n):
             vj = vol[q + k]
-            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
-            yx = xb + (ux[q + k] - acc[a5 + k])
-            yy = yb + (uy[q + k] - acc[a6 + k])
-            yz = zb + (uz[q + k] - acc[a7 + k])
+            intact = one if bits[w, i + k] & mask else zero
+            ex = ux[q + k] - acc[a5 + k]
+            ey = uy[q + k] - acc[a6 + k]
+            ez = uz[q + k] - acc[a7 + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            s = (rr - lb) * ilb
-            fac = intact * cb * vj * s
+            # |y| - |xi| = eta.(xi + y) / (|y| + |xi|) (eta = ex, ey, ez): no cancellation at small strain.
+            # One reciprocal serves the stretch and the unit vector: sr = s / |y|.
+            rl = rr + lb
+            inv = one / max(rr * rl, tiny)
+            sr = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * ilb * inv
+            s = sr * rr
+            fac = intact * cb * vj * sr
             if contact_d is not None:
-                fac += kc * vj * min(rr - contact_d[b], zero)
-            fac /= max(rr, tiny)
+                fac += kc * vj * min(rr - contact_d[b], zero) * rl * inv
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
@@ -246,6 +262,7 @@ def _directional_run(
 ) -> None:
     """As _plain_run with the directional surface correction and no minimum stretch (acc: fx, fy, fz, over)."""
     zero = np.float32(0.0)
+    one = np.float32(1.0)
     half = np.float32(0.5)
     tiny = np.float32(1e-30)
     a1 = np.uint64(LANES)
@@ -277,10 +294,13 @@ def _directional_run(
         b = np.uint64(order[t])  # unsigned: no wraparound selects on the per-bond loads
         q = np.uint64(p0 + off[b])
         w = b >> 5
-        shift = np.uint32(b & 31)
+        mask = np.uint32(1) << np.uint32(b & 31)
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
         lb = length[b]
         ilb = inv_len[b]
         cb = coef[b] * half
@@ -289,12 +309,17 @@ def _directional_run(
         nz = n2z[b]
         for k in range(n):
             vj = vol[q + k]
-            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
-            yx = xb + (ux[q + k] - acc[a5 + k])
-            yy = yb + (uy[q + k] - acc[a6 + k])
-            yz = zb + (uz[q + k] - acc[a7 + k])
+            intact = one if bits[w, i + k] & mask else zero
+            ex = ux[q + k] - acc[a5 + k]
+            ey = uy[q + k] - acc[a6 + k]
+            ez = uz[q + k] - acc[a7 + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            s = (rr - lb) * ilb
+            # |y| - |xi| = eta.(xi + y) / (|y| + |xi|): no cancellation at small strain.
+            num = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * ilb
+            rl = rr + lb
             # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / Gbar_a^2)^(-1/2) with
             # Gbar_a = h_a / 2, h_a = g_a,i + g_a,j; over a common denominator, one sqrt and no extra division:
             # G = h_x h_y h_z / (2 sqrt(n_x^2 h_y^2 h_z^2 + n_y^2 h_x^2 h_z^2 + n_z^2 h_x^2 h_y^2)).
@@ -305,10 +330,14 @@ def _directional_run(
             hxz = hx * hz
             hxy = hx * hy
             den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
-            fac = intact * cb * hx * hyz * vj * s
+            # One reciprocal for the stretch, G and the unit vector: inv = 1 / (den |y| (|y| + |xi|)).
+            dr = den * rr
+            inv = one / max(dr * rl, tiny)
+            s = num * dr * inv
+            fac = intact * cb * hx * hyz * vj * num
             if contact_d is not None:
-                fac += kc * vj * min(rr - contact_d[b], zero) * den
-            fac /= max(den * rr, tiny)
+                fac += kc * vj * min(rr - contact_d[b], zero) * den * rl
+            fac *= inv
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
@@ -402,8 +431,8 @@ def roofline_forces(
             yy = xiy[b] - d
             yz = xiz[b] + d
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            s = (rr - length[b]) * inv_len[b]
-            fac = coef[b] * s / rr
+            num = d * (xix[b] + yx) - d * (xiy[b] + yy) + d * (xiz[b] + yz)
+            fac = coef[b] * inv_len[b] * num / (rr * (rr + length[b]))
             fx += fac * yx
             fy += fac * yy
             fz += fac * yz
