@@ -174,6 +174,7 @@ class PMB:
             self._compute_directional(state)
             return
         lat = self.body.lattice
+        per_particle = self.variant == "lammps" and bool(self.alpha)
         kern.pmb_forces(
             lat.runs,
             lat.run_chunks,
@@ -182,6 +183,7 @@ class PMB:
             state.uz,
             self.vol_grid,
             self.s_grid,
+            self._uniform_limit(),
             state.bits,
             lat.flat_offset,
             self.order,
@@ -191,13 +193,14 @@ class PMB:
             self.inv_len,
             self.length,
             self.coef,
+            self.body.particle_volume,
             self.contact_d if self.contact else None,
             self.contact_k,
             state.force,
-            state.min_stretch,
+            state.min_stretch if per_particle else None,
             state.newly_broken,
         )
-        if self.variant == "lammps" and self.alpha:
+        if per_particle:
             # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
             kern.stretch_limits(lat.cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
 
@@ -217,6 +220,7 @@ class PMB:
             self.n2[1],
             self.n2[2],
             self.s_grid,
+            self._uniform_limit(),
             state.bits,
             lat.flat_offset,
             self.order,
@@ -226,8 +230,18 @@ class PMB:
             self.inv_len,
             self.length,
             self.coef,
+            self.body.particle_volume,
             self.contact_d if self.contact else None,
             self.contact_k,
             state.force,
             state.newly_broken,
         )
+
+    def _uniform_limit(self) -> float:
+        """The critical stretch every particle shares (kernels then skip per-bond limit loads); -1: per particle.
+
+        Only LAMMPS's alpha rule gives particles their own limits. "Never breaks" is 1e30: a limit times |xi| stays
+        finite in float32."""
+        if self.variant == "lammps" and self.alpha:
+            return -1.0
+        return min(float(self.s00), 1.0e30)

@@ -13,15 +13,23 @@ contiguous and the innermost loop vectorizes across 8 particles (AVX2 float32), 
 
 Per bond: s = (|y| - |xi_b|) / |xi_b|, evaluated as eta.(xi_b + y) / ((|y| + |xi_b|) |xi_b|) with eta = u_j - u_i
 (the same number without the float32 cancellation of |y| - |xi_b| at small strains); force density on i:
-coef_b * G_ij * V_j * s * y / |y|, G_ij the directional surface correction (1 without it) and V_j = 0 in empty cells. Optional LAMMPS-style short-range contact between
-*all* stencil pairs, bonded or not: 15 c V_j min(|y| - d_b, 0) / delta * y / |y| with d_b = min(0.9 |xi_b|,
-1.35 dx). A bond breaks (after contributing its force this step) when its stretch exceeds min(s_i, s_j).
+coef_b * G_ij * V_j * s * y / |y|, G_ij the directional surface correction (1 without it) and V_j = 0 in empty
+cells. Optional LAMMPS-style short-range contact between *all* stencil pairs, bonded or not:
+15 c V_j min(|y| - d_b, 0) / delta * y / |y| with d_b = min(0.9 |xi_b|, 1.35 dx). A bond breaks (after
+contributing its force this step) when its stretch exceeds min(s_i, s_j).
+
+Cost per bond and particle, about 45 vector instructions per 8 lanes: run kernels compile with
+error_model="numpy" (a division-by-zero check would block vectorization), test the bond bit in 32-bit lanes
+(``_if_bit``), read V_j only for contact, read per-particle limits only when they differ (LAMMPS's alpha rule),
+and track the minimum stretch only for that rule.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.extending import intrinsic
 
 from physics.lattice import RUN_LENGTH
 
@@ -72,6 +80,26 @@ def _break_over_limit(
     return broken
 
 
+@intrinsic
+def _if_bit(typingctx, word, mask, value):
+    """``value`` where ``word & mask`` is nonzero, else 0, in 32-bit integer arithmetic.
+
+    numba widens uint32 operands to 64 bits; the vectorized bit test then runs on 512-bit registers (zero-extend,
+    64-bit test), which on AVX-512 machines also halves the throughput of every other vector instruction in the
+    loop. Emitted directly as a 32-bit and/compare/select it becomes one vptestmd and one masked move."""
+    sig = value(word, mask, value)
+
+    def codegen(context, builder, signature, args):
+        w, m, v = args
+        i32 = ir.IntType(32)
+        w = builder.trunc(w, i32) if w.type.width > 32 else w
+        m = builder.trunc(m, i32) if m.type.width > 32 else m
+        nz = builder.icmp_unsigned("!=", builder.and_(w, m), ir.Constant(i32, 0))
+        return builder.select(nz, v, ir.Constant(v.type, 0.0))
+
+    return sig, codegen
+
+
 # Longest run a kernel processes at once (the lattice splits longer runs). The per-run accumulators are rows of
 # one scratch vector at fixed multiples of LANES, so LLVM sees one written object at constant offsets: the vector
 # loop then needs one runtime alias check per array it reads, instead of one per (written, read) pair.
@@ -79,7 +107,7 @@ LANES = RUN_LENGTH
 SCRATCH = 12  # rows of the per-run scratch vector: 5 accumulators, 7 copies of the particle's own values
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _plain_run(
     p0: int,
     i0: int,
@@ -89,6 +117,7 @@ def _plain_run(
     uz: np.ndarray,
     vol: np.ndarray,
     scrit: np.ndarray,
+    slim: np.float32 | None,
     bits: np.ndarray,
     off: np.ndarray,
     order: np.ndarray,
@@ -98,6 +127,7 @@ def _plain_run(
     inv_len: np.ndarray,
     length: np.ndarray,
     coef: np.ndarray,
+    volume: np.float32,
     contact_d: np.ndarray | None,
     kc: np.float32,
     track_min: bool | None,
@@ -108,9 +138,14 @@ def _plain_run(
     Bond-outer, particle-inner: for a fixed stencil entry every array is read at a fixed offset from the run, so
     the inner loop is contiguous and vectorizes across particles (8 float32 lanes). Indices are unsigned: a signed
     index needs a wraparound select per element, which turns vector loads into scalar inserts. Each particle
-    still sums its bonds in stencil order: deterministic whatever the thread count. Without surface correction
-    a bond's weight is just V_j (0 in empty cells). ``contact_d`` None: no contact; ``track_min`` None: no
-    minimum stretch. numba prunes those branches at compile time, so each combination is its own loop."""
+    still sums its bonds in stencil order: deterministic whatever the thread count.
+
+    Only intact bonds carry force and a bond exists only between particles, so the bond force needs no load of
+    V_j: every particle has the same volume, folded into the per-bond coefficient. Contact (between all stencil
+    pairs) reads ``vol`` (0 in empty cells). ``slim`` a number: every particle has that critical stretch (no
+    load of ``scrit`` in the loop); None: per-particle limits min(s_i, s_j). ``contact_d`` None: no contact;
+    ``track_min`` None: no minimum stretch. numba prunes those branches at compile time, so each combination is
+    its own loop."""
     zero = np.float32(0.0)
     one = np.float32(1.0)
     big = np.float32(3.0e38)
@@ -138,7 +173,8 @@ def _plain_run(
         acc[a5 + k] = ux[p + k]
         acc[a6 + k] = uy[p + k]
         acc[a7 + k] = uz[p + k]
-        acc[a8 + k] = scrit[p + k]
+        if slim is None:
+            acc[a8 + k] = scrit[p + k]
     for t in range(order.shape[0]):
         b = np.uint64(order[t])  # unsigned: no wraparound selects on the per-bond loads
         q = np.uint64(p0 + off[b])
@@ -152,10 +188,12 @@ def _plain_run(
         z2 = zb + zb
         lb = length[b]
         ilb = inv_len[b]
-        cb = coef[b]
+        cv = coef[b] * volume * ilb  # c V_j / |xi| of an intact bond
+        slb = zero
+        if slim is not None:
+            slb = slim * lb  # the limit test below compares s |xi|
         for k in range(n):
-            vj = vol[q + k]
-            intact = one if bits[w, i + k] & mask else zero
+            cvi = _if_bit(bits[w, i + k], mask, cv)  # 0 for broken bonds and missing neighbours
             ex = ux[q + k] - acc[a5 + k]
             ey = uy[q + k] - acc[a6 + k]
             ez = uz[q + k] - acc[a7 + k]
@@ -164,22 +202,26 @@ def _plain_run(
             yz = zb + ez
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             # |y| - |xi| = eta.(xi + y) / (|y| + |xi|) (eta = ex, ey, ez): no cancellation at small strain.
-            # One reciprocal serves the stretch and the unit vector: sr = s / |y|.
+            # One reciprocal serves the stretch and the unit vector: er = (|y| - |xi|) / |y|. The tiny term only
+            # keeps coincident particles finite.
             rl = rr + lb
-            inv = one / max(rr * rl, tiny)
-            sr = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * ilb * inv
-            s = sr * rr
-            fac = intact * cb * vj * sr
+            inv = one / (rr * rl + tiny)
+            er = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * inv
+            fac = cvi * er
             if contact_d is not None:
-                fac += kc * vj * min(rr - contact_d[b], zero) * rl * inv
+                fac += kc * vol[q + k] * min(rr - contact_d[b], zero) * rl * inv
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
             # Count intact bonds past their limit (a sum vectorizes; the rare clearing pass runs afterwards).
-            lim = min(acc[a8 + k], scrit[q + k])
-            acc[a3 + k] += intact if s > lim else zero
+            ext = er * rr  # |y| - |xi|
+            if slim is None:
+                over = ext * ilb > min(acc[a8 + k], scrit[q + k])
+            else:
+                over = ext > slb
+            acc[a3 + k] += cvi if over else zero
             if track_min is not None:
-                acc[a4 + k] = min(acc[a4 + k], s + (one - intact) * big)
+                acc[a4 + k] = min(acc[a4 + k], ext * ilb if cvi > zero else big)
 
 
 @njit(cache=True, parallel=True)
@@ -191,6 +233,7 @@ def pmb_forces(
     uz: np.ndarray,
     vol: np.ndarray,  # (ncells,) float32 particle volume, 0 in empty cells
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
+    uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
@@ -200,28 +243,39 @@ def pmb_forces(
     inv_len: np.ndarray,  # (nb,) float32 1/|xi|
     length: np.ndarray,  # (nb,) float32 |xi|
     coef: np.ndarray,  # (nb,) float32 c times the horizon volume correction of each offset
+    volume: float,  # V, every particle's volume
     contact_d: np.ndarray | None,  # (nb,) float32 contact distance per offset; None: no contact
     contact_k: float,  # 15 c / delta
     force: np.ndarray,  # (n, 3) float64 output force density
-    min_stretch: np.ndarray,  # (n,) float32 output: smallest stretch of a bond intact at the start of the step
+    min_stretch: np.ndarray | None,  # (n,) float32 output: least stretch of the bonds intact at the start
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
-    """Bond-based forces without surface correction (LAMMPS variant, or surface_correction=False)."""
+    """Bond-based forces without surface correction (LAMMPS variant, or surface_correction=False).
+
+    ``min_stretch`` None: not computed (only LAMMPS's alpha rule needs it)."""
     kc = np.float32(contact_k)
+    vp = np.float32(volume)
     for c in prange(chunks.shape[0] - 1):
         acc = np.empty(SCRATCH * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
-            _plain_run(
-                p0, i0, lanes, ux, uy, uz, vol, scrit, bits, off, order, xix, xiy, xiz, inv_len,
-                length, coef, contact_d, kc, True, acc,
-            )  # fmt: skip
+            if uniform_limit >= 0.0:
+                _plain_run(
+                    p0, i0, lanes, ux, uy, uz, vol, scrit, np.float32(uniform_limit), bits, off, order, xix, xiy,
+                    xiz, inv_len, length, coef, vp, contact_d, kc, None if min_stretch is None else True, acc,
+                )  # fmt: skip
+            else:
+                _plain_run(
+                    p0, i0, lanes, ux, uy, uz, vol, scrit, None, bits, off, order, xix, xiy, xiz, inv_len,
+                    length, coef, vp, contact_d, kc, None if min_stretch is None else True, acc,
+                )  # fmt: skip
             for k in range(count):
                 i = i0 + k
                 force[i, 0] = acc[k]
                 force[i, 1] = acc[LANES + k]
                 force[i, 2] = acc[2 * LANES + k]
-                min_stretch[i] = acc[4 * LANES + k]
+                if min_stretch is not None:
+                    min_stretch[i] = acc[4 * LANES + k]
                 broken = 0
                 if acc[3 * LANES + k] > 0.0:
                     # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
@@ -231,7 +285,7 @@ def pmb_forces(
                 newly_broken[i] = broken
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _directional_run(
     p0: int,
     i0: int,
@@ -247,6 +301,7 @@ def _directional_run(
     n2y: np.ndarray,
     n2z: np.ndarray,
     scrit: np.ndarray,
+    slim: np.float32 | None,
     bits: np.ndarray,
     off: np.ndarray,
     order: np.ndarray,
@@ -256,6 +311,7 @@ def _directional_run(
     inv_len: np.ndarray,
     length: np.ndarray,
     coef: np.ndarray,
+    volume: np.float32,
     contact_d: np.ndarray | None,
     kc: np.float32,
     acc: np.ndarray,
@@ -286,7 +342,8 @@ def _directional_run(
         acc[a5 + k] = ux[p + k]
         acc[a6 + k] = uy[p + k]
         acc[a7 + k] = uz[p + k]
-        acc[a8 + k] = scrit[p + k]
+        if slim is None:
+            acc[a8 + k] = scrit[p + k]
         acc[a9 + k] = gx[p + k]
         acc[a10 + k] = gy[p + k]
         acc[a11 + k] = gz[p + k]
@@ -303,13 +360,15 @@ def _directional_run(
         z2 = zb + zb
         lb = length[b]
         ilb = inv_len[b]
-        cb = coef[b] * half
+        cv = coef[b] * half * volume * ilb
         nx = n2x[b]
         ny = n2y[b]
         nz = n2z[b]
+        slb = zero
+        if slim is not None:
+            slb = slim * lb
         for k in range(n):
-            vj = vol[q + k]
-            intact = one if bits[w, i + k] & mask else zero
+            cvi = _if_bit(bits[w, i + k], mask, cv)  # 0 for broken bonds and missing neighbours
             ex = ux[q + k] - acc[a5 + k]
             ey = uy[q + k] - acc[a6 + k]
             ez = uz[q + k] - acc[a7 + k]
@@ -318,7 +377,7 @@ def _directional_run(
             yz = zb + ez
             rr = np.sqrt(yx * yx + yy * yy + yz * yz)
             # |y| - |xi| = eta.(xi + y) / (|y| + |xi|): no cancellation at small strain.
-            num = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * ilb
+            num = ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)
             rl = rr + lb
             # Directional (ellipsoid) correction, Madenci & Oterkus: G = (sum_a n_a^2 / Gbar_a^2)^(-1/2) with
             # Gbar_a = h_a / 2, h_a = g_a,i + g_a,j; over a common denominator, one sqrt and no extra division:
@@ -330,19 +389,22 @@ def _directional_run(
             hxz = hx * hz
             hxy = hx * hy
             den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
-            # One reciprocal for the stretch, G and the unit vector: inv = 1 / (den |y| (|y| + |xi|)).
+            # One reciprocal for the extension, G and the unit vector: inv = 1 / (den |y| (|y| + |xi|)).
             dr = den * rr
-            inv = one / max(dr * rl, tiny)
-            s = num * dr * inv
-            fac = intact * cb * hx * hyz * vj * num
+            inv = one / (dr * rl + tiny)
+            fac = cvi * hx * hyz * num
             if contact_d is not None:
-                fac += kc * vj * min(rr - contact_d[b], zero) * den * rl
+                fac += kc * vol[q + k] * min(rr - contact_d[b], zero) * den * rl
             fac *= inv
             acc[k] += fac * yx
             acc[a1 + k] += fac * yy
             acc[a2 + k] += fac * yz
-            lim = min(acc[a8 + k], scrit[q + k])
-            acc[a3 + k] += intact if s > lim else zero
+            ext = num * dr * inv  # |y| - |xi|
+            if slim is None:
+                over = ext * ilb > min(acc[a8 + k], scrit[q + k])
+            else:
+                over = ext > slb
+            acc[a3 + k] += cvi if over else zero
 
 
 @njit(cache=True, parallel=True)
@@ -360,6 +422,7 @@ def pmb_forces_directional(
     n2y: np.ndarray,
     n2z: np.ndarray,
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
+    uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
@@ -369,21 +432,29 @@ def pmb_forces_directional(
     inv_len: np.ndarray,  # (nb,) float32 1/|xi|
     length: np.ndarray,  # (nb,) float32 |xi|
     coef: np.ndarray,  # (nb,) float32 c times the horizon volume correction of each offset
-    contact_d: np.ndarray,  # (nb,) float32 contact distance per offset
-    contact_k: float,  # 15 c / delta; 0 disables contact
+    volume: float,  # V, every particle's volume
+    contact_d: np.ndarray | None,  # (nb,) float32 contact distance per offset; None: no contact
+    contact_k: float,  # 15 c / delta
     force: np.ndarray,  # (n, 3) float64 output force density
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
     """Bond-based forces with the directional surface correction."""
     kc = np.float32(contact_k)
+    vp = np.float32(volume)
     for c in prange(chunks.shape[0] - 1):
         acc = np.empty(SCRATCH * LANES, dtype=np.float32)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
-            _directional_run(
-                p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, bits, off, order, xix, xiy,
-                xiz, inv_len, length, coef, contact_d, kc, acc,
-            )  # fmt: skip
+            if uniform_limit >= 0.0:
+                _directional_run(
+                    p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, np.float32(uniform_limit),
+                    bits, off, order, xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc,
+                )  # fmt: skip
+            else:
+                _directional_run(
+                    p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, None, bits, off, order,
+                    xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc,
+                )  # fmt: skip
             for k in range(count):
                 i = i0 + k
                 force[i, 0] = acc[k]
