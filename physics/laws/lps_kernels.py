@@ -5,7 +5,9 @@ flat grid, bond ``b`` of the particle in cell ``p`` joins cell ``p + off[b]``, u
 ``bits[w, i]``. Every particle gathers only its own bonds (no scatter), so results do not depend on the thread
 count. Loops run over z-runs of occupied cells (``Lattice.runs``), then stencil entries, then the particles of the
 run: for a fixed bond every per-cell array is read at a fixed offset from the run, contiguously, and the inner
-loop vectorizes across particles.
+loop vectorizes across particles. As there, the bond bit is tested in 32-bit lanes (pmb_kernels._if_bit; numba's
+64-bit widening put it on 512-bit registers) and the run kernels compile with error_model="numpy" (a
+division-by-zero check blocks vectorization).
 
 Per particle i with bond extensions e_b = |y_b| - |xi_b| (intact bonds only; V the particle volume, the same for
 every particle, so it multiplies the sums once at the end). The kernels evaluate e_b as eta_b.(xi_b + y_b) /
@@ -32,6 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from physics.lattice import RUN_LENGTH
+from physics.laws.pmb_kernels import _if_bit
 
 LAM, BM, THETA, SCRIT = 0, 6, 12, 13
 NFIELDS = 14
@@ -52,7 +55,7 @@ def _popcount(v: np.uint32) -> int:
     return np.int64((v * np.uint32(0x01010101)) >> np.uint32(24))
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _dilatation_run(
     p0: int,
     i0: int,
@@ -79,6 +82,7 @@ def _dilatation_run(
     Indices are unsigned (no wraparound selects, which would turn vector loads into scalar inserts); each particle
     still sums its bonds in stencil ``order``, so the result does not depend on the thread count."""
     zero = np.float32(0.0)
+    one = np.float32(1.0)
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
@@ -100,7 +104,7 @@ def _dilatation_run(
         b = np.uint64(order[t])
         q = np.uint64(p0 + off[b])
         w = b >> 5
-        shift = np.uint32(b & 31)
+        mask = np.uint32(1) << np.uint32(b & 31)
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
@@ -112,7 +116,7 @@ def _dilatation_run(
         h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
         wb = wdx[b]
         for k in range(n):
-            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            intact = _if_bit(bits[w, i + k], mask, one)  # 32-bit lanes (pmb_kernels._if_bit)
             ex = ux[q + k] - acc[au + k]
             ey = uy[q + k] - acc[au + s + k]
             ez = uz[q + k] - acc[au + 2 * s + k]
@@ -248,7 +252,7 @@ def _break_over_limit(
     return broken
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _force_run(
     p0: int,
     i0: int,
@@ -313,7 +317,7 @@ def _force_run(
         b = np.uint64(order[t])
         q = np.uint64(p0 + off[b])
         w = b >> 5
-        shift = np.uint32(b & 31)
+        mask = np.uint32(1) << np.uint32(b & 31)
         xb = xix[b]
         yb = xiy[b]
         zb = xiz[b]
@@ -327,7 +331,7 @@ def _force_run(
         y2 = yb + yb
         z2 = zb + zb
         for k in range(n):
-            intact = np.float32(np.int32((bits[w, i + k] >> shift) & np.uint32(1)))
+            intact = _if_bit(bits[w, i + k], mask, one)  # 32-bit lanes (pmb_kernels._if_bit)
             qk = q + k
             ex = ux[qk] - acc[au + k]
             ey = uy[qk] - acc[au + s + k]
