@@ -119,7 +119,7 @@ def render_png(
         clim=clim,
         show_edges=False,
         scalar_bar_args={
-            "title": title,
+            "title": "",  # VTK draws a horizontal bar's title over its labels: the title is a text above it
             "color": "black",
             "vertical": False,
             "fmt": "%.3g",
@@ -129,6 +129,7 @@ def render_png(
             "height": 0.06,
         },
     )
+    plotter.add_text(title, position=(int(0.2 * size[0]), int(0.14 * size[1])), font_size=9, color="black")
     plotter.add_axes(color="black")
     deformation = f"displacement x{scale:.3g}" if scale else "undeformed"
     plotter.add_text(
