@@ -275,3 +275,90 @@ def test_morph_table_errors_name_the_key(tmp_path: Path, text: str, message: str
 def test_sample_job_reads() -> None:
     job = read_morph_job(Path(__file__).parent.parent / "samples" / "gear_morph" / "job.toml")
     assert job.problem.teeth == 20 and job.settings.method == "cma" and "step" in job.files
+
+
+# ---- problem 2: the bracket ----------------------------------------------------------------------------
+def _tiny_bracket(**kw):
+    from fab.materials import get_material
+    from fab.morph.bracket import BracketProblem
+
+    base = dict(
+        width=24.0,
+        height=12.0,
+        thickness=3.0,
+        pitch=2.0,
+        fine_pitch=1.5,
+        force=50.0,
+        support_depth=2.0,
+        pad_depth=2.0,
+        pad_height=4.0,
+        load_y=6.0,
+        hole=(),
+        steps=10,
+        relax_steps=4000,
+        volume_fraction=0.6,
+        material=get_material({"name": "PLA"}),
+    )
+    base.update(kw)
+    return BracketProblem(**base)
+
+
+def test_bracket_develops_a_connected_design_at_the_target_volume() -> None:
+    from fab.morph.bracket import _connected
+
+    problem = _tiny_bracket()
+    genome = np.full(7, 0.5)
+    dev = problem.develop(genome)
+    lay = problem.layout()
+    assert dev.stage > 0 and np.isfinite(dev.compliance) and dev.compliance > dev.full_compliance
+    assert int(dev.occupancy.sum()) <= lay.target and _connected(dev.occupancy, lay)
+    assert (dev.occupancy | ~lay.keep_in).all()  # keep-in cells stay
+    again = problem.develop(genome)
+    assert np.array_equal(again.occupancy, dev.occupancy) and again.compliance == dev.compliance
+
+
+def test_bracket_keep_out_hole_stays_empty() -> None:
+    problem = _tiny_bracket(hole=(12.0, 6.0, 2.5), steps=8)
+    dev = problem.develop(np.full(7, 0.3))
+    lay = problem.layout()
+    assert not (dev.occupancy & ~lay.domain).any() and (~lay.domain).sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('problem = "bracket"\nvolume_fraction = 1.5', "'volume_fraction' must be between"),
+        ('problem = "bracket"\nhole = [1, 2]', "'hole' must be [cx, cy, r]"),
+        ('problem = "bracket"\nteeth = 20', "unknown key 'teeth' for a bracket job"),
+        ('problem = "bracket"\nfine_pitch = 3.0', "'fine_pitch' must be between"),
+        ('problem = "bracket"\nhole = [1.5, 15, 20]', "'hole' cuts the pad off the support"),
+    ],
+)
+def test_bracket_keys_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    job = tmp_path / "j.toml"
+    job.write_text("[morph]\n" + text + "\n")
+    with pytest.raises(FabError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read_morph_job(job)
+    out = CliRunner().invoke(_cli_app(), ["morph", str(job)])
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+
+
+def test_tiny_bracket_run_through_the_cli(tmp_path: Path) -> None:
+    job = tmp_path / "job.toml"
+    job.write_text(
+        "[morph]\n"
+        'problem = "bracket"\noutput = "out"\ngenerations = 1\npopulation = 4\nseed = 2\nworkers = 1\n'
+        "width = 24.0\nheight = 12.0\nthickness = 3.0\npitch = 2.0\nfine_pitch = 2.0\nforce = 50.0\n"
+        "support_depth = 2.0\npad_depth = 2.0\npad_height = 4.0\nload_y = 6.0\nhole = []\nsteps = 10\n"
+        "volume_fraction = 0.6\n"
+        "relax_steps = 3000\nrescore_top = 1\n"
+    )
+    result = CliRunner().invoke(_cli_app(), ["morph", str(job), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("generations", "evaluations", "seconds", "best", "guards", "outputs"):
+        assert key in summary, key
+    assert summary["compliance_nmm"] > 0 and 0 < summary["volume_fraction"] <= 0.61
+    assert "failure_load_n" in summary
+    for kind in ("bracket_png", "voxels_npz", "stl", "summary"):
+        assert Path(summary["outputs"][kind]).exists(), kind

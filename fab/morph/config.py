@@ -17,7 +17,7 @@ from fab.errors import FabError
 from fab.materials import Material, get_material
 from fab.morph.search import METHODS, SearchSettings
 
-PROBLEMS = ("gear",)
+PROBLEMS = ("gear", "bracket")
 
 _SEARCH_KEYS = {
     "method": "cma",
@@ -55,7 +55,27 @@ _GEAR_KEYS = {
     "tool": "laser-co2-3mm-plywood",
     "files": ["csv", "outline_dxf", "dxf", "nc", "stl", "gcode", "step"],
 }
-_ALL = ("problem", "output", *_SEARCH_KEYS, *_GEAR_KEYS)
+_BRACKET_KEYS = {
+    "width": 60.0,
+    "height": 30.0,
+    "thickness": 5.0,
+    "pitch": 1.5,
+    "fine_pitch": 1.0,
+    "force": 100.0,
+    "material": "PLA",
+    "volume_fraction": 0.4,
+    "support_depth": 3.0,
+    "pad_depth": 3.0,
+    "pad_height": 6.0,
+    "load_y": 15.0,
+    "hole": [30.0, 15.0, 4.0],
+    "steps": 30,
+    "relax_steps": 20000,
+    "relax_tolerance": 1e-3,
+    "noise_seed": 0,
+}
+_PROBLEM_KEYS = {"gear": _GEAR_KEYS, "bracket": _BRACKET_KEYS}
+_ALL = ("problem", "output", *_SEARCH_KEYS, *_GEAR_KEYS, *(k for k in _BRACKET_KEYS if k not in _GEAR_KEYS))
 
 
 @dataclass(frozen=True)
@@ -117,15 +137,17 @@ def morph_job_from_table(data: dict[str, Any], path: Path) -> MorphJob:
     others = [k for k in data if k != "morph"]
     if others:
         raise FabError(f"{name}: a morph job holds only a [morph] table, got {others[0]!r}")
-    for key in table:
-        if key not in _ALL:
-            close = difflib.get_close_matches(key, _ALL, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FabError(f"{name}: [morph] unknown key {key!r}: {hint}allowed: {', '.join(_ALL)}")
     k = _Keys(table, name)
     problem_name = table.get("problem")
     if problem_name not in PROBLEMS:
         raise k.fail("problem", f"must be one of {', '.join(PROBLEMS)}, got {problem_name!r}")
+    allowed = ("problem", "output", *_SEARCH_KEYS, *_PROBLEM_KEYS[problem_name])
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            what = f" for a {problem_name} job" if key in _ALL else ""
+            raise FabError(f"{name}: [morph] unknown key {key!r}{what}: {hint}allowed: {', '.join(allowed)}")
     method = table.get("method", "cma")
     if method not in METHODS:
         raise k.fail("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
@@ -148,6 +170,10 @@ def morph_job_from_table(data: dict[str, Any], path: Path) -> MorphJob:
         raise k.fail("output", f"must be a folder path, got {output!r}")
     out = Path(output).expanduser()
     out = (out if out.is_absolute() else path.resolve().parent / out).resolve()
+    if problem_name == "bracket":
+        return MorphJob(
+            problem_name, _bracket(k, table), settings, out, workers, 0.0, None, "", (), path.resolve()
+        )
     problem = _gear(k, table)
     bore = k.number("bore", 8.0, 0.0)
     printer = table.get("printer")
@@ -205,3 +231,49 @@ def _gear(k: _Keys, table: dict[str, Any]):
         strength_gate=k.number("strength_gate", 3.0, 0.0),
         gated_stress_ratio=k.number("gated_stress_ratio", 0.2, 0.0),
     )
+
+
+def _bracket(k: _Keys, table: dict[str, Any]):
+    from fab.morph.bracket import BracketProblem
+
+    d = _BRACKET_KEYS
+    width = k.number("width", d["width"], 1.0, 1e4)
+    height = k.number("height", d["height"], 1.0, 1e4)
+    pitch = k.number("pitch", d["pitch"], 1e-3, min(width, height) / 4)
+    fine_pitch = k.number("fine_pitch", d["fine_pitch"], 1e-3, pitch)
+    cells = (width / fine_pitch) * (height / fine_pitch)
+    if cells > 250_000:
+        raise k.fail(
+            "fine_pitch", f"gives {cells:,.0f} cells over {width:g} x {height:g} mm: at most 250,000"
+        )
+    hole = table.get("hole", d["hole"])
+    ok = isinstance(hole, list) and len(hole) in (0, 3)
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in hole)
+    if not ok or (hole and hole[2] <= 0):
+        raise k.fail("hole", f"must be [cx, cy, r] in mm with r > 0, or [] for none, got {hole!r}")
+    seed = k.whole("noise_seed", d["noise_seed"], 0)
+    problem = BracketProblem(
+        width=width,
+        height=height,
+        thickness=k.number("thickness", d["thickness"], 1e-3),
+        pitch=pitch,
+        fine_pitch=fine_pitch,
+        force=k.number("force", d["force"], 1e-9),
+        material=_material(k, table.get("material", d["material"])),
+        volume_fraction=k.number("volume_fraction", d["volume_fraction"], 0.05, 0.95),
+        support_depth=k.number("support_depth", d["support_depth"], pitch, width / 2),
+        pad_depth=k.number("pad_depth", d["pad_depth"], pitch, width / 2),
+        pad_height=k.number("pad_height", d["pad_height"], pitch, height),
+        load_y=k.number("load_y", d["load_y"], 0.0, height),
+        hole=tuple(float(v) for v in hole),
+        steps=k.whole("steps", d["steps"], 8),
+        relax_steps=k.whole("relax_steps", d["relax_steps"], 50),
+        relax_tolerance=k.number("relax_tolerance", d["relax_tolerance"], 1e-6, 0.5),
+        noise_seed=seed,
+    )
+    lay = problem.layout()
+    if lay.target <= int(lay.keep_in.sum()):
+        raise k.fail("volume_fraction", "leaves no cells beyond the support and the pad: raise it")
+    if not problem.connectable():
+        raise k.fail("hole", "cuts the pad off the support: move or shrink it")
+    return problem

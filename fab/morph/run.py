@@ -81,7 +81,7 @@ def run_morph(
             out / "checkpoint.pkl",
             resume=resume,
             on_generation=on_generation,
-            pareto_keys=("te_rad", "root_stress_mpa"),
+            pareto_keys=("te_rad", "root_stress_mpa") if mj.problem_name == "gear" else (),
         )
     finally:
         if progress is not None:
@@ -91,6 +91,8 @@ def run_morph(
     summary = _summary(mj, result, settings)
     if mj.problem_name == "gear":
         summary.update(_gear_outputs(mj, result, quiet))
+    elif mj.problem_name == "bracket":
+        summary.update(_bracket_outputs(mj, result, quiet))
     summary["outputs"]["summary"] = str(out / "summary.json")
     summary = _plain(summary)
     with atomic_open(out / "summary.json", "w") as fh:
@@ -253,6 +255,58 @@ def _gear_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, 
         "cutter": CutterProgram.from_genome(genome).as_dict(),
         "file_errors": file_errors,
         "outputs": {**_summary_outputs(mj), **files},
+    }
+
+
+def _bracket_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[str, Any]:
+    """The best bracket at the fine pitch: PNG, voxel grid (.npz), STL (extruded by the thickness) and a
+    ``fab.stress`` failure test of it."""
+    from fab.errors import FabError
+    from fab.export import export
+    from fab.morph.bracket import bracket_png, design_grid, failure_test
+
+    t0 = time.perf_counter()
+    problem, out = mj.problem, mj.output
+    lay = problem.layout(fine=True)
+    dev = problem.develop(result.best.genome, fine=True)
+    ev = problem.evaluate_design(dev, fine=True)
+    bracket_png(
+        problem,
+        dev.occupancy,
+        lay,
+        out / "bracket.png",
+        f"grown bracket: compliance {dev.compliance:.4g} N mm",
+    )
+    grid = design_grid(problem, dev.occupancy, lay.pitch)
+    grid.save(out / "bracket_voxels.npz")
+    export(grid, stl=out / "bracket.stl", quiet=True)
+    failure_load, failure_note = None, ""
+    try:
+        report = failure_test(problem, dev.occupancy, lay.pitch)
+        failure_load = report.failure_load_n
+        failure_note = next((n for n in report.notes if n.startswith(("failure between", "no failure"))), "")
+    except FabError as exc:
+        failure_note = f"failure test not run: {exc}"
+    if not quiet:
+        shown = "none found" if failure_load is None else f"{failure_load:.4g} N"
+        stderr_console.print(
+            f"bracket files and failure test ({shown}) in {time.perf_counter() - t0:.1f} s", highlight=False
+        )
+    return {
+        "compliance_nmm": dev.compliance,
+        "full_domain_compliance_nmm": dev.full_compliance,
+        "volume_fraction": ev.metrics["volume_fraction"],
+        "fine_guards": list(ev.guards),
+        "failure_load_n": failure_load,
+        "service_load_n": problem.force,
+        "failure_note": failure_note,
+        "pitch_mm": lay.pitch,
+        "outputs": {
+            **_summary_outputs(mj),
+            "bracket_png": str(out / "bracket.png"),
+            "voxels_npz": str(out / "bracket_voxels.npz"),
+            "stl": str(out / "bracket.stl"),
+        },
     }
 
 
