@@ -159,7 +159,7 @@ class BracketProblem:
         max_steps: int | None = None,
     ) -> Solution:
         """Relax ``occ`` under the pad force (LPS, plane stress, no fracture): compliance and SED field."""
-        from physics import Body, Fixed, Force, Simulation, make_law
+        from physics import Body, Fixed, Force, PhysicsError, Simulation, make_law
 
         mat = self.material
         body = Body.from_occupancy(occ, layout.pitch * MM, mat.density, thickness=self.thickness * MM)
@@ -172,7 +172,13 @@ class BracketProblem:
         sim = Simulation(body, law, [Fixed("support"), Force("pad", (0.0, -self.force, 0.0))])
         if warm is not None:
             sim.u[:] = warm[ij[:, 0], ij[:, 1]]
-        res = sim.relax(max_steps=max_steps or self.relax_steps, tolerance=tolerance)
+        try:
+            res = sim.relax(max_steps=max_steps or self.relax_steps, tolerance=tolerance)
+        except PhysicsError:
+            if warm is None:
+                raise
+            # A warm start far from the new design's equilibrium can upset the relaxation: start cold.
+            return self.solve(occ, layout, tolerance, None, max_steps)
         u = np.zeros((*occ.shape, 3))
         u[ij[:, 0], ij[:, 1]] = sim.u
         sed = np.zeros(occ.shape)
@@ -235,7 +241,12 @@ class BracketProblem:
         return Development(best[2], final.compliance, full, best[1], tuple(history))
 
     def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:
-        dev = self.develop(genome, fine)
+        from physics import PhysicsError
+
+        try:
+            dev = self.develop(genome, fine)
+        except PhysicsError as exc:  # a design the engine cannot bring to equilibrium ranks last
+            return Evaluation(100.0, {}, (G.FRAGMENTS,), {"solve_error": str(exc)[:200]})
         return self.evaluate_design(dev, fine)
 
     def evaluate_design(self, dev: Development, fine: bool = False) -> Evaluation:
