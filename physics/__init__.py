@@ -13,7 +13,18 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from physics.body import Body  # noqa: E402
-from physics.conditions import Displacement, Fixed, Force, Rotation, SphereIndenter, Torque, Velocity  # noqa: E402
+from physics.cells import CellList, pairs_within  # noqa: E402
+from physics.conditions import (  # noqa: E402
+    Displacement,
+    Fixed,
+    Force,
+    PlaneIndenter,
+    Rotation,
+    SphereIndenter,
+    Torque,
+    Velocity,
+)
+from physics.contact import Contact  # noqa: E402
 from physics.errors import PhysicsError  # noqa: E402
 from physics.lattice import Lattice, stencil_offsets  # noqa: E402
 from physics.laws import LAWS, make_law  # noqa: E402
@@ -26,11 +37,14 @@ __all__ = [
     "LPS",
     "PMB",
     "Body",
+    "CellList",
+    "Contact",
     "Displacement",
     "Fixed",
     "Force",
     "Lattice",
     "PhysicsError",
+    "PlaneIndenter",
     "Result",
     "Rotation",
     "Simulation",
@@ -38,5 +52,6 @@ __all__ = [
     "Torque",
     "Velocity",
     "make_law",
+    "pairs_within",
     "stencil_offsets",
 ]

@@ -42,13 +42,31 @@ class Body:
         origin=(0.0, 0.0, 0.0),
         horizon_cells: float = 3.015,
         thickness: float | None = None,
+        labels: np.ndarray | None = None,
     ) -> Body:
-        """Particles at the filled cells of a 3D (or 2D, with ``thickness``) occupancy array, spacing in m."""
-        return cls(Lattice.from_occupancy(occupancy, spacing, origin, horizon_cells), density, thickness)
+        """Particles at the filled cells of a 3D (or 2D, with ``thickness``) occupancy array, spacing in m.
+
+        ``labels`` (integer array of the occupancy's shape): filled cells with different labels are separate
+        bodies of the same material, never bonded to each other (two gears, an indenter body); see
+        ``physics.contact.Contact`` for the repulsion between them."""
+        lattice = Lattice.from_occupancy(occupancy, spacing, origin, horizon_cells, labels)
+        return cls(lattice, density, thickness)
 
     @property
     def count(self) -> int:
         return self.lattice.count
+
+    @property
+    def bodies(self) -> int:
+        """Number of separate bodies (``labels`` of from_occupancy; 1 without)."""
+        return self.lattice.bodies
+
+    @property
+    def body_id(self) -> np.ndarray:
+        """(n,) int32 body of each particle (0 .. bodies - 1)."""
+        if self.lattice.labels is None:
+            return np.zeros(self.count, dtype=np.int32)
+        return self.lattice.labels
 
     @property
     def dimension(self) -> int:

@@ -146,7 +146,8 @@ class SphereIndenter(Condition):
             raise PhysicsError(f"indenter radius must be positive, got {self.radius}")
 
     def centre_at(self, t: float) -> np.ndarray:
-        return self.c0 + self.vel * t
+        # Relaxation evaluates loads at t = inf (ramps complete): a moving indenter then stays where it starts.
+        return self.c0 + self.vel * t if np.isfinite(t) else self.c0
 
     def load(self, sim, t: float) -> None:
         lat = sim.body.lattice
@@ -180,6 +181,69 @@ def sphere_push(idx, cells, shape, corner, spacing, u, centre, radius, stiffness
             total[0] += dx * fmag
             total[1] += dy * fmag
             total[2] += dz * fmag
+    return total
+
+
+@dataclass
+class PlaneIndenter(Condition):
+    """A rigid plane through ``point`` (m) moving at ``velocity`` (m/s); ``normal`` points from the indenter into
+    the space the particles may occupy. A particle at signed distance h = (x - p(t)).n < 0 behind the plane gets
+    the force density K h^2 along n (LAMMPS's ``fix indent ... plane`` law, K in N/m^3 per m^2 of penetration).
+    ``reaction`` holds the total force (N) the particles exert on the plane after each step.
+    """
+
+    where: str | np.ndarray = "all"
+    point: tuple = (0.0, 0.0, 0.0)
+    normal: tuple = (0.0, 0.0, 1.0)
+    stiffness: float = 1e17
+    velocity: tuple = (0.0, 0.0, 0.0)
+    reaction: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def bind(self, sim) -> None:
+        everyone = isinstance(self.where, str) and self.where == "all"
+        self.idx = np.zeros(0, dtype=np.int64) if everyone else sim.body.indices(self.where)
+        lat = sim.body.lattice
+        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
+        self._corner = lat.origin - pads * lat.spacing
+        self._shape = np.array(lat.padded_shape, dtype=np.int64)
+        self.p0 = _vector(self.point, "indenter point")
+        self.n = _axis(self.normal)
+        self.vel = _vector(self.velocity, "indenter velocity")
+        if not self.stiffness > 0:
+            raise PhysicsError(f"indenter stiffness must be positive, got {self.stiffness}")
+
+    def point_at(self, t: float) -> np.ndarray:
+        # t = inf: relaxation (see SphereIndenter.centre_at).
+        return self.p0 + self.vel * t if np.isfinite(t) else self.p0
+
+    def load(self, sim, t: float) -> None:
+        lat = sim.body.lattice
+        self.reaction = plane_push(
+            self.idx, lat.cells, self._shape, self._corner, lat.spacing, sim.u, self.point_at(t), self.n,
+            self.stiffness, sim.force,
+        ) * (-sim.body.particle_volume)  # fmt: skip
+
+
+@njit(cache=True)
+def plane_push(idx, cells, shape, corner, spacing, u, point, normal, stiffness, force) -> np.ndarray:
+    """Add K h^2 n to the force density of particles behind the plane (h < 0); return the sum added."""
+    total = np.zeros(3)
+    everyone = idx.shape[0] == 0
+    count = cells.shape[0] if everyone else idx.shape[0]
+    plane = shape[1] * shape[2]
+    for k in range(count):
+        i = k if everyone else idx[k]
+        c = cells[i]
+        h = (
+            (corner[0] + (c // plane) * spacing + u[i, 0] - point[0]) * normal[0]
+            + (corner[1] + ((c // shape[2]) % shape[1]) * spacing + u[i, 1] - point[1]) * normal[1]
+            + (corner[2] + (c % shape[2]) * spacing + u[i, 2] - point[2]) * normal[2]
+        )
+        if h < 0.0:
+            fmag = stiffness * h * h
+            for a in range(3):
+                force[i, a] += fmag * normal[a]
+                total[a] += fmag * normal[a]
     return total
 
 

@@ -55,6 +55,9 @@ class Lattice:
         cells: (n,) int64 flat index of each particle's cell in the padded grid (ascending).
         stencil: (nb, 3) int64 lattice offsets of the bond family.
         flat_offset: (nb,) int64 flat-index offsets of the stencil in the padded grid.
+        labels: (n,) int32 body id of each particle (0 .. bodies - 1), or None for a single body. Particles of
+            different bodies share the grid but never bond: ``neighbours`` hides them from each other, so bond
+            masks and surface corrections see each body alone.
 
     ``ijk`` and ``cell_to_particle`` are computed when asked for (not held: memory per particle is a target).
     """
@@ -68,12 +71,21 @@ class Lattice:
     cells: np.ndarray
     stencil: np.ndarray
     flat_offset: np.ndarray
+    labels: np.ndarray | None = None
 
     @classmethod
     def from_occupancy(
-        cls, occupancy: np.ndarray, spacing: float, origin=(0.0, 0.0, 0.0), horizon_cells: float = 3.015
+        cls,
+        occupancy: np.ndarray,
+        spacing: float,
+        origin=(0.0, 0.0, 0.0),
+        horizon_cells: float = 3.015,
+        labels: np.ndarray | None = None,
     ) -> Lattice:
-        """Particles at the centres of the filled cells of a 2D (nx, ny) or 3D (nx, ny, nz) boolean array."""
+        """Particles at the centres of the filled cells of a 2D (nx, ny) or 3D (nx, ny, nz) boolean array.
+
+        ``labels``: an integer array of the occupancy's shape; filled cells with different labels belong to
+        separate bodies (no bonds between them). Body ids are the distinct labels of filled cells, in order."""
         occ = np.asarray(occupancy, dtype=bool)
         if occ.ndim not in (2, 3):
             raise PhysicsError(f"occupancy must be a 2D or 3D array, got shape {occ.shape}")
@@ -95,6 +107,17 @@ class Lattice:
             pads[2] : pads[2] + occ.shape[2],
         ] = occ
         cells = np.flatnonzero(padded).astype(np.int64)
+        body_ids = None
+        if labels is not None:
+            lab = np.asarray(labels)
+            if lab.shape != np.asarray(occupancy).shape or not np.issubdtype(lab.dtype, np.integer):
+                raise PhysicsError(
+                    f"labels must be an integer array of the occupancy's shape {np.asarray(occupancy).shape}, "
+                    f"got {lab.dtype} {lab.shape}"
+                )
+            lab = lab.reshape(occ.shape)
+            # Particles are ordered like the padded grid's flat cells, i.e. C order of the occupancy's filled cells.
+            body_ids = np.unique(lab[occ], return_inverse=True)[1].astype(np.int32)
         strides = np.array([padded_shape[1] * padded_shape[2], padded_shape[2], 1], dtype=np.int64)
         flat_offset = stencil @ strides
         return cls(
@@ -107,11 +130,17 @@ class Lattice:
             cells=cells,
             stencil=stencil,
             flat_offset=flat_offset,
+            labels=body_ids,
         )
 
     @property
     def count(self) -> int:
         return int(len(self.cells))
+
+    @property
+    def bodies(self) -> int:
+        """Number of separate bodies (1 without labels)."""
+        return 1 if self.labels is None else int(self.labels.max()) + 1
 
     @property
     def horizon(self) -> float:
@@ -173,5 +202,9 @@ class Lattice:
         return np.unique(np.concatenate([[0], marks, [len(runs)]])).astype(np.int64)
 
     def neighbours(self) -> np.ndarray:
-        """(n, nb) int32 particle id of each stencil neighbour, -1 where the cell is empty."""
-        return self.cell_to_particle[self.cells[:, None] + self.flat_offset[None, :]]
+        """(n, nb) int32 particle id of each stencil neighbour, -1 where the cell is empty or holds another body."""
+        nbr = self.cell_to_particle[self.cells[:, None] + self.flat_offset[None, :]]
+        if self.labels is not None:
+            other = self.labels[np.maximum(nbr, 0)] != self.labels[:, None]
+            nbr[other] = -1
+        return nbr

@@ -1,0 +1,245 @@
+"""Short-range contact between particles that are not bonded: separate bodies, and fragments after fracture.
+
+    body = Body.from_occupancy(occ, dx, rho, labels=labels)     # labels: 1 = gear A, 2 = gear B
+    sim = Simulation(body, law, [..., Contact()])               # or Contact(fragments=True)
+
+The repulsion is LAMMPS's / Silling's short-range force: particles i, j closer than d repel each other with the
+force density f_i = k V_j (d - r) (x_i - x_j) / r (N/m^3), d = ``distance`` x spacing (0.9), k = 15 c / delta
+(c the law's micromodulus, or its PMB equivalent from the bulk modulus; the stiffness of PMB's stencil
+contact). Pairs are equal and opposite, so momentum is conserved; the force derives from the potential
+U = k V^2 (d - r)^2 / 2 per pair, so an undamped collision conserves energy up to the time-stepping error.
+
+Which pairs: particles of different bodies (``Body.from_occupancy(..., labels=...)``) always; with
+``fragments=True`` also particles of the same body that are not joined by an intact bond (broken bonds, and
+pairs outside the stencil: a fragment that comes back, a bar bent onto itself).
+
+Pairs come from a Verlet list: a cell list (physics.cells) on the deformed positions of the members, cutoff
+d + skin, rebuilt when any member has moved more than skin / 2 since the last build (so no pair closer than d can
+be missing). Each particle sums its own row of the list (race-free, deterministic whatever the thread count).
+Contact acts as a load: it adds to ``sim.force`` after the force law, in explicit runs and in relaxation alike,
+and does not enter ``sim.internal`` (so reactions of supports report the bonds' forces, as for other loads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit, prange
+
+from physics.cells import CellList
+from physics.conditions import Condition
+from physics.errors import PhysicsError
+
+
+@dataclass
+class Contact(Condition):
+    """Repulsion between unbonded particles of the set ``where`` (default all): see the module docstring.
+
+    ``distance`` and ``skin`` are in lattice spacings; ``stiffness`` k (N/m^7 in 3D: force density per unit volume
+    of the other particle per metre of overlap) defaults to 15 c / delta. After every force evaluation
+    ``forces`` holds the total contact force (N) on each body, (bodies, 3), ``energy`` the contact potential (J),
+    ``pairs`` the number of pairs in the Verlet list and ``rebuilds`` how often it was built.
+    """
+
+    where: str | np.ndarray = "all"
+    fragments: bool = False
+    distance: float = 0.9
+    skin: float = 0.3
+    stiffness: float | None = None
+    forces: np.ndarray = field(default_factory=lambda: np.zeros((1, 3)))
+    energy: float = 0.0
+    pairs: int = 0
+    rebuilds: int = 0
+
+    def bind(self, sim) -> None:
+        body = sim.body
+        lat = body.lattice
+        if isinstance(self.where, str) and self.where == "all":
+            self.members = np.arange(body.count, dtype=np.int64)
+        else:
+            self.members = body.indices(self.where)
+        if not (self.distance > 0 and self.skin > 0):
+            raise PhysicsError(
+                f"contact distance and skin must be positive, got {self.distance}, {self.skin}"
+            )
+        if body.bodies == 1 and not self.fragments:
+            raise PhysicsError(
+                "Contact between bodies needs several bodies (Body.from_occupancy(..., labels=...)); "
+                "use Contact(fragments=True) for fragments of one body"
+            )
+        self.labels = np.ascontiguousarray(body.body_id[self.members], dtype=np.int32)
+        self.d = self.distance * lat.spacing
+        self.cutoff = self.d + self.skin * lat.spacing
+        self.k = (
+            float(self.stiffness) if self.stiffness is not None else 15.0 * _micromodulus(sim) / lat.horizon
+        )
+        if not (self.k > 0 and np.isfinite(self.k)):
+            raise PhysicsError(f"contact stiffness must be positive, got {self.k}")
+        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
+        self._corner = lat.origin - pads * lat.spacing  # position of padded cell (0, 0, 0)
+        self._shape = np.array(lat.padded_shape, dtype=np.int64)
+        # Stencil index of each lattice offset within the pad (-1: not a bond), for the intact-bond test.
+        m = lat.pad
+        self._table = np.full((2 * m + 1) ** 3, -1, dtype=np.int32)
+        s = lat.stencil + m
+        self._table[(s[:, 0] * (2 * m + 1) + s[:, 1]) * (2 * m + 1) + s[:, 2]] = np.arange(
+            len(s), dtype=np.int32
+        )
+        self._pad = m
+        self.forces = np.zeros((body.bodies, 3))
+        self._u_built: np.ndarray | None = None
+
+    def load(self, sim, t: float) -> None:
+        lat = sim.body.lattice
+        half_skin2 = (0.5 * self.skin * lat.spacing) ** 2
+        if self._u_built is None or _moved_beyond(self.members, sim.u, self._u_built, half_skin2):
+            self._build(sim)
+        self.energy = _contact_forces(
+            self._rows, self._row_start, self._nbr, self.members, self.labels, lat.cells, self._shape,
+            self._corner, lat.spacing, sim.u, sim.bits, self._table, self._pad, self.fragments, self.d, self.k,
+            sim.body.particle_volume, self._buf, sim.force,
+        )  # fmt: skip
+        self.forces[:] = 0.0
+        _body_totals(self._rows, self.labels, self._buf, sim.body.particle_volume, self.forces)
+
+    def _build(self, sim) -> None:
+        lat = sim.body.lattice
+        x = np.empty((len(self.members), 3))
+        _positions(self.members, lat.cells, self._shape, self._corner, lat.spacing, sim.u, x)
+        cl = CellList(x, self.cutoff)
+        row, nbr = cl.neighbours(labels=None if self.fragments else self.labels)
+        counts = np.diff(row)
+        rows = np.flatnonzero(counts).astype(np.int64)  # member slots with at least one candidate
+        self._rows = rows
+        self._row_start = np.concatenate([[0], np.cumsum(counts[rows])]).astype(np.int64)
+        self._nbr = nbr
+        self._buf = np.zeros((len(rows), 3))
+        self._u_built = sim.u[self.members].copy()
+        self.pairs = len(nbr) // 2
+        self.rebuilds += 1
+
+
+def _micromodulus(sim) -> float:
+    """The law's PMB micromodulus c, or the PMB c of its bulk modulus: 18 K / sum |xi| V (3D), 8 K / sum (2D)."""
+    c = getattr(sim.law, "c", None)
+    if c is not None:
+        return float(c)
+    bulk = getattr(sim.law, "bulk", None)
+    if bulk is None:
+        raise PhysicsError(
+            "Contact: the force law has neither a micromodulus nor a bulk modulus; give stiffness"
+        )
+    lat = sim.body.lattice
+    total = float(np.linalg.norm(lat.stencil * lat.spacing, axis=1).sum()) * sim.body.particle_volume
+    return (18.0 if lat.dimension == 3 else 8.0) * float(bulk) / total
+
+
+@njit(cache=True, inline="always")
+def _position(i, cells, shape, corner, spacing, u):
+    c = cells[i]
+    x = corner[0] + (c // (shape[1] * shape[2])) * spacing + u[i, 0]
+    y = corner[1] + ((c // shape[2]) % shape[1]) * spacing + u[i, 1]
+    z = corner[2] + (c % shape[2]) * spacing + u[i, 2]
+    return x, y, z
+
+
+@njit(cache=True, parallel=True)
+def _positions(members, cells, shape, corner, spacing, u, out) -> None:
+    for k in prange(members.shape[0]):
+        out[k, 0], out[k, 1], out[k, 2] = _position(members[k], cells, shape, corner, spacing, u)
+
+
+@njit(cache=True)
+def _moved_beyond(members, u, u_built, limit2) -> bool:
+    """Whether any member moved more than sqrt(limit2) since the list was built (stops at the first)."""
+    for k in range(members.shape[0]):
+        i = members[k]
+        dx = u[i, 0] - u_built[k, 0]
+        dy = u[i, 1] - u_built[k, 1]
+        dz = u[i, 2] - u_built[k, 2]
+        if dx * dx + dy * dy + dz * dz > limit2:
+            return True
+    return False
+
+
+@njit(cache=True, parallel=True)
+def _contact_forces(
+    rows,
+    row_start,
+    nbr,
+    members,
+    labels,
+    cells,
+    shape,
+    corner,
+    spacing,
+    u,
+    bits,
+    table,
+    pad,
+    fragments,
+    d,
+    k,
+    volume,
+    buf,
+    force,
+) -> float:
+    """Add the repulsion of each listed row's unbonded neighbours closer than d to ``force`` (N/m^3); each row's
+    own sum goes to ``buf``. Returns the contact potential (J)."""
+    side = 2 * pad + 1
+    plane = shape[1] * shape[2]
+    kv = k * volume
+    energy = np.zeros(rows.shape[0])
+    for r in prange(rows.shape[0]):
+        a = rows[r]
+        i = members[a]
+        xi, yi, zi = _position(i, cells, shape, corner, spacing, u)
+        fx = 0.0
+        fy = 0.0
+        fz = 0.0
+        e = 0.0
+        for s in range(row_start[r], row_start[r + 1]):
+            b = nbr[s]
+            j = members[b]
+            xj, yj, zj = _position(j, cells, shape, corner, spacing, u)
+            dx = xi - xj
+            dy = yi - yj
+            dz = zi - zj
+            rr = np.sqrt(dx * dx + dy * dy + dz * dz)
+            if rr >= d or rr == 0.0:
+                continue
+            if fragments and labels[a] == labels[b]:
+                # Same body: skip pairs still joined by an intact bond (the bond carries their interaction).
+                ci = cells[i]
+                cj = cells[j]
+                ox = cj // plane - ci // plane
+                oy = (cj // shape[2]) % shape[1] - (ci // shape[2]) % shape[1]
+                oz = cj % shape[2] - ci % shape[2]
+                if abs(ox) <= pad and abs(oy) <= pad and abs(oz) <= pad:
+                    bond = table[((ox + pad) * side + oy + pad) * side + oz + pad]
+                    if bond >= 0 and (bits[bond >> 5, i] >> np.uint32(bond & 31)) & np.uint32(1):
+                        continue
+            overlap = d - rr
+            g = kv * overlap / rr
+            fx += g * dx
+            fy += g * dy
+            fz += g * dz
+            e += overlap * overlap
+        buf[r, 0] = fx
+        buf[r, 1] = fy
+        buf[r, 2] = fz
+        force[i, 0] += fx
+        force[i, 1] += fy
+        force[i, 2] += fz
+        energy[r] = e
+    # Each pair appears in both rows: U = sum_pairs k V^2 (d - r)^2 / 2 = sum_rows k V^2 (d - r)^2 / 4.
+    return 0.25 * kv * volume * energy.sum()
+
+
+@njit(cache=True)
+def _body_totals(rows, labels, buf, volume, out) -> None:
+    for r in range(rows.shape[0]):
+        b = labels[rows[r]]
+        for a in range(3):
+            out[b, a] += buf[r, a] * volume
