@@ -76,9 +76,6 @@ class Contact(Condition):
         )
         if not (self.k > 0 and np.isfinite(self.k)):
             raise PhysicsError(f"contact stiffness must be positive, got {self.k}")
-        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
-        self._corner = lat.origin - pads * lat.spacing  # position of padded cell (0, 0, 0)
-        self._shape = np.array(lat.padded_shape, dtype=np.int64)
         # Stencil index of each lattice offset within the pad (-1: not a bond), for the intact-bond test.
         m = lat.pad
         self._table = np.full((2 * m + 1) ** 3, -1, dtype=np.int32)
@@ -87,6 +84,9 @@ class Contact(Condition):
             len(s), dtype=np.int32
         )
         self._pad = m
+        # Reference positions of the members (float64, 24 bytes each): decoding them from grid cells costs integer
+        # divisions per pair, 4-5x the rest of the pair's arithmetic.
+        self._x0 = np.ascontiguousarray(body.positions()[self.members])
         self.forces = np.zeros((body.bodies, 3))
         self._u_built: np.ndarray | None = None
 
@@ -96,18 +96,15 @@ class Contact(Condition):
         if self._u_built is None or _moved_beyond(self.members, sim.u, self._u_built, half_skin2):
             self._build(sim)
         self.energy = _contact_forces(
-            self._rows, self._row_start, self._nbr, self.members, self.labels, lat.cells, self._shape,
-            self._corner, lat.spacing, sim.u, sim.bits, self._table, self._pad, self.fragments, self.d, self.k,
-            sim.body.particle_volume, self._buf, sim.force,
+            self._rows, self._row_start, self._nbr, self.members, self.labels, self._x0, lat.spacing, sim.u,
+            sim.bits, self._table, self._pad, self.fragments, self.d, self.k, sim.body.particle_volume, self._buf,
+            sim.force,
         )  # fmt: skip
         self.forces[:] = 0.0
         _body_totals(self._rows, self.labels, self._buf, sim.body.particle_volume, self.forces)
 
     def _build(self, sim) -> None:
-        lat = sim.body.lattice
-        x = np.empty((len(self.members), 3))
-        _positions(self.members, lat.cells, self._shape, self._corner, lat.spacing, sim.u, x)
-        cl = CellList(x, self.cutoff)
+        cl = CellList(self._x0 + sim.u[self.members], self.cutoff)
         row, nbr = cl.neighbours(labels=None if self.fragments else self.labels)
         counts = np.diff(row)
         rows = np.flatnonzero(counts).astype(np.int64)  # member slots with at least one candidate
@@ -135,21 +132,6 @@ def _micromodulus(sim) -> float:
     return (18.0 if lat.dimension == 3 else 8.0) * float(bulk) / total
 
 
-@njit(cache=True, inline="always")
-def _position(i, cells, shape, corner, spacing, u):
-    c = cells[i]
-    x = corner[0] + (c // (shape[1] * shape[2])) * spacing + u[i, 0]
-    y = corner[1] + ((c // shape[2]) % shape[1]) * spacing + u[i, 1]
-    z = corner[2] + (c % shape[2]) * spacing + u[i, 2]
-    return x, y, z
-
-
-@njit(cache=True, parallel=True)
-def _positions(members, cells, shape, corner, spacing, u, out) -> None:
-    for k in prange(members.shape[0]):
-        out[k, 0], out[k, 1], out[k, 2] = _position(members[k], cells, shape, corner, spacing, u)
-
-
 @njit(cache=True)
 def _moved_beyond(members, u, u_built, limit2) -> bool:
     """Whether any member moved more than sqrt(limit2) since the list was built (stops at the first)."""
@@ -170,9 +152,7 @@ def _contact_forces(
     nbr,
     members,
     labels,
-    cells,
-    shape,
-    corner,
+    x0,
     spacing,
     u,
     bits,
@@ -188,13 +168,15 @@ def _contact_forces(
     """Add the repulsion of each listed row's unbonded neighbours closer than d to ``force`` (N/m^3); each row's
     own sum goes to ``buf``. Returns the contact potential (J)."""
     side = 2 * pad + 1
-    plane = shape[1] * shape[2]
     kv = k * volume
+    inv = 1.0 / spacing
     energy = np.zeros(rows.shape[0])
     for r in prange(rows.shape[0]):
         a = rows[r]
         i = members[a]
-        xi, yi, zi = _position(i, cells, shape, corner, spacing, u)
+        xi = x0[a, 0] + u[i, 0]
+        yi = x0[a, 1] + u[i, 1]
+        zi = x0[a, 2] + u[i, 2]
         fx = 0.0
         fy = 0.0
         fz = 0.0
@@ -202,20 +184,17 @@ def _contact_forces(
         for s in range(row_start[r], row_start[r + 1]):
             b = nbr[s]
             j = members[b]
-            xj, yj, zj = _position(j, cells, shape, corner, spacing, u)
-            dx = xi - xj
-            dy = yi - yj
-            dz = zi - zj
+            dx = xi - x0[b, 0] - u[j, 0]
+            dy = yi - x0[b, 1] - u[j, 1]
+            dz = zi - x0[b, 2] - u[j, 2]
             rr = np.sqrt(dx * dx + dy * dy + dz * dz)
             if rr >= d or rr == 0.0:
                 continue
             if fragments and labels[a] == labels[b]:
                 # Same body: skip pairs still joined by an intact bond (the bond carries their interaction).
-                ci = cells[i]
-                cj = cells[j]
-                ox = cj // plane - ci // plane
-                oy = (cj // shape[2]) % shape[1] - (ci // shape[2]) % shape[1]
-                oz = cj % shape[2] - ci % shape[2]
+                ox = int(round((x0[b, 0] - x0[a, 0]) * inv))
+                oy = int(round((x0[b, 1] - x0[a, 1]) * inv))
+                oz = int(round((x0[b, 2] - x0[a, 2]) * inv))
                 if abs(ox) <= pad and abs(oy) <= pad and abs(oz) <= pad:
                     bond = table[((ox + pad) * side + oy + pad) * side + oz + pad]
                     if bond >= 0 and (bits[bond >> 5, i] >> np.uint32(bond & 31)) & np.uint32(1):
