@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from physics import (
+    LPS,
     PMB,
     Body,
     CellList,
@@ -110,6 +111,28 @@ def test_blocks_collide_bounce_conserve_momentum_and_energy():
     assert contact.rebuilds > 1
 
 
+def test_lps_plane_stress_blocks_bounce():
+    """2D bodies and a law without a micromodulus (LPS: contact stiffness from its bulk modulus)."""
+    occ = np.zeros((20, 8), dtype=bool)
+    labels = np.zeros(occ.shape, dtype=int)
+    occ[:8], labels[:8] = True, 1
+    occ[12:], labels[12:] = True, 2
+    body = Body.from_occupancy(occ, DX, 2700.0, thickness=2e-3, labels=labels)
+    contact = Contact()
+    sim = Simulation(body, LPS(70e9, 0.3), [contact])
+    first = body.body_id == 0
+    sim.v[:, 0] = np.where(first, 60.0, -60.0)
+    mass = body.density * body.particle_volume
+    p_body = mass * sim.v[first, 0].sum()
+    gaps = []
+    for _ in range(60):
+        px = sim.run(20, safety=0.5).positions[:, 0]
+        gaps.append(px[~first].min() - px[first].max())
+    assert min(gaps) > 0.5 * DX and gaps[-1] > 2 * DX
+    assert mass * sim.v[first, 0].sum() == pytest.approx(-p_body, rel=0.15)
+    assert np.abs(mass * sim.v.sum(axis=0)).max() < 1e-6 * abs(p_body)
+
+
 def cut(sim: Simulation, body: Body, plane_x: float) -> np.ndarray:
     """Break every bond crossing x = plane_x (a crack through the bar)."""
     x = body.positions()[:, 0]
@@ -144,6 +167,37 @@ def test_fragment_does_not_pass_through_the_body(gap):
 
     assert closest_gap(True) > 0.5 * DX
     assert closest_gap(False) < 0.0
+
+
+def test_fragments_of_a_dynamic_fracture_do_not_interpenetrate():
+    """A bar torn in two during the run (bonds break after the contact list was built), then the halves are sent
+    back into each other: with Contact(fragments=True) no two particles of different fragments come closer than
+    half a spacing; without it the halves pass through each other."""
+
+    def close_pairs(contact: bool) -> tuple[int, int]:
+        body = Body.from_occupancy(np.ones((16, 3, 3), dtype=bool), DX, RHO)
+        sim = Simulation(
+            body, PMB(youngs_modulus=1e9, fracture_energy=20.0), [Contact(fragments=True)] if contact else []
+        )
+        x = body.positions()[:, 0]
+        left = x < x.mean()
+        sim.v[:, 0] = np.where(left, -20.0, 20.0)
+        while True:  # pulled apart until it breaks and the crack is open
+            px = sim.run(10, safety=0.5).positions[:, 0]
+            if sim.fragments()[0] >= 2 and px[~left].min() - px[left].max() > 1.5 * DX:
+                break
+        sim.v[:, 0] *= -1.0
+        close = 0
+        for _ in range(60):
+            res = sim.run(10, safety=0.5)
+            labels = sim.fragments()[1]
+            i, j = pairs_within(res.positions, 0.5 * DX)
+            close += int((labels[i] != labels[j]).sum())
+        return close, sim.step
+
+    close, steps = close_pairs(True)
+    assert close == 0 and steps > 600
+    assert close_pairs(False)[0] > 0
 
 
 def test_intact_bonds_are_not_contacts():
