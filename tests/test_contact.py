@@ -12,6 +12,7 @@ from physics import (
     CellList,
     Contact,
     Fixed,
+    Force,
     PhysicsError,
     PlaneIndenter,
     Simulation,
@@ -131,6 +132,24 @@ def test_lps_plane_stress_blocks_bounce():
     assert min(gaps) > 0.5 * DX and gaps[-1] > 2 * DX
     assert mass * sim.v[first, 0].sum() == pytest.approx(-p_body, rel=0.15)
     assert np.abs(mass * sim.v.sum(axis=0)).max() < 1e-6 * abs(p_body)
+
+
+def test_relaxation_carries_a_load_through_contact():
+    """A block pressed onto another (fixed) block: dynamic relaxation includes the contact force like a load, and
+    the support reacts the whole load through it."""
+    occ = np.ones((5, 5, 10), dtype=bool)
+    labels = np.ones(occ.shape, dtype=int)
+    labels[:, :, 5:] = 2
+    body = Body.from_occupancy(occ, DX, RHO, labels=labels)
+    body.point_set("base", lambda x: x[:, 2] < 0.5e-3)
+    body.point_set("top", lambda x: x[:, 2] > 8.5e-3)
+    contact = Contact()
+    sim = Simulation(body, PMB(youngs_modulus=200e9), [Fixed("base"), Force("top", (0, 0, -1e3)), contact])
+    res = sim.relax(tolerance=1e-3)
+    assert res.history["converged"] == [True]
+    assert sim.reaction("base")[2] == pytest.approx(1e3, rel=0.01)
+    assert contact.forces[1, 2] == pytest.approx(1e3, rel=0.01)  # the lower block pushes the upper one up
+    assert contact.forces[0] == pytest.approx(-contact.forces[1], abs=1e-6)
 
 
 def cut(sim: Simulation, body: Body, plane_x: float) -> np.ndarray:
