@@ -152,6 +152,30 @@ def test_relaxation_carries_a_load_through_contact():
     assert contact.forces[0] == pytest.approx(-contact.forces[1], abs=1e-6)
 
 
+def test_contact_is_deterministic_across_thread_counts(monkeypatch):
+    """Each particle sums its own contact row: the same bits with 1 or 2 threads, serial or parallel rows."""
+    import numba
+
+    import physics.contact
+
+    def run(threads: int, parallel_work: int) -> np.ndarray:
+        monkeypatch.setattr(physics.contact, "PARALLEL_WORK", parallel_work)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            body = two_blocks(n=5, gap=1)
+            sim = Simulation(body, PMB(youngs_modulus=200e9), [Contact(fragments=True)])
+            sim.v[:, 0] = np.where(body.body_id == 0, 50.0, -50.0)
+            sim.run(300, safety=0.5)
+            return sim.u.copy()
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+    reference = run(1, 10**9)
+    assert np.abs(reference).max() > 0
+    assert np.array_equal(run(2, 0), reference)
+    assert np.array_equal(run(1, 0), reference)
+
+
 def cut(sim: Simulation, body: Body, plane_x: float) -> np.ndarray:
     """Break every bond crossing x = plane_x (a crack through the bar)."""
     x = body.positions()[:, 0]
