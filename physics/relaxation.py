@@ -23,44 +23,88 @@ from physics.errors import PhysicsError
 MASS_MARGIN = 2.0
 
 
+# Bodies with at least this many particles relax by geometric multigrid (physics/multigrid.py) when their law
+# and conditions allow it; smaller ones (and every body whose bonds break during the solve) by plain ADR.
+MULTIGRID_MIN = 20000
+
+
+def out_of_balance(sim) -> np.ndarray:
+    """Force density (N/m^3) on the free particles at ``sim.u``, loads at full value; held particles get 0.
+
+    Leaves the bond forces alone in ``sim.internal`` (float32) and bond + loads in ``sim.force``."""
+    t_load = float("inf")  # every ramp complete
+    for cond in sim.conditions:
+        cond.prescribe(sim, t_load)
+    integrators.to_grid(sim.u, sim.body.lattice.cells, sim.ux, sim.uy, sim.uz)
+    sim.law.compute(sim)
+    sim.internal[:] = sim.force
+    for cond in sim.conditions:
+        cond.load(sim, t_load)
+    return np.where(sim.free[:, None], sim.force, 0.0)
+
+
+def residual_of(sim, f: np.ndarray) -> float:
+    """RMS out-of-balance force ``f`` over the RMS bond force density (the convergence measure)."""
+    scale = np.sqrt(np.square(sim.internal, dtype=np.float64).sum() / sim.body.count)
+    return float(np.sqrt((f**2).sum() / sim.body.count) / max(scale, 1e-300))
+
+
+def diverged(step: int) -> PhysicsError:
+    return PhysicsError(
+        f"dynamic relaxation diverged at iteration {step}: check that the body is held "
+        "(at least one Fixed/Displacement set) and that loads are finite"
+    )
+
+
 def relax(
     sim,
     max_steps: int = 20000,
     tolerance: float = 2e-3,
     check_every: int = 20,
     callback: Callable[[int, float], bool] | None = None,
+    multigrid: bool | None = None,
 ) -> dict:
-    """Run ADR on ``sim`` in place; returns {"steps", "residual", "converged"}. Raises on NaN.
+    """Relax ``sim`` in place to equilibrium; returns {"steps", "residual", "converged", "stopped"}. Raises on NaN.
 
     ``callback(iteration, residual)`` runs at every check (progress, extra convergence tests); returning True
-    stops the solve there with ``converged`` False and ``stopped`` True.
+    stops the solve there with ``converged`` False and ``stopped`` True. ``multigrid``: True uses the multigrid
+    solver where the problem allows it, False plain ADR, None (default) multigrid from MULTIGRID_MIN particles.
+    ``steps`` counts force evaluations of the body itself (coarse levels are extra, about 1/7 as costly).
     """
     if max_steps < 1:
         raise PhysicsError(f"max_steps must be >= 1, got {max_steps}")
+    if multigrid is None:
+        multigrid = sim.body.count >= MULTIGRID_MIN
+    if multigrid:
+        from physics import multigrid as mg
+
+        solver = mg.solver_for(sim)
+        if solver is not None:
+            return solver.solve(max_steps, tolerance, callback)
+    return adr(sim, max_steps, tolerance, check_every, callback)
+
+
+def adr(
+    sim,
+    max_steps: int = 20000,
+    tolerance: float = 2e-3,
+    check_every: int = 20,
+    callback: Callable[[int, float], bool] | None = None,
+    first_step: int = 0,
+) -> dict:
+    """Plain adaptive dynamic relaxation (see relax); iterations are numbered from ``first_step`` + 1."""
     body = sim.body
     lam = (0.25 * MASS_MARGIN * sim.law.relaxation_stiffness(body))[:, None]
     free = sim.free[:, None]
-    cells = body.lattice.cells
-    t_load = float("inf")  # every ramp complete
-
-    def forces() -> np.ndarray:
-        for cond in sim.conditions:
-            cond.prescribe(sim, t_load)
-        integrators.to_grid(sim.u, cells, sim.ux, sim.uy, sim.uz)
-        sim.law.compute(sim)
-        sim.internal[:] = sim.force
-        for cond in sim.conditions:
-            cond.load(sim, t_load)
-        return np.where(free, sim.force, 0.0)
-
     sim.dt = 1.0
-    f = forces()
+    f = out_of_balance(sim)
     v = f / (2.0 * lam)
     f_old = f
     residual = np.inf
-    for step in range(1, max_steps + 1):
+    last = first_step + max_steps
+    for step in range(first_step + 1, last + 1):
         sim.u += np.where(free, v, 0.0)
-        f = forces()
+        f = out_of_balance(sim)
         dv = np.where(np.abs(v) > 1e-300, v, 1e-300)
         k = -(f - f_old) / (lam * dv)
         k = np.where(free & (np.abs(v) > 1e-300), k, 0.0)
@@ -70,14 +114,10 @@ def relax(
         c = min(c, 1.9)
         v = ((2.0 - c) * v + 2.0 * f / lam) / (2.0 + c)
         f_old = f
-        if step % check_every == 0 or step == max_steps:
+        if step % check_every == 0 or step == last:
             if not np.isfinite(sim.u).all():
-                raise PhysicsError(
-                    f"dynamic relaxation diverged at iteration {step}: check that the body is held "
-                    "(at least one Fixed/Displacement set) and that loads are finite"
-                )
-            scale = np.sqrt(np.square(sim.internal, dtype=np.float64).sum() / body.count)
-            residual = float(np.sqrt((f**2).sum() / body.count) / max(scale, 1e-300))
+                raise diverged(step)
+            residual = residual_of(sim, f)
             if residual < tolerance:
                 sim.v[:] = 0.0
                 return {"steps": step, "residual": residual, "converged": True, "stopped": False}
@@ -85,4 +125,4 @@ def relax(
                 sim.v[:] = 0.0
                 return {"steps": step, "residual": residual, "converged": False, "stopped": True}
     sim.v[:] = 0.0
-    return {"steps": max_steps, "residual": residual, "converged": False, "stopped": False}
+    return {"steps": last, "residual": residual, "converged": False, "stopped": False}
