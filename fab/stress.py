@@ -568,8 +568,11 @@ def _equilibrium(
             return True
         now = time.perf_counter()
         if watch is not None and now - last[0] > WATCH_SECONDS:
-            last[0] = now
             reason[0] = watch()
+            # On big bodies a fragment count takes seconds (a multigrid iteration too): keep it under ~10 % of
+            # the solve by waiting ten times its own cost before the next one.
+            cost = time.perf_counter() - now
+            last[0] = time.perf_counter() + max(0.0, 10.0 * cost - WATCH_SECONDS)
         return reason[0] is not None
 
     stalled: list[float | None] = [None]
