@@ -149,7 +149,7 @@ def run_job(job: Job, *, quiet: bool = False) -> tuple[dict[str, Any], StressRep
 def _run_morph(job: Job, timer: StageTimer, outputs: dict[str, Any], quiet: bool) -> dict[str, Any]:
     raise FabError(
         "a [morph] table beside a [part] is not a search this version runs: morphogenesis jobs hold only a "
-        "[morph] table (problem = \"gear\", see docs/morphogenesis.md); run them with fab run or fab morph"
+        '[morph] table (problem = "gear" or "bracket", see docs/morphogenesis.md); run them with fab run or fab morph'
     )
 
 
