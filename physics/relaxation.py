@@ -21,6 +21,7 @@ from physics.errors import PhysicsError
 # sqrt(margin): PLA bracket at 2.5 mm, PMB 14,920 / 10,280 / 7,720 iterations at margins 5 / 2.5 / 1.5, LPS 5,560
 # at 5 and 3,180 at 1.5; 0.8 (PMB) and 1.0 (LPS) were still stable.
 MASS_MARGIN = 2.0
+SAFE_MARGIN = 5.0  # the retry after a divergence
 
 
 # Bodies with at least this many particles relax by geometric multigrid (physics/multigrid.py) when their law
@@ -49,8 +50,12 @@ def residual_of(sim, f: np.ndarray) -> float:
     return float(np.sqrt((f**2).sum() / sim.body.count) / max(scale, 1e-300))
 
 
+class Diverged(PhysicsError):
+    """Dynamic relaxation blew up (non-finite displacements)."""
+
+
 def diverged(step: int) -> PhysicsError:
-    return PhysicsError(
+    return Diverged(
         f"dynamic relaxation diverged at iteration {step}: check that the body is held "
         "(at least one Fixed/Displacement set) and that loads are finite"
     )
@@ -83,7 +88,17 @@ def relax(
         solver = mg.solver_for(sim)
         if solver is not None:
             return solver.solve(max_steps, tolerance, callback)
-    return adr(sim, max_steps, tolerance, check_every, callback)
+    # A margin under Kilic & Madenci's 5 diverged on some lean LPS designs (thin members, partial families): start
+    # over from the same state with their margin before giving up.
+    u0, bits0 = sim.u.copy(), sim.bits.copy()
+    try:
+        return adr(sim, max_steps, tolerance, check_every, callback)
+    except Diverged:
+        if MASS_MARGIN >= SAFE_MARGIN:
+            raise
+        sim.u[:] = u0
+        sim.bits[:] = bits0
+        return adr(sim, max_steps, tolerance, check_every, callback, margin=SAFE_MARGIN)
 
 
 def adr(
@@ -93,10 +108,12 @@ def adr(
     check_every: int = 20,
     callback: Callable[[int, float], bool] | None = None,
     first_step: int = 0,
+    margin: float | None = None,
 ) -> dict:
-    """Plain adaptive dynamic relaxation (see relax); iterations are numbered from ``first_step`` + 1."""
+    """Plain adaptive dynamic relaxation (see relax); iterations are numbered from ``first_step`` + 1.
+    ``margin``: the fictitious mass margin (default MASS_MARGIN)."""
     body = sim.body
-    lam = (0.25 * MASS_MARGIN * sim.law.relaxation_stiffness(body))[:, None]
+    lam = (0.25 * (margin or MASS_MARGIN) * sim.law.relaxation_stiffness(body))[:, None]
     free = sim.free[:, None]
     sim.dt = 1.0
     f = out_of_balance(sim)
@@ -108,13 +125,14 @@ def adr(
         sim.u += np.where(free, v, 0.0)
         f = out_of_balance(sim)
         dv = np.where(np.abs(v) > 1e-300, v, 1e-300)
-        k = -(f - f_old) / (lam * dv)
-        k = np.where(free & (np.abs(v) > 1e-300), k, 0.0)
-        uu = float((sim.u * sim.u * free).sum())
-        uku = float((sim.u * k * sim.u).sum())
-        c = 2.0 * np.sqrt(uku / uu) if uu > 0 and uku > 0 else 0.0
-        c = min(c, 1.9)
-        v = ((2.0 - c) * v + 2.0 * f / lam) / (2.0 + c)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf while blowing up: caught below
+            k = -(f - f_old) / (lam * dv)
+            k = np.where(free & (np.abs(v) > 1e-300), k, 0.0)
+            uu = float((sim.u * sim.u * free).sum())
+            uku = float((sim.u * k * sim.u).sum())
+            c = 2.0 * np.sqrt(uku / uu) if uu > 0 and uku > 0 else 0.0
+            c = min(c, 1.9)
+            v = ((2.0 - c) * v + 2.0 * f / lam) / (2.0 + c)
         f_old = f
         if step % check_every == 0 or step == last:
             if not np.isfinite(sim.u).all():

@@ -246,3 +246,32 @@ def test_multigrid_matches_adr_with_fewer_iterations(monkeypatch, dimension):
         steps[mode] = info["steps"]
     assert tips[True] == pytest.approx(tips[False], rel=0.01)
     assert steps[True] * 20 < steps[False]
+
+
+def test_relax_recovers_from_divergence_with_the_safe_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fictitious mass far too small blows ADR up; relax starts over from the same state with Kilic &
+    Madenci's margin and reaches the same tip deflection as a normal solve."""
+    import physics.relaxation as relaxation
+    from physics import Body, Fixed, Force, Simulation, make_law
+
+    occ = np.ones((20, 4, 4), dtype=bool)
+    ijk = np.argwhere(occ)
+    body = Body.from_occupancy(occ, 1e-3, 1250.0)
+    body.point_set("clamp", ijk[:, 0] < 2)
+    body.point_set("tip", ijk[:, 0] == 19)
+    law = make_law("pmb", youngs_modulus=3.5e9)
+
+    def tip(margin: float) -> tuple[dict, float]:
+        monkeypatch.setattr(relaxation, "MASS_MARGIN", margin)
+        sim = Simulation(body, law, [Fixed("clamp"), Force("tip", (0.0, 0.0, -10.0))])
+        res = relaxation.relax(sim, max_steps=20000, tolerance=1e-3, multigrid=False)
+        return res, float(sim.u[ijk[:, 0] == 19, 2].mean())
+
+    with pytest.raises(relaxation.Diverged):
+        monkeypatch.setattr(relaxation, "SAFE_MARGIN", 0.05)
+        tip(0.05)
+    monkeypatch.setattr(relaxation, "SAFE_MARGIN", 5.0)
+    recovered, u_recovered = tip(0.05)
+    normal, u_normal = tip(2.0)
+    assert recovered["converged"] and normal["converged"]
+    assert u_recovered == pytest.approx(u_normal, rel=0.01)
