@@ -133,13 +133,7 @@ class SphereIndenter(Condition):
     reaction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def bind(self, sim) -> None:
-        everyone = isinstance(self.where, str) and self.where == "all"
-        # An empty index array stands for every particle (no n-long index array held).
-        self.idx = np.zeros(0, dtype=np.int64) if everyone else sim.body.indices(self.where)
-        lat = sim.body.lattice
-        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
-        self._corner = lat.origin - pads * lat.spacing  # position of padded cell (0, 0, 0)
-        self._shape = np.array(lat.padded_shape, dtype=np.int64)
+        self.idx, self._corner, self._shape = _indenter_frame(sim, self.where)
         self.c0 = _vector(self.center, "indenter centre")
         self.vel = _vector(self.velocity, "indenter velocity")
         if not self.radius > 0:
@@ -155,6 +149,17 @@ class SphereIndenter(Condition):
             self.idx, lat.cells, self._shape, self._corner, lat.spacing, sim.u, self.centre_at(t), self.radius,
             self.stiffness, sim.force,
         ) * (-sim.body.particle_volume)  # fmt: skip
+
+
+def _indenter_frame(sim, where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(particles it acts on, position of padded cell (0, 0, 0), padded shape) for the indenter kernels, which
+    rebuild reference positions from the cells. An empty index array stands for every particle (no n-long
+    index array held)."""
+    everyone = isinstance(where, str) and where == "all"
+    idx = np.zeros(0, dtype=np.int64) if everyone else sim.body.indices(where)
+    lat = sim.body.lattice
+    pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
+    return idx, lat.origin - pads * lat.spacing, np.array(lat.padded_shape, dtype=np.int64)
 
 
 @njit(cache=True)
@@ -200,12 +205,7 @@ class PlaneIndenter(Condition):
     reaction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def bind(self, sim) -> None:
-        everyone = isinstance(self.where, str) and self.where == "all"
-        self.idx = np.zeros(0, dtype=np.int64) if everyone else sim.body.indices(self.where)
-        lat = sim.body.lattice
-        pads = np.array([lat.pad, lat.pad, lat.pad if lat.dimension == 3 else 0])
-        self._corner = lat.origin - pads * lat.spacing
-        self._shape = np.array(lat.padded_shape, dtype=np.int64)
+        self.idx, self._corner, self._shape = _indenter_frame(sim, self.where)
         self.p0 = _vector(self.point, "indenter point")
         self.n = _axis(self.normal)
         self.vel = _vector(self.velocity, "indenter velocity")
