@@ -15,6 +15,7 @@ import numpy as np
 
 from physics import integrators
 from physics.errors import PhysicsError
+from physics.laws.pmb import PMB
 
 # Fictitious mass over the stiffness estimate. Kilic & Madenci use 5; the Gershgorin row sum of |K| on a full
 # lattice stencil is about 1.5 x sum c V / |xi| (our estimate), so 2 stays stable with room. Iterations go as
@@ -81,24 +82,14 @@ def relax(
         raise PhysicsError(f"max_steps must be >= 1, got {max_steps}")
     if multigrid is None:
         # Automatic only for the law it was measured on (PMB): a 32k-particle LPS bracket did not finish in 13 min.
-        multigrid = sim.body.count >= MULTIGRID_MIN and type(sim.law).__name__ == "PMB"
+        multigrid = sim.body.count >= MULTIGRID_MIN and isinstance(sim.law, PMB)
     if multigrid:
         from physics import multigrid as mg
 
         solver = mg.solver_for(sim)
         if solver is not None:
             return solver.solve(max_steps, tolerance, callback)
-    # A margin under Kilic & Madenci's 5 diverged on some lean LPS designs (thin members, partial families): start
-    # over from the same state with their margin before giving up.
-    u0, bits0 = sim.u.copy(), sim.bits.copy()
-    try:
-        return adr(sim, max_steps, tolerance, check_every, callback)
-    except Diverged:
-        if MASS_MARGIN >= SAFE_MARGIN:
-            raise
-        sim.u[:] = u0
-        sim.bits[:] = bits0
-        return adr(sim, max_steps, tolerance, check_every, callback, margin=SAFE_MARGIN)
+    return adr(sim, max_steps, tolerance, check_every, callback)
 
 
 def adr(
@@ -108,12 +99,35 @@ def adr(
     check_every: int = 20,
     callback: Callable[[int, float], bool] | None = None,
     first_step: int = 0,
-    margin: float | None = None,
 ) -> dict:
     """Plain adaptive dynamic relaxation (see relax); iterations are numbered from ``first_step`` + 1.
-    ``margin``: the fictitious mass margin (default MASS_MARGIN)."""
+
+    A margin under Kilic & Madenci's 5 diverged on some lean LPS designs (thin members, partial families): a
+    diverged solve starts over from the same state (displacements, bond bits) with SAFE_MARGIN before giving up.
+    """
+    u0, bits0 = sim.u.copy(), sim.bits.copy()
+    try:
+        return _adr(sim, max_steps, tolerance, check_every, callback, first_step, MASS_MARGIN)
+    except Diverged:
+        if MASS_MARGIN >= SAFE_MARGIN:
+            raise
+        sim.u[:] = u0
+        sim.bits[:] = bits0
+        return _adr(sim, max_steps, tolerance, check_every, callback, first_step, SAFE_MARGIN)
+
+
+def _adr(
+    sim,
+    max_steps: int,
+    tolerance: float,
+    check_every: int,
+    callback: Callable[[int, float], bool] | None,
+    first_step: int,
+    margin: float,
+) -> dict:
+    """One ADR solve with fictitious mass ``margin`` / 4 x the law's stiffness estimate; raises Diverged."""
     body = sim.body
-    lam = (0.25 * (margin or MASS_MARGIN) * sim.law.relaxation_stiffness(body))[:, None]
+    lam = (0.25 * margin * sim.law.relaxation_stiffness(body))[:, None]
     free = sim.free[:, None]
     sim.dt = 1.0
     f = out_of_balance(sim)

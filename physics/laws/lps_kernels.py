@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from physics.lattice import RUN_LENGTH
-from physics.laws.pmb_kernels import _if_bit
+from physics.laws.pmb_kernels import _break_over_limit, _if_bit  # the same bond arithmetic as PMB
 
 LAM, BM, THETA, SCRIT = 0, 6, 12, 13
 NFIELDS = 14
@@ -207,49 +207,6 @@ def lps_dilatation(
                 else:
                     changed[i] = False
     return total
-
-
-@njit(cache=True, inline="always")
-def _break_over_limit(
-    i: int,
-    p: int,
-    bits: np.ndarray,
-    off: np.ndarray,
-    ux: np.ndarray,
-    uy: np.ndarray,
-    uz: np.ndarray,
-    xix: np.ndarray,
-    xiy: np.ndarray,
-    xiz: np.ndarray,
-    length: np.ndarray,
-    inv_len: np.ndarray,
-    scrit: np.ndarray,
-) -> int:
-    """Clear particle i's intact bonds whose stretch exceeds min(s_i, s_j), with the force loop's arithmetic."""
-    nb = off.shape[0]
-    si = scrit[p]
-    broken = 0
-    for w in range(bits.shape[0]):
-        word = bits[w, i]
-        base = w * 32
-        for b in range(base, min(nb, base + 32)):
-            bit = np.uint32(1) << np.uint32(b - base)
-            if word & bit:
-                q = p + off[b]
-                ex = ux[q] - ux[p]
-                ey = uy[q] - uy[p]
-                ez = uz[q] - uz[p]
-                yx = xix[b] + ex
-                yy = xiy[b] + ey
-                yz = xiz[b] + ez
-                rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-                num = ex * (xix[b] + yx) + ey * (xiy[b] + yy) + ez * (xiz[b] + yz)
-                s = num * inv_len[b] / (rr + length[b])
-                if s > min(si, scrit[q]):
-                    word &= ~bit
-                    broken += 1
-        bits[w, i] = word
-    return broken
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
