@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -173,3 +174,20 @@ def test_outline_sources_agree():
         outline_from_voxels(np.zeros((3, 3, 3), dtype=bool), 1.0, (0, 0, 0))
     with pytest.raises(ExportError, match="thickness"):
         outline_from_polygon(box(0, 0, 1, 1), 0.0)
+
+
+def test_a_generated_gear_with_a_dense_outline_cuts_with_a_laser_kerf():
+    """The grown gear of docs/morphogenesis.md: 70k outline points from the cutter's sweep. The offset's
+    shortcuts on such an outline come 0.25 um inside the kerf radius, which must not refuse the part."""
+    from fab.morph.gear_cutter import CutterProgram, generate
+
+    program = CutterProgram(math.tan(math.radians(14.05)), -0.0016, 0.0038, 0.084, 1.05, 0.94, 0.05)
+    gear = generate(program, 2.0, 20, roll_steps=2000).gear.difference(Point(0, 0).buffer(4.0, quad_segs=64))
+    outline = outline_from_polygon(gear, 10.0)
+    paths = toolpaths(outline, "laser-co2-3mm-plywood")
+    r = 0.1
+    coarse = gear.simplify(1e-4)  # moves the outline by <= 0.1 um; GEOS distances to 70k points are slow
+    for c in paths:
+        d = shapely.distance(shapely.points(c.path[::5]), coarse)
+        assert d.min() > r - 1e-3 - 1e-4  # never into the part by more than 1 um
+        assert d.max() < r * 1.05  # the offset hugs the outline: one kerf radius away everywhere
