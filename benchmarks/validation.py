@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from validation_tools import (  # noqa: E402
     TorqueLoad,
+    crack_path_angle,
     crossing_time,
     cut_bonds,
     griffith_stress,
@@ -420,11 +421,13 @@ def case_crack_speed(length: int = 200, height: int = 80, dx: float = 0.5e-3, st
 
 
 # ---- 8. Kalthoff-Winkler ----------------------------------------------------------------------------------
-def case_kalthoff(dx: float = 1e-3, duration: float = 90e-6) -> dict:
+def case_kalthoff(dx: float = 0.5e-3, duration: float = 90e-6, projectile: float = 32.0) -> dict:
     """Steel plate 100 (impact direction x) x 200 mm, two 50 mm notches 50 mm apart from the impacted edge,
-    the edge between them pushed at 32 m/s (prescribed velocity, 3 rows), 2D plane strain (nu = 1/4),
-    E 191 GPa, rho 8000, G0 22,170 J/m^2. Angle of each crack from its notch tip (fit over 10-40 mm from the
-    tip) to the notch direction, mean of the two cracks."""
+    2D plane strain (nu = 1/4), E 191 GPa, rho 8000, G0 22,170 J/m^2. The projectile (32 m/s) is the same
+    maraging steel, so the struck face moves at half its speed (equal impedances, u = v0 / 2; the 16-16.5 m/s
+    of the finite-element literature and of CabanaPD's example): that velocity is prescribed on the edge between
+    the notches (3 rows). Angle of each crack to the notch direction from a straight-line fit of its path 3-25 mm
+    from the notch tip (before branches; validation_tools.crack_path_angle); mean of the two cracks."""
     start = time.perf_counter()
     E, rho, G0, t = 191e9, 8000.0, 22170.0, 9e-3
     nx, ny = int(round(0.1 / dx)), int(round(0.2 / dx))
@@ -433,7 +436,8 @@ def case_kalthoff(dx: float = 1e-3, duration: float = 90e-6) -> dict:
     yc = (ny - 1) / 2 * dx
     notch = 0.05
     body.point_set("impact", (pos[:, 0] < 2.5 * dx) & (np.abs(pos[:, 1] - yc) < 0.025))
-    sim = Simulation(body, PMB(E, G0, plane="strain"), [Velocity("impact", (32.0, 0, 0), ramp_time=1e-6)])
+    face = Velocity("impact", (projectile / 2, 0, 0), ramp_time=1e-6)
+    sim = Simulation(body, PMB(E, G0, plane="strain"), [face])
     for s in (-1, 1):
         y = yc + s * 0.025
         cut_bonds(sim, (-dx, y), (notch, y))
@@ -441,17 +445,8 @@ def case_kalthoff(dx: float = 1e-3, duration: float = 90e-6) -> dict:
     dt = sim.stable_time_step(0.7)
     sim.run(int(duration / dt), dt=dt)
     grown = sim.damage() - d0 >= 0.3
-    angles = []
-    for s in (-1, 1):
-        tip = np.array([notch, yc + s * 0.025])
-        rel = pos[:, :2] - tip
-        dist = np.hypot(rel[:, 0], rel[:, 1])
-        sel = grown & (dist > 0.010) & (dist < 0.040) & (s * rel[:, 1] > 0)
-        if sel.sum() < 3:
-            continue
-        # Direction of the crack: mean of unit vectors from the tip, weighted by distance.
-        vec = (rel[sel] * 1.0).sum(axis=0)
-        angles.append(math.degrees(math.atan2(abs(vec[1]), vec[0])))
+    angles = [crack_path_angle(pos, grown, (notch, yc + s * 0.025), s, dx, 0.003, 0.025) for s in (-1, 1)]
+    angles = [a for a in angles if math.isfinite(a)]
     measured = float(np.mean(angles)) if angles else float("nan")
     ok = bool(angles) and 60.0 <= measured <= 75.0
     err = "no crack" if not angles else ("in range" if ok else "out of range")
@@ -463,7 +458,8 @@ def case_kalthoff(dx: float = 1e-3, duration: float = 90e-6) -> dict:
         "60-75 deg",
         ok,
         body.count,
-        f"2D plane strain nu 1/4, {nx}x{ny}, dx {dx * 1e3:g} mm, {duration * 1e6:g} us",
+        f"2D plane strain nu 1/4, {nx}x{ny}, dx {dx * 1e3:g} mm, face at {projectile / 2:g} m/s, "
+        f"{duration * 1e6:g} us",
         time.perf_counter() - start,
         error=err,
         unit="deg",

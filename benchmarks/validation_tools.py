@@ -135,3 +135,38 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     rule = "|" + "|".join("---" for _ in columns) + "|"
     body = ["| " + " | ".join(str(row.get(k, "")) for k, _ in columns) + " |" for row in rows]
     return "\n".join([head, rule, *body])
+
+
+def crack_path_angle(
+    pos: np.ndarray,
+    grown: np.ndarray,
+    tip: tuple[float, float],
+    side: int,
+    spacing: float,
+    near: float,
+    far: float,
+) -> float:
+    """Angle (degrees) between +x and a crack that leaves ``tip`` towards ``side`` (+1: +y, -1: -y).
+
+    ``grown`` flags the cracked particles (x, y in ``pos``). Each particle row at a distance ``near``..``far``
+    (m) from the tip in y contributes the mean x of its first run of cracked particles from the tip's side
+    (later runs are other cracks: branches, back-face cracks); a straight line x(y) fitted through these
+    points gives the angle. nan when fewer than three rows hold a crack.
+    """
+    x, y = pos[:, 0], pos[:, 1]
+    dist = side * (y - tip[1])
+    rows = np.unique(np.round(y[grown & (dist >= near) & (dist <= far)] / spacing).astype(np.int64))
+    ys, xs = [], []
+    for r in rows:
+        on = grown & (np.abs(y - r * spacing) < 0.25 * spacing) & (x >= tip[0] - 2 * spacing)
+        if not on.any():
+            continue
+        xr = np.sort(x[on])
+        gaps = np.flatnonzero(np.diff(xr) > 1.5 * spacing)
+        run = xr[: gaps[0] + 1] if len(gaps) else xr
+        ys.append(side * (r * spacing - tip[1]))
+        xs.append(run.mean())
+    if len(ys) < 3:
+        return float("nan")
+    slope = float(np.polyfit(ys, xs, 1)[0])  # dx/dy along the crack
+    return math.degrees(math.atan2(1.0, slope))

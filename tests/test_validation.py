@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import validation  # noqa: E402
 from validation_tools import (  # noqa: E402
     TorqueLoad,
+    crack_path_angle,
     crossing_time,
     cut_bonds,
     heywood_kt,
@@ -35,6 +36,26 @@ def test_references():
     assert math.isnan(crossing_time(t, t, 5.0))
     table = markdown_table([{"a": 1, "b": "x"}], [("a", "A"), ("b", "B")])
     assert table.splitlines()[2] == "| 1 | x |"
+
+
+def test_crack_path_angle_follows_the_first_crack():
+    # A straight 65 degree crack 2 cells wide from the tip towards +y, a second crack further along x (a
+    # back-face crack) and damage behind the tip (the notch): only the first crack counts.
+    dx = 1e-3
+    i, j = np.meshgrid(np.arange(100), np.arange(80), indexing="ij")
+    pos = np.stack([i.ravel() * dx, j.ravel() * dx], axis=1)
+    tip = (30e-3, 20.5e-3)
+    along = (pos[:, 1] - tip[1]) / math.tan(math.radians(65.0))
+    crack = (np.abs(pos[:, 0] - tip[0] - along) <= 1.0 * dx) & (pos[:, 1] > tip[1])
+    other = (pos[:, 0] > 90e-3) & (pos[:, 1] > tip[1])
+    notch = (pos[:, 0] < tip[0]) & (np.abs(pos[:, 1] - tip[1]) < dx)
+    grown = crack | other | notch
+    angle = crack_path_angle(pos, grown, tip, +1, dx, 3e-3, 25e-3)
+    assert angle == pytest.approx(65.0, abs=1.0)
+    # Mirrored towards -y; no crack at all gives nan.
+    flipped = pos * np.array([1.0, -1.0])
+    assert crack_path_angle(flipped, grown, (tip[0], -tip[1]), -1, dx, 3e-3, 25e-3) == pytest.approx(angle)
+    assert math.isnan(crack_path_angle(pos, np.zeros(len(pos), bool), tip, +1, dx, 3e-3, 25e-3))
 
 
 def test_cut_bonds_separates_a_plate():
@@ -84,3 +105,9 @@ def test_cantilever_plane_stress():
 def test_table_row_reports_failures_honestly():
     row = validation._row("x", "ref", 2.0, 3.0, "5 %", False, 10, "res", 1.0)
     assert row["pass"] == "FAIL" and row["error"] == "+50.0 %"
+
+
+def test_kalthoff_crack_angle_coarse():
+    # 1 mm lattice, 50 us: both cracks have run past the 25 mm the angle is fitted over.
+    row = validation.case_kalthoff(dx=1e-3, duration=50e-6)
+    assert 60.0 <= row["_measured"] <= 75.0, row
