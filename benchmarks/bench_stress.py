@@ -23,8 +23,12 @@ Quantities compared (same on both sides):
 The FE reference is the finest of a mesh-convergence series (second-order tetrahedra, gmsh, C3D10, ccx); the
 convergence table is printed. PASS when |ratio - 1| <= 10 %.
 
-Then a 200k-particle static test of the bracket (count=200000): seconds, particle count, converged flag; the
-target is equilibrium within 60 s on 2 cores.
+Then a 200k-particle static test of the bracket (count=200000) for each of --big-models: seconds, particle
+count, iterations, converged flag and the load average; the target is equilibrium within 60 s on 2 cores. Large
+bodies relax by multigrid (physics/multigrid.py); a smaller bracket (--compare-count) is solved by both multigrid
+and plain ADR in the same run, to compare time and results (max |u|, max von Mises, reaction).
+
+    .venv/bin/python benchmarks/bench_stress.py --cases bar --models pmb --no-fe --pitches 2 --big-models pmb,lps
 
 Needs gmsh (pip install gmsh: the 'bench' extra) and CalculiX (apt-get install calculix-ccx); without them the
 FE rows are skipped with a message and the beam-theory rows still run.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -247,10 +252,14 @@ def compare(
     return out
 
 
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def big_run(step: Path, model: str, count: int, steps: int | None, progress: bool) -> dict | None:
     """The timing run: the bracket at ``count`` particles, static, to equilibrium."""
     case = CASES["bracket"]
-    print(f"\n{count}-particle static test: bracket, {model}, count={count}", flush=True)
+    print(f"\n{count}-particle static test: bracket, {model}, count={count} ({_load()})", flush=True)
     try:
         report, face, wall = run_ours(
             step, case, model, pitch=None, count=count, steps=steps, progress=progress
@@ -259,11 +268,12 @@ def big_run(step: Path, model: str, count: int, steps: int | None, progress: boo
         print(f"  failed: {exc}")
         return None
     ok = bool(report.converged) and report.seconds <= BIG_SECONDS
+    load = _load()
     print(
         f"  particles {report.particles}, pitch {report.pitch_mm:.4g} mm, solve {report.seconds:.1f} s "
         f"(whole call with import and voxelization {wall:.1f} s), {report.steps} iterations, converged "
         f"{report.converged}, face mean {face:.5f} mm, max |u| {report.max_displacement_mm:.5f} mm: "
-        f"{'PASS' if ok else 'FAIL'} (target: converged within {BIG_SECONDS:.0f} s)"
+        f"{'PASS' if ok else 'FAIL'} (target: converged within {BIG_SECONDS:.0f} s; {load})"
     )
     return {
         "case": case.name,
@@ -277,8 +287,65 @@ def big_run(step: Path, model: str, count: int, steps: int | None, progress: boo
         "face_mean_mm": face,
         "max_mm": report.max_displacement_mm,
         "target_seconds": BIG_SECONDS,
+        "load_average": load,
         "pass": ok,
     }
+
+
+def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dict | None:
+    """The bracket at ``count`` particles solved by multigrid and by plain ADR: seconds, iterations and the
+    relative differences of max |u|, max von Mises and the reaction (multigrid against ADR)."""
+    from physics import relaxation
+
+    case = CASES["bracket"]
+    print(f"\nmultigrid vs ADR: bracket, {model}, count={count} ({_load()})", flush=True)
+    out: dict = {"model": model}
+    saved = relaxation.MULTIGRID_MIN
+    try:
+        for solver, threshold in (("multigrid", 0), ("adr", 10**12)):
+            relaxation.MULTIGRID_MIN = threshold
+            try:
+                report, face, _ = run_ours(step, case, model, pitch=None, count=count, steps=steps)
+            except Exception as exc:
+                print(f"  {solver} failed: {exc}")
+                return None
+            out[solver] = {
+                "particles": report.particles,
+                "seconds": report.seconds,
+                "iterations": report.steps,
+                "converged": bool(report.converged),
+                "face_mean_mm": face,
+                "max_mm": report.max_displacement_mm,
+                "max_von_mises_pa": report.max_von_mises_pa,
+                "reaction_n": list(report.reaction_force_n),
+                "load_average": _load(),
+            }
+            r = out[solver]
+            print(
+                f"  {solver:9s} {r['particles']} particles  {r['iterations']:6d} iterations  "
+                f"{r['seconds']:6.1f} s  converged {r['converged']}  max |u| {r['max_mm']:.5f} mm  "
+                f"max von Mises {r['max_von_mises_pa'] / 1e6:.4f} MPa  reaction "
+                f"({', '.join(f'{x:.4f}' for x in r['reaction_n'])}) N  ({r['load_average']})",
+                flush=True,
+            )
+    finally:
+        relaxation.MULTIGRID_MIN = saved
+    mg, adr = out["multigrid"], out["adr"]
+    reaction = np.linalg.norm(np.subtract(mg["reaction_n"], adr["reaction_n"])) / np.linalg.norm(
+        adr["reaction_n"]
+    )
+    out["difference"] = {
+        "max_mm": mg["max_mm"] / adr["max_mm"] - 1.0,
+        "max_von_mises_pa": mg["max_von_mises_pa"] / adr["max_von_mises_pa"] - 1.0,
+        "reaction_n": float(reaction),
+    }
+    d = out["difference"]
+    print(
+        f"  multigrid - ADR: max |u| {100 * d['max_mm']:+.3f} %, max von Mises {100 * d['max_von_mises_pa']:+.3f} %, "
+        f"reaction {100 * d['reaction_n']:.3f} %; time ratio ADR / multigrid "
+        f"{adr['seconds'] / mg['seconds']:.1f}"
+    )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="cap on solver iterations (default: solver's)")
     ap.add_argument("--big-count", type=int, default=BIG_COUNT, help="particles of the timing run")
     ap.add_argument("--no-big", action="store_true", help="skip the 200k-particle timing run")
+    ap.add_argument("--big-models", default="pmb,lps", help="comma list of force laws of the timing run")
+    ap.add_argument(
+        "--compare-count", type=int, default=10000, help="particles of the multigrid vs ADR run (0: skip it)"
+    )
     ap.add_argument("--no-fe", action="store_true", help="skip the CalculiX rows")
     ap.add_argument("--progress", action="store_true", help="show the solver's progress bar on stderr")
     ap.add_argument("--json", metavar="PATH", help="also write all figures as JSON")
@@ -314,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict] = []
     convergence: list[dict] = []
-    big = None
+    big: list[dict | None] = []
+    compared: list[dict | None] = []
     t_all = time.perf_counter()
     print("FE  " + FE_HEAD)
     with tempfile.TemporaryDirectory(prefix="bench_stress_") as tmp:
@@ -347,9 +419,14 @@ def main(argv: list[str] | None = None) -> int:
                     for r in compare(case, model, report, face, beam, fe):
                         rows.append(r)
                         print("    " + format_row(r), flush=True)
-        if not args.no_big and models:
+        if not args.no_big:
             step = write_step(CASES["bracket"].shape(), Path(tmp) / "bracket_big.step")
-            big = big_run(step, models[-1], args.big_count, args.steps, args.progress)
+            for model in (m.strip() for m in args.big_models.split(",") if m.strip()):
+                if model not in LAWS:
+                    continue
+                if args.compare_count:
+                    compared.append(solver_compare(step, model, args.compare_count, args.steps))
+                big.append(big_run(step, model, args.big_count, args.steps, args.progress))
     total = time.perf_counter() - t_all
 
     print(
@@ -361,16 +438,26 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(ROW_HEAD))
     for r in rows:
         print(format_row(r))
-    if big is not None:
-        print(
-            f"\n{big['particles']} particles ({big['model']}, bracket): equilibrium {big['converged']} in "
-            f"{big['seconds']:.1f} s (target {BIG_SECONDS:.0f} s): {'PASS' if big['pass'] else 'FAIL'}"
-        )
+    for b in big:
+        if b is not None:
+            print(
+                f"\n{b['particles']} particles ({b['model']}, bracket): equilibrium {b['converged']} in "
+                f"{b['seconds']:.1f} s, {b['iterations']} iterations (target {BIG_SECONDS:.0f} s): "
+                f"{'PASS' if b['pass'] else 'FAIL'} ({b['load_average']})"
+            )
     print(f"\nTotal {total:.0f} s")
     if args.json:
         with atomic_open(args.json, "w") as fh:
             json.dump(
-                {"rows": rows, "fe_convergence": convergence, "big": big, "seconds": total}, fh, indent=1
+                {
+                    "rows": rows,
+                    "fe_convergence": convergence,
+                    "big": big,
+                    "multigrid_vs_adr": compared,
+                    "seconds": total,
+                },
+                fh,
+                indent=1,
             )
     return 0
 
