@@ -98,7 +98,7 @@ def test_torsion():
 
 
 def test_cantilever_plane_stress():
-    row = validation.case_cantilever(length=40, width=4, height=8, plane=True)
+    row = validation.case_cantilever(length=40, width=4, height=8, dx=1e-3, plane=True)
     assert abs(row["_measured"] / row["_ref"] - 1) <= 0.10, row
 
 
