@@ -46,8 +46,15 @@ MAX_LEVELS = 6
 SMOOTH = 3  # Chebyshev steps before and after each coarse correction
 CHEB_RATIO = 20.0  # the smoother damps the band [lmax / CHEB_RATIO, lmax] of D^-1 K
 LMAX_SAFETY = 1.1  # power iteration undershoots the top eigenvalue
-POWER_STEPS = 15
-PROBE = 1e-3  # K v is read off the bond forces at displacements of PROBE lattice spacings at most
+POWER_STEPS = 15  # on the coarse levels; the finest level (the costly one) takes FINE_POWER_STEPS and keeps
+FINE_POWER_STEPS = (
+    8  # the next level's estimate if that is higher (the same law and horizon in spacings: 0.526
+)
+# and 0.518 on a 32k-particle PMB bracket)
+PROBE = 1e-3  # K v is read off the bond forces at displacements of PROBE lattice spacings at most ...
+FINE_PROBE = (
+    1e-5  # ... FINE_PROBE on the finest level (the real law: stretches far below any breaking stretch)
+)
 INNER_ITERATIONS = 2  # CG iterations on each coarse level per visit (K-cycle)
 STALL_FACTOR = 0.9  # an outer iteration that does not bring the score below this fraction of its best so far
 STALL_CYCLES = 3  # ... this many times in a row: stalled (within STALL_SLACK) or handed to plain ADR
@@ -145,16 +152,37 @@ def coarsen(body: Body, held: np.ndarray) -> tuple[Body, np.ndarray, Transfer]:
     return cbody, cheld, Transfer(idx, w, body.particle_volume / cbody.particle_volume)
 
 
-class Level:
-    """One level: an unbreakable copy of the law on this level's body (the linear operator K) and the smoother."""
+class Probe:
+    """What a law's compute() reads and writes (displacements, bond bits, forces), on buffers of its own, so
+    the finest level can apply the simulation's own law, already set up on the body: setting up a copy costs
+    as much again (LPS at 200k particles: 12 s). Its bond bits are a copy; at FINE_PROBE no bond breaks."""
 
-    def __init__(self, body: Body, law, free: np.ndarray) -> None:
+    def __init__(self, sim) -> None:
+        n = sim.body.count
+        ncells = int(np.prod(sim.body.lattice.padded_shape))
+        self.body = sim.body
+        self.law = sim.law
+        self.u = np.zeros((n, 3))
+        self.force = np.zeros((n, 3))
+        self.ux = np.zeros(ncells, dtype=np.float32)
+        self.uy = np.zeros(ncells, dtype=np.float32)
+        self.uz = np.zeros(ncells, dtype=np.float32)
+        self.min_stretch = np.zeros(n, dtype=np.float32)
+        self.newly_broken = np.zeros(n, dtype=np.int32)
+        self.bits = sim.bits.copy()
+
+
+class Level:
+    """One level: an unbreakable copy of the law on this level's body (the linear operator K) and the smoother;
+    on the finest level ``probe`` (the simulation's own law at FINE_PROBE) instead of the copy."""
+
+    def __init__(self, body: Body, law, free: np.ndarray, probe: Probe | None = None) -> None:
         from physics.simulation import Simulation
 
-        self.op = Simulation(body, law, [])
+        self.op = probe if probe is not None else Simulation(body, law, [])
         self.free = free[:, None]
         self.inv_d = np.where(self.free, 1.0 / law.relaxation_stiffness(body)[:, None], 0.0)
-        self.amplitude = PROBE * body.lattice.spacing
+        self.amplitude = (FINE_PROBE if probe is not None else PROBE) * body.lattice.spacing
         self.lmax = 1.0
         self.count = body.count
 
@@ -219,11 +247,11 @@ class Level:
         z[self.dofs] = scipy.linalg.cho_solve(self.factor, r.reshape(-1)[self.dofs])
         return z.reshape(-1, 3)
 
-    def estimate_lmax(self, seed: int) -> None:
+    def estimate_lmax(self, seed: int, steps: int = POWER_STEPS) -> None:
         """Top eigenvalue of D^-1 K by power iteration (LMAX_SAFETY above it: power iteration undershoots)."""
         v = np.random.default_rng(seed).standard_normal((self.count, 3)) * self.free
         lam = 1.0
-        for _ in range(POWER_STEPS):
+        for _ in range(steps):
             kv = self.inv_d * self.apply(v)
             lam = float((v * kv).sum() / max(float((v * v).sum()), 1e-300))
             v = kv / max(float(np.abs(kv).max()), 1e-300)
@@ -402,7 +430,10 @@ def _build(sim) -> Solver | None:
     law = elastic_copy(sim.law)
     if law is None:
         return None
-    levels = [Level(sim.body, law, sim.free)]
+    # The finest level applies the simulation's own law where it adds nothing nonlinear at probe amplitudes
+    # (contact does: it acts between unbonded neighbours whatever the strain).
+    probe = Probe(sim) if not getattr(sim.law, "contact", False) else None
+    levels = [Level(sim.body, sim.law if probe is not None else law, sim.free, probe)]
     transfers: list[Transfer] = []
     body, held = sim.body, ~sim.free
     while len(levels) < MAX_LEVELS and body.count >= MIN_COARSE * 8:
@@ -414,8 +445,11 @@ def _build(sim) -> Solver | None:
         body, held = cbody, cheld
     if len(levels) < 2:
         return None
-    for k, level in enumerate(levels[:-1]):
-        level.estimate_lmax(seed=k)
+    for k in range(len(levels) - 2, 0, -1):
+        levels[k].estimate_lmax(seed=k)
+    levels[0].estimate_lmax(seed=0, steps=FINE_POWER_STEPS)
+    if len(levels) > 2:
+        levels[0].lmax = max(levels[0].lmax, levels[1].lmax)
     # K couples particles one horizon apart for bond-based laws, two for state-based ones (the dilatation).
     reach = int(np.floor(sim.body.lattice.horizon_cells + 1e-9)) * (1 if isinstance(sim.law, PMB) else 2)
     try:
