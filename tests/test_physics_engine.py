@@ -275,3 +275,44 @@ def test_relax_recovers_from_divergence_with_the_safe_margin(monkeypatch: pytest
     normal, u_normal = tip(2.0)
     assert recovered["converged"] and normal["converged"]
     assert u_recovered == pytest.approx(u_normal, rel=0.01)
+
+
+def _cantilever_2d(scale=None):
+    occ = np.ones((16, 5), dtype=bool)
+    body = Body.from_occupancy(occ, 1e-3, 1240.0, thickness=3e-3)
+    ij = np.argwhere(occ)
+    body.point_set("held", ij[:, 0] == 0)
+    body.point_set("tip", ij[:, 0] == 15)
+    law = make_law("pmb", youngs_modulus=3.5e9, plane="stress", stiffness_scale=scale)
+    sim = Simulation(body, law, [Fixed("held"), Force("tip", (0.0, -10.0, 0.0))])
+    sim.relax(max_steps=20000, tolerance=1e-5)
+    return sim, ij
+
+
+def test_pmb_stiffness_scale_weights_each_bond_by_its_ends() -> None:
+    plain, ij = _cantilever_2d()
+    n = len(ij)
+    tip = ij[:, 0] == 15
+    ones, _ = _cantilever_2d(np.ones(n))
+    np.testing.assert_allclose(ones.u[tip, 1].mean(), plain.u[tip, 1].mean(), rtol=2e-3)
+    # w = sqrt(1/2) everywhere: every bond half as stiff, twice the deflection and the strain energy.
+    half, _ = _cantilever_2d(np.full(n, 0.5**0.5))
+    np.testing.assert_allclose(half.u[tip, 1].mean(), 2 * plain.u[tip, 1].mean(), rtol=2e-3)
+    np.testing.assert_allclose(
+        half.strain_energy_density().sum(), 2 * plain.strain_energy_density().sum(), rtol=5e-3
+    )
+    # A soft lower half (w = 0.05): the bond factors are w_i w_j, the beam is more compliant than the plain one.
+    w = np.where(ij[:, 1] < 2, 0.05, 1.0)
+    soft, _ = _cantilever_2d(w)
+    law = soft.law
+    cells = soft.body.lattice.cells
+    nb = soft.body.lattice.neighbours()
+    ok = nb >= 0
+    j = np.where(ok, nb, 0)
+    expected = plain.law.bond_factors(cells, cells[j]) * w[:, None] * w[j]
+    np.testing.assert_allclose(law.bond_factors(cells, cells[j])[ok], expected[ok], rtol=1e-5)
+    assert soft.u[tip, 1].mean() < 1.2 * plain.u[tip, 1].mean()
+    with pytest.raises(PhysicsError, match="stiffness_scale"):
+        _cantilever_2d(np.ones(n - 1))
+    with pytest.raises(PhysicsError, match="surface_correction"):
+        make_law("pmb", youngs_modulus=1e9, surface_correction=False, stiffness_scale=np.ones(3))

@@ -8,6 +8,9 @@ in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress. A surface correction (ene
 ratio of the bulk energy density to the particle's under uniform strain along that axis) stiffens particles that
 miss part of their horizon; a bond averages its two ends' factors per axis and combines them by its direction,
 G = (sum_a n_a^2 / G_a^2)^(-1/2) (Madenci & Oterkus), so axial bonds of a thin bar are not over-stiffened.
+An optional ``stiffness_scale`` w (one weight per particle, e.g. from a graded or remodelled density) makes each
+bond w_i w_j times as stiff (symmetric; the strain energy density and stress follow); None (default) changes
+nothing and costs nothing.
 
 The ``lammps`` variant reproduces LAMMPS's pair style peri/pmb exactly for comparisons: given micromodulus and
 s00, alpha (s0_i = s00 - alpha * min stretch of i's bonds at the previous step; a bond breaks when its stretch
@@ -39,6 +42,7 @@ class PMB:
     variant: str = "calibrated"  # or "lammps"
     alpha: float = 0.0  # lammps variant: s0 = s00 - alpha * min stretch
     contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
+    stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
     name: str = field(default="pmb", init=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +53,8 @@ class PMB:
         if self.variant == "lammps":
             self.contact = True
             self.surface_correction = False
+        if self.stiffness_scale is not None and not self.surface_correction:
+            raise PhysicsError("PMB stiffness_scale needs the (directional) surface_correction=True")
 
     # ---- calibration -------------------------------------------------------------------------------
     def setup(self, body) -> None:
@@ -111,6 +117,17 @@ class PMB:
         self.s_grid[lat.cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
         if self.surface_correction:
             self.g_axes[:, lat.cells] = self._surface_factors(body)
+        self.w_grid = None
+        self._row_stiffness = None
+        if self.stiffness_scale is not None:
+            scale = np.asarray(self.stiffness_scale, dtype=np.float64)
+            if scale.shape != (body.count,) or not (np.isfinite(scale).all() and (scale > 0).all()):
+                raise PhysicsError(
+                    f"stiffness_scale must be {body.count} positive finite weights (one a particle)"
+                )
+            self.w_grid = np.zeros(ncells, dtype=f32)
+            self.w_grid[lat.cells] = scale
+            self._row_stiffness = self._scaled_row_stiffness(body)
 
     def _surface_factors(self, body) -> np.ndarray:
         """Per-particle stiffness factors from the energy method under uniform strain along x, y (and z)."""
@@ -127,6 +144,20 @@ class PMB:
             bulk = float((s2 * lengths).sum())
             factors[axis] = bulk / np.maximum(energy, 1e-30)
         return np.array(factors, dtype=np.float32)
+
+    def _scaled_row_stiffness(self, body) -> np.ndarray:
+        """(n,) sum_j c G_ij w_i w_j V_j / |xi_j| over each particle's bonds (weighted bodies: the ADR masses
+        follow each particle's own row, so soft and stiff regions relax at the same pace)."""
+        lat = body.lattice
+        nb = lat.neighbours()
+        out = np.empty(body.count)
+        w = self.coef.astype(np.float64) * body.particle_volume / self.length.astype(np.float64)
+        for start in range(0, body.count, 8192):
+            sl = slice(start, min(body.count, start + 8192))
+            j = nb[sl]
+            factor = self.bond_factors(lat.cells[sl], lat.cells[np.where(j >= 0, j, 0)])
+            out[sl] = (factor * (j >= 0) * w[None, :]).sum(axis=1)
+        return out
 
     def stable_time_step(self, body) -> float:
         """Silling & Askari (2005): dt < sqrt(2 rho / sum_j V_j c / |xi_j|) for the stiffest particle."""
@@ -147,7 +178,8 @@ class PMB:
         return bits
 
     def bond_factors(self, cells_i: np.ndarray, cells_j: np.ndarray) -> np.ndarray:
-        """(m, nb) surface-correction factor of each bond (1 without correction); as the kernels compute it."""
+        """(m, nb) surface-correction factor of each bond (1 without correction) times its ends' weights
+        (``stiffness_scale``); as the kernels compute it."""
         if not self.surface_correction:
             return np.ones(cells_j.shape)
         inv2 = 0.0
@@ -155,10 +187,15 @@ class PMB:
             g = self.g_axes[a].astype(np.float64)
             mean = 0.5 * (g[cells_i][:, None] + g[cells_j])
             inv2 = inv2 + self.n2[a].astype(np.float64)[None, :] / (mean * mean)
+        if self.w_grid is not None:
+            w = self.w_grid.astype(np.float64)
+            return w[cells_i][:, None] * w[cells_j] / np.sqrt(inv2)
         return 1.0 / np.sqrt(inv2)
 
     def relaxation_stiffness(self, body) -> np.ndarray:
         """(n,) ADR diagonal stiffness sum_j c_ij V_j / |xi_j| per particle (surface factors included)."""
+        if self._row_stiffness is not None:
+            return self._row_stiffness.copy()
         lengths = self.length.astype(np.float64)
         stiff = float((self.coef.astype(np.float64) * body.particle_volume / lengths).sum())
         return stiff * np.maximum(self.particle_factor(), 1.0)
@@ -235,6 +272,7 @@ class PMB:
             self.contact_k,
             state.force,
             state.newly_broken,
+            self.w_grid,
         )
 
     def _uniform_limit(self) -> float:

@@ -315,8 +315,10 @@ def _directional_run(
     contact_d: np.ndarray | None,
     kc: np.float32,
     acc: np.ndarray,
+    wgrid: np.ndarray | None,
 ) -> None:
-    """As _plain_run with the directional surface correction and no minimum stretch (acc: fx, fy, fz, over)."""
+    """As _plain_run with the directional surface correction and no minimum stretch (acc: fx, fy, fz, over);
+    ``wgrid`` (per cell, or None) scales each bond by the product of its ends' weights."""
     zero = np.float32(0.0)
     one = np.float32(1.0)
     half = np.float32(0.5)
@@ -369,6 +371,8 @@ def _directional_run(
             slb = slim * lb
         for k in range(n):
             cvi = _if_bit(bits[w, i + k], mask, cv)  # 0 for broken bonds and missing neighbours
+            if wgrid is not None:
+                cvi *= wgrid[p + k] * wgrid[q + k]
             ex = ux[q + k] - acc[a5 + k]
             ey = uy[q + k] - acc[a6 + k]
             ez = uz[q + k] - acc[a7 + k]
@@ -437,6 +441,7 @@ def pmb_forces_directional(
     contact_k: float,  # 15 c / delta
     force: np.ndarray,  # (n, 3) float64 output force density
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
+    wgrid: np.ndarray | None = None,  # (ncells,) float32 weights: a bond x w_i w_j; None: all 1
 ) -> None:
     """Bond-based forces with the directional surface correction."""
     kc = np.float32(contact_k)
@@ -448,12 +453,12 @@ def pmb_forces_directional(
             if uniform_limit >= 0.0:
                 _directional_run(
                     p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, np.float32(uniform_limit),
-                    bits, off, order, xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc,
+                    bits, off, order, xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc, wgrid,
                 )  # fmt: skip
             else:
                 _directional_run(
                     p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, None, bits, off, order,
-                    xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc,
+                    xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc, wgrid,
                 )  # fmt: skip
             for k in range(count):
                 i = i0 + k
