@@ -317,6 +317,35 @@ def test_bracket_develops_a_connected_design_at_the_target_volume() -> None:
     assert np.array_equal(again.occupancy, dev.occupancy) and again.compliance == dev.compliance
 
 
+def test_bracket_remodelling_keeps_the_tissue_and_grows_where_strained() -> None:
+    from fab.morph.bracket import RHO_MIN, _remodel
+
+    rng = np.random.default_rng(0)
+    rho = rng.uniform(0.2, 0.8, (10, 6))
+    stim = rng.uniform(0.5, 2.0, rho.shape)
+    free = np.ones(rho.shape, dtype=bool)
+    free[0] = False
+    out = _remodel(rho, stim, free, float(rho[free].sum()), 0.1, 0.5)
+    assert out[free].sum() == pytest.approx(rho[free].sum(), rel=1e-6)
+    assert np.array_equal(out[~free], rho[~free])  # keep-in cells are not remodelled
+    assert (np.abs(out - rho) <= 0.1 + 1e-12).all() and out.min() >= RHO_MIN and out.max() <= 1.0
+    hi, lo = stim[free] > np.median(stim[free]), stim[free] < np.median(stim[free])
+    assert (out - rho)[free][hi].mean() > 0 > (out - rho)[free][lo].mean()  # grows where strained
+
+
+def test_bracket_solid_design_keeps_the_load_path() -> None:
+    from fab.morph.bracket import _connected, solid_design
+
+    problem = _tiny_bracket()
+    lay = problem.layout()
+    # Dense everywhere but a faint column between the support and the pad: plain ranking would cut it.
+    rho = np.where(lay.domain, 0.9, 0.0)
+    rho[6] = 0.05
+    rho[6, 2:4] = 0.3
+    occ = solid_design(rho, lay)
+    assert _connected(occ, lay) and int(occ.sum()) == lay.target and (occ | ~lay.keep_in).all()
+
+
 def test_bracket_keep_out_hole_stays_empty() -> None:
     problem = _tiny_bracket(hole=(12.0, 6.0, 2.5), steps=8)
     dev = problem.develop(np.full(7, 0.3))

@@ -48,3 +48,11 @@ def test_simp_meets_the_volume_and_keeps_the_keep_in_and_keep_out() -> None:
     np.testing.assert_allclose(res.density[domain].sum(), cells, rtol=0.02)
     full = S.simp(domain, keep, support, pad, 1.0, 1.0, int(domain.sum()), max_iterations=0)
     assert full.design_compliance < res.design_compliance < 20 * full.design_compliance  # a connected design
+
+
+def test_threshold_takes_keep_in_first_then_the_densest_domain_cells() -> None:
+    density = np.array([[0.1, 0.9, 0.5], [0.8, 0.2, 0.95]])
+    domain = np.array([[True, True, True], [True, True, False]])
+    keep = np.array([[True, False, False], [False, False, False]])
+    out = S.threshold(density, domain, keep, 3)
+    assert out.tolist() == [[True, True, False], [True, False, False]]  # the void 0.95 cell never counts

@@ -5,24 +5,24 @@ Keep-in: the bolt side (a band ``support_depth`` mm deep along x = 0, held fixed
 ``pad_depth`` x ``pad_height`` mm block at the right edge, centred at ``load_y``, carrying ``force`` N
 downwards). Keep-out: an optional circular ``hole``. The design is an occupancy grid of that domain.
 
-Developmental program (the genome is the rule parameters, never the shape), ``steps`` iterations from
-the full domain:
+Developmental program (the genome is the rule parameters, never the shape): soft-kill remodelling, after
+Huiskes' bone remodelling rule. Every cell of the domain carries a tissue density rho in [RHO_MIN, 1], all
+starting equal (the target volume spread evenly; keep-in cells 1). For ``steps`` steps:
 
-1. relax the current design in the particle engine (LPS, no fracture) and read each particle's strain
-   energy density (SED); the compliance is F . u averaged over the pad;
-2. stimulus = SED ** ``exponent``, smoothed by a Gaussian of ``radius`` pitches (normalised over all
-   cells, so empty cells next to strained material get a share: growth happens there), empty cells
-   scaled by ``void_gain``, times a seeded log-normal noise of amplitude ``noise`` (breaks symmetric
-   ties), blended with the previous step's stimulus by ``history`` (damps oscillations);
-3. the volume target shrinks by ``evolution_rate`` per step down to ``volume_fraction``; the cells kept
-   are the top-ranked of (current material + empty cells touching it): "grow where strained, retract
-   where not", with at most ``add_ratio`` x target cells grown per step (rank-based thresholds, so the
-   volume is exact);
-4. cells thinner than 2 pitches (a 2 x 2 opening removes them) and material cut off from the support
-   die; the deficit is refilled with the best-ranked empty cells that have 2 material neighbours.
+1. the tissue spreads its stiffness over a Gaussian neighbourhood of ``radius`` pitches (the density the
+   engine sees, so no cell stands alone), and the particle engine (PMB, plane stress, no fracture, warm-started)
+   relaxes the whole domain with each bond (rho_i rho_j) ** (penal / 2) as stiff; the exponent rises from 1 to
+   ``penal`` over the first ``ramp`` share of the steps;
+2. each cell's stimulus is Huiskes' strain energy density per unit density, SED / rho, gathered back over the
+   same neighbourhood, times a seeded log-normal noise of amplitude ``noise`` (symmetry breaking), blended
+   with the previous step's by ``history``;
+3. d rho = rho ((S / k) ** ``damping`` - 1), clipped to +-``rate``: tissue grows where the stimulus beats the
+   set point k and resorbs where it falls short. k is one global number, the set point at which the tissue
+   in all stays at the target (a shared resource); the rule itself is local.
 
-The stiffest stage at the target volume whose pad stays connected to the support is the program's
-result; it is re-solved at a tighter tolerance for the score = its compliance / the full domain's.
+The result is the spread density's ``target`` densest cells (keep-in first), pruned of features under
+2 cells wide and of material cut off from the support, refilled next to material: a 0/1 design, re-solved
+with the LPS engine (no fracture, tolerance / 5) for the score = its compliance / the full domain's.
 Guards: pad not connected to the support (``detached_mass``), features thinner than 2 pitches
 (``thinner_than_pitch``, over 2 % of the cells), material outside the domain. Lengths here in mm, the
 particle engine is fed SI.
@@ -44,19 +44,17 @@ from fab.morph.program import Evaluation
 MM = 1e-3
 # (name, low, high): genes map linearly from [0, 1].
 GENES = (
-    ("radius", 0.8, 3.0),  # Gaussian smoothing of the stimulus, pitches
-    ("evolution_rate", 0.03, 0.12),  # relative volume removed per step until the target
-    ("add_ratio", 0.005, 0.08),  # most cells grown per step, fraction of the target volume
-    ("history", 0.0, 0.7),  # weight of the previous step's stimulus
-    ("exponent", 0.5, 1.5),  # stimulus = SED ** exponent
+    ("radius", 0.3, 1.5),  # Gaussian spread of the tissue's stiffness, (coarse) pitches
+    ("rate", 0.05, 0.3),  # largest density change per step
+    ("damping", 0.3, 1.0),  # response exponent: rho *= (S / k) ** damping
+    ("penal", 3.0, 8.0),  # final exponent: a bond is (rho_i rho_j) ** (penal / 2) as stiff
+    ("ramp", 0.2, 0.8),  # share of the steps over which the exponent rises from 1 to penal
+    ("history", 0.0, 0.6),  # weight of the previous step's stimulus
     ("noise", 0.0, 0.15),  # log-normal symmetry-breaking noise amplitude
-    ("void_gain", 0.5, 1.5),  # empty cells' stimulus multiplier: readiness to grow
 )
 THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerates
-SETTLE_STEPS = 3  # steps guaranteed at the target volume
-COLLAPSE = 1.25  # a step raising the compliance by more than this factor cut a load path: it is redone
-RETRIES = 2  # redos of one step (each costs a solve, counted in ``steps``)
-PROTECT = 10.0  # stimulus multiplier of cells whose removal once collapsed the design
+RHO_MIN = 1e-2  # the least tissue density: stiffness RHO_MIN ** penal keeps the graded solve well posed
+_FULL: dict[tuple[str, bool], float] = {}  # full-domain compliance per (problem, pitch)
 
 
 @dataclass(frozen=True)
@@ -187,58 +185,91 @@ class BracketProblem:
         return Solution(-self.force * uy / MM, sed, u, int(res.steps))
 
     # ---- development ----------------------------------------------------------------------------------
-    def develop(self, genome: np.ndarray, fine: bool = False) -> Development:
-        """Run the growth program of ``genome``; returns the chosen stage and its compliance."""
+    def remodel_solve(
+        self, rho: np.ndarray, lay: Layout, penal: float, warm: np.ndarray | None
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Relax the graded domain (PMB, bond stiffness from its ends' ``rho ** penal``): compliance N mm,
+        SED (nx, ny) J/m^3 and the displacements (nx, ny, 3) m for the next warm start."""
+        from physics import Body, Fixed, Force, Simulation, make_law
+
+        mat = self.material
+        occ = lay.domain
+        ij = np.argwhere(occ)
+        body = Body.from_occupancy(occ, lay.pitch * MM, mat.density, thickness=self.thickness * MM)
+        body.point_set("support", lay.support[occ])
+        body.point_set("pad", lay.pad[occ])
+        law = make_law(
+            "pmb", youngs_modulus=mat.youngs_modulus, plane="stress", stiffness_scale=rho[occ] ** (penal / 2)
+        )
+        sim = Simulation(body, law, [Fixed("support"), Force("pad", (0.0, -self.force, 0.0))])
+        if warm is not None:
+            sim.u[:] = warm[ij[:, 0], ij[:, 1]]
+        sim.relax(max_steps=self.relax_steps, tolerance=self.relax_tolerance)
+        u = np.zeros((*occ.shape, 3))
+        u[ij[:, 0], ij[:, 1]] = sim.u
+        sed = np.zeros(occ.shape)
+        sed[ij[:, 0], ij[:, 1]] = sim.strain_energy_density()
+        return -self.force * float(sim.u[lay.pad[occ], 1].mean()) / MM, sed, u
+
+    def grow(self, genome: np.ndarray, fine: bool = False) -> tuple[np.ndarray, tuple[float, ...]]:
+        """The remodelling program of ``genome`` (module docstring): the final spread tissue density (nx, ny)
+        and the graded design's compliance (N mm) at each step."""
         g = decode(genome)
         lay = self.layout(fine)
         rng = np.random.default_rng(self.noise_seed)
-        occ = lay.domain.copy()
-        n0 = int(occ.sum())
-        # At least SETTLE_STEPS steps at the target, whatever the evolution rate.
-        rate = max(
-            g["evolution_rate"],
-            1.0 - (lay.target / n0) ** (1.0 / max(self.steps - SETTLE_STEPS - RETRIES, 1)),
-        )
+        dom = lay.domain
+        vol = float(lay.target)
+        rho = np.zeros(dom.shape)
+        free = dom & ~lay.keep_in
+        rho[lay.keep_in] = 1.0
+        rho[free] = max((vol - lay.keep_in.sum()) / max(free.sum(), 1), RHO_MIN)
         sigma = g["radius"] * (self.pitch / lay.pitch)  # the same length in mm at either pitch
-        norm = ndimage.gaussian_filter(lay.domain.astype(float), sigma, mode="constant")
-        add_max = max(1, round(g["add_ratio"] * lay.target))
-        previous: np.ndarray | None = None  # the last accepted stage's stimulus
-        last: tuple[np.ndarray, float, np.ndarray] | None = None  # (design, compliance, u) of that stage
-        protect = np.zeros_like(occ)
-        best: tuple[float, int, np.ndarray, np.ndarray] | None = None
+        norm = np.maximum(ndimage.gaussian_filter(dom.astype(float), sigma, mode="constant"), 1e-12)
+
+        def spread(x: np.ndarray) -> np.ndarray:
+            """Tissue stiffens its neighbourhood: the density the engine sees is the Gaussian mean around a cell."""
+            out = ndimage.gaussian_filter(np.where(dom, x, 0.0), sigma, mode="constant") / norm
+            return np.where(lay.keep_in, 1.0, np.clip(np.where(dom, out, 0.0), RHO_MIN, 1.0))
+
+        ramp = max(1, round(g["ramp"] * self.steps))
+        previous: np.ndarray | None = None
+        warm: np.ndarray | None = None
         history: list[float] = []
-        full = math.nan
-        count = n0
-        retries = 0
         for step in range(self.steps):
-            sol = self.solve(occ, lay, self.relax_tolerance, None if last is None else last[2])
-            history.append(sol.compliance)
-            if last is not None and sol.compliance > COLLAPSE * last[1] and retries < RETRIES:
-                # The step cut a load path: the cells it removed become protected and the step is redone.
-                protect |= last[0] & ~occ
-                retries += 1
-                occ = _update(last[0], np.where(protect, PROTECT * previous, previous), lay, count, add_max)
-                continue
-            retries = 0
-            if step == 0:
-                full = sol.compliance
-            elif occ.sum() <= lay.target and (best is None or sol.compliance < best[0]):
-                best = (sol.compliance, step, occ.copy(), sol.u)
-            stim = sol.sed ** g["exponent"]
-            stim = ndimage.gaussian_filter(stim, sigma, mode="constant") / np.maximum(norm, 1e-12)
-            stim = np.where(occ, stim, stim * g["void_gain"])
+            penal = 1.0 + (g["penal"] - 1.0) * min(1.0, (step + 1) / ramp)
+            seen = spread(rho)
+            compliance, sed, warm = self.remodel_solve(seen, lay, penal, warm)
+            history.append(compliance)
+            # Huiskes' stimulus SED / rho, gathered back over the same neighbourhood it was spread from.
+            stim = ndimage.gaussian_filter(np.where(dom, sed / seen, 0.0) / norm, sigma, mode="constant")
             if g["noise"] > 0:
                 stim = stim * np.exp(g["noise"] * rng.standard_normal(stim.shape))
             if previous is not None:
                 stim = (1.0 - g["history"]) * stim + g["history"] * previous
             previous = stim
-            last = (occ, sol.compliance, sol.u)
-            count = max(lay.target, int(math.floor(count * (1.0 - rate))))
-            occ = _update(occ, np.where(protect, PROTECT * stim, stim), lay, count, add_max)
-        if best is None:
-            return Development(occ, math.inf, full, -1, tuple(history))
-        final = self.solve(best[2], lay, self.relax_tolerance / 5, best[3], 2 * self.relax_steps)
-        return Development(best[2], final.compliance, full, best[1], tuple(history))
+            rho = _remodel(rho, stim, free, vol - float(lay.keep_in.sum()), g["rate"], g["damping"])
+        rho = spread(rho)
+        return rho, tuple(history)
+
+    def develop(self, genome: np.ndarray, fine: bool = False) -> Development:
+        """Grow the density field of ``genome``, keep its densest ``target`` cells (0/1) and solve that design."""
+        lay = self.layout(fine)
+        rho, history = self.grow(genome, fine)
+        occ = solid_design(rho, lay)
+        full = self.full_compliance(fine)
+        if not _connected(occ, lay):
+            return Development(occ, math.inf, full, -1, history)
+        final = self.solve(occ, lay, self.relax_tolerance / 5, None, 2 * self.relax_steps)
+        return Development(occ, final.compliance, full, self.steps, history)
+
+    def full_compliance(self, fine: bool = False) -> float:
+        """Compliance (N mm) of the whole domain, the score's yardstick (solved once per process)."""
+        key = (repr(self), fine)
+        if key not in _FULL:
+            lay = self.layout(fine)
+            sol = self.solve(lay.domain, lay, self.relax_tolerance / 5, None, 5 * self.relax_steps)
+            _FULL[key] = sol.compliance
+        return _FULL[key]
 
     def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:
         from physics import PhysicsError
@@ -307,53 +338,82 @@ def _top(mask: np.ndarray, stim: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _update(occ: np.ndarray, stim: np.ndarray, lay: Layout, count: int, add_max: int) -> np.ndarray:
-    """One growth/retraction step towards ``count`` cells (see the module docstring, steps 3 to 5)."""
-    stim = np.where(lay.keep_in, np.inf, stim)
-    chosen = _rank(occ, stim, lay, count, add_max)
-    if _connected(chosen, lay):
-        return chosen
-    # The cut severed the load path: remove fewer cells, the fewest fewer that keep it (bisection on the count;
-    # removing nothing keeps the current, connected design).
-    lo, hi = count, int(occ.sum())
-    best = occ
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        trial = _rank(occ, stim, lay, mid, add_max)
-        if _connected(trial, lay):
-            hi, best = mid, trial
-        else:
+def _remodel(rho: np.ndarray, stim: np.ndarray, free: np.ndarray, tissue: float, rate: float, damping: float):
+    """One remodelling step of the ``free`` cells: rho (S / k) ** damping, clipped to +-``rate`` and to
+    [RHO_MIN, 1], with the set point k bisected (in log) so the free cells hold ``tissue`` in all."""
+    r, s = rho[free], np.maximum(stim[free], 1e-300)
+    lo_r, hi_r = np.maximum(RHO_MIN, r - rate), np.minimum(1.0, r + rate)
+    logs = np.log(s)
+    lo, hi = float(logs.min()) - 50.0, float(logs.max()) + 50.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        cand = np.clip(r * np.exp(damping * (logs - mid)), lo_r, hi_r)
+        if cand.sum() > tissue:
             lo = mid
-    if best is occ:
-        # No ranked cut keeps the path: retract cell by cell, weakest first, skipping cells the path needs.
-        best = occ.copy()
-        excess = int(occ.sum()) - count
-        for cell in np.flatnonzero(occ & ~lay.keep_in)[np.argsort(stim[occ & ~lay.keep_in], kind="stable")]:
-            if excess <= 0:
-                break
-            best.ravel()[cell] = False
-            if _connected(best, lay):
-                excess -= 1
-            else:
-                best.ravel()[cell] = True
-    return best
+        else:
+            hi = mid
+    out = rho.copy()
+    out[free] = np.clip(r * np.exp(damping * (logs - hi)), lo_r, hi_r)
+    return out
 
 
-def _rank(occ: np.ndarray, stim: np.ndarray, lay: Layout, count: int, add_max: int) -> np.ndarray:
-    """The ``count`` best-ranked cells of the material and its frontier, at most ``add_max`` of them new,
-    pruned of thin features and cut-off material, the deficit refilled next to material."""
-    frontier = ndimage.binary_dilation(occ) & ~occ & lay.domain
-    chosen = _top(occ | frontier, stim, count)
-    grown = chosen & ~occ
-    if grown.sum() > add_max:
-        grown = _top(grown, stim, add_max)
-        chosen = grown | _top(occ, stim, count - int(grown.sum()))
-    chosen = _prune(chosen | lay.keep_in, lay)
-    deficit = count - int(chosen.sum())
-    if deficit > 0:
-        n = ndimage.convolve(chosen.astype(int), _CROSS, mode="constant")
-        chosen |= _top(~chosen & lay.domain & (n >= 2), stim, deficit)
+def solid_design(rho: np.ndarray, lay: Layout) -> np.ndarray:
+    """The 0/1 design of a density field: its ``target`` densest cells (keep-in first), pruned of features
+    under 2 cells wide and of material cut off from the support, the deficit refilled with the densest empty
+    cells that touch 2 or more solid ones (so it holds exactly ``target`` cells when it can). When that cuts
+    the pad off, the densest path from the pad to the support (2 cells wide) is kept first and it is redone."""
+    forced = lay.keep_in.copy()
+    chosen = forced
+    for _ in range(3):
+        chosen = _solid(rho, lay, forced)
+        if _connected(chosen, lay):
+            break
+        forced = forced | _spine(rho, lay)
     return chosen
+
+
+def _solid(rho: np.ndarray, lay: Layout, forced: np.ndarray) -> np.ndarray:
+    score = np.where(forced & lay.domain, np.inf, np.where(lay.domain, rho, -np.inf))
+    chosen = _top(lay.domain, score, lay.target)
+    for _ in range(4):
+        chosen = _prune(chosen | forced, lay)
+        deficit = lay.target - int(chosen.sum())
+        if deficit <= 0:
+            break
+        n = ndimage.convolve(chosen.astype(int), _CROSS, mode="constant")
+        chosen |= _top(~chosen & lay.domain & (n >= 2), score, deficit)
+    return chosen
+
+
+def _spine(rho: np.ndarray, lay: Layout) -> np.ndarray:
+    """The densest face-connected path through the domain from the pad to the support (entering a cell costs
+    1.001 - rho), widened to 2 cells; empty when the domain does not join them."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    nx, ny = rho.shape
+    idx = np.arange(nx * ny).reshape(nx, ny)
+    cost = (1.001 - np.clip(rho, 0.0, 1.0)).ravel()
+    rows, cols = [], []
+    for a, b in ((idx[:-1], idx[1:]), (idx[:, :-1], idx[:, 1:])):
+        ok = (lay.domain.ravel()[a.ravel()]) & (lay.domain.ravel()[b.ravel()])
+        rows += [a.ravel()[ok], b.ravel()[ok]]
+        cols += [b.ravel()[ok], a.ravel()[ok]]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((cost[c], (r, c)), shape=(nx * ny,) * 2).tocsr()
+    dist, pred, _ = dijkstra(
+        graph, indices=np.flatnonzero(lay.pad.ravel()), min_only=True, return_predecessors=True
+    )
+    held = np.flatnonzero(lay.support.ravel())
+    out = np.zeros(nx * ny, dtype=bool)
+    if not np.isfinite(dist[held]).any():
+        return out.reshape(nx, ny)
+    node = int(held[np.argmin(dist[held])])
+    while node >= 0:
+        out[node] = True
+        node = int(pred[node])
+    path = ndimage.binary_dilation(out.reshape(nx, ny), structure=np.ones((2, 2), dtype=bool))
+    return path & lay.domain
 
 
 _CROSS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
