@@ -3,7 +3,8 @@
 The part's voxel grid becomes a peridynamic body (one particle per voxel, ``physics``), the job's regions become
 point sets, its loads become conditions, and the test runs:
 
-- ``static``: quasi-static equilibrium at the full loads (adaptive dynamic relaxation); bonds may break.
+- ``static``: quasi-static equilibrium at the full loads (adaptive dynamic relaxation; multigrid from
+  physics.relaxation.MULTIGRID_MIN particles); bonds may break.
 - ``failure``: the loads are multiplied by a factor until the first fracture grows through the part (the loaded
   particles are cut off from every support, or the part runs away); the factor is bracketed by doubling, then
   bisected. ``failure_load_n`` = factor x the total service force, ``safety_factor`` = factor.

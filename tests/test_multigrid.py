@@ -86,3 +86,22 @@ def test_static_test_through_fab_matches_adr(monkeypatch, model):
     assert mg.max_von_mises_pa == pytest.approx(adr.max_von_mises_pa, rel=0.01)
     assert np.allclose(mg.reaction_force_n, adr.reaction_force_n, rtol=0, atol=0.01 * 100.0)
     assert mg.steps * 10 < adr.steps
+
+
+def test_plane_lps_matches_adr(monkeypatch):
+    """A plane-stress LPS cantilever (the bracket morph's model) by multigrid: ADR's tip deflection within 1 %."""
+    monkeypatch.setattr(multigrid, "MIN_COARSE", 60)
+    tips = {}
+    shape = (64, 12)
+    for mode in (False, True):
+        body = Body.from_occupancy(np.ones(shape, dtype=bool), DX, 1240.0, thickness=DX)
+        body.point_set("clamp", lambda x: x[:, 0] < 1.5 * DX)
+        body.point_set("tip", lambda x: x[:, 0] > (shape[0] - 1.5) * DX)
+        law = make_law("lps", youngs_modulus=3.5e9, poisson_ratio=0.36, plane="stress")
+        sim = Simulation(body, law, [Fixed("clamp"), Force("tip", value=(0.0, -5.0, 0.0))])
+        info = relaxation.relax(sim, 40000, 2e-3, multigrid=mode, balance=5e-3)
+        assert info["converged"]
+        if mode:
+            assert multigrid.solver_for(sim) is not None
+        tips[mode] = float(sim.u[body.sets["tip"], 1].mean())
+    assert tips[True] == pytest.approx(tips[False], rel=0.01)
