@@ -2,10 +2,10 @@
 
 Cases (``--cases``, default all): ``peri`` (in.peri.pmb as shipped: 0.5 mm lattice, 3,487 particles, 1,000 steps),
 ``refined`` (0.25 mm lattice, 26,397 particles, 200 steps), both against LAMMPS on ``--ranks`` MPI ranks in the same
-run; ``block125k`` and ``block512k`` (calibrated PMB with the directional surface correction on 50^3 and 80^3
-cubes, 20 steps, no peer). Every case prints particle-steps/s, its share of the arithmetic roofline (the same bond
-arithmetic with no neighbour loads, measured in the same run, compared in bond evaluations/s) and the engine's
-memory per particle: what it holds once built (tracemalloc) and the peak over two more steps (Result included).
+run; ``block16k``, ``block125k`` and ``block512k`` (calibrated PMB with the directional surface correction on 25^3,
+50^3 and 80^3 cubes, 160/20/20 steps, no peer): the size series, 33x, printed as time per particle-step. Every
+case prints particle-steps/s, its share of the arithmetic roofline (the same bond arithmetic with no neighbour
+loads, measured in the same run, compared in bond evaluations/s) and the engine's memory per particle: what it holds once built (tracemalloc) and the peak over two more steps (Result included).
 
     .venv/bin/python benchmarks/bench_lammps_peri.py [--json] [--ranks 2] [--cases peri,refined]
     .venv/bin/python benchmarks/bench_lammps_peri.py --no-lammps      # engine only
@@ -190,6 +190,7 @@ def run_lammps(spacing: float, steps: int, ranks: int) -> dict | None:
 CASES = {
     "peri": lambda: run_engine(0.0005, 1000, ensemble=5),
     "refined": lambda: run_engine(0.00025, 200),
+    "block16k": lambda: run_block(25, 160),
     "block125k": lambda: run_block(50, 20),
     "block512k": lambda: run_block(80, 20),
 }
@@ -224,6 +225,18 @@ def main() -> None:
             print(f"{case}:")
             for key, value in row.items():
                 print(f"  {key:32s} {value:.4g}" if isinstance(value, float) else f"  {key:32s} {value}")
+    blocks = [rows[c] for c in ("block16k", "block125k", "block512k") if c in rows]
+    if len(blocks) > 1:
+        # The same problem over a 33x range of sizes: time per particle-step stays flat when cost is linear.
+        per = [1e9 / b["particle_steps_per_s"] for b in blocks]
+        rows["scaling"] = {
+            "particles": [b["particles"] for b in blocks],
+            "ns_per_particle_step": per,
+            "largest_over_smallest": per[-1] / per[0],
+        }
+        if not args.json:
+            sizes = ", ".join(f"{b['particles']:,}: {t:.1f} ns" for b, t in zip(blocks, per, strict=True))
+            print(f"scaling (time per particle-step): {sizes}; largest / smallest {per[-1] / per[0]:.2f}")
     if args.json:
         print(json.dumps(rows))
 
