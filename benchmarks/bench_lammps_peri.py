@@ -5,7 +5,8 @@ Cases (``--cases``, default all): ``peri`` (in.peri.pmb as shipped: 0.5 mm latti
 run; ``block16k``, ``block125k`` and ``block512k`` (calibrated PMB with the directional surface correction on 25^3,
 50^3 and 80^3 cubes, 160/20/20 steps, no peer): the size series, 33x, printed as time per particle-step. Every
 case prints particle-steps/s, its share of the arithmetic roofline (the same bond arithmetic with no neighbour
-loads, measured in the same run, compared in bond evaluations/s) and the engine's memory per particle: what it holds once built (tracemalloc) and the peak over two more steps (Result included).
+loads, measured in the same run, compared in bond evaluations/s) and the engine's memory per particle: what it
+holds once built (tracemalloc) and the peak over two more steps (Result included).
 
     .venv/bin/python benchmarks/bench_lammps_peri.py [--json] [--ranks 2] [--cases peri,refined]
     .venv/bin/python benchmarks/bench_lammps_peri.py --no-lammps      # engine only
