@@ -574,28 +574,11 @@ def _equilibrium(
     return balanced[0] and reason[0] is None, res["steps"], reason[0]
 
 
-def _fragments(sim) -> tuple[int, np.ndarray]:
-    """sim.fragments(), without its bond-graph pass (seconds at 200k particles, once per watch) when no bond is
-    broken and the body is one voxel-connected piece of one label: face, edge and corner neighbours are all
-    within the horizon, so the bond graph is connected too."""
-    from scipy import ndimage
-
-    lat = sim.body.lattice
-    intact = int(np.bitwise_count(sim.bits).sum()) == int(sim.initial_bond_count.sum())
-    if intact and sim.body.bodies == 1 and lat.horizon_cells >= math.sqrt(3.0):
-        ijk = lat.ijk
-        occupancy = np.zeros(ijk.max(axis=0) + 1, dtype=bool)
-        occupancy[tuple(ijk.T)] = True
-        if ndimage.label(occupancy, structure=np.ones((3, 3, 3)))[1] == 1:
-            return 1, np.zeros(sim.body.count, dtype=np.int64)
-    return sim.fragments()
-
-
 def _separated(sim, model: Model) -> bool:
     """True when some loaded particle no longer hangs together with any held particle (cut off by cracks)."""
     if not model.loaded:
         return False
-    count, labels = _fragments(sim)
+    count, labels = sim.fragments()
     if count == 1:
         return False
     held = np.zeros(model.body.count, dtype=bool)
@@ -630,7 +613,7 @@ def _fields(sim, model: Model) -> dict[str, Any]:
     disp = sim.u / MM
     damage = sim.damage()
     vm = sim.von_mises()
-    count, labels = _fragments(sim)
+    count, labels = sim.fragments()
     # Held and loaded particles carry the boundary's artificial stress: the part's maximum is taken elsewhere.
     interior = np.ones(model.body.count, dtype=bool)
     for idx in (*model.fixed, *model.loaded):

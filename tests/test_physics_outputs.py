@@ -148,3 +148,26 @@ def test_plane_stress_bar_stiffness():
     strain = np.polyfit(x[mid], res.displacement[mid, 0], 1)[0]
     # A 6-particle-wide 2D bar is about 7 % stiff even with the surface correction (docs/physics.md).
     assert strain == pytest.approx(1e3 / (E * 6e-3 * t), rel=0.1)
+
+
+def test_fragments_shortcut_agrees_with_the_bond_graph():
+    """An intact, voxel-connected body skips the bond graph; pieces that only touch at a corner, or that a gap
+    separates, must still count as the bond graph counts them."""
+    from physics import analysis
+
+    corner = np.zeros((6, 6, 6), dtype=bool)
+    corner[:3, :3, :3] = corner[3:, 3:, 3:] = True  # two cubes sharing one corner: bonded across it
+    gap = np.zeros((12, 3, 3), dtype=bool)
+    gap[:4] = gap[8:] = True  # 4 cells apart: no bond reaches across
+    for occ, pieces in ((corner, 1), (gap, 2)):
+        sim = Simulation(Body.from_occupancy(occ, DX, 7850.0), PMB(youngs_modulus=E))
+        count, labels = sim.fragments()
+        assert count == pieces
+        whole = analysis._whole(sim)
+        assert whole == (pieces == 1)
+        if whole:  # the shortcut's answer is the graph's
+            word = int(sim.bits[0, 0])
+            # Break one bond: the graph pass runs, and finds one piece still.
+            sim.bits[0, 0] = np.uint32(word & (word - 1))
+            assert not analysis._whole(sim)
+            assert sim.fragments()[0] == 1
