@@ -555,6 +555,8 @@ def write_doc(rows: list[dict], path: Path, total: float) -> None:
         "  crack's path 3-25 mm from its notch tip (the first crack met on each row, so branches and back-face",
         "  cracks do not count); the former measure, the distance-weighted mean direction of all new damage",
         "  10-40 mm from the tip, read 56.8 deg on the 32 m/s, 1 mm run because it mixed the branches in.",
+        "  Figures before 2026-12-05 14:20 UTC used the plane-stress breaking stretch in plane strain (3 % high);",
+        "  with sqrt(5 pi G0 / (12 E delta)) the table's angle moved from 65.4 to 65.0 deg.",
         "- Crack tip for the dynamic crack = the furthest particle (in x) whose damage grew by >= 0.3, so",
         "  branches count.",
         "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,13 @@ def test_plane_stress_and_strain_2d_bodies():
     stress.setup(body)
     strain.setup(body)
     assert strain.c / stress.c == pytest.approx(6.4 / 6.0)
+    # The same fracture energy through a stiffer bond: G0 = c s0^2 t delta^4 / 4 in both, so s0 scales as
+    # sqrt(c_stress / c_strain) of the continuum constants (9 / pi vs 48 / (5 pi)): sqrt(15 / 16).
+    tough = dict(youngs_modulus=1e9, fracture_energy=100.0)
+    stress_f, strain_f = PMB(plane="stress", **tough), PMB(plane="strain", **tough)
+    stress_f.setup(body)
+    strain_f.setup(body)
+    assert strain_f.s00 / stress_f.s00 == pytest.approx(math.sqrt(15.0 / 16.0))
     with pytest.raises(PhysicsError, match="thickness"):
         Body.from_occupancy(occ, DX, 1000.0)
 

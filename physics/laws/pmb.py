@@ -3,8 +3,9 @@
 Calibration (default): the micromodulus is calibrated on the lattice itself, c = 18 K / sum_j(|xi_j| V_j) over the
 interior stencil, so a uniformly strained interior has exactly the continuum energy density (the continuum
 c = 18K/(pi delta^4) misses by up to 10 % on a cubic lattice). In 2D, c = 6E / sum_j(|xi_j| V_j) for plane
-stress (nu = 1/3) and 6.4E / sum_j(|xi_j| V_j) for plane strain (nu = 1/4). Critical stretch s0 = sqrt(5 G0 / (9 K delta))
-in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress. A surface correction (energy method: per particle and axis, the
+stress (nu = 1/3) and 6.4E / sum_j(|xi_j| V_j) for plane strain (nu = 1/4). Critical stretch
+s0 = sqrt(5 G0 / (9 K delta)) in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress, sqrt(5 pi G0 / (12 E delta)) in
+plane strain. A surface correction (energy method: per particle and axis, the
 ratio of the bulk energy density to the particle's under uniform strain along that axis) stiffens particles that
 miss part of their horizon; a bond averages its two ends' factors per axis and combines them by its direction,
 G = (sum_a n_a^2 / G_a^2)^(-1/2) (Madenci & Oterkus), so axial bonds of a thin bar are not over-stiffened.
@@ -90,6 +91,9 @@ class PMB:
         elif lat.dimension == 3:
             bulk = self.youngs_modulus / 1.5
             s0 = math.sqrt(5.0 * self.fracture_energy / (9.0 * bulk * delta))
+        elif self.plane == "strain":
+            # G0 = c s0^2 t delta^4 / 4 with c = 48E / (5 pi t delta^3) (Ha & Bobaru 2010).
+            s0 = math.sqrt(5.0 * math.pi * self.fracture_energy / (12.0 * self.youngs_modulus * delta))
         else:
             s0 = math.sqrt(4.0 * math.pi * self.fracture_energy / (9.0 * self.youngs_modulus * delta))
         self.s00 = s0
