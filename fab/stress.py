@@ -498,14 +498,6 @@ class _Progress:
             )
 
 
-def _imbalance(sim) -> float:
-    """Global out-of-balance of the part (physics.relaxation.imbalance: net residual force and moment over the
-    largest load or reaction); the solvers test it themselves (relax's ``balance``)."""
-    from physics import relaxation
-
-    return relaxation.imbalance(sim)
-
-
 def _equilibrium(
     sim,
     max_steps: int,
@@ -521,22 +513,24 @@ def _equilibrium(
     balance within BALANCE. ``watch`` (a fragment count: costly) runs at most every WATCH_SECONDS and stops the
     solve with a reason.
     """
+    from physics import relaxation
+
     reason: list[str | None] = [None]
     balanced = [False]
+    stalled: list[float | None] = [None]
     last = [time.perf_counter()]
     best: list[float] = []  # best max(residual/tolerance, imbalance/BALANCE) at each check
 
+    # The solvers test convergence (relax's tolerance and balance) before they call back, so the callback only
+    # reports progress, accepts a stall and watches for failure.
     def callback(step: int, residual: float) -> bool:
-        imbalance = _imbalance(sim)
+        imbalance = relaxation.imbalance(sim)
         progress.update(
             label,
             step / max_steps,
             f"residual {residual:.1e}/{tolerance:.0e}, balance {imbalance:.1e}/{BALANCE:.0e}",
         )
         score = max(residual / tolerance, imbalance / BALANCE)
-        if score < 1.0:
-            balanced[0] = True
-            return True
         best.append(min(score, best[-1]) if best else score)
         # The float32 displacement state bounds how well tiny strains balance: when the solve stops improving
         # (no 10 % gain over the last STALL iterations) within STALL_SLACK of the targets, that is equilibrium.
@@ -554,9 +548,6 @@ def _equilibrium(
             last[0] = time.perf_counter() + max(0.0, 10.0 * cost - WATCH_SECONDS)
         return reason[0] is not None
 
-    from physics import relaxation
-
-    stalled: list[float | None] = [None]
     # The solver tests both measures itself (relax's tolerance and balance), so multigrid and ADR stop alike.
     res = relaxation.relax(sim, max_steps, tolerance, callback=callback, balance=BALANCE)
     if res["converged"]:
