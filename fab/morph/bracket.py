@@ -157,59 +157,57 @@ class BracketProblem:
         max_steps: int | None = None,
     ) -> Solution:
         """Relax ``occ`` under the pad force (LPS, plane stress, no fracture): compliance and SED field."""
-        from physics import Body, Fixed, Force, PhysicsError, Simulation, make_law
+        from physics import PhysicsError, make_law
 
         mat = self.material
-        body = Body.from_occupancy(occ, layout.pitch * MM, mat.density, thickness=self.thickness * MM)
-        ij = np.argwhere(occ)  # the lattice numbers particles in C order of the filled cells
-        body.point_set("support", layout.support[occ])
-        body.point_set("pad", layout.pad[occ])
         law = make_law(
             "lps", youngs_modulus=mat.youngs_modulus, poisson_ratio=mat.poisson_ratio, plane="stress"
         )
-        sim = Simulation(body, law, [Fixed("support"), Force("pad", (0.0, -self.force, 0.0))])
-        if warm is not None:
-            sim.u[:] = warm[ij[:, 0], ij[:, 1]]
         try:
-            res = sim.relax(max_steps=max_steps or self.relax_steps, tolerance=tolerance)
+            return self._relaxed(occ, layout, law, warm, max_steps or self.relax_steps, tolerance)
         except PhysicsError:
             if warm is None:
                 raise
             # A warm start far from the new design's equilibrium can upset the relaxation: start cold.
             return self.solve(occ, layout, tolerance, None, max_steps)
-        u = np.zeros((*occ.shape, 3))
-        u[ij[:, 0], ij[:, 1]] = sim.u
-        sed = np.zeros(occ.shape)
-        sed[ij[:, 0], ij[:, 1]] = sim.strain_energy_density()
-        uy = float(sim.u[layout.pad[occ], 1].mean())
-        return Solution(-self.force * uy / MM, sed, u, int(res.steps))
 
-    # ---- development ----------------------------------------------------------------------------------
     def remodel_solve(
         self, rho: np.ndarray, lay: Layout, penal: float, warm: np.ndarray | None
     ) -> tuple[float, np.ndarray, np.ndarray]:
         """Relax the graded domain (PMB, bond stiffness from its ends' ``rho ** penal``): compliance N mm,
         SED (nx, ny) J/m^3 and the displacements (nx, ny, 3) m for the next warm start."""
-        from physics import Body, Fixed, Force, Simulation, make_law
+        from physics import make_law
 
-        mat = self.material
         occ = lay.domain
-        ij = np.argwhere(occ)
-        body = Body.from_occupancy(occ, lay.pitch * MM, mat.density, thickness=self.thickness * MM)
+        law = make_law(
+            "pmb",
+            youngs_modulus=self.material.youngs_modulus,
+            plane="stress",
+            stiffness_scale=rho[occ] ** (penal / 2),
+        )
+        sol = self._relaxed(occ, lay, law, warm, self.relax_steps, self.relax_tolerance)
+        return sol.compliance, sol.sed, sol.u
+
+    def _relaxed(
+        self, occ: np.ndarray, lay: Layout, law, warm: np.ndarray | None, max_steps: int, tolerance: float
+    ) -> Solution:
+        """Relax ``occ`` under ``law``, held at the support band, the pad force on the pad; fields on the grid."""
+        from physics import Body, Fixed, Force, Simulation
+
+        body = Body.from_occupancy(occ, lay.pitch * MM, self.material.density, thickness=self.thickness * MM)
+        ij = np.argwhere(occ)  # the lattice numbers particles in C order of the filled cells
         body.point_set("support", lay.support[occ])
         body.point_set("pad", lay.pad[occ])
-        law = make_law(
-            "pmb", youngs_modulus=mat.youngs_modulus, plane="stress", stiffness_scale=rho[occ] ** (penal / 2)
-        )
         sim = Simulation(body, law, [Fixed("support"), Force("pad", (0.0, -self.force, 0.0))])
         if warm is not None:
             sim.u[:] = warm[ij[:, 0], ij[:, 1]]
-        sim.relax(max_steps=self.relax_steps, tolerance=self.relax_tolerance)
+        res = sim.relax(max_steps=max_steps, tolerance=tolerance)
         u = np.zeros((*occ.shape, 3))
         u[ij[:, 0], ij[:, 1]] = sim.u
         sed = np.zeros(occ.shape)
         sed[ij[:, 0], ij[:, 1]] = sim.strain_energy_density()
-        return -self.force * float(sim.u[lay.pad[occ], 1].mean()) / MM, sed, u
+        uy = float(sim.u[lay.pad[occ], 1].mean())
+        return Solution(-self.force * uy / MM, sed, u, int(res.steps))
 
     def grow(self, genome: np.ndarray, fine: bool = False) -> tuple[np.ndarray, tuple[float, ...]]:
         """The remodelling program of ``genome`` (module docstring): the final spread tissue density (nx, ny)
