@@ -103,6 +103,23 @@ def strain_energy_density(sim) -> np.ndarray:
     return out
 
 
+def max_bond_stretch(sim) -> np.ndarray:
+    """Per-particle largest stretch (e / |xi|) of its intact bonds, 0 where it has none: where a brittle body
+    breaks first (a bond breaks when its stretch passes the law's critical stretch)."""
+    lat = sim.body.lattice
+    n = sim.body.count
+    xi = (lat.stencil * lat.spacing).astype(np.float64)
+    length = np.linalg.norm(xi, axis=1)
+    out = np.zeros(n)
+    for start in range(0, n, CHUNK):
+        sl = slice(start, min(n, start + CHUNK))
+        nbr, intact = intact_bond_mask(sim, sl)
+        j = np.where(nbr >= 0, nbr, 0)
+        r = np.linalg.norm(xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :]), axis=2)
+        out[sl] = np.where(intact, (r - length) / length, -np.inf).max(axis=1, initial=0.0)
+    return out
+
+
 def stress(sim) -> np.ndarray:
     """Per-particle virial stress tensor (Pa), (n, 3, 3): sigma_i = 1/2 sum_j f_ij (x) xi_ij V_j.
 

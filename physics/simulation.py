@@ -210,6 +210,10 @@ class Simulation:
         """(n,) J/m^3."""
         return analysis.strain_energy_density(self)
 
+    def max_bond_stretch(self) -> np.ndarray:
+        """(n,) largest stretch of each particle's intact bonds (dimensionless)."""
+        return analysis.max_bond_stretch(self)
+
     def stress(self) -> np.ndarray:
         """(n, 3, 3) virial stress, Pa."""
         return analysis.stress(self)

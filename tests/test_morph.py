@@ -304,14 +304,15 @@ def _tiny_bracket(**kw):
 
 
 def test_bracket_develops_a_connected_design_at_the_target_volume() -> None:
-    from fab.morph.bracket import _connected
+    from fab.morph.bracket import GENES, _connected
 
     problem = _tiny_bracket()
-    genome = np.full(7, 0.5)
+    genome = np.full(len(GENES), 0.5)  # 4 surface-growth steps
     dev = problem.develop(genome)
     lay = problem.layout()
     assert dev.stage > 0 and np.isfinite(dev.compliance) and dev.compliance > dev.full_compliance
     assert int(dev.occupancy.sum()) <= lay.target and _connected(dev.occupancy, lay)
+    assert 0 < dev.peak_stretch < 0.1 and np.isfinite(dev.remodelled_compliance)
     assert (dev.occupancy | ~lay.keep_in).all()  # keep-in cells stay
     again = problem.develop(genome)
     assert np.array_equal(again.occupancy, dev.occupancy) and again.compliance == dev.compliance
@@ -346,9 +347,38 @@ def test_bracket_solid_design_keeps_the_load_path() -> None:
     assert _connected(occ, lay) and int(occ.sum()) == lay.target and (occ | ~lay.keep_in).all()
 
 
+def test_bracket_surface_growth_moves_material_to_the_stressed_surface() -> None:
+    from fab.morph.bracket import _connected, _prune, surface_growth
+
+    problem = _tiny_bracket()
+    lay = problem.layout()
+    # A thick horizontal beam from the support to the pad, stressed at its root, idle at its far end.
+    occ = lay.keep_in.copy()
+    occ[:, 1:5] = True
+    stress = np.where(occ, 1.0, 0.0)
+    stress[:4] *= 10.0
+    grown = surface_growth(occ, stress, lay, 0.2)
+    assert int(grown.sum()) == int(occ.sum()) and (grown | ~lay.keep_in).all()
+    assert _connected(grown, lay) and np.array_equal(_prune(grown, lay), grown)
+    added, removed = grown & ~occ, occ & ~grown
+    assert added.any() and removed.any()
+    assert np.argwhere(added)[:, 0].mean() < np.argwhere(removed)[:, 0].mean()  # root gains, far end loses
+
+
+def test_bracket_surface_growth_does_not_cut_a_member() -> None:
+    from fab.morph.bracket import _connected, surface_growth
+
+    problem = _tiny_bracket()
+    lay = problem.layout()
+    occ = lay.keep_in.copy()
+    occ[:, 2:4] = True  # a 2-cell beam: no cell of it can go
+    grown = surface_growth(occ, np.where(occ, 1.0, 0.0), lay, 0.5)
+    assert _connected(grown, lay) and int(grown.sum()) == int(occ.sum())
+
+
 def test_bracket_keep_out_hole_stays_empty() -> None:
     problem = _tiny_bracket(hole=(12.0, 6.0, 2.5), steps=8)
-    dev = problem.develop(np.full(7, 0.3))
+    dev = problem.develop(np.full(9, 0.3))
     lay = problem.layout()
     assert not (dev.occupancy & ~lay.domain).any() and (~lay.domain).sum() > 0
 
@@ -388,6 +418,12 @@ def test_tiny_bracket_run_through_the_cli(tmp_path: Path) -> None:
     for key in ("generations", "evaluations", "seconds", "best", "guards", "outputs"):
         assert key in summary, key
     assert summary["compliance_nmm"] > 0 and 0 < summary["volume_fraction"] <= 0.61
-    assert "failure_load_n" in summary
+    assert "failure_load_n" in summary and summary["first_break_load_n"] > 0 and summary["peak_stretch"] > 0
+    # The stiffness-strength front is built from these objectives (this tiny domain's designs are all guarded,
+    # so its front is empty; the sample's is not).
+    from fab.morph.run import PARETO_KEYS
+
+    assert set(PARETO_KEYS["bracket"]) <= set(summary["best"]["objectives"])
+    assert all(set(PARETO_KEYS["bracket"]) <= set(p) for p in summary["pareto"])
     for kind in ("bracket_png", "voxels_npz", "stl", "summary"):
         assert Path(summary["outputs"][kind]).exists(), kind

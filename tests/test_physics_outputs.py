@@ -29,6 +29,18 @@ def test_energy_density_and_stress_exact_under_uniform_strain():
     assert sim.von_mises()[centre][0] == pytest.approx(0.0, abs=1e-6 * sigma[0, 0])
 
 
+def test_max_bond_stretch_is_the_largest_intact_bond_strain():
+    body = Body.from_occupancy(np.ones((7, 5, 5), dtype=bool), DX, 7850.0)
+    sim = Simulation(body, PMB(youngs_modulus=E))
+    eps = 2e-4  # stretched along x, squeezed along y: the bonds along x stretch most, by eps
+    x = body.positions()
+    sim.u[:, 0] = eps * x[:, 0]
+    sim.u[:, 1] = -0.5 * eps * x[:, 1]
+    assert sim.max_bond_stretch() == pytest.approx(np.full(body.count, eps), rel=1e-3)
+    sim.bits[:] = 0  # no intact bond: nothing stretched
+    assert (sim.max_bond_stretch() == 0).all()
+
+
 def test_fragments_count_after_cutting_bonds():
     body = Body.from_occupancy(np.ones((10, 3, 3), dtype=bool), DX, 7850.0)
     sim = Simulation(body, PMB(youngs_modulus=E))

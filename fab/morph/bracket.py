@@ -21,8 +21,13 @@ starting equal (the target volume spread evenly; keep-in cells 1). For ``steps``
    in all stays at the target (a shared resource); the rule itself is local.
 
 The result is the spread density's ``target`` densest cells (keep-in first), pruned of features under
-2 cells wide and of material cut off from the support, refilled next to material: a 0/1 design, re-solved
-with the LPS engine (no fracture, tolerance / 5) for the score = its compliance / the full domain's.
+2 cells wide and of material cut off from the support, refilled next to material: a 0/1 design. Then
+``shape_steps`` steps of surface growth after Mattheck's CAO (``surface_growth``): the 0/1 design is solved
+with the LPS engine and the least stressed (von Mises) surface cells move next to the most stressed ones,
+the count unchanged, which takes the stress peaks out of the joints (remodelling sees stiffness, not
+strength). The final design is solved with the LPS engine (no fracture, tolerance / 5): the score is its
+compliance / the full domain's times (its peak bond stretch / the full domain's) ** ``strength_weight``:
+stiff and strong, since the peak stretch is where the ``fab.stress`` failure test breaks the first bond.
 Guards: pad not connected to the support (``detached_mass``), features thinner than 2 pitches
 (``thinner_than_pitch``, over 2 % of the cells), material outside the domain. Lengths here in mm, the
 particle engine is fed SI.
@@ -51,10 +56,13 @@ GENES = (
     ("ramp", 0.2, 0.8),  # share of the steps over which the exponent rises from 1 to penal
     ("history", 0.0, 0.6),  # weight of the previous step's stimulus
     ("noise", 0.0, 0.15),  # log-normal symmetry-breaking noise amplitude
+    ("shape_steps", 0.0, 8.49),  # surface-growth steps after remodelling (rounded to a whole number)
+    ("shape_share", 0.01, 0.08),  # share of the movable surface cells moved per surface-growth step
 )
 THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerates
 RHO_MIN = 1e-2  # the least tissue density: stiffness RHO_MIN ** penal keeps the graded solve well posed
-_FULL: dict[tuple[str, bool], float] = {}  # full-domain compliance per (problem, pitch)
+# The full domain's (compliance, peak stretch) per (problem, pitch): the score's yardsticks.
+_FULL: dict[tuple[str, bool], tuple[float, float]] = {}
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class Solution:
     sed: np.ndarray  # (nx, ny) J/m^3, zero on empty cells
     u: np.ndarray  # (nx, ny, 3) m, for warm starts
     steps: int
+    stretch: np.ndarray  # (nx, ny) largest bond stretch per cell, zero on empty cells
+    von_mises: np.ndarray  # (nx, ny) Pa, zero on empty cells
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,11 @@ class Development:
     full_compliance: float  # N mm, the full domain (first stage)
     stage: int  # which step produced it (-1: none reached the target connected)
     history: tuple[float, ...]  # compliance per step
+    # largest bond stretch at the service load (where a brittle part breaks first)
+    peak_stretch: float = math.inf
+    full_peak_stretch: float = math.inf  # the same for the full domain
+    remodelled_compliance: float = math.inf  # N mm, the 0/1 design before surface growth
+    remodelled_peak_stretch: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class BracketProblem:
     relax_steps: int = 20000
     relax_tolerance: float = 1e-3
     noise_seed: int = 0
+    strength_weight: float = 1.0  # exponent of the peak-stretch factor in the score (0: compliance alone)
     name: str = "bracket"
 
     @property
@@ -206,8 +222,12 @@ class BracketProblem:
         u[ij[:, 0], ij[:, 1]] = sim.u
         sed = np.zeros(occ.shape)
         sed[ij[:, 0], ij[:, 1]] = sim.strain_energy_density()
+        stretch = np.zeros(occ.shape)
+        stretch[ij[:, 0], ij[:, 1]] = sim.max_bond_stretch()
+        von_mises = np.zeros(occ.shape)
+        von_mises[ij[:, 0], ij[:, 1]] = sim.von_mises()
         uy = float(sim.u[lay.pad[occ], 1].mean())
-        return Solution(-self.force * uy / MM, sed, u, int(res.steps))
+        return Solution(-self.force * uy / MM, sed, u, int(res.steps), stretch, von_mises)
 
     def grow(self, genome: np.ndarray, fine: bool = False) -> tuple[np.ndarray, tuple[float, ...]]:
         """The remodelling program of ``genome`` (module docstring): the final spread tissue density (nx, ny)
@@ -250,24 +270,51 @@ class BracketProblem:
         return rho, tuple(history)
 
     def develop(self, genome: np.ndarray, fine: bool = False) -> Development:
-        """Grow the density field of ``genome``, keep its densest ``target`` cells (0/1) and solve that design."""
+        """Grow the density field of ``genome``, keep its densest ``target`` cells (0/1), grow its surface
+        where it is most stressed (``shape_steps`` steps) and solve the result."""
+        g = decode(genome)
         lay = self.layout(fine)
         rho, history = self.grow(genome, fine)
         occ = solid_design(rho, lay)
-        full = self.full_compliance(fine)
+        full, full_peak = self.full_domain(fine)
         if not _connected(occ, lay):
-            return Development(occ, math.inf, full, -1, history)
-        final = self.solve(occ, lay, self.relax_tolerance / 5, None, 2 * self.relax_steps)
-        return Development(occ, final.compliance, full, self.steps, history)
+            return Development(occ, math.inf, full, -1, history, full_peak_stretch=full_peak)
+        tolerance, steps = self.relax_tolerance / 5, 2 * self.relax_steps
+        sol = self.solve(occ, lay, tolerance, None, steps)
+        first = sol
+        for _ in range(round(g["shape_steps"])):
+            occ = surface_growth(occ, sol.von_mises, lay, g["shape_share"])
+            sol = self.solve(occ, lay, tolerance, sol.u, steps)
+        return Development(
+            occ,
+            sol.compliance,
+            full,
+            self.steps,
+            history,
+            float(sol.stretch.max()),
+            full_peak,
+            first.compliance,
+            float(first.stretch.max()),
+        )
 
-    def full_compliance(self, fine: bool = False) -> float:
-        """Compliance (N mm) of the whole domain, the score's yardstick (solved once per process)."""
+    def full_domain(self, fine: bool = False) -> tuple[float, float]:
+        """Compliance (N mm) and peak bond stretch of the whole domain, the score's yardsticks (solved once
+        per process)."""
         key = (repr(self), fine)
         if key not in _FULL:
             lay = self.layout(fine)
             sol = self.solve(lay.domain, lay, self.relax_tolerance / 5, None, 5 * self.relax_steps)
-            _FULL[key] = sol.compliance
+            _FULL[key] = (sol.compliance, float(sol.stretch.max()))
         return _FULL[key]
+
+    def first_break_load(self, peak_stretch: float, pitch: float) -> float:
+        """Linear estimate of the load (N) at which the first bond breaks in the ``fab.stress`` failure test:
+        the service force times the critical stretch over the peak stretch at the service load."""
+        from fab.job import DEFAULT_HORIZON
+        from fab.stress import critical_stretch
+
+        s0 = critical_stretch(self.material, 2, DEFAULT_HORIZON * pitch * MM)
+        return self.force * s0 / peak_stretch if peak_stretch > 0 else math.inf
 
     def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:
         from physics import PhysicsError
@@ -292,6 +339,11 @@ class BracketProblem:
         metrics = {
             "compliance_nmm": dev.compliance,
             "full_domain_compliance_nmm": dev.full_compliance,
+            "peak_stretch": dev.peak_stretch,
+            "full_domain_peak_stretch": dev.full_peak_stretch,
+            "first_break_load_n": self.first_break_load(dev.peak_stretch, lay.pitch),
+            "remodelled_compliance_nmm": dev.remodelled_compliance,
+            "remodelled_peak_stretch": dev.remodelled_peak_stretch,
             "volume_fraction": vf,
             "stage": dev.stage,
             "thin_fraction": G.thin_fraction(occ),
@@ -299,8 +351,12 @@ class BracketProblem:
         }
         if dev.stage < 0 or not math.isfinite(dev.compliance):
             return Evaluation(100.0, {}, tuple(caught), metrics)
-        score = dev.compliance / dev.full_compliance
-        return Evaluation(float(score), {"compliance_nmm": dev.compliance}, tuple(caught), metrics)
+        # Stiff and strong: compliance and peak stretch, each relative to the full domain's.
+        score = (dev.compliance / dev.full_compliance) * (
+            dev.peak_stretch / dev.full_peak_stretch
+        ) ** self.strength_weight
+        objectives = {"compliance_nmm": dev.compliance, "peak_stretch": dev.peak_stretch}
+        return Evaluation(float(score), objectives, tuple(caught), metrics)
 
     def snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
         dev = self.develop(genome)
@@ -315,6 +371,54 @@ def decode(genome: np.ndarray) -> dict[str, float]:
     if x.shape != (len(GENES),):
         raise ValueError(f"a bracket genome has {len(GENES)} genes, got shape {x.shape}")
     return {name: lo + (hi - lo) * float(v) for (name, lo, hi), v in zip(GENES, x, strict=True)}
+
+
+def surface_growth(occ: np.ndarray, stress: np.ndarray, lay: Layout, share: float) -> np.ndarray:
+    """One step of surface growth, after Mattheck's biological growth (CAO): a tree lays wood where its surface
+    is most stressed and none where it is least, until the surface stress is even, which takes the stress
+    peaks out of notches. Here the ``share`` of the movable surface cells (solid, not keep-in, touching empty
+    space) with the least von Mises stress are given up, each only if the design stays 2 cells wide and
+    attached and the cell is simple (its solid neighbours form one piece, so no member is cut or necked), and
+    as many empty domain cells next to the most stressed surface cells are filled: the cell count stays.
+    ``stress`` is the von Mises stress per cell (Solution.von_mises; tension and compression members alike)."""
+    free_neighbours = ndimage.convolve((~occ).astype(int), _CROSS, mode="constant", cval=1)
+    surface = occ & (free_neighbours > 0) & ~lay.keep_in
+    k = max(1, round(share * int(surface.sum())))
+    out = occ.copy()
+    cells = np.argwhere(surface)
+    removed = 0
+    for n in np.argsort(stress[surface], kind="stable"):
+        if removed >= k:
+            break
+        i, j = cells[n]
+        if not _simple(out, i, j):
+            continue
+        out[i, j] = False
+        if np.array_equal(_prune(out, lay), out):
+            removed += 1
+        else:
+            out[i, j] = True
+    # An empty cell's pull: the largest stress among its solid face neighbours.
+    pull = ndimage.maximum_filter(np.where(out, stress, 0.0), footprint=_CROSS > 0, mode="constant")
+    solid_neighbours = ndimage.convolve(out.astype(int), _CROSS, mode="constant")
+    out |= _top(~out & ~occ & lay.domain & (solid_neighbours >= 1), pull, removed)
+    out = _prune(out, lay)
+    deficit = int(occ.sum()) - int(out.sum())
+    if deficit > 0:  # filled cells the pruning took back: refill next to material, most pulled first
+        solid_neighbours = ndimage.convolve(out.astype(int), _CROSS, mode="constant")
+        out |= _top(~out & lay.domain & (solid_neighbours >= 2), pull, deficit)
+    return out
+
+
+def _simple(occ: np.ndarray, i: int, j: int) -> bool:
+    """Whether solid cell (i, j) can go without changing the design's topology locally: its solid neighbours
+    (8 around, outside the grid empty) form one face-connected piece within the 3 x 3 block."""
+    block = np.zeros((3, 3), dtype=bool)
+    nx, ny = occ.shape
+    i0, i1, j0, j1 = max(i - 1, 0), min(i + 2, nx), max(j - 1, 0), min(j + 2, ny)
+    block[i0 - i + 1 : i1 - i + 1, j0 - j + 1 : j1 - j + 1] = occ[i0:i1, j0:j1]
+    block[1, 1] = False
+    return ndimage.label(block)[1] == 1
 
 
 def _connected(occ: np.ndarray, lay: Layout) -> bool:

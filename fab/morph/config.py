@@ -73,6 +73,7 @@ _BRACKET_KEYS = {
     "relax_steps": 20000,
     "relax_tolerance": 1e-3,
     "noise_seed": 0,
+    "strength_weight": 1.0,
 }
 _PROBLEM_KEYS = {"gear": _GEAR_KEYS, "bracket": _BRACKET_KEYS}
 _ALL = ("problem", "output", *_SEARCH_KEYS, *_GEAR_KEYS, *(k for k in _BRACKET_KEYS if k not in _GEAR_KEYS))
@@ -270,6 +271,7 @@ def _bracket(k: _Keys, table: dict[str, Any]):
         relax_steps=k.whole("relax_steps", d["relax_steps"], 50),
         relax_tolerance=k.number("relax_tolerance", d["relax_tolerance"], 1e-6, 0.5),
         noise_seed=seed,
+        strength_weight=k.number("strength_weight", d["strength_weight"], 0.0, 10.0),
     )
     lay = problem.layout()
     if lay.target <= int(lay.keep_in.sum()):

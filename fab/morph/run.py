@@ -22,6 +22,10 @@ from fab.morph.executors import make_executor
 from fab.morph.search import Record, SearchResult, run_search
 from fab.progress import stderr_console
 
+# The trade-offs reported as a Pareto front (all minimised): smooth action vs root stress for a gear, stiffness
+# vs strength (compliance vs peak bond stretch) for a bracket.
+PARETO_KEYS = {"gear": ("te_rad", "root_stress_mpa"), "bracket": ("compliance_nmm", "peak_stretch")}
+
 
 def run_morph(
     job: str | Path | MorphJob,
@@ -81,7 +85,7 @@ def run_morph(
             out / "checkpoint.pkl",
             resume=resume,
             on_generation=on_generation,
-            pareto_keys=("te_rad", "root_stress_mpa") if mj.problem_name == "gear" else (),
+            pareto_keys=PARETO_KEYS[mj.problem_name],
         )
     finally:
         if progress is not None:
@@ -296,6 +300,8 @@ def _bracket_outputs(mj: MorphJob, result: SearchResult, quiet: bool) -> dict[st
         "compliance_nmm": dev.compliance,
         "full_domain_compliance_nmm": dev.full_compliance,
         "volume_fraction": ev.metrics["volume_fraction"],
+        "peak_stretch": dev.peak_stretch,
+        "first_break_load_n": ev.metrics["first_break_load_n"],
         "fine_guards": list(ev.guards),
         "failure_load_n": failure_load,
         "service_load_n": problem.force,
