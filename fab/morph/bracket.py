@@ -63,6 +63,8 @@ THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerate
 RHO_MIN = 1e-2  # the least tissue density: stiffness RHO_MIN ** penal keeps the graded solve well posed
 # The full domain's (compliance, peak stretch) per (problem, pitch): the score's yardsticks.
 _FULL: dict[tuple[str, bool], tuple[float, float]] = {}
+# The last design snapshot() developed: {"key": (problem, genome), "dev": Development}.
+_SNAPSHOT: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -282,8 +284,10 @@ class BracketProblem:
         tolerance, steps = self.relax_tolerance / 5, 2 * self.relax_steps
         sol = self.solve(occ, lay, tolerance, None, steps)
         first = sol
+        # The same area moved per step at either pitch: a finer grid has more, smaller surface cells.
+        share = min(1.0, g["shape_share"] * self.pitch / lay.pitch)
         for _ in range(round(g["shape_steps"])):
-            occ = surface_growth(occ, sol.von_mises, lay, g["shape_share"])
+            occ = surface_growth(occ, sol.von_mises, lay, share)
             sol = self.solve(occ, lay, tolerance, sol.u, steps)
         return Development(
             occ,
@@ -359,7 +363,11 @@ class BracketProblem:
         return Evaluation(float(score), objectives, tuple(caught), metrics)
 
     def snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
-        dev = self.develop(genome)
+        # The best often stands for many generations: develop it once (a development takes seconds).
+        key = (repr(self), np.asarray(genome, dtype=float).tobytes())
+        if _SNAPSHOT.get("key") != key:
+            _SNAPSHOT.update(key=key, dev=self.develop(genome))
+        dev = _SNAPSHOT["dev"]
         bracket_png(
             self, dev.occupancy, self.layout(), path, f"{title}: compliance {dev.compliance:.4g} N mm"
         )

@@ -58,6 +58,20 @@ def register(app: typer.Typer) -> None:
                 f"pressure angle {summary['pressure_angle_deg']:.2f} deg, "
                 f"contact ratio {summary['contact_ratio']:.3f}",
             ]
+        if "compliance_nmm" in summary:
+            failure = summary["failure_load_n"]
+            lines += [
+                f"compliance {summary['compliance_nmm']:.4g} N mm (full domain "
+                f"{summary['full_domain_compliance_nmm']:.4g}), volume fraction {summary['volume_fraction']:.3f}, "
+                f"peak bond stretch {summary['peak_stretch']:.3e}",
+                (
+                    f"failure test: {failure:.4g} N"
+                    if failure is not None
+                    else summary["failure_note"] or "failure test: no result"
+                )
+                + f" (service load {summary['service_load_n']:g} N, first bond break estimated at "
+                f"{summary['first_break_load_n']:.4g} N)",
+            ]
         caught = ", ".join(f"{k} {v}" for k, v in summary["guards"].items())
         lines.append(f"guards caught: {caught}")
         lines.append("written: " + ", ".join(summary["outputs"].values()))

@@ -28,6 +28,7 @@ from fab.morph.guards import ALL_GUARDS, UNSTABLE
 from fab.morph.program import GUARD_PENALTY, Evaluation, Program
 
 METHODS = ("cma", "ga")
+RESCORE_ROUNDS = 3  # rounds of re-scoring down the ranking, rescore_top designs each
 
 
 @dataclass(frozen=True)
@@ -268,39 +269,49 @@ def _rescore(program: Program, executor, records: list[Record], settings: Search
     """Re-evaluate the best distinct clean designs at the finer resolution; flag and demote movers.
 
     A flagged design keeps its coarse evaluation with the ``resolution_sensitive`` guard added, so it
-    ranks below every clean design; an unflagged one takes its fine evaluation.
+    ranks below every clean design; an unflagged one takes its fine evaluation. Demotions (and fine scores
+    worse than a coarse one below them) reorder the ranking, so re-scoring goes on down it, ``rescore_top``
+    designs a round (in parallel), until the top ``rescore_top`` clean designs have all been re-scored, at
+    most RESCORE_ROUNDS rounds: the reported best is then one whose score held at the finer resolution.
     """
-    ranked = sorted(range(len(records)), key=lambda i: records[i].evaluation.ranked_score)
-    chosen: list[int] = []
-    for i in ranked:
-        if len(chosen) >= settings.rescore_top or records[i].evaluation.guards:
+    out: list[dict] = []
+    done: list[np.ndarray] = []
+    for _ in range(RESCORE_ROUNDS):
+        ranked = sorted(range(len(records)), key=lambda i: records[i].evaluation.ranked_score)
+        top: list[int] = []
+        for i in ranked:
+            if len(top) >= settings.rescore_top or records[i].evaluation.guards:
+                break
+            if not any(np.array_equal(records[i].genome, records[j].genome) for j in top):
+                top.append(i)
+        chosen = [i for i in top if not any(np.array_equal(records[i].genome, g) for g in done)]
+        if not chosen:
             break
-        if not any(np.array_equal(records[i].genome, records[j].genome) for j in chosen):
-            chosen.append(i)
-    if not chosen:
-        return []
-    fine = executor.map(_evaluate, [(program, records[i].genome, True) for i in chosen])
-    out = []
-    for i, f in zip(chosen, fine, strict=True):
-        coarse = records[i].evaluation
-        change = abs(f.score - coarse.score) / max(abs(coarse.score), 1e-12)
-        flagged = change > settings.rescore_tolerance or bool(f.guards)
-        if flagged:
-            records[i].evaluation = Evaluation(
-                coarse.score, coarse.objectives, (*coarse.guards, UNSTABLE), coarse.metrics
+        fine = executor.map(_evaluate, [(program, records[i].genome, True) for i in chosen])
+        for i, f in zip(chosen, fine, strict=True):
+            done.append(records[i].genome)
+            coarse = records[i].evaluation
+            change = abs(f.score - coarse.score) / max(abs(coarse.score), 1e-12)
+            flagged = change > settings.rescore_tolerance or bool(f.guards)
+            if flagged:
+                verdict = Evaluation(
+                    coarse.score, coarse.objectives, (*coarse.guards, UNSTABLE), coarse.metrics
+                )
+            else:
+                verdict = f
+            for r in records:  # the same genome met again (a GA's elite) gets the same verdict
+                if np.array_equal(r.genome, records[i].genome):
+                    r.evaluation = verdict
+            out.append(
+                {
+                    "generation": records[i].generation,
+                    "coarse_score": coarse.score,
+                    "fine_score": f.score,
+                    "relative_change": change,
+                    "flagged": flagged,
+                    "fine_guards": list(f.guards),
+                }
             )
-        else:
-            records[i].evaluation = f
-        out.append(
-            {
-                "generation": records[i].generation,
-                "coarse_score": coarse.score,
-                "fine_score": f.score,
-                "relative_change": change,
-                "flagged": flagged,
-                "fine_guards": list(f.guards),
-            }
-        )
     return out
 
 
