@@ -60,6 +60,7 @@ GENES = (
     ("shape_share", 0.01, 0.08),  # share of the movable surface cells moved per surface-growth step
 )
 THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerates
+COLLAPSED = 20.0  # a design this many times as compliant as the full domain has lost its load path
 RHO_MIN = 1e-2  # the least tissue density: stiffness RHO_MIN ** penal keeps the graded solve well posed
 # The full domain's (compliance, peak stretch) per (problem, pitch): the score's yardsticks.
 _FULL: dict[tuple[str, bool], tuple[float, float]] = {}
@@ -233,7 +234,8 @@ class BracketProblem:
 
     def grow(self, genome: np.ndarray, fine: bool = False) -> tuple[np.ndarray, tuple[float, ...]]:
         """The remodelling program of ``genome`` (module docstring): the final spread tissue density (nx, ny)
-        and the graded design's compliance (N mm) at each step."""
+        and the graded design's compliance (N mm) at each step; it stops early when the tissue loses its load
+        path (compliance over COLLAPSED x the full domain's)."""
         g = decode(genome)
         lay = self.layout(fine)
         rng = np.random.default_rng(self.noise_seed)
@@ -252,6 +254,7 @@ class BracketProblem:
             return np.where(lay.keep_in, 1.0, np.clip(np.where(dom, out, 0.0), RHO_MIN, 1.0))
 
         ramp = max(1, round(g["ramp"] * self.steps))
+        full = self.full_domain(fine)[0]
         previous: np.ndarray | None = None
         warm: np.ndarray | None = None
         history: list[float] = []
@@ -260,6 +263,9 @@ class BracketProblem:
             seen = spread(rho)
             compliance, sed, warm = self.remodel_solve(seen, lay, penal, warm)
             history.append(compliance)
+            if compliance > COLLAPSED * full:
+                # The tissue has lost its load path; near a mechanism every further solve runs to its step limit.
+                break
             # Huiskes' stimulus SED / rho, gathered back over the same neighbourhood it was spread from.
             stim = ndimage.gaussian_filter(np.where(dom, sed / seen, 0.0) / norm, sigma, mode="constant")
             if g["noise"] > 0:
@@ -284,6 +290,18 @@ class BracketProblem:
         tolerance, steps = self.relax_tolerance / 5, 2 * self.relax_steps
         sol = self.solve(occ, lay, tolerance, None, steps)
         first = sol
+        if sol.compliance > COLLAPSED * full:  # no load path to reshape (and its solves are slow)
+            return Development(
+                occ,
+                sol.compliance,
+                full,
+                self.steps,
+                history,
+                float(sol.stretch.max()),
+                full_peak,
+                sol.compliance,
+                float(sol.stretch.max()),
+            )
         # The same area moved per step at either pitch: a finer grid has more, smaller surface cells.
         share = min(1.0, g["shape_share"] * self.pitch / lay.pitch)
         for _ in range(round(g["shape_steps"])):
@@ -374,7 +392,7 @@ class BracketProblem:
 
 
 def decode(genome: np.ndarray) -> dict[str, float]:
-    """Rule parameters from a genome in [0, 1]^7 (clipped)."""
+    """Rule parameters from a genome in [0, 1]^len(GENES) (clipped)."""
     x = np.clip(np.asarray(genome, dtype=float), 0.0, 1.0)
     if x.shape != (len(GENES),):
         raise ValueError(f"a bracket genome has {len(GENES)} genes, got shape {x.shape}")
