@@ -71,14 +71,13 @@ def _whole(sim) -> bool:
     return ndimage.label(occupancy, structure=np.ones((3,) * occupancy.ndim))[1] == 1
 
 
-def _bond_fields(sim):
-    """Yield (rows, xi, y, s, weight*intact) per chunk: weight = force density per unit stretch along the bond."""
-    law = sim.law
+def _bond_geometry(sim):
+    """Yield (rows, xi, y, r, s, length, j, intact) per chunk: reference bond vectors xi, deformed y, its length
+    r, stretch s = (r - |xi|) / |xi|, neighbour ids j (0 where the stencil has none) and the intact mask."""
     lat = sim.body.lattice
     n = sim.body.count
     xi = (lat.stencil * lat.spacing).astype(np.float64)
     length = np.linalg.norm(xi, axis=1)
-    coef = law.coef.astype(np.float64)
     for start in range(0, n, CHUNK):
         sl = slice(start, min(n, start + CHUNK))
         nbr, intact = intact_bond_mask(sim, sl)
@@ -86,7 +85,15 @@ def _bond_fields(sim):
         y = xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :])
         r = np.linalg.norm(y, axis=2)
         s = (r - length[None, :]) / length[None, :]
-        factor = law.bond_factors(lat.cells[sl], lat.cells[j])
+        yield sl, xi, y, r, s, length, j, intact
+
+
+def _bond_fields(sim):
+    """Yield (rows, xi, y, s, weight*intact) per chunk: weight = force density per unit stretch along the bond."""
+    coef = sim.law.coef.astype(np.float64)
+    cells = sim.body.lattice.cells
+    for sl, xi, y, r, s, length, j, intact in _bond_geometry(sim):
+        factor = sim.law.bond_factors(cells[sl], cells[j])
         weight = coef[None, :] * factor * sim.body.particle_volume * intact
         yield sl, xi, y, r, s, length, weight
 
@@ -104,19 +111,11 @@ def strain_energy_density(sim) -> np.ndarray:
 
 
 def max_bond_stretch(sim) -> np.ndarray:
-    """Per-particle largest stretch (e / |xi|) of its intact bonds, 0 where it has none: where a brittle body
-    breaks first (a bond breaks when its stretch passes the law's critical stretch)."""
-    lat = sim.body.lattice
-    n = sim.body.count
-    xi = (lat.stencil * lat.spacing).astype(np.float64)
-    length = np.linalg.norm(xi, axis=1)
-    out = np.zeros(n)
-    for start in range(0, n, CHUNK):
-        sl = slice(start, min(n, start + CHUNK))
-        nbr, intact = intact_bond_mask(sim, sl)
-        j = np.where(nbr >= 0, nbr, 0)
-        r = np.linalg.norm(xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :]), axis=2)
-        out[sl] = np.where(intact, (r - length) / length, -np.inf).max(axis=1, initial=0.0)
+    """Per-particle largest stretch (e / |xi|) of its intact bonds, at least 0: where a brittle body breaks first
+    (a bond breaks when its stretch passes the law's critical stretch)."""
+    out = np.zeros(sim.body.count)
+    for sl, _xi, _y, _r, s, _length, _j, intact in _bond_geometry(sim):
+        out[sl] = np.where(intact, s, 0.0).max(axis=1, initial=0.0)
     return out
 
 

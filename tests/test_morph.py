@@ -406,6 +406,7 @@ def test_bracket_keep_out_hole_stays_empty() -> None:
         ('problem = "bracket"\nteeth = 20', "unknown key 'teeth' for a bracket job"),
         ('problem = "bracket"\nfine_pitch = 3.0', "'fine_pitch' must be between"),
         ('problem = "bracket"\nhole = [1.5, 15, 20]', "'hole' cuts the pad off the support"),
+        ('problem = "bracket"\nstrength_weight = -1', "'strength_weight' must be between"),
     ],
 )
 def test_bracket_keys_are_checked(tmp_path: Path, text: str, message: str) -> None:
