@@ -290,21 +290,11 @@ class BracketProblem:
         tolerance, steps = self.relax_tolerance / 5, 2 * self.relax_steps
         sol = self.solve(occ, lay, tolerance, None, steps)
         first = sol
-        if sol.compliance > COLLAPSED * full:  # no load path to reshape (and its solves are slow)
-            return Development(
-                occ,
-                sol.compliance,
-                full,
-                self.steps,
-                history,
-                float(sol.stretch.max()),
-                full_peak,
-                sol.compliance,
-                float(sol.stretch.max()),
-            )
+        # A design with no load path is not reshaped (and near a mechanism its solves run to their limits).
+        shape_steps = 0 if sol.compliance > COLLAPSED * full else round(g["shape_steps"])
         # The same area moved per step at either pitch: a finer grid has more, smaller surface cells.
         share = min(1.0, g["shape_share"] * self.pitch / lay.pitch)
-        for _ in range(round(g["shape_steps"])):
+        for _ in range(shape_steps):
             occ = surface_growth(occ, sol.von_mises, lay, share)
             sol = self.solve(occ, lay, tolerance, sol.u, steps)
         return Development(
