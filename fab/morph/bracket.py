@@ -89,8 +89,8 @@ class Solution:
     sed: np.ndarray  # (nx, ny) J/m^3, zero on empty cells
     u: np.ndarray  # (nx, ny, 3) m, for warm starts
     steps: int
-    stretch: np.ndarray  # (nx, ny) largest bond stretch per cell, zero on empty cells
-    von_mises: np.ndarray  # (nx, ny) Pa, zero on empty cells
+    stretch: np.ndarray | None  # (nx, ny) largest bond stretch per cell, zero on empty cells (LPS solves)
+    von_mises: np.ndarray | None  # (nx, ny) Pa, zero on empty cells (LPS solves)
 
 
 @dataclass(frozen=True)
@@ -204,13 +204,22 @@ class BracketProblem:
             plane="stress",
             stiffness_scale=rho[occ] ** (penal / 2),
         )
-        sol = self._relaxed(occ, lay, law, warm, self.relax_steps, self.relax_tolerance)
+        # Remodelling reads SED only: no stress fields on this hot path (60 solves a development).
+        sol = self._relaxed(occ, lay, law, warm, self.relax_steps, self.relax_tolerance, stress_fields=False)
         return sol.compliance, sol.sed, sol.u
 
     def _relaxed(
-        self, occ: np.ndarray, lay: Layout, law, warm: np.ndarray | None, max_steps: int, tolerance: float
+        self,
+        occ: np.ndarray,
+        lay: Layout,
+        law,
+        warm: np.ndarray | None,
+        max_steps: int,
+        tolerance: float,
+        stress_fields: bool = True,
     ) -> Solution:
-        """Relax ``occ`` under ``law``, held at the support band, the pad force on the pad; fields on the grid."""
+        """Relax ``occ`` under ``law``, held at the support band, the pad force on the pad; fields on the grid
+        (bond stretch and von Mises only with ``stress_fields``)."""
         from physics import Body, Fixed, Force, Simulation
 
         body = Body.from_occupancy(occ, lay.pitch * MM, self.material.density, thickness=self.thickness * MM)
@@ -225,10 +234,12 @@ class BracketProblem:
         u[ij[:, 0], ij[:, 1]] = sim.u
         sed = np.zeros(occ.shape)
         sed[ij[:, 0], ij[:, 1]] = sim.strain_energy_density()
-        stretch = np.zeros(occ.shape)
-        stretch[ij[:, 0], ij[:, 1]] = sim.max_bond_stretch()
-        von_mises = np.zeros(occ.shape)
-        von_mises[ij[:, 0], ij[:, 1]] = sim.von_mises()
+        stretch = von_mises = None
+        if stress_fields:
+            stretch = np.zeros(occ.shape)
+            stretch[ij[:, 0], ij[:, 1]] = sim.max_bond_stretch()
+            von_mises = np.zeros(occ.shape)
+            von_mises[ij[:, 0], ij[:, 1]] = sim.von_mises()
         uy = float(sim.u[lay.pad[occ], 1].mean())
         return Solution(-self.force * uy / MM, sed, u, int(res.steps), stretch, von_mises)
 
