@@ -295,19 +295,19 @@ def big_run(step: Path, model: str, count: int, steps: int | None, progress: boo
 def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dict | None:
     """The bracket at ``count`` particles solved by multigrid and by plain ADR: seconds, iterations and the
     relative differences of max |u|, max von Mises and the reaction (multigrid against ADR)."""
-    import fab.stress as fab_stress
+    import fab.equilibrium as fab_equilibrium
     from physics import relaxation
 
     case = CASES["bracket"]
     print(f"\nmultigrid vs ADR: bracket, {model}, count={count} ({_load()})", flush=True)
     out: dict = {"model": model}
-    saved = relaxation.MULTIGRID_MIN, fab_stress.STALL_SLACK
+    saved = relaxation.MULTIGRID_MIN, fab_equilibrium.STALL_SLACK
     try:
         for solver, threshold in (("multigrid", 0), ("adr", 10**12)):
             relaxation.MULTIGRID_MIN = threshold
             # ADR's reference runs to the criterion itself: fab accepts a slow ADR solve within STALL_SLACK x the
             # tolerances (measured: 3.8x, 1.3 % off in max |u| on the 10k PMB bracket).
-            fab_stress.STALL_SLACK = 0.0 if solver == "adr" else saved[1]
+            fab_equilibrium.STALL_SLACK = 0.0 if solver == "adr" else saved[1]
             try:
                 report, face, _ = run_ours(step, case, model, pitch=None, count=count, steps=steps)
             except Exception as exc:
@@ -336,7 +336,7 @@ def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dic
             for note in r["notes"]:
                 print(f"    {note}")
     finally:
-        relaxation.MULTIGRID_MIN, fab_stress.STALL_SLACK = saved
+        relaxation.MULTIGRID_MIN, fab_equilibrium.STALL_SLACK = saved
     mg, adr = out["multigrid"], out["adr"]
     reaction = np.linalg.norm(np.subtract(mg["reaction_n"], adr["reaction_n"])) / np.linalg.norm(
         adr["reaction_n"]

@@ -334,7 +334,7 @@ class BracketProblem:
         """Linear estimate of the load (N) at which the first bond breaks in the ``fab.stress`` failure test:
         the service force times the critical stretch over the peak stretch at the service load."""
         from fab.job import DEFAULT_HORIZON
-        from fab.stress import critical_stretch
+        from fab.model import critical_stretch
 
         s0 = critical_stretch(self.material, 2, DEFAULT_HORIZON * pitch * MM)
         return self.force * s0 / peak_stretch if peak_stretch > 0 else math.inf

@@ -1,0 +1,219 @@
+"""The equilibrium driver: quasi-static solves with progress, failure watching, and the state's result fields.
+
+A solve is converged when the RMS residual is below the test's tolerance (relative to the bond forces) and the
+net force and moment on the part are within ``BALANCE`` of its loads and reactions; ``physics.relaxation.relax``
+tests both (multigrid or adaptive dynamic relaxation). Fields are returned in mm and Pa.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fab.model import MM, Model
+from fab.progress import stderr_console
+
+# Equilibrium solve: default cap of iterations; seconds between checks for cracks cutting the part.
+DEFAULT_MAX_STEPS = 30000
+WATCH_SECONDS = 2.0
+# A fragment count on a big body is costly: wait this many times its own cost before the next one (~10 %).
+WATCH_COST_RATIO = 10.0
+# Equilibrium: net force and moment on the part within this fraction of its loads and reactions.
+BALANCE = 5e-3
+# Stalled solves (float32 resolution at tiny strains): iterations without progress, accepted slack on the targets.
+STALL = 2000
+STALL_SLACK = 4.0
+# A stalled solve: no STALL_GAIN improvement of its best score over the last STALL_WINDOW checks.
+STALL_WINDOW = STALL // 20
+STALL_GAIN = 0.9
+# A free displacement beyond this fraction of the part's size means it ran away (no equilibrium).
+RUNAWAY = 0.2
+
+
+class Progress:
+    """A rich progress bar on stderr (or nothing when quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> Progress:
+        if not self.quiet:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=stderr_console,
+                transient=True,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task("simulating", total=1.0, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def update(self, description: str, fraction: float, info: str = "") -> None:
+        if self.bar is not None:
+            self.bar.update(
+                self.task, description=description, completed=min(max(fraction, 0.0), 1.0), info=info
+            )
+
+
+def equilibrium(
+    sim,
+    max_steps: int,
+    tolerance: float,
+    progress: Progress,
+    label: str,
+    watch: Callable[[], str | None] | None = None,
+    notes: list[str] | None = None,
+) -> tuple[bool, int, str | None]:
+    """Relax to equilibrium, showing progress and watching for failure: (converged, iterations, stop reason).
+
+    Converged: RMS residual below ``tolerance`` (relative to the bond forces) and global force and moment
+    balance within BALANCE. ``watch`` (a fragment count: costly) runs at most every WATCH_SECONDS and stops the
+    solve with a reason.
+    """
+    from physics import relaxation
+
+    reason: list[str | None] = [None]
+    balanced = [False]
+    stalled: list[float | None] = [None]
+    last = [time.perf_counter()]
+    best: list[float] = []  # best max(residual/tolerance, imbalance/BALANCE) at each check
+
+    # The solvers test convergence (relax's tolerance and balance) before they call back, so the callback only
+    # reports progress, accepts a stall and watches for failure.
+    def callback(step: int, residual: float) -> bool:
+        imbalance = relaxation.imbalance(sim)
+        progress.update(
+            label,
+            step / max_steps,
+            f"residual {residual:.1e}/{tolerance:.0e}, balance {imbalance:.1e}/{BALANCE:.0e}",
+        )
+        score = max(residual / tolerance, imbalance / BALANCE)
+        best.append(min(score, best[-1]) if best else score)
+        # The float32 displacement state bounds how well tiny strains balance: when the solve stops improving
+        # (no 10 % gain over the last STALL iterations) within STALL_SLACK of the targets, that is equilibrium.
+        window = STALL_WINDOW
+        if len(best) > 2 * window and best[-1] > STALL_GAIN * best[-1 - window] and score < STALL_SLACK:
+            balanced[0] = True
+            stalled[0] = score
+            return True
+        now = time.perf_counter()
+        if watch is not None and now - last[0] > WATCH_SECONDS:
+            reason[0] = watch()
+            # On big bodies a fragment count takes seconds (a multigrid iteration too): keep it under ~10 % of
+            # the solve by waiting ten times its own cost before the next one.
+            cost = time.perf_counter() - now
+            last[0] = time.perf_counter() + max(0.0, WATCH_COST_RATIO * cost - WATCH_SECONDS)
+        return reason[0] is not None
+
+    # The solver tests both measures itself (relax's tolerance and balance), so multigrid and ADR stop alike.
+    res = relaxation.relax(sim, max_steps, tolerance, callback=callback, balance=BALANCE)
+    if res["converged"]:
+        balanced[0] = True
+    elif res["stalled"]:
+        balanced[0] = True
+        stalled[0] = res["score"]
+    if watch is not None and reason[0] is None:
+        reason[0] = watch()
+    if stalled[0] is not None and notes is not None:
+        notes.append(
+            f"{label}: balanced to {stalled[0]:.2g}x the tolerances, the resolution of the float32 state at these "
+            "small strains"
+        )
+    return balanced[0] and reason[0] is None, res["steps"], reason[0]
+
+
+def separated(sim, model: Model) -> bool:
+    """True when some loaded particle no longer hangs together with any held particle (cut off by cracks)."""
+    if not model.loaded:
+        return False
+    count, labels = sim.fragments()
+    if count == 1:
+        return False
+    held = np.zeros(model.body.count, dtype=bool)
+    for idx in model.fixed:
+        held[idx] = True
+    for cond in sim.conditions:
+        h = cond.held()
+        if h is not None:
+            held[h] = True
+    supported = np.unique(labels[held])
+    loaded = np.concatenate(model.loaded)
+    return bool(np.isin(labels[loaded], supported, invert=True).any())
+
+
+def runaway(sim, model: Model) -> bool:
+    size = float(np.ptp(model.points_mm, axis=0).max() + model.pitch_mm) * MM
+    return bool(np.abs(sim.u).max() > RUNAWAY * size)
+
+
+def save_state(sim) -> tuple[np.ndarray, np.ndarray]:
+    return sim.u.copy(), sim.bits.copy()
+
+
+def restore_state(sim, state: tuple[np.ndarray, np.ndarray]) -> None:
+    sim.u[:] = state[0]
+    sim.bits[:] = state[1]
+    sim.v[:] = 0.0
+
+
+def state_fields(sim, model: Model) -> dict[str, Any]:
+    """Per-particle output fields (mm, Pa) and the scalar results of the current state."""
+    disp = sim.u / MM
+    damage = sim.damage()
+    vm = sim.von_mises()
+    count, labels = sim.fragments()
+    # Held and loaded particles carry the boundary's artificial stress: the part's maximum is taken elsewhere.
+    interior = np.ones(model.body.count, dtype=bool)
+    for idx in (*model.fixed, *model.loaded):
+        interior[idx] = False
+    for cond in sim.conditions:
+        h = cond.held()
+        if h is not None:
+            interior[h] = False
+    vm_max = float(vm[interior].max()) if interior.any() else float(vm.max())
+    reaction = np.zeros(3)
+    for i in range(1, len(model.fixed) + 1):
+        reaction += sim.reaction(f"fix{i}")
+    total = int(sim.initial_bond_count.sum())
+    broken = total - int(sim._bond_counts().sum())
+    return {
+        "displacement_mm": disp,
+        "damage": damage,
+        "von_mises_pa": vm,
+        "fragment_id": labels.astype(np.int32),
+        "max_displacement_mm": float(np.linalg.norm(disp, axis=1).max()),
+        "max_von_mises_pa": vm_max,
+        "reaction_force_n": [float(r) for r in reaction],
+        "broken_bond_fraction": broken / max(total, 1),
+        "fragments": int(count),
+    }
+
+
+def watch_static(sim, model: Model) -> str | None:
+    if separated(sim, model):
+        return "cracks cut the loaded region off its supports: the part fails under this load"
+    if runaway(sim, model):
+        return "displacements ran away (no equilibrium): the part fails or is not held"
+    return None
+
+
+def not_converged_note(reason: str | None, steps: int, tolerance: float) -> str:
+    if reason is not None:
+        return f"no equilibrium after {steps} iterations: {reason}"
+    return (
+        f"did not reach equilibrium within {steps} iterations (tolerance {tolerance:g}); results are the last "
+        "iterate: raise [test] steps"
+    )
