@@ -18,6 +18,7 @@ from physics.conditions import (  # noqa: E402
     Displacement,
     Fixed,
     Force,
+    Gravity,
     PlaneIndenter,
     Rotation,
     SphereIndenter,
@@ -30,6 +31,7 @@ from physics.lattice import Lattice, stencil_offsets  # noqa: E402
 from physics.laws import LAWS, make_law  # noqa: E402
 from physics.laws.lps import LPS  # noqa: E402
 from physics.laws.pmb import PMB  # noqa: E402
+from physics.laws.voxel_joint import VoxelJoint  # noqa: E402
 from physics.simulation import Result, Simulation  # noqa: E402
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "Displacement",
     "Fixed",
     "Force",
+    "Gravity",
     "Lattice",
     "PhysicsError",
     "PlaneIndenter",
@@ -51,6 +54,7 @@ __all__ = [
     "SphereIndenter",
     "Torque",
     "Velocity",
+    "VoxelJoint",
     "make_law",
     "pairs_within",
     "stencil_offsets",

@@ -48,6 +48,34 @@ class Condition:
         pass
 
 
+def _hold_rotation(sim, idx: np.ndarray) -> None:
+    """Particles with orientation (6-DOF laws) held by a support keep their initial orientation (a clamp)."""
+    if getattr(sim, "rotational", False):
+        sim.q[idx] = (1.0, 0.0, 0.0, 0.0)
+        sim.w[idx] = 0.0
+
+
+@dataclass
+class Gravity(Condition):
+    """Weight of every particle: force density rho g (N/m^3), ``g`` in m/s^2 (default 9.81 down -z), ramped
+    over ``ramp_time`` s. ``where`` defaults to every particle."""
+
+    where: str | np.ndarray = "all"
+    g: tuple = (0.0, 0.0, -9.81)
+    ramp_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.vec = _vector(self.g, "gravity")
+
+    def bind(self, sim) -> None:
+        everyone = isinstance(self.where, str) and self.where == "all"
+        self.idx = slice(None) if everyone else sim.body.indices(self.where)
+        self.density = sim.body.density * self.vec
+
+    def load(self, sim, t: float) -> None:
+        sim.force[self.idx] += self.density * ramp(t, self.ramp_time)
+
+
 @dataclass
 class Fixed(Condition):
     """Zero displacement and velocity."""
@@ -58,6 +86,7 @@ class Fixed(Condition):
     def prescribe(self, sim, t: float) -> None:
         sim.u[self.idx] = 0.0
         sim.v[self.idx] = 0.0
+        _hold_rotation(sim, self.idx)
 
 
 @dataclass
@@ -76,6 +105,7 @@ class Displacement(Condition):
     def prescribe(self, sim, t: float) -> None:
         sim.u[self.idx] = self.vec * ramp(t, self.ramp_time)
         sim.v[self.idx] = 0.0
+        _hold_rotation(sim, self.idx)
 
 
 @dataclass

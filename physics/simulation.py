@@ -6,6 +6,11 @@
     result = sim.run(steps=2000)
     result.displacement, result.damage ...
 
+Laws with ``rotational = True`` (the voxel-joint law) add orientations to the state: ``q`` (n, 4) unit
+quaternions [w, x, y, z], ``w`` (n, 3) angular velocities (rad/s, world frame) and ``torque`` (n, 3) torque
+densities (N m/m^3) beside ``force``; the law gives the rotational inertia (``law.inertia``, kg m^2 per particle,
+isotropic) and its own static solver (``law.relax``). Other laws never see them.
+
 Units: SI. The run stops with a PhysicsError naming the step when displacements turn NaN or the kinetic energy
 blows up, and suggests the fix.
 """
@@ -69,6 +74,12 @@ class Simulation:
         self.uz = np.zeros(ncells, dtype=np.float32)
         self.min_stretch = np.zeros(n, dtype=np.float32)
         self.newly_broken = np.zeros(n, dtype=np.int32)
+        self.rotational = bool(getattr(law, "rotational", False))
+        if self.rotational:
+            self.q = np.zeros((n, 4))
+            self.q[:, 0] = 1.0
+            self.w = np.zeros((n, 3))
+            self.torque = np.zeros((n, 3))
         law.setup(body)
         self.bits = law.initial_bonds(body)
         self.initial_bond_count = self._bond_counts()
@@ -128,14 +139,21 @@ class Simulation:
         speed_limit2 = (20.0 * wave) ** 2
         if self.step == 0:
             self._forces()
+        # torque density / (inertia / volume) = angular acceleration
+        inv_inertia = self.body.particle_volume / self.law.inertia if self.rotational else 0.0
         for _ in range(steps):
             integrators.kick_drift(
                 self.u, self.v, self.force, inv_rho, self.dt, self.free, cells, self.ux, self.uy, self.uz
             )
+            if self.rotational:
+                # torque density over inertia density = torque over inertia
+                integrators.rotate_drift(self.q, self.w, self.torque, inv_inertia, self.dt, self.free)
             self.step += 1
             self.t += self.dt
             self._forces()
             integrators.kick(self.v, self.force, inv_rho, self.dt, self.free, self.damping)
+            if self.rotational:
+                integrators.rotate_kick(self.w, self.torque, inv_inertia, self.dt, self.free, self.damping)
             if self.step % check_every == 0 or history_every and self.step % history_every == 0:
                 energy = integrators.kinetic_energy(self.v, mass)
                 self._guard(energy, speed_limit2)
@@ -177,7 +195,10 @@ class Simulation:
         ``callback(iteration, residual) -> stop`` runs every few iterations (progress, extra stopping tests).
         """
         start = time.perf_counter()
-        info = relaxation.relax(self, max_steps, tolerance, callback=callback)
+        if hasattr(self.law, "relax"):  # a law with its own static solver (voxel joints: direct sparse solve)
+            info = self.law.relax(self, max_steps, tolerance, callback=callback)
+        else:
+            info = relaxation.relax(self, max_steps, tolerance, callback=callback)
         total = int(self.initial_bond_count.sum())
         return Result(
             positions=self.x0 + self.u,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from physics.errors import PhysicsError
 from physics.laws.lps import LPS
 from physics.laws.pmb import PMB
+from physics.laws.voxel_joint import VoxelJoint
 
-LAWS = {"pmb": PMB, "lps": LPS}
+LAWS = {"pmb": PMB, "lps": LPS, "voxel_joint": VoxelJoint}
 
 
 def make_law(name: str, **parameters):
