@@ -18,7 +18,7 @@ import validation_joints as vj  # noqa: E402
 
 from fab.errors import FabError  # noqa: E402
 from fab.part_types import get_part_type, load_part_types  # noqa: E402
-from physics import Body, Fixed, Force, Gravity, PhysicsError, Simulation, VoxelJoint  # noqa: E402
+from physics import Body, Fixed, Gravity, PhysicsError, Simulation, VoxelJoint  # noqa: E402
 from physics.laws.voxel_joint_kernels import quaternions_from_rotvecs  # noqa: E402
 
 A = 0.01
