@@ -1,7 +1,9 @@
 """Where evaluations run: in this process, a local process pool, or a dask.distributed cluster.
 
 Every executor returns results in the order of its inputs, and evaluations are pure functions of the
-genome, so a search gives identical results for the same seed whatever runs it.
+genome, so a search gives identical results for the same seed whatever runs it, and however many workers it
+has: ``resize(n)`` (the live view's add/remove) changes a local pool or a dask cluster between batches.
+``workers()`` lists what evaluates now (one dict a worker: name, where, what it is doing).
 """
 
 from __future__ import annotations
@@ -29,9 +31,16 @@ class SerialExecutor:
     """Evaluate one after another in this process."""
 
     description = "serial"
+    resizable = False
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         return [fn(item) for item in items]
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [{"name": "this process", "address": f"pid {os.getpid()}", "status": "running"}]
+
+    def resize(self, n: int) -> None:
+        raise FabError("a serial search has one worker: start it with --workers 2 or more to add workers")
 
     def close(self) -> None:
         pass
@@ -40,13 +49,36 @@ class SerialExecutor:
 class PoolExecutor:
     """A local pool of ``workers`` processes (concurrent.futures)."""
 
+    resizable = True
+
     def __init__(self, workers: int) -> None:
-        self.workers = int(workers)
-        self.description = f"process pool, {self.workers} workers"
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_single_threaded)
+        if int(workers) < 1:
+            raise FabError(f"a process pool needs at least 1 worker, got {workers}")
+        self.size = int(workers)
+        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded)
+
+    @property
+    def description(self) -> str:
+        return f"process pool, {self.size} workers"
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         return list(self._pool.map(fn, items))
+
+    def workers(self) -> list[dict[str, Any]]:
+        procs = list(getattr(self._pool, "_processes", None) or {})
+        out = [{"name": f"process {i + 1}", "address": f"pid {pid}", "status": "running"} for i, pid in enumerate(procs)]
+        out += [{"name": f"process {i + 1}", "address": "-", "status": "starts with the next batch"} for i in range(len(out), self.size)]
+        return out[: self.size]
+
+    def resize(self, n: int) -> None:
+        """A new pool of ``n`` processes (the old one finishes its batch first: call between batches)."""
+        if int(n) < 1:
+            raise FabError(f"a process pool needs at least 1 worker, got {n}")
+        if int(n) == self.size:
+            return
+        self._pool.shutdown(wait=True)
+        self.size = int(n)
+        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -78,9 +110,39 @@ class DaskExecutor:
             kind = "processes" if processes else "threads"
             self.description = f"dask local cluster, {n} workers ({kind})"
 
+    resizable = True
+
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         futures = self.client.map(fn, list(items), pure=False)
         return self.client.gather(futures)
+
+    def workers(self) -> list[dict[str, Any]]:
+        info = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        return [
+            {
+                "name": str(w.get("name", addr)),
+                "address": addr,
+                "status": f"{w.get('metrics', {}).get('executing', 0)} running, {w.get('nthreads', 1)} threads",
+            }
+            for addr, w in sorted(info.items())
+        ]
+
+    def resize(self, n: int) -> None:
+        """Scale a local cluster to ``n`` workers; on a scheduler we did not start, retire workers (fewer) or
+        say how to add them (dask workers join a scheduler themselves: ``dask worker ADDRESS``)."""
+        if int(n) < 1:
+            raise FabError(f"a dask cluster needs at least 1 worker, got {n}")
+        if self._cluster is not None:
+            self._cluster.scale(int(n))
+            self.client.wait_for_workers(int(n), timeout=60)
+            return
+        addresses = sorted(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        if int(n) > len(addresses):
+            raise FabError(
+                f"this scheduler's workers join it themselves: start more with `dask worker {self.client.scheduler.address}`"
+            )
+        if int(n) < len(addresses):
+            self.client.retire_workers(workers=addresses[int(n) :], close_workers=True)
 
     def close(self) -> None:
         self.client.close()

@@ -16,7 +16,8 @@ FRAGMENTS = "fragments"  # the physics body broke into pieces under its design l
 OUT_OF_DOMAIN = "out_of_domain"  # material outside the design domain
 THIN = "thinner_than_pitch"  # features a pitch-sized tool or lattice cannot make
 UNSTABLE = "resolution_sensitive"  # score moved more than the tolerance at finer resolution
-ALL_GUARDS = (DETACHED, FRAGMENTS, OUT_OF_DOMAIN, THIN, UNSTABLE)
+VETOED = "vetoed"  # a person watching the search said "not what I meant" (fab.live), or near such a design
+ALL_GUARDS = (DETACHED, FRAGMENTS, OUT_OF_DOMAIN, THIN, UNSTABLE, VETOED)
 
 
 def detached_fraction(occupancy: np.ndarray, anchor: np.ndarray) -> float:

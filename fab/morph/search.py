@@ -2,7 +2,10 @@
 
 Each generation: ask the optimizer for genomes, evaluate them through the executor (results come back
 in order), tell the optimizer their ranked scores, keep the best, write a checkpoint (atomically) and
-call the per-generation hook (progress, plots). The optimizer's random stream is isolated from
+call the per-generation hook (progress, plots). A person steering the run (``steering``, the live view) may
+veto designs: a vetoed design and every later genome within VETO_RADIUS of it get the ``vetoed`` guard (ranked
+below every clean design, so the optimizer is steered away); vetoes are kept in the checkpoint, so a resumed
+run keeps them, and listed in the result. The optimizer's random stream is isolated from
 everything else in the process, so a run resumed from a checkpoint continues exactly as if it had
 never stopped, and the executor never changes the result. At the end the best few designs are
 re-scored at the program's finer resolution; a design whose score moves by more than the tolerance
@@ -18,17 +21,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from fab.errors import FabError
 from fab.morph import checkpoint
-from fab.morph.guards import ALL_GUARDS, UNSTABLE
+from fab.morph.guards import ALL_GUARDS, UNSTABLE, VETOED
 from fab.morph.program import GUARD_PENALTY, Evaluation, Program
 
 METHODS = ("cma", "ga")
 RESCORE_ROUNDS = 3  # rounds of re-scoring down the ranking, rescore_top designs each
+# A genome within this RMS distance (in the [0, 1] genome box) of a vetoed one is vetoed too.
+VETO_RADIUS = 0.05
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,52 @@ class SearchResult:
     interrupted: bool
     stopped_by: str
     records: list[Record] = field(repr=False, default_factory=list)
+    vetoes: list[dict[str, Any]] = field(default_factory=list)
+    promoted: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Steering(Protocol):
+    """What a person steering a search (fab.live) plugs in; every method is called from the search's thread."""
+
+    def before_generation(self, executor: Any) -> None:
+        """Wait while paused; apply worker changes to ``executor``."""
+
+    def take_vetoes(self) -> list[int]:
+        """Indices (into the records) of the designs vetoed since the last call."""
+
+    def take_promotions(self) -> list[dict[str, Any]]:
+        """Designs written out since the last call (kept in the checkpoint and the result)."""
+
+    def stop_requested(self) -> bool: ...
+
+    def on_generation(self, generation: int, records: list[Record], history: list[dict[str, float]]) -> None:
+        """After each generation (and once after a resume, with generation = the checkpoint's)."""
+
+
+def _vetoed(genome: np.ndarray, vetoes: list[dict[str, Any]]) -> bool:
+    return any(
+        float(np.sqrt(np.mean((genome - np.asarray(v["genome"])) ** 2))) < VETO_RADIUS for v in vetoes
+    )
+
+
+def _guarded(evaluation: Evaluation, name: str) -> Evaluation:
+    if name in evaluation.guards:
+        return evaluation
+    return Evaluation(evaluation.score, evaluation.objectives, (*evaluation.guards, name), evaluation.metrics)
+
+
+def _apply_vetoes(indices: list[int], records: list[Record], vetoes: list[dict[str, Any]], generation: int) -> None:
+    """Record the vetoes of ``records[i]`` and guard every record near a vetoed genome."""
+    for i in indices:
+        if not 0 <= i < len(records) or _vetoed(records[i].genome, vetoes):
+            continue
+        r = records[i]
+        vetoes.append(
+            {"record": i, "generation": r.generation, "at_generation": generation, "genome": r.genome.tolist()}
+        )
+    for r in records:
+        if VETOED not in r.evaluation.guards and _vetoed(r.genome, vetoes):
+            r.evaluation = _guarded(r.evaluation, VETOED)
 
 
 def _evaluate(task: tuple[Program, np.ndarray, bool]) -> Evaluation:
@@ -186,20 +237,48 @@ def run_search(
     resume: bool = False,
     on_generation: Callable[[int, Record, list[dict[str, float]]], None] | None = None,
     pareto_keys: tuple[str, ...] = (),
+    steering: Steering | None = None,
 ) -> SearchResult:
     """Run (or resume) the search; see the module docstring."""
     fingerprint = settings.fingerprint(program)
     start = time.perf_counter()
+    vetoes: list[dict[str, Any]] = []
+    promoted: list[dict[str, Any]] = []
     if resume:
         state = checkpoint.load(checkpoint_path, fingerprint)
         opt, records, history = state["optimizer"], state["records"], state["history"]
         generation, spent = state["generation"], state["seconds"]
+        vetoes, promoted = list(state.get("vetoes", [])), list(state.get("promoted", []))
+        if steering is not None:
+            steering.on_generation(generation, records, history)
     else:
         opt, records, history, generation, spent = _optimizer(dim, settings), [], [], 0, 0.0
     interrupted = False
     stopped_by = "generations"
+
+    def save() -> None:
+        checkpoint.save(
+            checkpoint_path,
+            {
+                "fingerprint": fingerprint,
+                "optimizer": opt,
+                "records": records,
+                "history": history,
+                "generation": generation,
+                "seconds": spent + time.perf_counter() - start,
+                "vetoes": vetoes,
+                "promoted": promoted,
+            },
+        )
+
     try:
         while generation < settings.generations:
+            if steering is not None:
+                steering.before_generation(executor)
+                _apply_vetoes(steering.take_vetoes(), records, vetoes, generation)
+                if steering.stop_requested():
+                    stopped_by = "live view"
+                    break
             elapsed = spent + time.perf_counter() - start
             last = history[-1]["seconds"] if history else 0.0
             if settings.budget_seconds is not None and elapsed + last > settings.budget_seconds:
@@ -208,6 +287,8 @@ def run_search(
             t0 = time.perf_counter()
             genomes = opt.ask()
             evals = executor.map(_evaluate, [(program, g, False) for g in genomes])
+            if vetoes:
+                evals = [_guarded(e, VETOED) if _vetoed(g, vetoes) else e for g, e in zip(genomes, evals, strict=True)]
             opt.tell(genomes, [e.ranked_score for e in evals])
             generation += 1
             records.extend(Record(generation, g, e) for g, e in zip(genomes, evals, strict=True))
@@ -222,22 +303,22 @@ def run_search(
                     "seconds": time.perf_counter() - t0,
                 }
             )
-            checkpoint.save(
-                checkpoint_path,
-                {
-                    "fingerprint": fingerprint,
-                    "optimizer": opt,
-                    "records": records,
-                    "history": history,
-                    "generation": generation,
-                    "seconds": spent + time.perf_counter() - start,
-                },
-            )
+            if steering is not None:
+                promoted.extend(steering.take_promotions())
+            save()
             if on_generation is not None:
                 on_generation(generation, best, history)
+            if steering is not None:
+                steering.on_generation(generation, records, history)
     except KeyboardInterrupt:
         interrupted = True
         stopped_by = "interrupted"
+    if steering is not None:
+        # Vetoes and promotions made during the last generation count too (the checkpoint gets them).
+        _apply_vetoes(steering.take_vetoes(), records, vetoes, generation)
+        promoted.extend(steering.take_promotions())
+        if records:
+            save()
     if not records:
         raise FabError("the search stopped before its first generation finished: nothing to report")
     rescored = [] if interrupted else _rescore(program, executor, records, settings)
@@ -262,6 +343,8 @@ def run_search(
         interrupted=interrupted,
         stopped_by=stopped_by,
         records=records,
+        vetoes=vetoes,
+        promoted=promoted,
     )
 
 
@@ -321,6 +404,8 @@ __all__ = [
     "Record",
     "SearchResult",
     "SearchSettings",
+    "Steering",
+    "VETO_RADIUS",
     "pareto_front",
     "run_search",
 ]

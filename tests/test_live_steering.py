@@ -1,0 +1,97 @@
+"""Steering a search (what the live page does, without a browser): vetoes guard and persist, worker changes
+leave the results for a seed unchanged, stop ends the search between generations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fab.morph.executors import PoolExecutor, SerialExecutor
+from fab.morph.guards import VETOED
+from fab.morph.search import VETO_RADIUS, SearchSettings, run_search
+from tests.test_morph import Toy, _trace
+
+
+class Script:
+    """Steering that acts at given generations: {generation: ("veto", record index) | ("workers", n) | ...}."""
+
+    def __init__(self, actions: dict[int, tuple]) -> None:
+        self.actions = actions
+        self.generation = 0
+        self.vetoes: list[int] = []
+        self.promotions: list[dict] = []
+        self.stop = False
+        self.sizes: list[int] = []
+
+    def before_generation(self, executor) -> None:
+        action = self.actions.get(self.generation)
+        if action and action[0] == "workers":
+            executor.resize(action[1])
+        self.sizes.append(len(executor.workers()))
+
+    def take_vetoes(self) -> list[int]:
+        action = self.actions.get(self.generation)
+        if action and action[0] == "veto" and action[1] not in self.vetoes:
+            self.vetoes.append(action[1])
+            return [action[1]]
+        return []
+
+    def take_promotions(self) -> list[dict]:
+        out, self.promotions = self.promotions, []
+        return out
+
+    def stop_requested(self) -> bool:
+        action = self.actions.get(self.generation)
+        return bool(action and action[0] == "stop")
+
+    def on_generation(self, generation, records, history) -> None:
+        self.generation = generation
+
+
+def _search(path: Path, executor, steering=None, resume=False, generations=4):
+    settings = SearchSettings(method="cma", generations=generations, population=6, seed=5, rescore_top=0)
+    return run_search(Toy(), 3, settings, executor, path, resume=resume, steering=steering)
+
+
+def test_veto_guards_the_design_and_its_neighbours_and_survives_a_resume(tmp_path: Path) -> None:
+    plain = _search(tmp_path / "plain.pkl", SerialExecutor())
+    best = min(range(6), key=lambda i: plain.records[i].evaluation.ranked_score)  # generation 1's best
+    steering = Script({1: ("veto", best)})
+    ck = tmp_path / "steered.pkl"
+    part = _search(ck, SerialExecutor(), steering, generations=2)
+    assert VETOED in part.records[best].evaluation.guards
+    assert part.vetoes and part.vetoes[0]["record"] == best and part.vetoes[0]["at_generation"] == 1
+    assert part.guards[VETOED] >= 1
+    assert part.best.evaluation.guards == () and part.best is not part.records[best]
+    # A fresh run without steering, resumed from the steered checkpoint, keeps the veto for new genomes.
+    resumed = _search(ck, SerialExecutor(), None, resume=True)
+    assert resumed.vetoes == part.vetoes
+    vetoed = np.asarray(part.vetoes[0]["genome"])
+    for r in resumed.records[12:]:
+        near = float(np.sqrt(np.mean((r.genome - vetoed) ** 2))) < VETO_RADIUS
+        assert (VETOED in r.evaluation.guards) == near
+    # Generation 1 was evaluated before the veto: same genomes, the vetoed one now guarded.
+    assert [r.genome.tolist() for r in plain.records[:6]] == [r.genome.tolist() for r in part.records[:6]]
+    assert VETOED not in plain.records[best].evaluation.guards
+
+
+def test_results_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
+    serial = _search(tmp_path / "a.pkl", SerialExecutor())
+    pool = PoolExecutor(1)
+    try:
+        steering = Script({1: ("workers", 2), 3: ("workers", 1)})
+        grown = _search(tmp_path / "b.pkl", pool, steering)
+    finally:
+        pool.close()
+    assert steering.sizes == [1, 2, 2, 1]
+    assert _trace(serial) == _trace(grown)
+
+
+def test_stop_ends_the_search_between_generations(tmp_path: Path) -> None:
+    result = _search(tmp_path / "c.pkl", SerialExecutor(), Script({2: ("stop",)}))
+    assert result.generations == 2 and result.stopped_by == "live view" and result.evaluations == 12
+    again = _search(tmp_path / "c.pkl", SerialExecutor(), None, resume=True)
+    full = _search(tmp_path / "d.pkl", SerialExecutor())
+    assert _trace(again) == _trace(full)
+
