@@ -23,7 +23,15 @@ demo: $(STAMP)
 	$(BIN)/fab check-assembly out/bracket_assembly.json
 	$(BIN)/fab export samples/plate_with_hole.step --cnc out/plate.nc --dxf out/plate.dxf --svg out/plate.svg
 
-test: $(STAMP)
+# The live-page tests drive Debian's headless chromium (tests/browser.py): installed here when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+
+test: $(STAMP) | $(BROWSER)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fab.errors import FabError, user_errors
+from fab.live import LiveFlag, LiveHost, LiveOptions, LivePort, LiveToken
 from fab.progress import stderr_console
 
 app = typer.Typer(
@@ -60,6 +61,16 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             warnings.showwarning = previous
 
     return wrapper
+
+
+def live_options(live: bool, host: str, port: int, token: str | None):
+    """A fab.live.LiveOptions when --live was given (None otherwise); --host/--port/--token need --live."""
+    if not live:
+        given = [n for n, v in (("--host", host != "127.0.0.1"), ("--port", port != 0), ("--token", token)) if v]
+        if given:
+            raise FabError(f"{', '.join(given)} apply to the live page: add --live")
+        return None
+    return LiveOptions(host=host, port=port, token=token)
 
 
 def parse_params(values: list[str] | None) -> dict[str, Any]:
@@ -268,6 +279,19 @@ def _exit_if_not_converged(report, summary: dict) -> None:
     raise typer.Exit(code=3)
 
 
+def _with_live_view(options, title: str, work: Callable[[Any], Any]) -> Any:
+    """Run ``work(view)`` with the live page of a stress test open (``view`` None without --live)."""
+    if options is None:
+        return work(None)
+    from fab.live.simulation import open_simulation_view
+
+    server, view = open_simulation_view(options, title, quiet=False)
+    try:
+        return work(view)
+    finally:
+        server.close()
+
+
 @app.command()
 @reports_user_errors
 def simulate(
@@ -300,6 +324,10 @@ def simulate(
     ] = None,
     png: Annotated[Path | None, typer.Option(help="Picture of the deformed part coloured by stress.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    live: LiveFlag = False,
+    host: LiveHost = "127.0.0.1",
+    port: LivePort = 0,
+    token: LiveToken = None,
 ) -> None:
     """Stress-test a part: static, failure, shear or impact, with a job file or quick flags.
 
@@ -322,7 +350,11 @@ def simulate(
         job = job_from_flags(target, material, pitch, count, fix, load, test, model, dimension)
         if steps is not None:
             job = replace(job, test=replace(job.test, steps=steps))
-    summary, report = simulate_job(job, vtk=vtk, png=png, quiet=False)
+    summary, report = _with_live_view(
+        live_options(live, host, port, token),
+        f"fab simulate {target.name}",
+        lambda view: simulate_job(job, vtk=vtk, png=png, quiet=False, live=view),
+    )
     if as_json:
         print_json(summary)
     else:
@@ -337,21 +369,33 @@ def run(
         Path, typer.Argument(help="Job file (.toml): part, voxels, material, loads, test, export.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    live: LiveFlag = False,
+    host: LiveHost = "127.0.0.1",
+    port: LivePort = 0,
+    token: LiveToken = None,
 ) -> None:
     """Run a whole job: import -> voxelize -> simulate -> morph -> export, one summary."""
     from fab.job import load_job
     from fab.run import morph_only, run_job
 
+    options = live_options(live, host, port, token)
     if morph_only(job_file):
         from fab.morph.run import run_morph
 
-        summary = run_morph(job_file, quiet=False)
+        summary = run_morph(job_file, quiet=False, live=options)
         if as_json:
             print_json(summary)
         else:
             stdout_console.print_json(data={k: summary[k] for k in ("best", "outputs") if k in summary})
         return
-    summary, report = run_job(load_job(job_file), quiet=False)
+    job = load_job(job_file)
+    if options is not None and not (job.fix or job.load):
+        raise FabError(f"{job_file.name} has no stress test ([[fix]] and [[load]]) for --live to show")
+    summary, report = _with_live_view(
+        options if (job.fix or job.load) else None,
+        f"fab run {job_file.name}",
+        lambda view: run_job(job, quiet=False, live=view),
+    )
     if as_json:
         print_json(summary)
     else:

@@ -34,12 +34,24 @@ RUNAWAY = 0.2
 
 
 class Progress:
-    """A rich progress bar on stderr (or nothing when quiet)."""
+    """A rich progress bar on stderr (or nothing when quiet), and the live view when one watches the run
+    (``live``: a :class:`fab.live.simulation.SimulationLive`; it snapshots at a wall-clock interval, pauses the
+    solver while the person holds it and asks the solve to stop)."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, live: Any = None) -> None:
         self.quiet = quiet
+        self.live = live
         self.bar = None
         self.task = None
+
+    def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
+        """The live view's look at the state (cheap unless a snapshot is due); a reason to stop, or None."""
+        return None if self.live is None else self.live.observe(sim, step, residual, label)
+
+    def settled(self, sim, label: str, converged: bool) -> None:
+        """A solve ended: the live view adds its point to the load-displacement curve."""
+        if self.live is not None:
+            self.live.settled(sim, label, converged)
 
     def __enter__(self) -> Progress:
         if not self.quiet:
@@ -116,6 +128,8 @@ def equilibrium(
             # the solve by waiting ten times its own cost before the next one.
             cost = time.perf_counter() - now
             last[0] = time.perf_counter() + max(0.0, WATCH_COST_RATIO * cost - WATCH_SECONDS)
+        if reason[0] is None:
+            reason[0] = progress.observe(sim, step, residual, label)
         return reason[0] is not None
 
     # The solver tests both measures itself (relax's tolerance and balance), so multigrid and ADR stop alike.
@@ -127,6 +141,7 @@ def equilibrium(
         stalled[0] = res["score"]
     if watch is not None and reason[0] is None:
         reason[0] = watch()
+    progress.settled(sim, label, bool(balanced[0] and reason[0] is None))
     if stalled[0] is not None and notes is not None:
         notes.append(
             f"{label}: balanced to {stalled[0]:.2g}x the tolerances, the resolution of the float32 state at these "

@@ -46,5 +46,7 @@ def impact_test(sim, model, job: Job, material: Material, progress: Progress):
                 "speed_m_s": np.linalg.norm(sim.v, axis=1).astype(np.float32),
             }
         )
+        if progress.observe(sim, done, None, "impact") is not None:  # stopped from the live view
+            break
     fields_ = state_fields(sim, model)
     return True, done, fields_, {"frames": snapshots}

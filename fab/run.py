@@ -57,12 +57,13 @@ def _check_outputs(paths: dict[str, Path | None]) -> None:
 
 
 def simulate_job(
-    job: Job, *, vtk: Path | None = None, png: Path | None = None, quiet: bool = False
+    job: Job, *, vtk: Path | None = None, png: Path | None = None, quiet: bool = False, live: Any = None
 ) -> tuple[dict[str, Any], StressReport]:
     """Stress-test the job's part, write the VTK/PNG reports (the job's [export] vtk/png unless given).
 
     A solve that stops short of equilibrium still returns (``report.converged`` is False, its reason the last
-    note) after writing the reports: the caller decides what to make of it.
+    note) after writing the reports: the caller decides what to make of it. ``live``: the live view
+    (fab.live.simulation.SimulationLive) that watches and steers the test.
     """
     vtk = vtk if vtk is not None else job.export.vtk
     png = png if png is not None else job.export.png
@@ -70,13 +71,13 @@ def simulate_job(
         raise FabError(f"{vtk}: stress results are particles: write .vtu (or .pvd for an impact)")
     _check_outputs({"vtk": vtk, "png": png})
     timer = StageTimer(quiet=quiet)
-    report, _part, grid = simulate(job, timer=timer, quiet=quiet)
+    report, _part, grid = simulate(job, timer=timer, quiet=quiet, live=live)
     outputs = _write_reports(report, vtk, png, timer)
     summary = _summary(report, grid, outputs, timer)
     return summary, report
 
 
-def run_job(job: Job, *, quiet: bool = False) -> tuple[dict[str, Any], StressReport | None]:
+def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[str, Any], StressReport | None]:
     """Everything the job asks for: the stress test (when it has supports or loads), morphogenesis (when it has
     a [morph] table) and every [export] file. Returns (summary, report or None)."""
     from fab.export import export
@@ -103,7 +104,7 @@ def run_job(job: Job, *, quiet: bool = False) -> tuple[dict[str, Any], StressRep
     outputs: dict[str, Any] = {}
     report = None
     if job.fix or job.load:
-        report, _part, _grid = simulate(job, part=part, grid=grid, timer=timer, quiet=quiet)
+        report, _part, _grid = simulate(job, part=part, grid=grid, timer=timer, quiet=quiet, live=live)
         outputs.update(_write_reports(report, job.export.vtk, job.export.png, timer))
         summary.update({k: v for k, v in report.as_dict().items() if k in ("physics", "result")})
         summary["voxels"]["particles"] = report.particles

@@ -169,8 +169,12 @@ class StressReport:
         return render_png(self, path, field=field)
 
 
-def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True) -> StressReport:
-    """Build the body of ``grid`` and run the job's test; returns the report (raises FabError on bad input)."""
+def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None) -> StressReport:
+    """Build the body of ``grid`` and run the job's test; returns the report (raises FabError on bad input).
+
+    ``live`` (a :class:`fab.live.simulation.SimulationLive`) shows the run in the browser and takes its
+    controls: pause, stop (the results so far are reported), and for a static test a new load factor, solved
+    from the current state."""
     from physics import Simulation
 
     start = time.perf_counter()
@@ -191,17 +195,30 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True) -> StressReport:
     test = job.test
     max_steps = test.steps or DEFAULT_MAX_STEPS
     extra: dict[str, Any] = {}
-    with Progress(quiet) as progress:
+    if live is not None:
+        live.attach(sim, model, loads, test.kind)
+    with Progress(quiet, live) as progress:
         if test.kind == "static":
-            converged, steps, reason = equilibrium(
-                sim,
-                max_steps,
-                test.tolerance,
-                progress,
-                "static equilibrium",
-                lambda: watch_static(sim, model),
-                notes,
-            )
+            factor, steps = 1.0, 0
+            while True:
+                converged, done, reason = equilibrium(
+                    sim,
+                    max_steps,
+                    test.tolerance,
+                    progress,
+                    "static equilibrium" if factor == 1.0 else f"static equilibrium at load x{factor:g}",
+                    lambda: watch_static(sim, model),
+                    notes,
+                )
+                steps += done
+                # The live view may ask for another load factor, solved from the current state.
+                new_factor = live.next_load_factor(converged) if live is not None else None
+                if new_factor is None:
+                    break
+                factor = new_factor
+                loads.scale(factor)
+            if factor != 1.0:
+                notes.append(f"loads at {factor:g} x the job's (set in the live view)")
             if not converged:
                 notes.append(not_converged_note(reason, steps, test.tolerance))
             fields_ = state_fields(sim, model)
@@ -238,6 +255,7 @@ def simulate(
     grid: VoxelGrid | None = None,
     timer: StageTimer | None = None,
     quiet: bool = False,
+    live: Any = None,
 ) -> tuple[StressReport, Any, VoxelGrid]:
     """Import (unless ``part`` or ``grid`` is given), voxelize and stress-test the job's part.
 
@@ -256,7 +274,7 @@ def simulate(
                 part.mesh, pitch=job.voxels.pitch, count=job.voxels.count, source_sha256=part.source_sha256
             )
     start = time.perf_counter()
-    report = run_test(grid, job, quiet=quiet)
+    report = run_test(grid, job, quiet=quiet, live=live)
     timer.seconds["simulate"] = time.perf_counter() - start
     if part is not None:
         report.part_volume_mm3 = float(part.volume_mm3)

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from fab.live import LiveFlag, LiveHost, LivePort, LiveToken
+
 
 def register(app: typer.Typer) -> None:
     """Add ``morph JOB.toml [--json] [--resume] [--scheduler ADDR] [--workers N] [--budget-minutes M]
     [--seed S]`` to ``app``."""
-    from fab.cli import print_json, reports_user_errors, stdout_console
+    from fab.cli import live_options, print_json, reports_user_errors, stdout_console
 
     @app.command()
     @reports_user_errors
@@ -34,12 +36,22 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option(help="Stop starting generations after this many minutes.")
         ] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed (overrides [morph] seed).")] = None,
+        live: LiveFlag = False,
+        host: LiveHost = "127.0.0.1",
+        port: LivePort = 0,
+        token: LiveToken = None,
     ) -> None:
         """Search over developmental programs (morphogenesis) and write the best design's files."""
         from fab.morph.run import run_morph
 
         summary = run_morph(
-            job, resume=resume, scheduler=scheduler, workers=workers, budget_minutes=budget_minutes, seed=seed
+            job,
+            resume=resume,
+            scheduler=scheduler,
+            workers=workers,
+            budget_minutes=budget_minutes,
+            seed=seed,
+            live=live_options(live, host, port, token),
         )
         if as_json:
             print_json(summary)

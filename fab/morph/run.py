@@ -37,8 +37,12 @@ def run_morph(
     seed: int | None = None,
     quiet: bool = False,
     executor=None,
+    live=None,
 ) -> dict[str, Any]:
-    """Run the job's search (or resume it) and return the summary dict (see docs/morphogenesis.md)."""
+    """Run the job's search (or resume it) and return the summary dict (see docs/morphogenesis.md).
+
+    ``live`` (a :class:`fab.live.LiveOptions`) opens the live page that steers the search (fab.live.search).
+    """
     from dataclasses import replace
 
     from fab.errors import FabError
@@ -62,6 +66,23 @@ def run_morph(
         executor = make_executor(
             None if local else scheduler, workers if workers is not None else mj.workers, dask_local=local
         )
+        if live is not None and not getattr(executor, "resizable", False):
+            from fab.morph.executors import PoolExecutor
+
+            executor.close()
+            executor = PoolExecutor(1)  # a pool the page can grow
+    server = steering = None
+    if live is not None:
+        from fab.live.search import SearchLive
+        from fab.live.server import LiveServer
+
+        try:
+            server = LiveServer(f"fab morph {mj.path.name}", host=live.host, port=live.port, token=live.token, quiet=quiet)
+        except BaseException:
+            if own_executor:
+                executor.close()
+            raise
+        steering = SearchLive(server, mj, executor, PARETO_KEYS[mj.problem_name])
     problem = mj.problem
     progress = None if quiet else _progress(settings.generations)
 
@@ -86,10 +107,13 @@ def run_morph(
             resume=resume,
             on_generation=on_generation,
             pareto_keys=PARETO_KEYS[mj.problem_name],
+            steering=steering,
         )
     finally:
         if progress is not None:
             progress[0].stop()
+        if server is not None:
+            server.close()
         if own_executor:
             executor.close()
     summary = _summary(mj, result, settings)
@@ -155,6 +179,8 @@ def _summary(mj: MorphJob, result: SearchResult, settings) -> dict[str, Any]:
         },
         "guards": result.guards,
         "rescored": result.rescored,
+        "vetoes": result.vetoes,
+        "promoted": result.promoted,
         "pareto": result.pareto,
         "history": result.history,
         "outputs": {

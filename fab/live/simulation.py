@@ -1,0 +1,288 @@
+"""The live page of a stress test (``fab simulate --live``, ``fab run --live``).
+
+The solver calls :meth:`SimulationLive.observe` from its progress callback (``fab.equilibrium.Progress``): the
+residual goes into the history at every call (cheap), and a snapshot of the particles (deformed by the scale
+slider, coloured by the chosen field) is sent when one is due: every ``interval`` seconds of wall clock, but
+never so often that snapshots take more than ``budget`` of the run (:class:`fab.live.server.Throttle`). Bodies
+above ``max_points`` particles are shown as a fixed random subsample. Only the field on show is computed.
+
+Controls: pause (the solver waits inside its callback), resume, stop (the solve ends there; the results so
+far are reported and written, and the run exits as not converged), and for a static test a load factor
+(x the job's loads) that "Re-solve" applies from the current state; after the solve, while a browser is
+connected, the page waits for another load factor or "Finish".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from fab.live.server import INTERVAL, MAX_POINTS, Controls, LiveServer, Throttle, colours, subsample
+from fab.model import MM
+
+FIELDS = ("von Mises (MPa)", "displacement (mm)", "damage", "fragment")
+STOPPED = "stopped from the live view"
+RESOLVE = "re-solve at a new load factor from the live view"
+HISTORY = 4000  # residual points kept (older ones thinned)
+# Largest displacement drawn as this share of the part's size when the scale is automatic.
+AUTO_SHARE = 0.05
+
+
+def field_values(sim, name: str, index: np.ndarray | None) -> np.ndarray:
+    """The ``name`` field (mm, MPa, 0..1, label) of the current state at the shown particles."""
+    if name.startswith("displacement"):
+        u = sim.u if index is None else sim.u[index]
+        return np.linalg.norm(u, axis=1) / MM
+    if name.startswith("damage"):
+        d = sim.damage()
+    elif name.startswith("fragment"):
+        d = sim.fragments()[1]
+    else:
+        d = sim.von_mises() / 1e6
+    return np.asarray(d if index is None else d[index])
+
+
+class SimulationLive:
+    """Observer of one stress test (see the module docstring)."""
+
+    def __init__(
+        self,
+        server: LiveServer,
+        *,
+        interval: float = INTERVAL,
+        max_points: int = MAX_POINTS,
+        hold: bool = True,
+    ) -> None:
+        self.server = server
+        self.controls = Controls()
+        self.throttle = Throttle(interval)
+        self.max_points = max_points
+        self.hold = hold
+        self.frames = 0
+        self.label = "starting"
+        self.step = 0
+        self.offset = 0  # iterations of the solves before this one (one history across re-solves)
+        self.residuals: tuple[list[float], list[float]] = ([], [])
+        self.curve: tuple[list[float], list[float]] = ([0.0], [0.0])
+        self.factor = 1.0
+        self._requested: float | None = None
+        self._finish = threading.Event()
+        self._dirty = False
+        self._scale: float | None = None  # None: automatic
+        self._auto: float | None = None  # the value the automatic scale last put on the slider
+        self._note = ""  # shown under the status while it holds (e.g. waiting for the person)
+        self.sim = None
+        gui = server.gui
+        self.status = gui.add_markdown("**stress test**: building the particle body")
+        with gui.add_folder("View"):
+            self.field = gui.add_dropdown("colour by", FIELDS, initial_value=FIELDS[0])
+            self.scale = gui.add_slider("deformation x (log10)", min=0.0, max=5.0, step=0.1, initial_value=0.0)
+            self.legend = gui.add_markdown("")
+        with gui.add_folder("Controls"):
+            self.pause_button = gui.add_button("Pause")
+            self.resume_button = gui.add_button("Resume")
+            self.stop_button = gui.add_button("Stop")
+            self.load_factor = gui.add_number("load factor", initial_value=1.0, min=0.0, step=0.05)
+            self.resolve_button = gui.add_button("Re-solve at this load factor")
+            self.finish_button = gui.add_button("Finish")
+        self.residual_plot = gui.add_uplot(
+            data=(np.zeros(1), np.ones(1)),
+            series=({"label": "iteration"}, {"label": "residual", "stroke": "#d62728"}),
+            scales={"x": {"time": False}, "y": {"distr": 3}},
+            title="residual history (relative, log)",
+            aspect=1.8,
+        )
+        self.curve_plot = gui.add_uplot(
+            data=(np.zeros(1), np.zeros(1)),
+            series=(
+                {"label": "max displacement (mm)"},
+                {"label": "support reaction (N)", "stroke": "#1f77b4", "points": {"size": 7}},
+            ),
+            scales={"x": {"time": False}},
+            title="load vs displacement (one point a solve)",
+            aspect=1.8,
+        )
+        self.pause_button.on_click(lambda _e: self._set(self.controls.pause))
+        self.resume_button.on_click(lambda _e: self._set(self.controls.resume))
+        self.stop_button.on_click(lambda _e: self._stop())
+        self.finish_button.on_click(lambda _e: self._finish.set())
+        self.resolve_button.on_click(lambda _e: self._resolve())
+        self.field.on_update(lambda _e: self._mark_dirty())
+        self.scale.on_update(lambda _e: self._scale_moved())
+
+    # ---- the solver's side (its own thread) -------------------------------------------------------------------
+
+    def attach(self, sim, model, loads, test: str) -> None:
+        """The body is built: remember it and show its reference shape."""
+        self.sim, self.model, self.loads, self.test = sim, model, loads, test
+        self.index = subsample(model.body.count, self.max_points)
+        pts = model.points_mm if self.index is None else model.points_mm[self.index]
+        self.points = np.asarray(pts, dtype=np.float32)
+        lo, hi = self.points.min(axis=0), self.points.max(axis=0)
+        self.size = float(np.max(hi - lo) + model.pitch_mm)
+        centre = (lo + hi) / 2
+        self.server.viser.initial_camera.look_at = tuple(float(c) for c in centre)
+        self.server.viser.initial_camera.position = tuple(
+            float(c) for c in centre + np.array([0.9, -1.6, 1.1]) * self.size
+        )
+        self.server.viser.initial_camera.up = (0.0, 0.0, 1.0)
+        self.cloud = self.server.scene.add_point_cloud(
+            "/part",
+            points=self.points,
+            colors=np.full((len(self.points), 3), 180, np.uint8),
+            point_size=0.9 * model.pitch_mm,
+            precision="float32",
+            point_shape="square",
+        )
+        if test != "static":
+            self.load_factor.disabled = True
+            self.resolve_button.disabled = True
+        self._snapshot(sim)
+
+    def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
+        if label != self.label:
+            self.label = label
+        self.step = step
+        if residual is not None:
+            self._add_residual(self.offset + step, residual)
+        if self.controls.paused:
+            self._snapshot(sim)
+            self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))
+        if self.controls.stopped:
+            self._snapshot(sim)
+            return STOPPED
+        if self._requested is not None and self.test == "static":
+            return RESOLVE
+        if self._dirty or self.throttle.due():
+            started = time.perf_counter()
+            self._snapshot(sim)
+            self.throttle.took(started)
+        return None
+
+    def settled(self, sim, label: str, converged: bool) -> None:
+        self.offset += self.step
+        self.step = 0
+        reaction = np.zeros(3)
+        for i in range(1, len(self.model.fixed) + 1):
+            reaction += sim.reaction(f"fix{i}")
+        disp = float(np.linalg.norm(sim.u, axis=1).max() / MM)
+        self.curve[0].append(disp)
+        self.curve[1].append(float(np.linalg.norm(reaction)))
+        order = np.argsort(self.curve[0], kind="stable")
+        self.curve_plot.data = (np.asarray(self.curve[0])[order], np.asarray(self.curve[1])[order])
+        self.label = f"{label}: {'converged' if converged else 'stopped'}"
+        self._snapshot(sim)
+
+    def next_load_factor(self, converged: bool) -> float | None:
+        """After a static solve: the next load factor to solve for, or None to finish (see the module)."""
+        if self.controls.stopped:
+            return None
+        if self._requested is None and self.hold and self.server.clients():
+            self._note = (
+                "solved: set a load factor and **Re-solve**, or **Finish** to write the results"
+                if converged
+                else "stopped short of equilibrium: **Re-solve** or **Finish**"
+            )
+            self._status()
+            while not (self._finish.is_set() or self.controls.stopped or self._requested is not None):
+                if not self.server.clients():
+                    break
+                self._redraw_if_dirty(self.sim)
+                time.sleep(0.1)
+            self._note = ""
+        requested, self._requested = self._requested, None
+        if requested is None or self._finish.is_set() or self.controls.stopped:
+            return None
+        self.factor = requested
+        return requested
+
+    # ---- drawing -------------------------------------------------------------------------------------------
+
+    def _add_residual(self, step: float, residual: float) -> None:
+        xs, ys = self.residuals
+        xs.append(float(step))
+        ys.append(max(float(residual), 1e-12))
+        if len(xs) > HISTORY:  # keep every other point of the older half
+            half = len(xs) // 2
+            xs[:half], ys[:half] = xs[:half:2], ys[:half:2]
+
+    def _redraw_if_dirty(self, sim) -> None:
+        if self._dirty and sim is not None:
+            self._snapshot(sim)
+
+    def _snapshot(self, sim) -> None:
+        self._dirty = False
+        self.frames += 1
+        name = self.field.value
+        values = field_values(sim, name, self.index)
+        u = (sim.u if self.index is None else sim.u[self.index]) / MM
+        umax = float(np.linalg.norm(u, axis=1).max()) if len(u) else 0.0
+        if self._scale is None and umax > 0:
+            auto = float(np.clip(np.log10(max(AUTO_SHARE * self.size / umax, 1.0)), 0.0, 5.0))
+            self._auto = round(auto, 1)
+            self.scale.value = self._auto
+        magnify = 10.0 ** float(self.scale.value)
+        categorical = name.startswith("fragment")
+        lo, hi = (0.0, 1.0) if name.startswith("damage") else (float(values.min()), float(values.max()))
+        with self.server.viser.atomic():
+            self.cloud.points = (self.points + magnify * u).astype(np.float32)
+            self.cloud.colors = colours(values, lo, hi, categorical)
+            if self.residuals[0]:
+                self.residual_plot.data = (np.asarray(self.residuals[0]), np.asarray(self.residuals[1]))
+            unit = name[name.find("(") + 1 : -1] if "(" in name else ""
+            self.legend.content = (
+                f"{int(values.max()) + 1} fragments"
+                if categorical
+                else f"{name}: **{lo:.4g}** (blue) to **{hi:.4g}** (red) {unit}; deformation x {magnify:.3g}"
+            )
+            self._status()
+
+    def _status(self) -> None:
+        state = "stopped" if self.controls.stopped else "paused" if self.controls.paused else "running"
+        shown = len(self.points) if self.sim is not None else 0
+        total = self.model.body.count if self.sim is not None else 0
+        residual = f", residual {self.residuals[1][-1]:.2e}" if self.residuals[1] else ""
+        text = (
+            f"**{self.test if self.sim is not None else 'stress'} test** ({state}): {self.label}, "
+            f"iteration {self.offset + self.step:,}{residual}, load factor {self.factor:g}  \n"
+            f"frame **{self.frames}**: **{shown:,}** particles shown of {total:,}"
+        )
+        if self._note:
+            text += f"  \n{self._note}"
+        self.status.content = text
+
+    # ---- the person's side (viser's threads) ----------------------------------------------------------------
+
+    def _set(self, action) -> None:
+        action()
+        self._mark_dirty()
+
+    def _stop(self) -> None:
+        self.controls.stop()
+        self._finish.set()
+        self._mark_dirty()
+
+    def _resolve(self) -> None:
+        value = float(self.load_factor.value)
+        if value > 0:
+            self._requested = value
+
+    def _scale_moved(self) -> None:
+        if self._auto is not None and abs(float(self.scale.value) - self._auto) < 1e-9:
+            return  # our own automatic setting coming back, not the person's choice
+        self._scale = float(self.scale.value)
+        self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+
+
+def open_simulation_view(live_options: Any, title: str, quiet: bool) -> tuple[LiveServer, SimulationLive]:
+    """Start the server and the page of a stress test (the CLI's ``--live``)."""
+    server = LiveServer(
+        title, host=live_options.host, port=live_options.port, token=live_options.token, quiet=quiet
+    )
+    return server, SimulationLive(server)

@@ -1,0 +1,93 @@
+"""Write one evaluated design out now (the live view's "promote"): its figures, its picture and the files
+that make it, in ``OUTPUT/promoted/design_NNNN/``.
+
+Gear: the outline DXF, the flat part's DXF and an extruded STL (``gear_report.write_fabrication``).
+Bracket: the developed design's voxel grid (.npz) and STL at the search pitch. Every file is written to a
+temporary name and renamed; a format an exporter refuses is skipped with its one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from exporters.atomic import atomic_open
+from fab.morph.config import MorphJob
+from fab.morph.search import Record
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def promote(mj: MorphJob, record: Record, index: int) -> dict[str, Any]:
+    """Write ``record`` (the ``index``-th evaluated design) out; returns what was written."""
+    from fab.errors import user_errors
+
+    folder = mj.output / "promoted" / f"design_{index:04d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = record.evaluation
+    files: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    png = folder / "design.png"
+    mj.problem.snapshot(record.genome, png, f"design {index} (generation {record.generation})")
+    files["png"] = str(png)
+    try:
+        if mj.problem_name == "gear":
+            from fab.morph.gear_report import gear_outline, write_fabrication
+
+            polygon = gear_outline(mj.problem, record.genome)
+            files.update(
+                write_fabrication(
+                    polygon,
+                    folder,
+                    "gear",
+                    mj.problem.face_width,
+                    mj.bore,
+                    mj.printer,
+                    mj.tool,
+                    ("outline_dxf", "dxf", "stl"),
+                    errors,
+                )
+            )
+        elif mj.problem_name == "bracket":
+            from fab.export import export
+            from fab.morph.bracket import design_grid
+
+            lay = mj.problem.layout(fine=False)
+            dev = mj.problem.develop(record.genome, fine=False)
+            grid = design_grid(mj.problem, dev.occupancy, lay.pitch)
+            grid.save(folder / "bracket_voxels.npz")
+            export(grid, stl=folder / "bracket.stl", quiet=True)
+            files.update(voxels_npz=str(folder / "bracket_voxels.npz"), stl=str(folder / "bracket.stl"))
+    except user_errors() as exc:
+        errors["files"] = str(exc)
+    info = {
+        "design": index,
+        "generation": record.generation,
+        "score": ev.score,
+        "guards": list(ev.guards),
+        "objectives": ev.objectives,
+        "metrics": ev.metrics,
+        "genome": [float(x) for x in record.genome],
+        "files": files,
+        "file_errors": errors,
+    }
+    with atomic_open(folder / "design.json", "w") as fh:
+        json.dump(_plain(info), fh, indent=2)
+    files["json"] = str(folder / "design.json")
+    return _plain({k: info[k] for k in ("design", "generation", "score", "guards", "files", "file_errors")})
+
+
+__all__ = ["promote"]

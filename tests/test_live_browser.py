@@ -1,0 +1,153 @@
+"""The live pages in a real browser (headless Debian Chromium, offline): a running stress test and a running
+design search are opened, watched and steered the way a person would."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+from fab.job import Fix, Job, PartSpec, PhysicsSpec, TestSpec, VoxelSpec, parse_load_flag
+from fab.live.search import SearchLive
+from fab.live.server import LiveServer
+from fab.live.simulation import SimulationLive
+from fab.materials import get_material
+from fab.morph.executors import SerialExecutor
+from fab.morph.guards import VETOED
+from fab.morph.search import SearchSettings, run_search
+from fab.stress import run_test
+from fab.voxels import VoxelGrid
+from tests.browser import chromium, click, number, requested_hosts, screenshot, text, wait_for
+from tests.test_morph import Toy
+
+
+def _status(page: str) -> dict[str, float | None]:
+    return {
+        "frame": number(r"frame (\d+)", page),
+        "particles": number(r"([\d,]+) particles shown", page),
+        "iteration": number(r"iteration ([\d,]+)", page),
+        "top": number(r"to (\S+) \(red\)", page),
+    }
+
+
+def _bar_job(tolerance: float = 1e-4) -> tuple[VoxelGrid, Job]:
+    grid = VoxelGrid(np.ones((16, 4, 4), dtype=bool), 1.0, (0.5, 0.5, 0.5))
+    job = Job(
+        part=PartSpec(source=Path("bar")),
+        voxels=VoxelSpec(pitch=1.0),
+        material=get_material("PLA"),
+        physics=PhysicsSpec(model="pmb"),
+        fix=(Fix("x < 1"),),
+        load=(parse_load_flag(">X:force=0,0,-5"),),
+        test=TestSpec(kind="static", tolerance=tolerance),
+    )
+    return grid, job
+
+
+def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) -> None:
+    grid, job = _bar_job()
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, interval=0.2)
+        out: dict = {}
+        solver = threading.Thread(target=lambda: out.update(report=run_test(grid, job, live=view)), daemon=True)
+        with chromium() as driver:
+            driver.get(server.url)
+            assert server.wait_for_client(20)
+            view.controls.pause()  # hold the solver at its first look, so the page is seen before it solves
+            solver.start()
+            page = wait_for(
+                driver,
+                lambda p: "(paused)" in p and (_status(p)["iteration"] or 0) > 0 and p,
+                what="the stress test held at its first check",
+            )
+            first = _status(page)
+            assert first["particles"] == 256 and first["frame"] >= 1
+            time.sleep(0.6)
+            assert _status(text(driver))["iteration"] == first["iteration"]  # paused means paused
+            click(driver, "Resume")
+            page = wait_for(
+                driver,
+                lambda p: "(running)" in p and (_status(p)["frame"] or 0) > first["frame"] and p,
+                what="a new frame",
+            )
+            click(driver, "Pause")
+            page = wait_for(driver, lambda p: "(paused)" in p and p, what="pause")
+            second = _status(page)
+            assert second["frame"] > first["frame"] and second["iteration"] > (first["iteration"] or 0)
+            assert second["top"] != first["top"]  # the von Mises field changed between the two frames
+            click(driver, "Resume")
+            wait_for(driver, lambda p: "solved" in p, timeout=60, what="equilibrium")
+            # A new load factor, solved from the current state.
+            box = driver.find_element("xpath", "//label[normalize-space()='load factor']/following::input[1]")
+            box.send_keys("\b\b\b\b2")
+            time.sleep(0.3)
+            click(driver, "Re-solve at this load factor")
+            wait_for(driver, lambda p: "load factor 2" in p and "solved" in p, timeout=60, what="the re-solve")
+            shot = screenshot(driver, tmp_path / "live_simulation.png")
+            click(driver, "Finish")
+            solver.join(60)
+            assert requested_hosts(driver) <= {"127.0.0.1"}  # nothing fetched from outside: works offline
+    report = out["report"]
+    assert report.converged and any("2 x the job's" in n for n in report.notes)
+    assert abs(report.reaction_force_n[2] - 10.0) < 0.2  # the support carries twice the job's 5 N
+    assert shot.stat().st_size > 10_000
+
+
+class SlowToy(Toy):
+    """The toy program, slowed so that a person (the test) can act between generations."""
+
+    def evaluate(self, genome, fine=False):
+        time.sleep(0.02)
+        return super().evaluate(genome, fine)
+
+
+def test_search_page_ranks_vetoes_and_stops_a_running_search(tmp_path: Path) -> None:
+    settings = SearchSettings(method="cma", generations=500, population=6, seed=5, rescore_top=0)
+    (tmp_path / "generations").mkdir()
+    mj = types.SimpleNamespace(problem_name="toy", problem=SlowToy(), output=tmp_path, settings=settings)
+    out: dict = {}
+    with LiveServer("toy", quiet=True) as server:
+        executor = SerialExecutor()
+        steering = SearchLive(server, mj, executor, ("f1", "f2"))
+        search = threading.Thread(
+            target=lambda: out.update(
+                result=run_search(
+                    mj.problem, 3, settings, executor, tmp_path / "ck.pkl", steering=steering, pareto_keys=("f1", "f2")
+                )
+            ),
+            daemon=True,
+        )
+        with chromium() as driver:
+            driver.get(server.url)
+            assert server.wait_for_client(20)
+            search.start()
+            wait_for(driver, lambda p: (number(r"generation (\d+) of", p) or 0) >= 3, what="three generations")
+            click(driver, "Pause")
+            time.sleep(0.5)  # a generation under way when Pause was clicked finishes first
+
+            def settled(p: str) -> str | None:
+                best = re.search(r"best (d\d+)", p)
+                return best and "(paused)" in p and re.search(rf"^{best.group(1)}, generation", p, re.M) and best.group(1)
+
+            best = wait_for(driver, settled, what="the paused search, its best design picked")
+            table = lambda: driver.find_element("xpath", "//table[.//th[normalize-space()='design']]").text  # noqa: E731
+            assert re.search(rf"\b{best}\b", table())
+            click(driver, "Veto: not what I meant")
+            wait_for(driver, lambda p: not re.search(rf"\b{best}\b", table()), what=f"{best} to leave the ranking")
+            assert f"vetoed {best}" in text(driver)
+            screenshot(driver, tmp_path / "live_search.png")
+            click(driver, "Resume")
+            generation = number(r"generation (\d+) of", text(driver))
+            wait_for(driver, lambda p: (number(r"generation (\d+) of", p) or 0) > generation, what="the next generation")
+            click(driver, "Stop")
+            search.join(60)
+            assert requested_hosts(driver) <= {"127.0.0.1"}
+    result = out["result"]
+    index = int(best[1:])
+    assert result.stopped_by == "live view" and result.vetoes[0]["record"] == index
+    assert VETOED in result.records[index].evaluation.guards and result.best is not result.records[index]
+    assert (tmp_path / "live_search.png").stat().st_size > 10_000
