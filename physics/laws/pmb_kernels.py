@@ -481,37 +481,3 @@ def stretch_limits(
     for i in range(cells.shape[0]):
         smin = min_stretch[i]
         scrit[cells[i]] = np.float32(s00 - alpha * smin) if smin < 1.0e38 else np.float32(3.0e38)
-
-
-@njit(cache=True, parallel=True, fastmath=True)
-def roofline_forces(
-    n: int,
-    xix: np.ndarray,
-    xiy: np.ndarray,
-    xiz: np.ndarray,
-    inv_len: np.ndarray,
-    length: np.ndarray,
-    coef: np.ndarray,
-    wobble: np.ndarray,
-    force: np.ndarray,
-) -> None:
-    """The same per-bond arithmetic with no neighbour loads: the ceiling the real kernel is measured against."""
-    nb = xix.shape[0]
-    for i in prange(n):
-        d = wobble[i & 1023]
-        fx = np.float32(0.0)
-        fy = np.float32(0.0)
-        fz = np.float32(0.0)
-        for b in range(nb):
-            yx = xix[b] + d
-            yy = xiy[b] - d
-            yz = xiz[b] + d
-            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            num = d * (xix[b] + yx) - d * (xiy[b] + yy) + d * (xiz[b] + yz)
-            fac = coef[b] * inv_len[b] * num / (rr * (rr + length[b]))
-            fx += fac * yx
-            fy += fac * yy
-            fz += fac * yz
-        force[i, 0] = fx
-        force[i, 1] = fy
-        force[i, 2] = fz
