@@ -18,15 +18,20 @@ Quantities compared (same on both sides):
 - "face mean": mean displacement along the load of the loaded region. Ours: mean over the particles of the
   load region (the same expression, one pitch deep). FE: area average over the loaded face (consistent
   6-node-triangle weights). Beam theory (bar only): Timoshenko P L^3/(3EI) + P L/(kGA), k = 5/6.
-- "max |u|": largest displacement magnitude. Ours: report.max_displacement_mm (at particle centres, half a
-  pitch inside the surface). FE: largest nodal |u|.
+- "max |u|": largest displacement magnitude at the same points on both sides: our particle centres (half a
+  pitch inside the surface). Ours: report.max_displacement_mm; FE: its displacement field evaluated at those
+  centres with the quadratic shape functions of the element holding each (fe_reference.displacement_at),
+  not its largest nodal |u| (nodes sit on the surface, where |u| is larger).
 The FE reference is the finest of a mesh-convergence series (second-order tetrahedra, gmsh, C3D10, ccx); the
-convergence table is printed. PASS when |ratio - 1| <= 10 %.
+convergence table is printed. PASS when |ratio - 1| <= 10 % and the solve converged: every solve here runs to
+the equilibrium criterion itself (fab's acceptance of a stalled solve within STALL_SLACK x the tolerances is
+switched off), so "converged" means converged.
 
 Then a 200k-particle static test of the bracket (count=200000) for each of --big-models: seconds, particle
 count, iterations, converged flag and the load average; the target is equilibrium within 60 s on 2 cores. Large
 bodies relax by multigrid (physics/multigrid.py); a smaller bracket (--compare-count) is solved by both multigrid
-and plain ADR in the same run, to compare time and results (max |u|, max von Mises, reaction).
+and plain ADR in the same run under the same stop rule (the criterion itself, no stall acceptance on either
+side), to compare time and results (max |u|, max von Mises, reaction).
 
     .venv/bin/python benchmarks/bench_stress.py --cases bar --models pmb --no-fe --pitches 2 --big-models pmb,lps
 
@@ -57,6 +62,7 @@ from fe_reference import (  # noqa: E402
     bar_shape,
     bracket_shape,
     ccx_path,
+    displacement_at,
     solve_static,
     tet10_mesh,
     timoshenko_tip_mm,
@@ -110,22 +116,28 @@ def run_ours(
     progress: bool = False,
 ):
     """One stress_test; returns (report, face mean along the load in mm, wall seconds of the whole call)."""
+    import fab.equilibrium as fab_equilibrium
     from fab.stress import stress_test
 
     fx, fy, fz = case.force_n
+    saved = fab_equilibrium.STALL_SLACK
+    fab_equilibrium.STALL_SLACK = 0.0  # converged means the criterion itself, never a stall accepted near it
     t0 = time.perf_counter()
-    report = stress_test(
-        str(step),
-        material=material_for(model),
-        pitch=pitch,
-        count=count,
-        fix=(case.fix,),
-        load=(f"{case.load}:force={fx:g},{fy:g},{fz:g}",),
-        test="static",
-        model=model,
-        steps=steps,
-        progress=progress,
-    )
+    try:
+        report = stress_test(
+            str(step),
+            material=material_for(model),
+            pitch=pitch,
+            count=count,
+            fix=(case.fix,),
+            load=(f"{case.load}:force={fx:g},{fy:g},{fz:g}",),
+            test="static",
+            model=model,
+            steps=steps,
+            progress=progress,
+        )
+    finally:
+        fab_equilibrium.STALL_SLACK = saved
     wall = time.perf_counter() - t0
     pts = np.asarray(report.points_mm)
     mask = select(case.load, pts, pitch_mm=report.pitch_mm)
@@ -161,7 +173,7 @@ def row(case, model, particles, pitch, seconds, quantity, ours, reference, ref_n
 
 
 ROW_HEAD = (
-    f"{'case':8} {'model':5} {'particles':>9} {'pitch':>5} {'seconds':>8} {'quantity':14} "
+    f"{'case':8} {'model':5} {'particles':>9} {'pitch':>5} {'seconds':>8} {'quantity':16} "
     f"{'ours mm':>10} {'reference':18} {'ref mm':>10} {'ratio':>6}  result"
 )
 FE_HEAD = (
@@ -175,7 +187,7 @@ def format_row(r: dict) -> str:
     pitch = f"{r['pitch_mm']:.3g}" if r["pitch_mm"] else "-"
     parts = str(r["particles"]) if r["particles"] else "-"
     return (
-        f"{r['case']:8} {r['model']:5} {parts:>9} {pitch:>5} {r['seconds']:8.1f} {r['quantity']:14} "
+        f"{r['case']:8} {r['model']:5} {parts:>9} {pitch:>5} {r['seconds']:8.1f} {r['quantity']:16} "
         f"{r['ours_mm']:10.5f} {r['reference']:18} {r['reference_mm']:10.5f} {r['ratio']:6.3f}  "
         f"{'PASS' if r['pass'] else 'FAIL'}{conv}"
     )
@@ -239,12 +251,13 @@ def compare(
         label = f"FE C3D10 h={fe.mesh.size_mm:g}"
         ref = float(fe.face_mean_mm @ load_direction(case))
         out.append(row(*common, "face mean", face, ref, label, report.converged))
+        at_ours = np.linalg.norm(displacement_at(fe, np.asarray(report.points_mm)), axis=1)
         out.append(
             row(
                 *common,
-                "max |u|",
+                "max |u| @centres",
                 report.max_displacement_mm,
-                fe.max_displacement_mm,
+                float(np.nanmax(at_ours)),
                 label,
                 report.converged,
             )
@@ -295,19 +308,16 @@ def big_run(step: Path, model: str, count: int, steps: int | None, progress: boo
 def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dict | None:
     """The bracket at ``count`` particles solved by multigrid and by plain ADR: seconds, iterations and the
     relative differences of max |u|, max von Mises and the reaction (multigrid against ADR)."""
-    import fab.equilibrium as fab_equilibrium
     from physics import relaxation
 
     case = CASES["bracket"]
     print(f"\nmultigrid vs ADR: bracket, {model}, count={count} ({_load()})", flush=True)
     out: dict = {"model": model}
-    saved = relaxation.MULTIGRID_MIN, fab_equilibrium.STALL_SLACK
+    saved = relaxation.MULTIGRID_MIN
     try:
+        # The same stop rule on both sides: run_ours switches fab's stall acceptance off for every solve.
         for solver, threshold in (("multigrid", 0), ("adr", 10**12)):
             relaxation.MULTIGRID_MIN = threshold
-            # ADR's reference runs to the criterion itself: fab accepts a slow ADR solve within STALL_SLACK x the
-            # tolerances (measured: 3.8x, 1.3 % off in max |u| on the 10k PMB bracket).
-            fab_equilibrium.STALL_SLACK = 0.0 if solver == "adr" else saved[1]
             try:
                 report, face, _ = run_ours(step, case, model, pitch=None, count=count, steps=steps)
             except Exception as exc:
@@ -336,7 +346,7 @@ def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dic
             for note in r["notes"]:
                 print(f"    {note}")
     finally:
-        relaxation.MULTIGRID_MIN, fab_equilibrium.STALL_SLACK = saved
+        relaxation.MULTIGRID_MIN = saved
     mg, adr = out["multigrid"], out["adr"]
     reaction = np.linalg.norm(np.subtract(mg["reaction_n"], adr["reaction_n"])) / np.linalg.norm(
         adr["reaction_n"]

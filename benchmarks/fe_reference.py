@@ -350,3 +350,38 @@ def timoshenko_tip_mm(
     area = width_mm * height_mm
     inertia = width_mm * height_mm**3 / 12.0
     return force_n * length_mm**3 / (3.0 * e * inertia) + force_n * length_mm / (5.0 / 6.0 * g * area)
+
+
+def displacement_at(sol: FESolution, points_mm: np.ndarray) -> np.ndarray:
+    """(k, 3) FE displacements (mm) at arbitrary points inside the mesh, from the quadratic C3D10 shape functions
+    of the element holding each point (NaN for a point no element holds: outside the meshed part)."""
+    from scipy.spatial import cKDTree
+
+    nodes, elems = sol.mesh.nodes, sol.mesh.elements
+    corners = nodes[elems[:, :4]]  # (m, 4, 3)
+    tree = cKDTree(corners.mean(axis=1))
+    pts = np.atleast_2d(np.asarray(points_mm, dtype=float))
+    out = np.full((len(pts), 3), np.nan)
+    k = min(32, len(elems))
+    _, cand = tree.query(pts, k=k)
+    cand = cand.reshape(len(pts), k)
+    t = corners[:, 1:] - corners[:, :1]  # (m, 3, 3) edge vectors from corner 0
+    inv = np.linalg.inv(np.transpose(t, (0, 2, 1)))  # solves x - a = T^T l for the barycentrics l1..l3
+    for col in range(k):
+        todo = np.isnan(out[:, 0])
+        if not todo.any():
+            break
+        e = cand[todo, col]
+        l123 = np.einsum("mij,mj->mi", inv[e], pts[todo] - corners[e, 0])
+        lam = np.column_stack([1.0 - l123.sum(axis=1), l123])
+        inside = (lam >= -1e-9).all(axis=1)
+        if not inside.any():
+            continue
+        lam, e = lam[inside], e[inside]
+        shape = np.empty((len(e), 10))
+        shape[:, :4] = lam * (2.0 * lam - 1.0)
+        for m, (a, b) in enumerate(C3D10_EDGES):
+            shape[:, 4 + m] = 4.0 * lam[:, a] * lam[:, b]
+        rows = np.flatnonzero(todo)[inside]
+        out[rows] = np.einsum("mn,mnk->mk", shape, sol.displacement_mm[elems[e]])
+    return out

@@ -94,3 +94,25 @@ def test_small_cantilever_matches_timoshenko(tmp_path: Path) -> None:
     # A clamped 3D face is slightly stiffer than the beam's root; second-order tets are converged to ~1 %.
     assert -sol.face_mean_mm[2] / beam == pytest.approx(0.985, abs=0.02)
     assert sol.max_displacement_mm >= -sol.face_mean_mm[2]
+
+
+def test_displacement_at_interpolates_quadratic_fields_exactly() -> None:
+    """FE |u| is read at our particle centres through the C3D10 shape functions: a quadratic field is exact
+    inside two tets sharing a face; a point outside the mesh is NaN."""
+    nodes, _ = _one_tet()
+    mirrored = nodes * np.array([1.0, 1.0, -1.0])  # the tet below z = 0, sharing the face z = 0
+    allnodes = np.vstack([nodes, mirrored])
+    conn = np.array([list(range(10)), [10, 11, 13, 12, 10 + 6, 10 + 5, 10 + 4, 10 + 7, 10 + 9, 10 + 8]])
+    conn[1, :4] = [10, 11, 12, 13]
+    conn = fe._to_c3d10(allnodes, conn)
+
+    def field(x: np.ndarray) -> np.ndarray:
+        return np.column_stack([x[:, 0] ** 2 - x[:, 1] * x[:, 2], 2 * x[:, 1] * x[:, 0], x[:, 2] + 0.5])
+
+    mesh = fe.TetMesh(allnodes, conn, 1.0, 0.0)
+    sol = fe.FESolution(mesh, field(allnodes), np.zeros(3), 0.0, np.zeros(3), 0.0)
+    rng = np.random.default_rng(0)
+    lam = rng.dirichlet(np.ones(4), 20)
+    pts = np.vstack([lam @ nodes[:4], lam @ mirrored[:4]])
+    np.testing.assert_allclose(fe.displacement_at(sol, pts), field(pts), atol=1e-12)
+    assert np.isnan(fe.displacement_at(sol, np.array([[1.0, 1.0, 1.0]]))).all()
