@@ -48,9 +48,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gcode.py
 	$(BIN)/python benchmarks/bench_lammps_peri.py
 	$(BIN)/python benchmarks/bench_lps.py
+	$(BIN)/python benchmarks/bench_contact.py
+	$(BIN)/python benchmarks/bench_relax.py
+	$(BIN)/python benchmarks/validation.py
 	$(BIN)/python benchmarks/bench_stress.py
 	$(BIN)/python benchmarks/bench_morph_gear.py
-	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/bench_morph_bracket.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,6 +1,6 @@
 """Issue 6, problem 2: a grown bracket against a SIMP topology optimization of the same domain and load.
 
-    .venv/bin/python benchmarks/bench_morph_bracket.py [--reuse] [--budget-minutes M] [--workers N] [--json]
+    .venv/bin/python benchmarks/bench_morph_bracket.py [--reuse | --resume] [--budget-minutes M] [--workers N] [--json]
 
 Runs the sample job (samples/bracket_morph/job.toml) end to end (``--reuse``: read the best genome from its
 summary.json instead) and SIMP (benchmarks/simp.py: Q4 plane stress, penalty 3, density filter of radius 2
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="take the best genome from the job's summary.json"
     )
+    parser.add_argument("--resume", action="store_true", help="continue the job's search from its checkpoint")
     parser.add_argument("--budget-minutes", type=float, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--json", action="store_true")
@@ -63,7 +64,9 @@ def main() -> int:
     if args.reuse and summary_path.is_file():
         summary = json.loads(summary_path.read_text())
     else:
-        summary = run_morph(mj, workers=args.workers, budget_minutes=args.budget_minutes, quiet=True)
+        summary = run_morph(
+            mj, workers=args.workers, budget_minutes=args.budget_minutes, quiet=True, resume=args.resume
+        )
     search_s = time.perf_counter() - start
     genome = np.asarray(summary["best"]["genome"], dtype=float)
     lay = problem.layout(fine=True)
