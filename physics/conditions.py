@@ -58,11 +58,13 @@ def _hold_rotation(sim, idx: np.ndarray) -> None:
 @dataclass
 class Gravity(Condition):
     """Weight of every particle: force density rho g (N/m^3), ``g`` in m/s^2 (default 9.81 down -z), ramped
-    over ``ramp_time`` s. ``where`` defaults to every particle."""
+    over ``ramp_time`` s. ``where`` defaults to every particle; ``density`` (kg/m^3, one per particle of the set)
+    overrides the body's (parts of different masses on one lattice)."""
 
     where: str | np.ndarray = "all"
     g: tuple = (0.0, 0.0, -9.81)
     ramp_time: float = 0.0
+    density: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.vec = _vector(self.g, "gravity")
@@ -70,10 +72,17 @@ class Gravity(Condition):
     def bind(self, sim) -> None:
         everyone = isinstance(self.where, str) and self.where == "all"
         self.idx = slice(None) if everyone else sim.body.indices(self.where)
-        self.density = sim.body.density * self.vec
+        if self.density is None:
+            self.weight = sim.body.density * self.vec
+        else:
+            rho = np.asarray(self.density, dtype=np.float64).reshape(-1, 1)
+            count = sim.body.count if everyone else len(self.idx)
+            if rho.shape[0] != count or not np.all(rho > 0):
+                raise PhysicsError(f"gravity density must be {count} positive values (kg/m^3)")
+            self.weight = rho * self.vec
 
     def load(self, sim, t: float) -> None:
-        sim.force[self.idx] += self.density * ramp(t, self.ramp_time)
+        sim.force[self.idx] += self.weight * ramp(t, self.ramp_time)
 
 
 @dataclass

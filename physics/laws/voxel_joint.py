@@ -144,10 +144,20 @@ class VoxelJoint:
             ji.append(has)
             jj.append(col[has].astype(np.int64))
             axis.append(np.full(len(has), a, dtype=np.int64))
-        self.ji = np.concatenate(ji).astype(np.int64)
-        self.jj = np.concatenate(jj).astype(np.int64)
-        self.axis = np.concatenate(axis)
-        ti, tj = types[self.ji], types[self.jj]
+        ji, jj, axis = np.concatenate(ji).astype(np.int64), np.concatenate(jj), np.concatenate(axis)
+        self.bind_joints(ji, jj, axis, types[ji], types[jj], lat.spacing)
+        self._force = np.zeros((n, 3))
+        self._torque = np.zeros((n, 3))
+
+    def bind_joints(self, ji, jj, axis, type_i, type_j, spacing: float) -> None:
+        """Set the joint list (voxel j = voxel i + e_axis) and each joint's stiffness and strength from the part
+        types of its two voxels; all intact. ``setup`` calls this; so does physics.assembly for build states."""
+        self.spacing = float(spacing)
+        self.ji = np.asarray(ji, dtype=np.int64)
+        self.jj = np.asarray(jj, dtype=np.int64)
+        self.axis = np.asarray(axis, dtype=np.int64)
+        ti = np.asarray(type_i, dtype=np.int64)
+        tj = np.asarray(type_j, dtype=np.int64)
 
         def joint_value(per_type: np.ndarray, strength: bool) -> np.ndarray:
             k1 = per_type[np.minimum(ti, len(per_type) - 1)]
@@ -164,8 +174,6 @@ class VoxelJoint:
         self.intact = np.ones(len(self.ji), dtype=np.bool_)
         self.util = np.zeros(len(self.ji))
         self.section = np.zeros((len(self.ji), 4))
-        self._force = np.zeros((n, 3))
-        self._torque = np.zeros((n, 3))
 
     @property
     def joints(self) -> int:
@@ -376,16 +384,7 @@ class VoxelJoint:
         "events": [(factor, joint), ...], "collapsed", "broken"}; leaves the joints broken as they failed.
         """
         n = sim.body.count
-        live = [c for c in sim.conditions if c not in dead_loads]
-        dead = [c for c in sim.conditions if c in dead_loads]
-        conditions = sim.conditions
-        try:
-            sim.conditions = live
-            presc, live_load, held = self._static_loads(sim)
-            sim.conditions = dead + [c for c in live if c.held() is not None]
-            _p, dead_load, _h = self._static_loads(sim)
-        finally:
-            sim.conditions = conditions
+        presc, live_load, dead_load, held = self.load_cases(sim, dead_loads)
         events: list[tuple[float, int]] = []
         current = 0.0
         collapsed = False
@@ -419,6 +418,34 @@ class VoxelJoint:
             "collapsed": collapsed,
             "broken": int((~self.intact).sum()),
         }
+
+    def load_cases(self, sim, dead_loads=()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(prescribed displacements, live load vector, dead load vector, held mask): the conditions in
+        ``dead_loads`` (e.g. gravity) apart from the rest, each at full value."""
+        live = [c for c in sim.conditions if not any(c is d for d in dead_loads)]
+        dead = [c for c in sim.conditions if any(c is d for d in dead_loads)]
+        conditions = sim.conditions
+        try:
+            sim.conditions = live
+            presc, live_load, held = self._static_loads(sim)
+            sim.conditions = dead + [c for c in live if c.held() is not None]
+            _p, dead_load, _h = self._static_loads(sim)
+        finally:
+            sim.conditions = conditions
+        return presc, live_load, dead_load, held
+
+    def first_break_factor(self, sim, dead_loads=()) -> tuple[float, int]:
+        """(factor on the live loads at which the first joint breaks, that joint) with the dead loads at 1x and
+        the joints as they are; (inf, -1) when none ever breaks. Resets the displacements (solve after it)."""
+        presc, live_load, dead_load, held = self.load_cases(sim, dead_loads)
+        d_live = self.solve_linear(sim, live_load, presc, held)
+        d_dead = self.solve_linear(sim, dead_load, np.zeros_like(presc), held)
+        e = np.flatnonzero(self.intact)
+        factors = self._breaking_factors(self.sections(d_dead, e), self.sections(d_live, e), e)
+        if not len(e):
+            return math.inf, -1
+        k = int(np.argmin(factors))
+        return max(float(factors[k]), 0.0), int(e[k])
 
     def _breaking_factors(self, s_dead: np.ndarray, s_live: np.ndarray, e: np.ndarray) -> np.ndarray:
         """Smallest lambda >= 0 with U(dead + lambda live) = 1 per joint (U is convex in lambda); inf where it

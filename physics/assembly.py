@@ -1,0 +1,268 @@
+"""Every intermediate state of a voxel-by-voxel build, checked by the voxel-joint law.
+
+A build places voxels one at a time (placement order = particle order here). State p holds voxels 0..p joined
+by every joint whose two voxels are placed, the voxels of the ground layer (k == 0) joined to the build plate by
+a joint of their own type (the plate is held), under gravity and a placement force on the newest voxel p (the
+robot pressing it home). For each state the small-displacement joint model (physics/laws/voxel_joint.py) gives
+every joint's utilisation U (1 = breaks); ``check`` returns the largest per state and where it is.
+
+Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows with the state) and ``incremental``
+(the default: preconditioned conjugate gradients warm-started from the previous state's solution, the new voxel
+starting where its support moved; stops when the residual is below ``tolerance`` times the state's loads, and
+the utilisations it reports are checked against ``direct`` in the tests).
+
+Units: SI (m, kg, N); lattice indices ijk with k up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from physics import assembly_kernels as kern
+from physics.errors import PhysicsError
+from physics.laws.voxel_joint import VoxelJoint
+
+_AXES = np.eye(3, dtype=np.int64)
+
+
+@dataclass
+class StateCheck:
+    """Per state p (0-based, after placing voxel p): the largest joint utilisation, that joint (index into
+    ``joints``, -1 when the state has none) and the solver's iterations; plus the joint list (i, j, axis; j = -1
+    for a plate joint under voxel i) and the seconds taken."""
+
+    utilisation: np.ndarray
+    worst_joint: np.ndarray
+    iterations: np.ndarray
+    joints: np.ndarray
+    seconds: float
+
+    @property
+    def worst_state(self) -> int:
+        return int(np.argmax(self.utilisation))
+
+
+class BuildSequence:
+    """The joints of a placement sequence and the states it passes through.
+
+    ``ijk`` (n, 3) lattice indices in placement order; ``types`` (n,) part type of each voxel (indices into the
+    law's per-type parameters); ``law`` a VoxelJoint (its per-type stiffness and strength are used, not its
+    body); ``mass`` (n,) kg per voxel; ``spacing`` m; ``gravity`` m/s^2; ``plate``: join the k == 0 voxels to a
+    held build plate (else voxel 0 is clamped).
+    """
+
+    def __init__(
+        self,
+        ijk: np.ndarray,
+        types: np.ndarray,
+        law: VoxelJoint,
+        mass: np.ndarray,
+        spacing: float,
+        gravity=(0.0, 0.0, -9.81),
+        plate: bool = True,
+    ) -> None:
+        ijk = np.asarray(ijk, dtype=np.int64)
+        n = len(ijk)
+        if n == 0:
+            raise PhysicsError("the build has no voxels")
+        self.n = n
+        self.ijk = ijk
+        self.law = law
+        self.mass = np.asarray(mass, dtype=np.float64)
+        self.gravity = np.asarray(gravity, dtype=np.float64)
+        self.plate = plate
+        lo = ijk.min(axis=0)
+        shape = ijk.max(axis=0) - lo + 3
+        grid = np.full(tuple(shape), -1, dtype=np.int64)
+        local = ijk - lo + 1
+        grid[tuple(local.T)] = np.arange(n)
+        ji, jj, axis = [], [], []
+        for a in range(3):
+            other = grid[tuple((local + _AXES[a]).T)]
+            has = np.flatnonzero(other >= 0)
+            ji.append(has)
+            jj.append(other[has])
+            axis.append(np.full(len(has), a))
+        ground = np.flatnonzero(ijk[:, 2] == ijk[:, 2].min()) if plate else np.zeros(0, dtype=np.int64)
+        # plate joints: from the (held) plate node n below the voxel, along +z
+        ji.append(np.full(len(ground), n))
+        jj.append(ground)
+        axis.append(np.full(len(ground), 2))
+        ji, jj, axis = (np.concatenate(v).astype(np.int64) for v in (ji, jj, axis))
+        types = np.asarray(types, dtype=np.int64)
+        tt = np.append(types, 0)
+        ti = np.where(ji == n, tt[jj], tt[ji])  # a plate joint is the voxel's own joint
+        law.bind_joints(ji, jj, axis, ti, tt[jj], spacing)
+        # a joint exists from the state its later voxel is placed in (the plate is there from the start)
+        self.activation = np.maximum(np.where(ji == n, -1, ji), jj)
+        order = np.argsort(self.activation, kind="stable")
+        self.order = order
+        self.starts = np.searchsorted(self.activation[order], np.arange(n + 1), side="left")
+        self.joint_rows = np.column_stack([ji, np.where(ji == n, -1, jj), axis])
+        self.joint_rows[ji == n] = np.column_stack([jj[ji == n], np.full(int((ji == n).sum()), -1),
+                                                     np.full(int((ji == n).sum()), 2)])  # fmt: skip
+        if not plate:
+            self.clamped = 0
+        # element matrices and DOFs in activation order (plate DOFs 6n.. drop out of every state's system)
+        e = order
+        self.elements = law._global_elements(e)
+        self.dofs = law._joint_dofs(e)
+        # section resultants per joint as a linear map of its 12 DOFs (law.sections, one matrix per joint)
+        pick = np.zeros((6, 12))
+        pick[0, 0], pick[1, 1], pick[2, 2], pick[3, 3] = -1.0, 1.0, 1.0, -1.0
+        pick[4, 4], pick[4, 10], pick[5, 5], pick[5, 11] = 0.5, -0.5, 0.5, -0.5
+        self.section_maps = np.ascontiguousarray(
+            np.einsum("ij,mjk,mkl->mil", pick, law._local_elements(e), law._transforms(e), optimize=True)
+        )
+        self.strength = np.ascontiguousarray(law.strength[e])
+        self.voxel_loads = np.zeros((n, 6))
+        self.voxel_loads[:, :3] = self.mass[:, None] * self.gravity[None, :]
+
+    def _matrix(self, p: int) -> sp.csc_matrix:
+        """Stiffness of state p over the DOFs of voxels 0..p (plate DOFs dropped; voxel 0 clamped without a
+        plate)."""
+        m = self.starts[p + 1]
+        size = 6 * (p + 1)
+        K = self.elements[:m]
+        d = self.dofs[:m]
+        rows = np.broadcast_to(d[:, :, None], K.shape).ravel()
+        cols = np.broadcast_to(d[:, None, :], K.shape).ravel()
+        keep = (rows < size) & (cols < size)
+        A = sp.csc_matrix((K.ravel()[keep], (rows[keep], cols[keep])), shape=(size, size))
+        if not self.plate:
+            A = A[6:, 6:]
+        return A
+
+    def _loads(self, p: int, placement: np.ndarray) -> np.ndarray:
+        f = self.voxel_loads[: p + 1].copy()
+        f[p, :3] += placement
+        return f.ravel()
+
+    def _utilisation(self, p: int, d: np.ndarray) -> tuple[float, int]:
+        m = int(self.starts[p + 1])
+        if m == 0:
+            return 0.0, -1
+        full = np.zeros(6 * (self.n + 1))
+        full[: len(d)] = d
+        u, k = kern.worst_joint(self.section_maps, self.strength, self.dofs, m, full)
+        return float(u), int(self.order[k]) if k >= 0 else -1
+
+    def check(
+        self,
+        placement_force=(0.0, 0.0, 0.0),
+        *,
+        method: str = "incremental",
+        tolerance: float = 1e-6,
+        max_iterations: int = 2000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StateCheck:
+        """Solve every state p = 0..n-1 (gravity + ``placement_force`` N on voxel p); see the module docstring."""
+        if method not in ("direct", "incremental"):
+            raise PhysicsError(f"method must be 'direct' or 'incremental', got {method!r}")
+        placement = np.asarray(placement_force, dtype=np.float64).reshape(3)
+        start = time.perf_counter()
+        util = np.zeros(self.n)
+        worst = np.full(self.n, -1, dtype=np.int64)
+        iterations = np.zeros(self.n, dtype=np.int64)
+        d = np.zeros(0)
+        for p in range(self.n):
+            f = self._loads(p, placement)
+            if method == "direct" or p < 8:
+                d = self._direct(p, f)
+                iterations[p] = 1
+            else:
+                d, iterations[p] = self._incremental(p, f, d, tolerance, max_iterations)
+            util[p], worst[p] = self._utilisation(p, d)
+            if progress is not None and (p % 64 == 0 or p == self.n - 1):
+                progress(p + 1, self.n)
+        return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start)
+
+    def _direct(self, p: int, f: np.ndarray) -> np.ndarray:
+        A = self._matrix(p)
+        d = np.zeros(6 * (p + 1))
+        rhs = f if self.plate else f[6:]
+        try:
+            x = splu(A, permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        except RuntimeError:
+            raise PhysicsError(
+                f"state {p}: the placed voxels are not all joined to the plate (a loose piece)"
+            ) from None
+        if self.plate:
+            d[:] = x
+        else:
+            d[6:] = x
+        return d
+
+    def _incremental(self, p, f, previous, tolerance, max_iterations) -> tuple[np.ndarray, int]:
+        """PCG from the previous state's solution, matrix-free over the active joints (numba), preconditioned
+        by each voxel's 6 x 6 diagonal block."""
+        self._activate(p)
+        x = np.zeros(6 * (p + 1))
+        x[: len(previous)] = previous
+        # the new voxel starts where a joined neighbour moved (rigidly: translation plus rotation x lever)
+        for e in self.order[self.starts[p] : self.starts[p + 1]]:
+            q = int(self.law.ji[e] if self.law.jj[e] == p else self.law.jj[e])
+            if q < p:
+                dq = x[6 * q : 6 * q + 6]
+                lever = (self.ijk[p] - self.ijk[q]) * self.law.spacing
+                x[6 * p : 6 * p + 3] = dq[:3] + np.cross(dq[3:], lever)
+                x[6 * p + 3 : 6 * p + 6] = dq[3:]
+                break
+        if not self.plate:
+            x[:6] = 0.0
+        iterations = kern.pcg(self._diag, self._diag_inv, self._off, self._oi, self._oj, self._off_starts[p + 1],
+                              p + 1, f, x, tolerance, max_iterations, 0 if self.plate else 1)  # fmt: skip
+        return x, iterations
+
+    def _prepare_blocks(self) -> None:
+        """Diagonal blocks (grown as joints activate) and each voxel-voxel joint's off-diagonal block."""
+        n = self.n
+        K = self.elements
+        ji, jj = self.dofs[:, 0] // 6, self.dofs[:, 6] // 6
+        self._diag = np.zeros((n + 1, 6, 6))
+        self._diag_inv = np.zeros((n + 1, 6, 6))
+        self._active_upto = -1
+        pair = (ji < n) & (jj < n)
+        self._oi = np.ascontiguousarray(ji[pair])
+        self._oj = np.ascontiguousarray(jj[pair])
+        self._off = np.ascontiguousarray(K[pair][:, :6, 6:])
+        counts = np.cumsum(np.concatenate([[0], pair.astype(np.int64)]))
+        self._off_starts = counts[self.starts]  # voxel-voxel joints active in states < p
+
+    def _activate(self, p: int) -> None:
+        """Add the diagonal contributions of the joints that activate in states up to p."""
+        if not hasattr(self, "_diag"):
+            self._prepare_blocks()
+        K = self.elements
+        touched = set()
+        for s in range(self._active_upto + 1, p + 1):
+            for k in range(self.starts[s], self.starts[s + 1]):
+                i, j = self.dofs[k, 0] // 6, self.dofs[k, 6] // 6
+                self._diag[i] += K[k, :6, :6]
+                self._diag[j] += K[k, 6:, 6:]
+                touched.update((int(i), int(j)))
+        self._active_upto = p
+        for v in touched:
+            if v < self.n:
+                self._diag_inv[v] = np.linalg.inv(self._diag[v]) if np.abs(self._diag[v]).max() > 0 else 0.0
+
+
+def worst_summary(check: StateCheck, ijk: np.ndarray) -> dict:
+    """The worst state and its worst joint in words-ready numbers."""
+    p = check.worst_state
+    e = int(check.worst_joint[p])
+    i, j, axis = (int(v) for v in check.joints[e]) if e >= 0 else (-1, -1, -1)
+    return {
+        "state": p,
+        "utilisation": float(check.utilisation[p]),
+        "joint": {"voxel": i, "neighbour": j, "axis": "xyz"[axis] if axis >= 0 else None,
+                  "ijk": [int(v) for v in ijk[i]] if i >= 0 else None},  # fmt: skip
+        "seconds": check.seconds,
+        "mean_iterations": float(np.mean(check.iterations)) if len(check.iterations) else 0.0,
+    }
