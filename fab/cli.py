@@ -323,13 +323,23 @@ def simulate(
         Path | None, typer.Option(help="Results for ParaView: .vtu (or .pvd series for an impact).")
     ] = None,
     png: Annotated[Path | None, typer.Option(help="Picture of the deformed part coloured by stress.")] = None,
+    part_types: Annotated[
+        Path | None, typer.Option(help="Assembly plans: TOML file of voxel part types (docs/assembly-format.md).")
+    ] = None,
+    part_type: Annotated[
+        str | None, typer.Option(help="Assembly plans: every voxel is this part type (built-in or --part-types).")
+    ] = None,
+    gravity: Annotated[
+        str | None, typer.Option(help="Assembly plans: gravity x,y,z in m/s^2 (default 0,0,-9.81).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     live: LiveFlag = False,
     host: LiveHost = "127.0.0.1",
     port: LivePort = 0,
     token: LiveToken = None,
 ) -> None:
-    """Stress-test a part: static, failure, shear or impact, with a job file or quick flags.
+    """Stress-test a part (static, failure, shear or impact, with a job file or quick flags) or the structure an
+    assembly plan (.json) builds (static or failure, voxel-joint law).
 
     Exit status 3 when the solver did not reach equilibrium (the partial results are still written).
     """
@@ -338,6 +348,25 @@ def simulate(
     from fab.job import job_from_flags, load_job
     from fab.run import simulate_job
 
+    if target.suffix.lower() == ".json":
+        from fab.lattice import simulate_plan
+
+        quick = {"--pitch": pitch, "--count": count, "--steps": steps}
+        given = [name for name, value in quick.items() if value is not None]
+        if given:
+            raise FabError(f"{', '.join(given)} apply to a part, not an assembly plan (its lattice sets the voxels)")
+        summary, lattice_report = simulate_plan(
+            target, fix=fix, load=load, test=test, part_types=part_types, part_type=part_type, gravity=gravity,
+            vtk=vtk, png=png,
+        )
+        if as_json:
+            print_json(summary)
+        else:
+            for line in lattice_report.lines() + [f"written: {v}" for v in summary["outputs"].values()]:
+                stdout_console.print(line, highlight=False, soft_wrap=True)
+        return
+    if part_types is not None or part_type is not None or gravity is not None:
+        raise FabError("--part-types, --part-type and --gravity apply to an assembly plan (.json), not to a solid part")
     if target.suffix.lower() == ".toml":
         quick = {"--fix": fix, "--load": load, "--pitch": pitch, "--count": count}
         given = [name for name, value in quick.items() if value]
@@ -409,14 +438,79 @@ def check_assembly(
     plan: Annotated[
         Path, typer.Argument(help="Voxel assembly plan (JSON) written by fab export --assembly.")
     ],
+    physics: Annotated[
+        bool, typer.Option("--physics", help="Also solve every intermediate state (voxel-joint law).")
+    ] = False,
+    placement_force: Annotated[
+        str | None, typer.Option(help="--physics: robot's force on the newest voxel, x,y,z N (default 0,0,-5).")
+    ] = None,
+    gravity: Annotated[str | None, typer.Option(help="--physics: gravity x,y,z m/s^2 (default 0,0,-9.81).")] = None,
+    max_utilisation: Annotated[
+        float, typer.Option(help="--physics: refuse the plan when a state's joint load / strength exceeds this.")
+    ] = 1.0,
+    part_types: Annotated[
+        Path | None, typer.Option(help="--physics: TOML file of voxel part types (docs/assembly-format.md).")
+    ] = None,
+    part_type: Annotated[
+        str | None, typer.Option(help="--physics: every voxel is this part type (built-in or --part-types).")
+    ] = None,
+    method: Annotated[str, typer.Option(help="--physics: incremental (warm-started CG) or direct.")] = "incremental",
+    replan: Annotated[
+        Path | None,
+        typer.Option(help="--physics: write an order of the same voxels whose every state stays under the limit."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Check that an assembly plan is buildable; name the first placement that breaks a rule (exit 1)."""
+    """Check that an assembly plan is buildable; name the first placement that breaks a rule (exit 1). With
+    --physics, also that no intermediate state overloads a joint (exit 1 naming the worst state)."""
     from exporters.assembly import check_assembly as check
 
     if not plan.is_file():
         raise FabError(f"assembly plan not found: {plan}")
+    if not physics and (placement_force, gravity, part_types, part_type, replan) != (None,) * 5:
+        raise FabError("--placement-force, --gravity, --part-types, --part-type and --replan need --physics")
     violations = check(plan)
+    if physics and replan is not None and not violations:
+        from exporters.assembly import write_assembly
+        from fab.lattice import physics_order
+
+        if replan.suffix.lower() != ".json":
+            raise FabError(f"{replan}: the re-planned order is written as a .json assembly plan")
+        new, info = physics_order(plan, part_types=part_types, part_type=part_type, gravity=gravity,
+                                  placement_force=placement_force, limit=max_utilisation)  # fmt: skip
+        write_assembly(new, replan)
+        if as_json:
+            print_json({"plan": str(plan), "replan": str(replan), **info})
+        else:
+            stdout_console.print(
+                f"{replan}: {info['states']} placements, every state under utilisation {max_utilisation:g} "
+                f"(worst {info['worst_utilisation']:.4g})", highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        return
+    if physics and not violations:
+        from fab.lattice import check_plan
+
+        result = check_plan(plan, part_types=part_types, part_type=part_type, gravity=gravity,
+                            placement_force=placement_force, limit=max_utilisation, method=method,
+                            quiet=as_json)  # fmt: skip
+        result.pop("utilisation")
+        w = result["worst_joint"]
+        line = (f"worst state {result['worst_state']} of {result['states']}: joint utilisation "
+                f"{result['worst_utilisation']:.4g} at the joint of voxel {tuple(w['voxel_ijk'] or ())} to "
+                f"{w['to'] if w['to'] == 'plate' else tuple(w['to'])} ({result['seconds']:.2f} s)")  # fmt: skip
+        if as_json:
+            print_json({"plan": str(plan), "buildable": result["ok"], "violation": None, "physics": result})
+        elif result["ok"]:
+            stdout_console.print(f"{plan}: buildable; {line}", highlight=False, soft_wrap=True)
+        else:
+            stderr_console.print(
+                f"[red]not buildable:[/red] state {result['first_state_over_limit']} overloads a joint "
+                f"({result['states_over_limit']} state(s) over {max_utilisation:g}); {line}",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        if not result["ok"]:
+            raise typer.Exit(code=1)
+        return
     if as_json:
         print_json(
             {

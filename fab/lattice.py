@@ -35,6 +35,12 @@ DEFAULT_PLACEMENT_FORCE = (0.0, 0.0, -5.0)
 TESTS = ("static", "failure")
 
 
+class NoSafeOrder(FabError):
+    """The physics planner found no order that keeps every state under the limit (exit status 1)."""
+
+    exit_code = 1
+
+
 @dataclass
 class Structure:
     """The voxels of a plan in placement order: lattice indices, part type of each, the types, the lattice."""
@@ -72,11 +78,12 @@ def parse_vector(text: str | None, what: str, default) -> tuple[float, float, fl
     return vec  # type: ignore[return-value]
 
 
-def load_structure(plan: str | os.PathLike[str] | dict, part_types_file: str | os.PathLike[str] | None = None
-                   ) -> Structure:  # fmt: skip
-    """Read a plan, check it is buildable, and give each voxel its part type: a plan part type whose ``name`` is a
-    built-in or in ``part_types_file`` is that type; otherwise a bonded solid voxel of its ``material`` at the
-    plan's pitch. A part type must have the plan's pitch."""
+def load_structure(plan: str | os.PathLike[str] | dict, part_types_file: str | os.PathLike[str] | None = None,
+                   part_type: str | None = None) -> Structure:  # fmt: skip
+    """Read a plan, check it is buildable, and give each voxel its part type: ``part_type`` (a name) for every
+    voxel when given; else a plan part type whose ``name`` is a built-in or in ``part_types_file`` is that type,
+    otherwise a bonded solid voxel of its ``material`` at the plan's pitch. A part type must have the plan's
+    pitch."""
     from exporters.assembly import check_assembly, read_assembly
 
     source = str(plan) if not isinstance(plan, dict) else "<plan>"
@@ -99,17 +106,19 @@ def load_structure(plan: str | os.PathLike[str] | dict, part_types_file: str | o
     types: list[PartType] = []
     ids = {}
     for k, entry in enumerate(plan.get("part_types") or []):
-        name = str(entry.get("name", f"type-{k}"))
+        name = str(entry.get("name", f"type-{k}")) if part_type is None else part_type
         try:
             part = get_part_type(name, table)
         except FabError:
+            if part_type is not None:
+                raise
             material = entry.get("material")
             try:
                 get_material(str(material))
             except FabError:
                 raise FabError(
                     f"{source}: part type {name!r} is neither a known voxel part type nor made of a library "
-                    f"material ({material!r}); give --part-types FILE.toml with a [{name}] table"
+                    f"material ({material!r}); give --part-type NAME or --part-types FILE.toml with a [{name}] table"
                 ) from None
             part = make_part_type(name, {"material": str(material), "pitch_mm": pitch, "joint": "bonded"})
         if not math.isclose(part.pitch_mm, pitch, rel_tol=1e-6):
@@ -307,6 +316,7 @@ def simulate_plan(
     load: list[str] | None = None,
     test: str = "static",
     part_types: str | os.PathLike[str] | None = None,
+    part_type: str | None = None,
     gravity: str | None = None,
     vtk: str | os.PathLike[str] | None = None,
     png: str | os.PathLike[str] | None = None,
@@ -336,7 +346,7 @@ def simulate_plan(
     for ld in loads:
         if ld.kind == "velocity":
             raise FabError("--load velocity= is for impact tests; an assembly plan takes force, torque or displacement")
-    structure = load_structure(plan, part_types)
+    structure = load_structure(plan, part_types, part_type)
     plate = not fix
     body, voxel, types, on_plate = _body(structure, plate)
     law = make_law(structure)
@@ -444,6 +454,7 @@ def check_plan(
     plan: str | os.PathLike[str] | dict,
     *,
     part_types: str | os.PathLike[str] | None = None,
+    part_type: str | None = None,
     gravity: str | None = None,
     placement_force: str | None = None,
     limit: float = 1.0,
@@ -461,12 +472,12 @@ def check_plan(
         raise FabError(f"--method must be incremental or direct, got {method!r}")
     g = parse_vector(gravity, "--gravity", DEFAULT_GRAVITY)
     push = parse_vector(placement_force, "--placement-force", DEFAULT_PLACEMENT_FORCE)
-    structure = load_structure(plan, part_types)
+    structure = load_structure(plan, part_types, part_type)
     law = make_law(structure)
     sequence = BuildSequence(structure.ijk, structure.type_index, law, structure.mass_kg,
                              structure.pitch_mm * MM, gravity=g)  # fmt: skip
     progress = None
-    if not quiet:
+    if not quiet and structure.count >= 2000:  # progress only where it takes seconds
         from fab.progress import stderr_console
 
         def progress(done: int, total: int) -> None:
@@ -502,3 +513,124 @@ def check_plan(
         "seconds": round(states.seconds, 3),
         "utilisation": states.utilisation,
     }
+
+
+# ------------------------------------------------------------------------------------------- planning
+
+
+def physics_order(
+    plan: str | os.PathLike[str] | dict,
+    *,
+    part_types: str | os.PathLike[str] | None = None,
+    part_type: str | None = None,
+    gravity: str | None = None,
+    placement_force: str | None = None,
+    limit: float = 1.0,
+    max_tries: int = 64,
+) -> tuple[dict, dict[str, Any]]:
+    """Re-order a plan's placements so that no intermediate state has a joint over ``limit`` (the physics
+    planner of ``fab check-assembly --physics --replan``). Returns (new plan, check summary).
+
+    Greedy, within the buildability rules (docs/assembly-format.md): at each step the candidates are the voxels
+    that keep every rule (on the ground or face to face with the structure, extending the placed interval of
+    every line they lie on, at the lowest sweep level left), tried in order: supported from below first
+    (supports before overhangs), then the geometric planner's order; the first whose state stays under the limit
+    is placed (each trial is one direct solve of that state). When no candidate of a step passes, it raises a
+    FabError naming the step, the candidates tried and the least loaded one.
+    """
+    from exporters.assembly import _run_ids, _summary, _sweep_levels, read_assembly
+    from physics import PhysicsError
+    from physics.assembly import BuildSequence
+
+    if not (math.isfinite(limit) and limit > 0):
+        raise FabError(f"--max-utilisation must be a positive number, got {limit}")
+    g = parse_vector(gravity, "--gravity", DEFAULT_GRAVITY)
+    push = parse_vector(placement_force, "--placement-force", DEFAULT_PLACEMENT_FORCE)
+    raw = plan if isinstance(plan, dict) else read_assembly(plan)
+    structure = load_structure(raw, part_types, part_type)
+    ijk = structure.ijk
+    shape = tuple(int(v) for v in ijk.max(axis=0) + 1)
+    occ = np.zeros(shape, dtype=bool)
+    occ[tuple(ijk.T)] = True
+    index = np.full(shape, -1, dtype=np.int64)
+    index[tuple(ijk.T)] = np.arange(len(ijk))
+    level = _sweep_levels(occ)
+    runs, n_runs = _run_ids(occ)
+    placed = np.zeros(shape, dtype=bool)
+    run_placed = np.zeros(n_runs, dtype=np.int64)
+    order: list[int] = []
+    masses = structure.mass_kg
+    axes = np.eye(3, dtype=np.int64)
+
+    def inside(c) -> bool:
+        return all(0 <= c[a] < shape[a] for a in range(3))
+
+    def valid(v: int) -> bool:
+        c = ijk[v]
+        if placed[tuple(c)]:
+            return False
+        touching = c[2] == 0 or any(inside(c + s * axes[a]) and placed[tuple(c + s * axes[a])]
+                                    for a in range(3) for s in (-1, 1))  # fmt: skip
+        if not touching:
+            return False
+        for a in range(3):
+            if run_placed[runs[a][tuple(c)]] > 0:
+                lo, hi = c - axes[a], c + axes[a]
+                if not ((inside(lo) and placed[tuple(lo)]) or (inside(hi) and placed[tuple(hi)])):
+                    return False
+        return True
+
+    def state_utilisation(sequence: list[int]) -> float:
+        law = make_law(structure)
+        seq = np.asarray(sequence)
+        bs = BuildSequence(ijk[seq], structure.type_index[seq], law, masses[seq], structure.pitch_mm * MM, gravity=g)
+        p = len(seq) - 1
+        d = bs._direct(p, bs._loads(p, np.asarray(push)))
+        return bs._utilisation(p, d)[0]
+
+    worst = 0.0
+    try:
+        for step in range(len(ijk)):
+            candidates = [v for v in range(len(ijk)) if valid(v)]
+            if not candidates:
+                raise NoSafeOrder(f"no buildable order: after {step} placements no voxel can be placed by the rules")
+            lowest = min(level[tuple(ijk[v])] for v in candidates)
+            candidates = [v for v in candidates if level[tuple(ijk[v])] == lowest]
+
+            def key(v: int) -> tuple:
+                c = ijk[v]
+                below = c[2] == 0 or placed[c[0], c[1], c[2] - 1]
+                return (not below, c[2], c[1], c[0])
+
+            candidates.sort(key=key)
+            best = (math.inf, -1)
+            for v in candidates[:max_tries]:
+                u = state_utilisation(order + [v])
+                if u <= limit:
+                    best = (u, v)
+                    break
+                best = min(best, (u, v))
+            u, v = best
+            if u > limit:
+                c = tuple(int(x) for x in ijk[v])
+                raise NoSafeOrder(
+                    f"no order keeps every state under utilisation {limit:g}: at placement {step} all "
+                    f"{min(len(candidates), max_tries)} candidate voxel(s) overload a joint, the least loaded "
+                    f"{c} at {u:.3g} (stronger part types, a smaller placement force or temporary supports help)"
+                )
+            worst = max(worst, u)
+            order.append(v)
+            placed[tuple(ijk[v])] = True
+            for a in range(3):
+                run_placed[runs[a][tuple(ijk[v])]] += 1
+    except PhysicsError as exc:
+        raise FabError(str(exc)) from None
+    seq = np.asarray(order)
+    placements = np.column_stack([np.arange(len(seq)), ijk[seq], raw["placements"][seq, 4]]).astype(np.int64)
+    new = {k: v for k, v in raw.items() if k != "placements"}
+    new["placements"] = placements
+    rate = float((raw.get("summary") or {}).get("placement_rate_per_hour", 360.0))
+    new["summary"] = _summary(placements, raw["part_types"], rate, level)
+    new["summary"]["physics"] = {"max_utilisation": worst, "limit": limit, "placement_force_n": list(push),
+                                 "gravity_m_s2": list(g)}  # fmt: skip
+    return new, {"worst_utilisation": worst, "states": len(seq), "limit": limit}

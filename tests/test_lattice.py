@@ -1,0 +1,124 @@
+"""Assembled voxel lattices: build states checked by physics, fab simulate PLAN.json, the physics planner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from exporters.assembly import check_assembly, plan_assembly, read_assembly, write_assembly
+from fab.cli import app
+from fab.errors import FabError
+from fab.lattice import check_plan, load_structure, physics_order, simulate_plan
+from fab.part_types import get_part_type
+from physics import VoxelJoint
+from physics.assembly import BuildSequence
+
+SNAP = "PLA-20mm-snap"
+
+
+def run_fab(*args: str, cwd: Path):
+    """In-process (a console-script start costs seconds on a busy machine): exit code, stdout, stderr."""
+    result = CliRunner().invoke(app, list(args))
+    result.returncode = result.exit_code
+    return result
+
+
+def ledge_plan(path: Path, length: int = 6, width: int = 2, part: str = SNAP) -> Path:
+    """A wall along y (5 high) and a slab cantilevering from its top along +x."""
+    occ = np.zeros((length + 1, width, 5), bool)
+    occ[0, :, :] = True
+    occ[1:, :, 4] = True
+    write_assembly(plan_assembly(occ, 20.0, (10, 10, 10), materials=["PLA"], part_names={0: part}), path)
+    return path
+
+
+def test_build_states_of_a_cantilever_match_statics():
+    part = get_part_type(SNAP)
+    params = part.law_parameters()
+    n = 7
+    ijk = np.column_stack([np.arange(n), np.zeros(n, int), np.zeros(n, int)])
+    law = VoxelJoint(**params)
+    seq = BuildSequence(ijk, np.zeros(n, int), law, np.full(n, part.mass_kg), 0.02, plate=False)
+    push = np.array([0.0, 0.0, -3.0])
+    for method in ("direct", "incremental"):
+        states = seq.check(push, method=method, tolerance=1e-10)
+        a, w = 0.02, part.mass_kg * 9.81
+        for p in range(1, n):  # voxel 0 is the clamp; the root joint carries everything beyond it
+            moment = 3.0 * (p - 0.5) * a + w * sum(k - 0.5 for k in range(1, p + 1)) * a
+            shear = 3.0 + p * w
+            expected = moment / params["bending_strength"] + shear / params["shear_strength"]
+            assert states.utilisation[p] == pytest.approx(expected, rel=1e-6)
+            assert states.joints[states.worst_joint[p]].tolist() == [0, 1, 0]
+
+
+def test_incremental_equals_direct_on_a_ledge(tmp_path):
+    path = ledge_plan(tmp_path / "ledge.json", 5, 3)
+    direct = check_plan(path, method="direct")
+    incremental = check_plan(path)
+    assert incremental["worst_state"] == direct["worst_state"]
+    np.testing.assert_allclose(incremental["utilisation"], direct["utilisation"], rtol=1e-4, atol=1e-9)
+
+
+def test_structure_part_types(tmp_path):
+    path = ledge_plan(tmp_path / "p.json", 3, 1, part="PLA-voxel")
+    s = load_structure(path)  # not a part type: a bonded voxel of the library material at the plan's pitch
+    assert s.part_types[0].joint == "bonded" and s.part_types[0].pitch_mm == 20.0
+    assert load_structure(path, part_type=SNAP).part_types[0].joint == "snap"
+    with pytest.raises(FabError, match="10 mm voxel but the plan's lattice pitch is 20 mm"):
+        load_structure(path, part_type="PLA-10mm-bonded")
+
+
+def test_simulate_plan_static_and_failure(tmp_path):
+    path = ledge_plan(tmp_path / "ledge.json", 4, 2)
+    summary, report = simulate_plan(path, load=["x > 80:force=0,0,-4"], vtk=tmp_path / "r.vtu")
+    weight = report.voxels * get_part_type(SNAP).mass_kg * 9.81
+    assert report.reaction_force_n[2] == pytest.approx(4.0 + weight, rel=1e-6)  # float32 internal forces
+    assert 0 < report.max_utilisation < 1 and report.first_break_factor > 1
+    assert (tmp_path / "r.vtu").is_file() and summary["outputs"]["vtk"].endswith("r.vtu")
+    _, fail = simulate_plan(path, load=["x > 80:force=0,0,-4"], test="failure")
+    assert fail.failure_load_factor >= fail.first_break_factor and fail.fragments >= 2
+    with pytest.raises(FabError, match="velocity"):
+        simulate_plan(path, load=["x > 80:velocity=0,0,-4"])
+
+
+def test_physics_planner_orders_supports_first(tmp_path):
+    path = ledge_plan(tmp_path / "ledge.json", 6, 3)
+    push = "0,0,-10"
+    before = check_plan(path, placement_force=push)
+    new, info = physics_order(path, placement_force=push, limit=before["worst_utilisation"] * 0.9)
+    assert check_assembly(new) == []
+    after = check_plan(new, placement_force=push)
+    assert after["worst_utilisation"] <= before["worst_utilisation"] * 0.9 + 1e-9
+    assert info["worst_utilisation"] == pytest.approx(after["worst_utilisation"], rel=1e-6)
+    with pytest.raises(FabError, match="no order keeps every state under utilisation 0.01"):
+        physics_order(path, placement_force=push, limit=0.01)
+
+
+def test_cli_check_assembly_physics(tmp_path):
+    path = ledge_plan(tmp_path / "ledge.json", 6, 3)
+    ok = run_fab("check-assembly", str(path), "--physics", "--json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    out = json.loads(ok.stdout)
+    assert out["buildable"] and out["physics"]["worst_utilisation"] < 1
+    refused = run_fab("check-assembly", str(path), "--physics", "--placement-force", "0,0,-40", cwd=tmp_path)
+    assert refused.returncode == 1
+    lines = [x for x in refused.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "overloads a joint" in lines[0]
+    safe = tmp_path / "safe.json"
+    replanned = run_fab("check-assembly", str(path), "--physics", "--placement-force", "0,0,-20", "--replan",
+                        str(safe), cwd=tmp_path)  # fmt: skip
+    assert replanned.returncode == 0, replanned.stderr
+    assert len(read_assembly(safe)["placements"]) == 6 * 3 + 3 * 5
+    bad = run_fab("check-assembly", str(path), "--physics", "--placement-force", "0,-5", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--placement-force" in bad.stderr
+    sim = run_fab("simulate", str(path), "--load", "x > 100:force=0,0,-2", "--test", "failure", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    assert sim.returncode == 0, sim.stderr
+    result = json.loads(sim.stdout)["result"]
+    assert result["failure_load_n"] == pytest.approx(2.0 * result["failure_load_factor"])
+    none = run_fab("simulate", str(path), "--pitch", "2", cwd=tmp_path)
+    assert none.returncode == 2 and "apply to a part, not an assembly plan" in none.stderr
