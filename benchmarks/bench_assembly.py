@@ -1,6 +1,8 @@
-"""Assembly-plan speed: plan, check and write a ~1 M-voxel plan (target: plan in <= 5 s).
+"""Assembly-plan speed: plan, check and write a ~1 M-voxel plan (target: plan in <= 5 s); and the physics check of
+every build state of a ~10,000-voxel plan (target: <= 60 s on 2 cores).
 
     .venv/bin/python benchmarks/bench_assembly.py [--size 100] [--json]
+    .venv/bin/python benchmarks/bench_assembly.py --physics [--physics-size 22] [--max-seconds 600]
 
 Prints one row per shape: voxels, plan / check / write seconds, placements per second. The first call of
 each numba kernel is compiled (or loaded from cache) in a warm-up on a small grid and not timed.
@@ -39,11 +41,70 @@ def shapes(size: int) -> dict[str, np.ndarray]:
     return {"block": block, "gear_stack": gear}
 
 
+PHYSICS_TARGET_S = 60.0
+
+
+def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(0.0, 0.0, -5.0)) -> dict:
+    """Every build state of the geometric planner's order for an edge x edge x (edge - 1) block (edge 22: 10,164
+    voxels), gravity and a 5 N placement force, incremental (warm-started PCG) solves; states solved directly
+    (sparse LU) at a few points check the incremental figures."""
+    from fab.part_types import get_part_type
+    from physics import VoxelJoint
+    from physics.assembly import BuildSequence
+
+    occ = np.ones((edge, edge, edge - 1), dtype=bool)
+    plan = plan_assembly(occ, 20.0, (0.0, 0.0, 0.0))
+    ijk = plan["placements"][:, 1:4]
+    n = len(ijk)
+    pt = get_part_type(part)
+    seq = BuildSequence(ijk, np.zeros(n, int), VoxelJoint(**pt.law_parameters()), np.full(n, pt.mass_kg), 0.02)
+    small = BuildSequence(ijk[:40], np.zeros(40, int), VoxelJoint(**pt.law_parameters()), np.full(40, pt.mass_kg),
+                          0.02)  # fmt: skip
+    small.check(push)  # compile / load the numba cache, not timed
+    states = seq.check(push, max_seconds=max_seconds)
+    done = len(states.utilisation)
+    # spot checks against the direct solve of the same states
+    spots = sorted({min(done - 1, k) for k in (done // 10, done // 2, done - 1)})
+    deviation = 0.0
+    for p in spots:
+        d = seq._direct(p, seq._loads(p, np.asarray(push)))
+        exact = seq._utilisation(p, d)[0]
+        deviation = max(deviation, abs(states.utilisation[p] / exact - 1.0))
+    return {
+        "voxels": n,
+        "states_checked": done,
+        "seconds": round(states.seconds, 2),
+        "states_per_s": round(done / states.seconds, 1),
+        "mean_cg_iterations": round(float(states.iterations.mean()), 1),
+        "worst_utilisation": round(float(states.utilisation.max()), 5),
+        "spot_check_states": spots,
+        "max_deviation_from_direct": float(f"{deviation:.2g}"),
+        "meets_target": done == n and states.seconds <= PHYSICS_TARGET_S,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=100, help="edge of the test grids in voxels (100 -> 1 M)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--physics", action="store_true", help="check every build state by physics instead")
+    ap.add_argument("--physics-size", type=int, default=22, help="edge of the physics block (22 -> 10,164)")
+    ap.add_argument("--max-seconds", type=float, default=600.0, help="stop the physics check after this long")
     args = ap.parse_args()
+    if args.physics:
+        row = physics(args.physics_size, args.max_seconds)
+        if args.json:
+            print(json.dumps(row, indent=1))
+            return
+        print(f"physics check of every build state: {row['voxels']:,}-voxel block (PLA-20mm-bolted, gravity, "
+              "5 N placement force)")  # fmt: skip
+        print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s "
+              f"({row['states_per_s']} states/s, {row['mean_cg_iterations']} CG iterations a state); worst "
+              f"utilisation {row['worst_utilisation']}")  # fmt: skip
+        print(f"incremental vs direct at states {row['spot_check_states']}: max deviation "
+              f"{row['max_deviation_from_direct']}")  # fmt: skip
+        print(f"target: every state in <= {PHYSICS_TARGET_S:g} s: {'met' if row['meets_target'] else 'NOT met'}")
+        return
     plan_assembly(np.ones((4, 4, 4), dtype=bool), 1.0)  # compile / load numba cache
     check_assembly(plan_assembly(np.ones((4, 4, 4), dtype=bool), 1.0))
     rows = []

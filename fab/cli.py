@@ -183,6 +183,12 @@ def export(
     vox: Annotated[Path | None, typer.Option(help="MagicaVoxel .vox to write.")] = None,
     binvox: Annotated[Path | None, typer.Option(help=".binvox to write.")] = None,
     vtk: Annotated[Path | None, typer.Option(help="VTK image (.vti) of the voxel grid to write.")] = None,
+    vxa: Annotated[
+        Path | None, typer.Option(help="VoxCAD/voxcraft .vxa (or .vxc) of an assembly plan's lattice to write.")
+    ] = None,
+    part_type: Annotated[
+        str | None, typer.Option(help="--vxa: every voxel of the plan is this part type.")
+    ] = None,
     pitch: Annotated[
         float | None, typer.Option(help="Voxel edge in mm, for voxel outputs from a part.")
     ] = None,
@@ -202,8 +208,24 @@ def export(
     tabs: Annotated[int | None, typer.Option(help="Holding tabs per outer contour (CNC).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Write STL, G-code, CNC, voxel assembly plans and viewer files for a part or a voxel grid."""
+    """Write STL, G-code, CNC, voxel assembly plans and viewer files for a part or a voxel grid; a VoxCAD .vxa
+    lattice for an assembly plan (.json)."""
     from fab.export import export as run_export
+
+    if source.suffix.lower() == ".json" or vxa is not None or part_type is not None:
+        from fab.lattice import export_vxa
+
+        others = [k for k, v in dict(stl=stl, gcode=gcode, cnc=cnc, dxf=dxf, svg=svg, assembly=assembly, vox=vox,
+                                     binvox=binvox, vtk=vtk).items() if v is not None]  # fmt: skip
+        if source.suffix.lower() != ".json" or vxa is None or others:
+            raise FabError("--vxa (and --part-type) write an assembly plan's lattice: fab export PLAN.json --vxa "
+                           "OUT.vxa, no other outputs")  # fmt: skip
+        info = export_vxa(source, vxa, part_type=part_type)
+        if as_json:
+            print_json({"source": str(source), "outputs": {"vxa": info}})
+        else:
+            stdout_console.print(f"{info['path']}: {info['voxels']} voxels, {info['materials']} material(s)")
+        return
 
     settings = {
         k: v

@@ -634,3 +634,38 @@ def physics_order(
     new["summary"]["physics"] = {"max_utilisation": worst, "limit": limit, "placement_force_n": list(push),
                                  "gravity_m_s2": list(g)}  # fmt: skip
     return new, {"worst_utilisation": worst, "states": len(seq), "limit": limit}
+
+
+# ------------------------------------------------------------------------------------------- VoxCAD export
+
+
+def export_vxa(
+    plan: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    part_types: str | os.PathLike[str] | None = None,
+    part_type: str | None = None,
+    gravity: str | None = None,
+) -> dict[str, Any]:
+    """Write the plan's finished structure as VoxCAD / voxcraft-sim ``.vxa`` (or ``.vxc``): one palette material
+    per part type with the continuum a Voxelyze beam of the same voxel needs for the joint's axial stiffness
+    (E = k_a / a), the voxel's mass as density (m / a^3) and the joint's tensile strength as failure stress
+    (N_u / a^2). Voxelyze derives bending, shear and torsion from E and Poisson's ratio, so only a bonded solid
+    voxel keeps those exactly; bolted and snap joints are stiffer there than here."""
+    from exporters.vxa import VxaMaterial, write_vxa
+
+    g = parse_vector(gravity, "--gravity", DEFAULT_GRAVITY)
+    if g[0] or g[1]:
+        raise FabError("a .vxa file holds gravity along z only")
+    structure = load_structure(plan, part_types, part_type)
+    a = structure.pitch_mm * MM
+    materials = []
+    for t in structure.part_types:
+        p = t.law_parameters()
+        materials.append(VxaMaterial(t.name, p["axial_stiffness"] / a, t.mass_kg / a**3, t.material.poisson_ratio,
+                                     p["tensile_strength"] / a**2))  # fmt: skip
+    shape = tuple(int(v) for v in structure.ijk.max(axis=0) + 1)
+    ids = np.zeros(shape, dtype=np.int64)
+    ids[tuple(structure.ijk.T)] = structure.type_index + 1
+    write_vxa(path, ids, structure.pitch_mm, materials, gravity=g[2])
+    return {"path": str(path), "voxels": structure.count, "materials": len(materials)}

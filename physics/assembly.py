@@ -158,11 +158,13 @@ class BuildSequence:
         placement_force=(0.0, 0.0, 0.0),
         *,
         method: str = "incremental",
-        tolerance: float = 1e-6,
+        tolerance: float = 1e-4,
         max_iterations: int = 2000,
         progress: Callable[[int, int], None] | None = None,
+        max_seconds: float | None = None,
     ) -> StateCheck:
-        """Solve every state p = 0..n-1 (gravity + ``placement_force`` N on voxel p); see the module docstring."""
+        """Solve every state p = 0..n-1 (gravity + ``placement_force`` N on voxel p); see the module docstring.
+        ``max_seconds``: stop after the state that passes this time (benchmarks); the arrays then end there."""
         if method not in ("direct", "incremental"):
             raise PhysicsError(f"method must be 'direct' or 'incremental', got {method!r}")
         placement = np.asarray(placement_force, dtype=np.float64).reshape(3)
@@ -181,6 +183,9 @@ class BuildSequence:
             util[p], worst[p] = self._utilisation(p, d)
             if progress is not None and (p % 64 == 0 or p == self.n - 1):
                 progress(p + 1, self.n)
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                util, worst, iterations = util[: p + 1], worst[: p + 1], iterations[: p + 1]
+                break
         return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start)
 
     def _direct(self, p: int, f: np.ndarray) -> np.ndarray:

@@ -122,3 +122,33 @@ def test_cli_check_assembly_physics(tmp_path):
     assert result["failure_load_n"] == pytest.approx(2.0 * result["failure_load_factor"])
     none = run_fab("simulate", str(path), "--pitch", "2", cwd=tmp_path)
     assert none.returncode == 2 and "apply to a part, not an assembly plan" in none.stderr
+
+
+def test_vxa_export_reads_back(tmp_path):
+    from exporters.errors import ExportError
+    from exporters.vxa import read_vxa, write_vxa
+
+    path = ledge_plan(tmp_path / "ledge.json", 4, 2)
+    out = tmp_path / "ledge.vxa"
+    result = run_fab("export", str(path), "--vxa", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ids, pitch, materials = read_vxa(out)
+    plan = read_assembly(path)
+    expected = np.zeros(tuple(plan["lattice"]["shape"]), dtype=np.int64)
+    expected[tuple(plan["placements"][:, 1:4].T)] = 1
+    assert pitch == 20.0 and np.array_equal(ids, expected)
+    snap = get_part_type(SNAP)
+    params = snap.law_parameters()
+    assert materials[0].name == SNAP
+    assert materials[0].elastic_modulus == pytest.approx(params["axial_stiffness"] / 0.02)
+    assert materials[0].density == pytest.approx(snap.mass_kg / 0.02**3)
+    vxc = tmp_path / "two.vxc"
+    grid = np.zeros((3, 2, 2), dtype=np.int64)
+    grid[0, 0, 0], grid[2, 1, 1], grid[1, 0, 1] = 1, 2, 2
+    write_vxa(vxc, grid, 5.0, materials * 2)
+    assert np.array_equal(read_vxa(vxc)[0], grid)
+    with pytest.raises(ExportError, match="material ids"):
+        write_vxa(tmp_path / "bad.vxa", grid * 5, 5.0, materials)
+    assert not (tmp_path / "bad.vxa").exists()
+    wrong = run_fab("export", str(path), "--vxa", str(out), "--stl", str(tmp_path / "x.stl"), cwd=tmp_path)
+    assert wrong.returncode == 2 and "no other outputs" in wrong.stderr
