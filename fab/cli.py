@@ -558,6 +558,23 @@ def check_assembly(
         raise typer.Exit(code=1)
 
 
+@app.command()
+@reports_user_errors
+def view(
+    result: Annotated[
+        Path,
+        typer.Argument(help="Results to show: a .vtu / .pvd (fab simulate --vtk) or a fab morph output folder."),
+    ],
+    host: LiveHost = "127.0.0.1",
+    port: LivePort = 0,
+    token: LiveToken = None,
+) -> None:
+    """Open the live page on finished results (until Ctrl-C)."""
+    from fab.live.view import view as serve
+
+    serve(result, LiveOptions(host=host, port=port, token=token))
+
+
 from fab.morph.command import register as _register_morph  # noqa: E402 (the command needs `app` defined)
 
 _register_morph(app)

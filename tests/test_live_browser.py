@@ -10,11 +10,14 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fab.job import Fix, Job, PartSpec, PhysicsSpec, TestSpec, VoxelSpec, parse_load_flag
+from fab.live import LiveOptions
 from fab.live.search import SearchLive
 from fab.live.server import LiveServer
 from fab.live.simulation import SimulationLive
+from fab.live.view import open_view
 from fab.materials import get_material
 from fab.morph.executors import SerialExecutor
 from fab.morph.guards import VETOED
@@ -95,6 +98,18 @@ def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) 
     assert report.converged and any("2 x the job's" in n for n in report.notes)
     assert abs(report.reaction_force_n[2] - 10.0) < 0.2  # the support carries twice the job's 5 N
     assert shot.stat().st_size > 10_000
+    # fab view: the same page on the written results.
+    vtu = report.save_vtk(tmp_path / "bar.vtu")
+    server, page = open_view(vtu, LiveOptions())
+    try:
+        with chromium() as driver:
+            driver.get(server.url)
+            shown = wait_for(driver, lambda p: "particles shown" in p and p, what="the results page")
+            assert "bar.vtu" in shown and _status(shown)["particles"] == 256
+            top = number(r"to (\S+) \(red\)", shown)
+            assert top == pytest.approx(float(np.linalg.norm(report.displacement_mm, axis=1).max()), rel=1e-3)
+    finally:
+        server.close()
 
 
 class SlowToy(Toy):

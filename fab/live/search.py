@@ -47,9 +47,17 @@ def _read_png(path: Path) -> np.ndarray | None:
 class SearchLive:
     """Steering for one search (see the module docstring); ``mj`` is the job (problem, output folder)."""
 
-    def __init__(self, server: LiveServer, mj: Any, executor: Any, pareto_keys: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        server: LiveServer,
+        mj: Any,
+        executor: Any,
+        pareto_keys: tuple[str, ...] = (),
+        finished: bool = False,
+    ) -> None:
         self.server, self.mj, self.executor = server, mj, executor
         self.pareto_keys = pareto_keys
+        self.finished = finished
         self.controls = Controls()
         self.records: list[Record] = []
         self.history: list[dict[str, float]] = []
@@ -108,6 +116,16 @@ class SearchLive:
         self.picker.on_update(lambda _e: self._picked_by_person())
         self.veto_button.on_click(lambda _e: self._veto())
         self.promote_button.on_click(lambda _e: self._promote())
+        if finished:  # fab view: nothing runs; designs can still be inspected and promoted
+            for handle in (
+                self.pause_button,
+                self.resume_button,
+                self.stop_button,
+                self.veto_button,
+                self.add_button,
+                self.remove_button,
+            ):
+                handle.visible = False
         self.add_button.on_click(lambda _e: self._change_workers(+1))
         self.remove_button.on_click(lambda _e: self._change_workers(-1))
 
@@ -175,6 +193,7 @@ class SearchLive:
 
     def _refresh_status(self) -> None:
         state = "stopped" if self.controls.stopped else "paused" if self.controls.paused else "running"
+        state = "finished" if self.finished else state
         ranked = self._ranked()
         best = ""
         if ranked:

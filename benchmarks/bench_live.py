@@ -1,0 +1,116 @@
+"""What the live page costs a solver: the same static test with and without ``--live`` streaming.
+
+A cantilever bar (PMB, default 40 x 10 x 10 = 4,000 particles, or --shape) is solved to equilibrium
+alternately without a live view and with one whose page is held open by a websocket client that receives every
+message (a browser without its rendering, which runs in its own process and is not the solver's cost).
+Both do the same iterations (the solve is deterministic); the figure is the median wall time of --repeats
+runs each, and, independent of machine noise, the share of the live run spent taking snapshots (measured
+inside the solver's callback). The issue's target: at most 5 %.
+
+    .venv/bin/python benchmarks/bench_live.py                # ~1 min on 2 cores
+    .venv/bin/python benchmarks/bench_live.py --shape 60 16 16 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fab.job import Fix, Job, PartSpec, PhysicsSpec, TestSpec, VoxelSpec, parse_load_flag  # noqa: E402
+from fab.live.server import LiveServer  # noqa: E402
+from fab.live.simulation import SimulationLive  # noqa: E402
+from fab.materials import get_material  # noqa: E402
+from fab.stress import run_test  # noqa: E402
+from fab.voxels import VoxelGrid  # noqa: E402
+
+DRAIN = """
+import sys, viser
+from websockets.sync.client import connect
+with connect(sys.argv[1], subprotocols=["viser-v" + viser.__version__], max_size=None) as ws:
+    print("connected", flush=True)
+    try:
+        while True:
+            ws.recv()
+    except Exception:
+        pass
+"""
+
+
+def job_and_grid(shape: tuple[int, int, int]) -> tuple[VoxelGrid, Job]:
+    grid = VoxelGrid(np.ones(shape, dtype=bool), 1.0, (0.5, 0.5, 0.5))
+    job = Job(
+        part=PartSpec(source=Path("bar")),
+        voxels=VoxelSpec(pitch=1.0),
+        material=get_material("PLA"),
+        physics=PhysicsSpec(model="pmb"),
+        fix=(Fix("x < 1"),),
+        load=(parse_load_flag(">X:force=0,0,-20"),),
+        test=TestSpec(kind="static", tolerance=1e-4),
+    )
+    return grid, job
+
+
+def solve(grid, job, live: bool) -> tuple[float, int, float, int]:
+    """(seconds, iterations, seconds in snapshots, snapshots)."""
+    if not live:
+        t0 = time.perf_counter()
+        report = run_test(grid, job)
+        return time.perf_counter() - t0, report.steps, 0.0, 0
+    with LiveServer("bench", quiet=True) as server:
+        view = SimulationLive(server, hold=False)
+        client = subprocess.Popen(
+            [sys.executable, "-c", DRAIN, f"ws://127.0.0.1:{server.port}"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            if client.stdout is None or client.stdout.readline().strip() != "connected":
+                raise SystemExit("the websocket client did not connect")
+            t0 = time.perf_counter()
+            report = run_test(grid, job, live=view)
+            seconds = time.perf_counter() - t0
+        finally:
+            client.terminate()
+            client.wait(10)
+        return seconds, report.steps, view.throttle.spent, view.throttle.count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", type=int, nargs=3, default=(40, 10, 10), help="bar voxels (1 mm)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    grid, job = job_and_grid(tuple(args.shape))
+    solve(grid, job, False)  # warm numba's caches and the imports
+    plain, live, shares = [], [], []
+    steps = set()
+    snapshots = 0
+    for _ in range(args.repeats):
+        s, n, _, _ = solve(grid, job, False)
+        plain.append(s)
+        steps.add(n)
+        s, n, spent, count = solve(grid, job, True)
+        live.append(s)
+        steps.add(n)
+        shares.append(spent / s)
+        snapshots = count
+    if len(steps) != 1:
+        raise SystemExit(f"the runs did different work (iterations {sorted(steps)}): no comparison")
+    p, q = statistics.median(plain), statistics.median(live)
+    share = statistics.median(shares)
+    print(f"bench_live: static test, bar {args.shape[0]}x{args.shape[1]}x{args.shape[2]} = {grid.count:,} particles (PMB), "
+          f"{steps.pop():,} iterations, {args.repeats} runs each, median wall time")
+    print(f"  without live view      {p:8.3f} s")
+    print(f"  with live view + client{q:8.3f} s  ({snapshots} snapshots, {snapshots / q:.1f} a second)")
+    print(f"  wall-time overhead     {100 * (q - p) / p:+8.2f} %   (machine noise included)")
+    print(f"  time in snapshots      {100 * share:8.2f} %   of the live run (target <= 5 %)")
+
+
+if __name__ == "__main__":
+    main()
