@@ -65,6 +65,7 @@ def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) 
             page = wait_for(
                 driver,
                 lambda p: "(paused)" in p and (_status(p)["iteration"] or 0) > 0 and p,
+                timeout=90,
                 what="the stress test held at its first check",
             )
             first = _status(page)
