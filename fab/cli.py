@@ -370,7 +370,10 @@ def simulate(
     from fab.job import job_from_flags, load_job
     from fab.run import simulate_job
 
-    if target.suffix.lower() == ".json":
+    lattice = target.suffix.lower() == ".json" or (
+        target.suffix.lower() == ".npz" and (part_type is not None or part_types is not None)
+    )
+    if lattice:  # an assembly plan, or a voxel grid of voxel parts
         from fab.lattice import simulate_plan
 
         quick = {"--pitch": pitch, "--count": count, "--steps": steps}

@@ -80,13 +80,23 @@ def parse_vector(text: str | None, what: str, default) -> tuple[float, float, fl
 
 def load_structure(plan: str | os.PathLike[str] | dict, part_types_file: str | os.PathLike[str] | None = None,
                    part_type: str | None = None) -> Structure:  # fmt: skip
-    """Read a plan, check it is buildable, and give each voxel its part type: ``part_type`` (a name) for every
+    """Read a plan (or a saved voxel grid, .npz), check it is buildable, and give each voxel its part type: ``part_type`` (a name) for every
     voxel when given; else a plan part type whose ``name`` is a built-in or in ``part_types_file`` is that type,
     otherwise a bonded solid voxel of its ``material`` at the plan's pitch. A part type must have the plan's
     pitch."""
     from exporters.assembly import check_assembly, read_assembly
 
     source = str(plan) if not isinstance(plan, dict) else "<plan>"
+    if not isinstance(plan, dict) and Path(plan).suffix.lower() == ".npz":
+        # a saved voxel grid: its voxels, in the geometric planner's order (the order does not matter to a test)
+        from exporters.assembly import plan_assembly
+        from fab.voxels import VoxelGrid
+
+        if not Path(plan).is_file():
+            raise FabError(f"voxel grid not found: {plan}")
+        grid = VoxelGrid.load(plan)
+        plan = plan_assembly(grid.occupancy, grid.pitch, grid.origin, material_ids=grid.material_ids,
+                             materials=grid.materials)  # fmt: skip
     if not isinstance(plan, dict):
         if not Path(plan).is_file():
             raise FabError(f"assembly plan not found: {plan}")

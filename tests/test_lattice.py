@@ -152,3 +152,19 @@ def test_vxa_export_reads_back(tmp_path):
     assert not (tmp_path / "bad.vxa").exists()
     wrong = run_fab("export", str(path), "--vxa", str(out), "--stl", str(tmp_path / "x.stl"), cwd=tmp_path)
     assert wrong.returncode == 2 and "no other outputs" in wrong.stderr
+
+
+def test_simulate_a_voxel_grid_of_parts(tmp_path):
+    from fab.voxels import VoxelGrid
+
+    occ = np.zeros((5, 1, 3), bool)
+    occ[0, 0, :] = True
+    occ[:, 0, 2] = True  # a column and an arm
+    path = VoxelGrid(occ, 20.0, np.zeros(3)).save(tmp_path / "arm.npz")
+    result = run_fab("simulate", str(path), "--part-type", SNAP, "--load", "x > 70:force=0,0,-1", "--json",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    weight = 7 * get_part_type(SNAP).mass_kg * 9.81
+    assert out["result"]["reaction_force_n"][2] == pytest.approx(1.0 + weight, rel=1e-6)
+    assert out["voxels"]["count"] == 7
