@@ -370,12 +370,15 @@ def simulate(
     from fab.job import job_from_flags, load_job
     from fab.run import simulate_job
 
+    options = live_options(live, host, port, token)
     lattice = target.suffix.lower() == ".json" or (
         target.suffix.lower() == ".npz" and (part_type is not None or part_types is not None)
     )
     if lattice:  # an assembly plan, or a voxel grid of voxel parts
         from fab.lattice import simulate_plan
 
+        if options is not None:
+            raise FabError("--live shows the stress test of a part or job file, not of an assembly plan")
         quick = {"--pitch": pitch, "--count": count, "--steps": steps}
         given = [name for name, value in quick.items() if value is not None]
         if given:
@@ -405,7 +408,7 @@ def simulate(
         if steps is not None:
             job = replace(job, test=replace(job.test, steps=steps))
     summary, report = _with_live_view(
-        live_options(live, host, port, token),
+        options,
         f"fab simulate {target.name}",
         lambda view: simulate_job(job, vtk=vtk, png=png, quiet=False, live=view),
     )

@@ -63,3 +63,18 @@ def test_snapshots_keep_to_their_budget_and_big_bodies_are_subsampled() -> None:
     assert subsample(100, 1000) is None
     idx = subsample(10_000, 1000)
     assert len(idx) == 1000 and np.all(np.diff(idx) > 0) and np.array_equal(idx, subsample(10_000, 1000))
+
+
+def test_cli_live_flags_need_live_and_fail_in_one_line(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from fab.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["simulate", str(tmp_path / "missing.py"), "--port", "8123"])
+    assert result.exit_code == 2 and "--port apply to the live page: add --live" in result.output
+    result = runner.invoke(app, ["view", str(tmp_path / "nothing.vtu")])
+    assert result.exit_code == 2 and "not found" in result.output
+    (tmp_path / "notes.txt").write_text("x")
+    result = runner.invoke(app, ["view", str(tmp_path / "notes.txt")])
+    assert result.exit_code == 2 and ".vtu / .pvd results or a morph output folder" in result.output

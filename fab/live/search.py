@@ -66,6 +66,7 @@ class SearchLive:
         self._pending_vetoes: list[int] = []
         self._promotions: list[dict[str, Any]] = []
         self._target: int | None = None
+        self._camera_set = False
         self._follow = True  # the picker shows the best design until the person picks one
         self._auto_picks: set[str] = set()  # values we put in the picker (the client may echo them back)
         self._message = ""
@@ -173,7 +174,20 @@ class SearchLive:
                 image = self._snapshot(best[0])
             if image is not None:
                 self.best_image.image = image
+                self._show_in_scene(image)
             self._refresh_status()
+
+    def _show_in_scene(self, image: np.ndarray) -> None:
+        """The best design's picture, large, in the 3D view (the panel keeps a small copy)."""
+        height, width = image.shape[:2]
+        scale = 10.0 / max(height, width)
+        self.server.scene.add_image(
+            "/best", image, render_width=width * scale, render_height=height * scale, format="png"
+        )
+        if not self._camera_set:
+            self._camera_set = True
+            cam = self.server.viser.initial_camera
+            cam.look_at, cam.position, cam.up = (0.0, 0.0, 0.0), (0.0, 0.0, 9.0), (0.0, 1.0, 0.0)
 
     # ---- what the page shows --------------------------------------------------------------------------------
 

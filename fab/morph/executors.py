@@ -88,13 +88,27 @@ class DaskExecutor:
     """dask.distributed: a running scheduler (``tcp://host:8786``) or a local cluster of ``workers``."""
 
     def __init__(
-        self, scheduler: str | None = None, workers: int | None = None, processes: bool = True
+        self,
+        scheduler: str | None = None,
+        workers: int | None = None,
+        processes: bool = True,
+        cluster: Any = None,
     ) -> None:
+        """``scheduler``: the address of a running scheduler; ``cluster``: a dask cluster object you started
+        (LocalCluster, dask-cloudprovider's FargateCluster/EC2Cluster ...: the live page scales it); neither: a
+        local cluster of ``workers``."""
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise FabError("dask.distributed is not installed: pip install 'dask[distributed]'") from None
         self._cluster = None
+        if cluster is not None:
+            self._cluster = cluster
+            self._owned = False
+            self.client = Client(cluster)
+            self.description = f"dask cluster {getattr(cluster, 'scheduler_address', type(cluster).__name__)}"
+            return
+        self._owned = True
         if scheduler:
             try:
                 self.client = Client(scheduler, timeout="10s")
@@ -146,7 +160,7 @@ class DaskExecutor:
 
     def close(self) -> None:
         self.client.close()
-        if self._cluster is not None:
+        if self._cluster is not None and self._owned:
             self._cluster.close()
 
 
