@@ -126,7 +126,9 @@ def test_search_page_ranks_vetoes_and_stops_a_running_search(tmp_path: Path) -> 
     (tmp_path / "generations").mkdir()
     mj = types.SimpleNamespace(problem_name="toy", problem=SlowToy(), output=tmp_path, settings=settings)
     out: dict = {}
-    with LiveServer("toy", quiet=True) as server:
+    # Behind the token gate (what a non-loopback --host gets): the page and its websocket pass with the token.
+    with LiveServer("toy", token="t0ken-for-the-test", quiet=True) as server:
+        assert server.url.endswith("?token=t0ken-for-the-test")
         executor = SerialExecutor()
         steering = SearchLive(server, mj, executor, ("f1", "f2"))
         search = threading.Thread(

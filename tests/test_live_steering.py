@@ -95,3 +95,17 @@ def test_stop_ends_the_search_between_generations(tmp_path: Path) -> None:
     full = _search(tmp_path / "d.pkl", SerialExecutor())
     assert _trace(again) == _trace(full)
 
+
+
+def test_a_dask_cluster_grown_mid_run_gives_the_same_results(tmp_path: Path) -> None:
+    from fab.morph.executors import DaskExecutor
+
+    serial = _search(tmp_path / "a.pkl", SerialExecutor(), generations=3)
+    dask = DaskExecutor(workers=1, processes=False)  # threads: cheap to start, same scheduling path
+    try:
+        steering = Script({1: ("workers", 2)})
+        grown = _search(tmp_path / "b.pkl", dask, steering, generations=3)
+    finally:
+        dask.close()
+    assert steering.sizes == [1, 2, 2]
+    assert _trace(serial) == _trace(grown)
