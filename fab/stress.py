@@ -48,6 +48,7 @@ from fab.job import (
     VoxelSpec,
     parse_load_flag,
 )
+from fab.live.stop import LiveStopped
 from fab.materials import Material, get_material
 from fab.model import bind_base, build_model, check_supported, make_conditions, make_law
 from fab.progress import StageTimer
@@ -222,12 +223,19 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
             if not converged:
                 notes.append(not_converged_note(reason, steps, test.tolerance))
             fields_ = state_fields(sim, model)
-        elif test.kind == "failure":
-            converged, steps, fields_, extra = failure_test(sim, model, loads, test, max_steps, progress, notes)
-        elif test.kind == "shear":
-            converged, steps, fields_, extra = shear_test(sim, model, job, test, max_steps, progress, notes)
         else:
-            converged, steps, fields_, extra = impact_test(sim, model, job, material, progress)
+            try:
+                if test.kind == "failure":
+                    converged, steps, fields_, extra = failure_test(
+                        sim, model, loads, test, max_steps, progress, notes
+                    )
+                elif test.kind == "shear":
+                    converged, steps, fields_, extra = shear_test(sim, model, job, test, max_steps, progress, notes)
+                else:
+                    converged, steps, fields_, extra = impact_test(sim, model, job, material, progress)
+            except LiveStopped as stop:  # the person stopped it: report the state it had reached
+                converged, steps, fields_, extra = False, stop.step, state_fields(sim, model), {}
+                notes.append(f"stopped from the live view ({stop.label}): results are that state's")
     bonds = int(sim.initial_bond_count.sum()) // 2
     return StressReport(
         test=test.kind,

@@ -78,3 +78,20 @@ def test_cli_live_flags_need_live_and_fail_in_one_line(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     result = runner.invoke(app, ["view", str(tmp_path / "notes.txt")])
     assert result.exit_code == 2 and ".vtu / .pvd results or a morph output folder" in result.output
+
+
+def test_stop_from_the_page_ends_a_failure_test_with_the_state_reached() -> None:
+    from dataclasses import replace
+
+    from fab.live.simulation import SimulationLive
+    from fab.stress import run_test
+    from tests.test_live_browser import _bar_job
+
+    grid, job = _bar_job()
+    job = replace(job, test=replace(job.test, kind="failure"))
+    with LiveServer("t", quiet=True) as server:
+        view = SimulationLive(server, hold=False)
+        view.controls.stop()  # as if Stop was clicked before the first check
+        report = run_test(grid, job, live=view)
+    assert not report.converged and report.failure_load_n is None
+    assert any(n.startswith("stopped from the live view (service load)") for n in report.notes)

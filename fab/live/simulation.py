@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fab.live.server import INTERVAL, MAX_POINTS, Controls, LiveServer, Throttle, colours, subsample
+from fab.live.stop import LiveStopped
 from fab.model import MM
 
 # Displacement first: it costs nothing to show; von Mises needs the stress tensors (about 0.1 ms a particle
@@ -157,6 +158,8 @@ class SimulationLive:
             self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))
         if self.controls.stopped:
             self._snapshot(sim)
+            if self.test in ("failure", "shear"):  # many solves: the test ends as a whole (fab.stress reports)
+                raise LiveStopped(label, self.offset + step)
             return STOPPED
         if self._requested is not None and self.test == "static":
             return RESOLVE
