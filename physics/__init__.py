@@ -28,7 +28,7 @@ from physics.conditions import (  # noqa: E402
 from physics.contact import Contact  # noqa: E402
 from physics.errors import PhysicsError  # noqa: E402
 from physics.lattice import Lattice, stencil_offsets  # noqa: E402
-from physics.laws import LAWS, make_law  # noqa: E402
+from physics.laws import LAWS, ForceLaw, law_class, law_names, make_law, register_law  # noqa: E402
 from physics.laws.lps import LPS  # noqa: E402
 from physics.laws.pmb import PMB  # noqa: E402
 from physics.laws.voxel_joint import VoxelJoint  # noqa: E402
@@ -44,6 +44,7 @@ __all__ = [
     "Displacement",
     "Fixed",
     "Force",
+    "ForceLaw",
     "Gravity",
     "Lattice",
     "PhysicsError",
@@ -55,7 +56,10 @@ __all__ = [
     "Torque",
     "Velocity",
     "VoxelJoint",
+    "law_class",
+    "law_names",
     "make_law",
     "pairs_within",
+    "register_law",
     "stencil_offsets",
 ]

@@ -13,7 +13,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-CHUNK = 8192
+from physics.bonds import CHUNK, bond_geometry, intact_bond_mask
 
 
 def reaction(sim, where) -> np.ndarray:
@@ -23,18 +23,6 @@ def reaction(sim, where) -> np.ndarray:
     """
     idx = sim.body.indices(where)
     return -sim.internal[idx].sum(axis=0) * sim.body.particle_volume
-
-
-def intact_bond_mask(sim, rows: slice) -> tuple[np.ndarray, np.ndarray]:
-    """(neighbour ids, intact bool) for the particles in ``rows``: (m, nb) each."""
-    lat = sim.body.lattice
-    cells = lat.cells[rows]
-    nbr = lat.cell_to_particle[cells[:, None] + lat.flat_offset[None, :]]
-    nb = nbr.shape[1]
-    b = np.arange(nb)
-    words = sim.bits[:, rows]  # (W, m)
-    bit = (words[b >> 5, :] >> (b & 31).astype(np.uint32)[:, None]) & np.uint32(1)
-    return nbr, (bit.T == 1) & (nbr >= 0)
 
 
 def fragments(sim) -> tuple[int, np.ndarray]:
@@ -71,68 +59,24 @@ def _whole(sim) -> bool:
     return ndimage.label(occupancy, structure=np.ones((3,) * occupancy.ndim))[1] == 1
 
 
-def _bond_geometry(sim):
-    """Yield (rows, xi, y, r, s, length, j, intact) per chunk: reference bond vectors xi, deformed y, its length
-    r, stretch s = (r - |xi|) / |xi|, neighbour ids j (0 where the stencil has none) and the intact mask."""
-    lat = sim.body.lattice
-    n = sim.body.count
-    xi = (lat.stencil * lat.spacing).astype(np.float64)
-    length = np.linalg.norm(xi, axis=1)
-    for start in range(0, n, CHUNK):
-        sl = slice(start, min(n, start + CHUNK))
-        nbr, intact = intact_bond_mask(sim, sl)
-        j = np.where(nbr >= 0, nbr, 0)
-        y = xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :])
-        r = np.linalg.norm(y, axis=2)
-        s = (r - length[None, :]) / length[None, :]
-        yield sl, xi, y, r, s, length, j, intact
-
-
-def _bond_fields(sim):
-    """Yield (rows, xi, y, s, weight*intact) per chunk: weight = force density per unit stretch along the bond."""
-    coef = sim.law.coef.astype(np.float64)
-    cells = sim.body.lattice.cells
-    for sl, xi, y, r, s, length, j, intact in _bond_geometry(sim):
-        factor = sim.law.bond_factors(cells[sl], cells[j])
-        weight = coef[None, :] * factor * sim.body.particle_volume * intact
-        yield sl, xi, y, r, s, length, weight
-
-
 def strain_energy_density(sim) -> np.ndarray:
-    """Per-particle strain energy density (J/m^3): the law's own when it has one (LPS), else the bond-based
-    W_i = 1/4 sum_j c s^2 |xi| V_j (PMB)."""
-    own = getattr(sim.law, "strain_energy_density", None)
-    if own is not None:
-        return own(sim)
-    out = np.zeros(sim.body.count)
-    for sl, _xi, _y, _r, s, length, weight in _bond_fields(sim):
-        out[sl] = 0.25 * (weight * s * s * length[None, :]).sum(axis=1)
-    return out
+    """Per-particle strain energy density (J/m^3), the law's own (see physics/laws/__init__.py)."""
+    return sim.law.strain_energy_density(sim)
 
 
 def max_bond_stretch(sim) -> np.ndarray:
     """Per-particle largest stretch (e / |xi|) of its intact bonds, at least 0: where a brittle body breaks first
     (a bond breaks when its stretch passes the law's critical stretch)."""
     out = np.zeros(sim.body.count)
-    for sl, _xi, _y, _r, s, _length, _j, intact in _bond_geometry(sim):
+    for sl, _xi, _y, _r, s, _length, _j, intact in bond_geometry(sim):
         out[sl] = np.where(intact, s, 0.0).max(axis=1, initial=0.0)
     return out
 
 
 def stress(sim) -> np.ndarray:
-    """Per-particle virial stress tensor (Pa), (n, 3, 3): sigma_i = 1/2 sum_j f_ij (x) xi_ij V_j.
-
-    f_ij = c s V_j y/|y| is the bond's force density; exact (sigma = C:eps) for uniform strain in the interior.
-    A law with its own ``stress(sim)`` (LPS: sigma_i = sum_j t_ij M_ij (x) xi_ij V_j) is used instead.
-    """
-    own = getattr(sim.law, "stress", None)
-    if own is not None:
-        return own(sim)
-    out = np.zeros((sim.body.count, 3, 3))
-    for sl, xi, y, r, s, _length, weight in _bond_fields(sim):
-        f = (weight * s / np.maximum(r, 1e-300))[:, :, None] * y
-        out[sl] = 0.5 * np.einsum("mba,bc->mac", f, xi)
-    return out
+    """Per-particle stress tensor (Pa), (n, 3, 3), the law's own: exact (sigma = C:eps) for uniform strain in the
+    interior (PMB: the virial 1/2 sum_j f_ij (x) xi_ij V_j; LPS: sum_j t_ij M_ij (x) xi_ij V_j)."""
+    return sim.law.stress(sim)
 
 
 def von_mises(sigma: np.ndarray) -> np.ndarray:

@@ -4,9 +4,9 @@
     sim = Simulation(body, law, [..., Contact()])               # or Contact(fragments=True)
 
 The repulsion is LAMMPS's / Silling's short-range force: particles i, j closer than d repel each other with the
-force density f_i = k V_j (d - r) (x_i - x_j) / r (N/m^3), d = ``distance`` x spacing (0.9), k = 15 c / delta
-(c the law's micromodulus, or its PMB equivalent from the bulk modulus; the stiffness of PMB's stencil
-contact). Pairs are equal and opposite, so momentum is conserved; the force derives from the potential
+force density f_i = k V_j (d - r) (x_i - x_j) / r (N/m^3), d = ``distance`` x spacing (0.9), k the law's
+``contact_stiffness()``: 15 c / delta, c its micromodulus or the PMB one of its bulk modulus (the stiffness of
+PMB's stencil contact). Pairs are equal and opposite, so momentum is conserved; the force derives from the potential
 U = k V^2 (d - r)^2 / 2 per pair, so an undamped collision conserves energy up to the time-stepping error.
 
 Which pairs: particles of different bodies (``Body.from_occupancy(..., labels=...)``) always; with
@@ -78,9 +78,7 @@ class Contact(Condition):
         self.labels = np.ascontiguousarray(body.body_id[self.members], dtype=np.int32)
         self.d = self.distance * lat.spacing
         self.cutoff = self.d + self.skin * lat.spacing
-        self.k = (
-            float(self.stiffness) if self.stiffness is not None else 15.0 * _micromodulus(sim) / lat.horizon
-        )
+        self.k = float(self.stiffness) if self.stiffness is not None else sim.law.contact_stiffness()
         if not (self.k > 0 and np.isfinite(self.k)):
             raise PhysicsError(f"contact stiffness must be positive, got {self.k}")
         # Stencil index of each lattice offset within the pad (-1: not a bond), for the intact-bond test.
@@ -141,21 +139,6 @@ class Contact(Condition):
         self._u_built = sim.u[self.members].copy()
         self.pairs = len(nbr) // 2
         self.rebuilds += 1
-
-
-def _micromodulus(sim) -> float:
-    """The law's PMB micromodulus c, or the PMB c of its bulk modulus: 18 K / sum |xi| V (3D), 8 K / sum (2D)."""
-    c = getattr(sim.law, "c", None)
-    if c is not None:
-        return float(c)
-    bulk = getattr(sim.law, "bulk", None)
-    if bulk is None:
-        raise PhysicsError(
-            "Contact: the force law has neither a micromodulus nor a bulk modulus; give stiffness"
-        )
-    lat = sim.body.lattice
-    total = float(np.linalg.norm(lat.stencil * lat.spacing, axis=1).sum()) * sim.body.particle_volume
-    return (18.0 if lat.dimension == 3 else 8.0) * float(bulk) / total
 
 
 @njit(cache=True)

@@ -36,9 +36,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from physics import integrators, relaxation
+from physics import balance as bal
+from physics import integrators
 from physics.body import Body
-from physics.laws.pmb import PMB
 
 MIN_COARSE = 100  # coarsen while the next level keeps at least about this many particles: the coarsest level
 # (under 8 x MIN_COARSE particles) is solved directly (dense Cholesky of its assembled stiffness)
@@ -60,26 +60,6 @@ STALL_FACTOR = 0.9  # an outer iteration that does not bring the score below thi
 STALL_CYCLES = 3  # ... this many times in a row: stalled (within STALL_SLACK) or handed to plain ADR
 
 _SOLVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def elastic_copy(law):
-    """A fresh, unbreakable copy of ``law`` (same parameters) to set up on another body; None if the law's
-    parameters are tied to one lattice (an explicit micromodulus, the LAMMPS variant) or it is not a dataclass."""
-    if not dataclasses.is_dataclass(law):
-        return None
-    names = {f.name for f in dataclasses.fields(law) if f.init}
-    if (
-        getattr(law, "micromodulus", None) is not None
-        or getattr(law, "variant", "calibrated") != "calibrated"
-        or getattr(law, "stiffness_scale", None) is not None  # per particle of one body
-    ):
-        return None
-    changes = {
-        k: v
-        for k, v in (("fracture_energy", None), ("critical_stretch", None), ("contact", False))
-        if k in names
-    }
-    return dataclasses.replace(law, **changes)
 
 
 @dataclasses.dataclass
@@ -343,37 +323,35 @@ class Solver:
         balance: float | None = None,
     ) -> dict:
         """Flexible PCG on the real (nonlinear) out-of-balance force until relax's criterion holds (see
-        relaxation.relax). ``steps`` counts evaluations of the law on the body (two real, one copy per
-        iteration; the preconditioner's are extra)."""
+        relaxation.relax), or ``handover(steps)`` where plain ADR must go on from this state. ``steps`` counts
+        evaluations of the law on the body (two real, one copy per iteration; the preconditioner's are extra)."""
         sim = self.sim
         fine = self.levels[0]
         bonds = int(np.bitwise_count(sim.bits).sum())
         # A damaged state (a warm start after breaking): the law copies are intact, so ADR it is.
         if bonds != int(sim.initial_bond_count.sum()):
-            return relaxation.adr(sim, max_steps, tolerance, callback=callback, balance=balance)
+            return handover(0)
         sim.dt = 1.0
-        r = relaxation.out_of_balance(sim)
+        r = bal.out_of_balance(sim)
         steps = 1
-        residual = relaxation.residual_of(sim, r)
+        residual = bal.residual_of(sim, r)
         best, stalled = np.inf, 0
         z = p = None
         rz = 0.0
         while True:
-            score = relaxation.score(sim, residual, tolerance, balance)
+            score = bal.score(sim, residual, tolerance, balance)
             if score < 1.0:
-                return relaxation.result(steps, residual, True)
+                return bal.result(steps, residual, True)
             if steps >= max_steps:
-                return relaxation.result(steps, residual, False)
+                return bal.result(steps, residual, False)
             if callback is not None and callback(steps, residual):
-                return relaxation.result(steps, residual, False, stopped=True)
+                return bal.result(steps, residual, False, stopped=True)
             stalled = stalled + 1 if score > STALL_FACTOR * best else 0
             best = min(best, score)
             if stalled >= STALL_CYCLES:
-                if best <= relaxation.STALL_SLACK:
-                    return relaxation.result(steps, residual, False, stalled=True, score=best)
-                return relaxation.adr(
-                    sim, max_steps - steps, tolerance, callback=callback, first_step=steps, balance=balance
-                )
+                if best <= bal.STALL_SLACK:
+                    return bal.result(steps, residual, False, stalled=True, score=best)
+                return handover(steps)
             z_new = self.precondition(0, r)
             if p is None:
                 p = z_new
@@ -391,23 +369,25 @@ class Solver:
                 break
             a0 = rz / pq
             sim.u += a0 * p
-            r_trial = relaxation.out_of_balance(sim)
+            r_trial = bal.out_of_balance(sim)
             kp = (r - r_trial) / a0
             pkp = _dot(p, kp)
             a = rz / pkp if pkp > 0 else a0
             sim.u += (a - a0) * p
-            r = relaxation.out_of_balance(sim)
+            r = bal.out_of_balance(sim)
             steps += 3
             if not np.isfinite(sim.u).all():
-                raise relaxation.diverged(steps)
+                raise bal.diverged(steps)
             if int(np.bitwise_count(sim.bits).sum()) != bonds:
-                return relaxation.adr(
-                    sim, max_steps - steps, tolerance, callback=callback, first_step=steps, balance=balance
-                )
-            residual = relaxation.residual_of(sim, r)
-        return relaxation.adr(
-            sim, max_steps - steps, tolerance, callback=callback, first_step=steps, balance=balance
-        )
+                return handover(steps)
+            residual = bal.residual_of(sim, r)
+        return handover(steps)
+
+
+def handover(steps: int) -> dict:
+    """What solve returns when plain ADR must take over after ``steps`` evaluations (physics.relaxation.relax
+    runs it from the state the multigrid left)."""
+    return {"handover": True, "steps": steps}
 
 
 def solver_for(sim) -> Solver | None:
@@ -427,12 +407,12 @@ def _build(sim) -> Solver | None:
         return None
     if int(np.bitwise_count(sim.bits).sum()) != int(sim.initial_bond_count.sum()):
         return None
-    law = elastic_copy(sim.law)
+    law = sim.law.elastic_copy()
     if law is None:
         return None
     # The finest level applies the simulation's own law where it adds nothing nonlinear at probe amplitudes
     # (contact does: it acts between unbonded neighbours whatever the strain).
-    probe = Probe(sim) if not getattr(sim.law, "contact", False) else None
+    probe = Probe(sim) if sim.law.linear_near_reference else None
     levels = [Level(sim.body, sim.law if probe is not None else law, sim.free, probe)]
     transfers: list[Transfer] = []
     body, held = sim.body, ~sim.free
@@ -440,7 +420,7 @@ def _build(sim) -> Solver | None:
         cbody, cheld, transfer = coarsen(body, held)
         if cheld.all():
             break
-        levels.append(Level(cbody, elastic_copy(sim.law), ~cheld))
+        levels.append(Level(cbody, sim.law.elastic_copy(), ~cheld))
         transfers.append(transfer)
         body, held = cbody, cheld
     if len(levels) < 2:
@@ -451,7 +431,7 @@ def _build(sim) -> Solver | None:
     if len(levels) > 2:
         levels[0].lmax = max(levels[0].lmax, levels[1].lmax)
     # K couples particles one horizon apart for bond-based laws, two for state-based ones (the dilatation).
-    reach = int(np.floor(sim.body.lattice.horizon_cells + 1e-9)) * (1 if isinstance(sim.law, PMB) else 2)
+    reach = int(np.floor(sim.body.lattice.horizon_cells + 1e-9)) * sim.law.interaction_range
     try:
         levels[-1].factorize(reach)
     except np.linalg.LinAlgError:  # not positive definite: a coarse body that can move freely

@@ -195,10 +195,7 @@ class Simulation:
         ``callback(iteration, residual) -> stop`` runs every few iterations (progress, extra stopping tests).
         """
         start = time.perf_counter()
-        if hasattr(self.law, "relax"):  # a law with its own static solver (voxel joints: direct sparse solve)
-            info = self.law.relax(self, max_steps, tolerance, callback=callback)
-        else:
-            info = relaxation.relax(self, max_steps, tolerance, callback=callback)
+        info = relaxation.relax(self, max_steps, tolerance, callback=callback)
         total = int(self.initial_bond_count.sum())
         return Result(
             positions=self.x0 + self.u,

@@ -1,23 +1,227 @@
-"""Force laws, selected by name. Each law lives in its own module with its parameters, calibration and kernel.
+"""Force laws, selected by name like LAMMPS pair styles: one law is one module, registered with ``register_law``.
 
-A law implements ``setup(body) -> None``, ``compute(state) -> None`` (force density into ``state.force`` from the
-displacements, breaking bonds as it goes) and ``stable_time_step(body) -> float``; laws may also provide ``strain_energy_density(sim)`` and ``stress(sim)``
-(physics/analysis.py delegates to them). Integrators never look inside.
+    from physics.laws import ForceLaw, register_law
+
+    @register_law
+    @dataclass
+    class Spring(ForceLaw):
+        name: ClassVar[str] = "spring"
+        ...
+
+A module in this package is found on import (nothing else to edit); a law in another package is found through
+the ``bits2atoms.laws`` entry-point group (``spring = "mypkg.spring"``), the ``BITS2ATOMS_LAWS`` environment
+variable (module names, comma separated, like LAMMPS's ``plugin load``), or by importing its module before use.
+``make_law("spring", ...)``, ``fab simulate --model spring`` and a job's ``[physics] model = "spring"`` then reach it.
+
+The contract: everything the engine asks of a law. Nothing outside a law reads its private arrays. The core four
+(``setup``, ``initial_bonds``, ``compute``, ``stable_time_step``) are required (``register_law`` checks); the
+rest are capabilities: ForceLaw's defaults raise a PhysicsError that names the law and what it lacks (or, for
+``elastic_copy``, opt out of multigrid), so a law offers what makes sense for it.
+
+Calibration (class level, used by fab to build a law for a material; SI units: Pa, J/m^2):
+- ``name``: the registry name (lower case); ``dimensions``: those it supports, (2, 3) or (3,).
+- ``fixed_poisson_ratio(dimension, plane) -> float | None``: the Poisson ratio the law imposes (bond-based laws
+  fix it: 1/4 in 3D), None when it takes the material's own.
+- ``from_material(youngs_modulus=, poisson_ratio=, fracture_energy=, critical_stretch=, plane=)``: the law for a
+  material. ``critical_stretch`` (when given) overrides the breaking stretch the law would derive from the
+  fracture energy G0 and the horizon; ``plane`` is "stress" or "strain" for 2D bodies. A law that is not a
+  continuum material (voxel joints: stiffness from part types) leaves it out; ``law_names(material=True)``
+  lists the laws that have it (fab's ``--model`` choices).
+
+Per body (``setup(body)`` first; ``body`` is a physics.body.Body: lattice, particle volume, density):
+- ``setup(body)``: calibrate on the body's lattice (surface corrections, per-particle tables of its own).
+- ``initial_bonds(body) -> (W, n) uint32``: one bit per stencil neighbour that is bonded (ForceLaw bonds every
+  existing neighbour). Bonds only ever break; physics.analysis reads damage, fragments and stretches from them.
+- ``compute(state)``: the force density (N/m^3) at the state's displacements into ``state.force`` (n, 3),
+  overwriting it; a bond that breaks clears its bit in ``state.bits`` and adds 1 to ``state.newly_broken[i]`` of
+  its particle. The state (a physics.Simulation, or the multigrid's probe) offers ``u`` (n, 3) float64
+  displacements (m), the same on the padded lattice grid as float32 ``ux``, ``uy``, ``uz``, ``bits``,
+  ``min_stretch`` (n,) float32 scratch, ``force`` and ``newly_broken``.
+- ``stable_time_step(body) -> float``: the largest stable explicit step (s).
+- ``relaxation_stiffness(body) -> (n,)``: a diagonal stiffness bound per particle (N/m^3 per m): the fictitious
+  masses of dynamic relaxation and the Jacobi scaling of the multigrid smoother.
+- ``strain_energy_density(sim) -> (n,)`` J/m^3 and ``stress(sim) -> (n, 3, 3)`` Pa at the simulation's state
+  (float64; physics.analysis delegates to them; physics.bonds has the bond kinematics they share).
+- ``contact_stiffness() -> float``: the short-range repulsion k (N/m^7) that physics.contact.Contact uses by
+  default: 15 c / delta, c the law's micromodulus or its bond-based equivalent.
+
+Static solves (physics.relaxation.relax):
+- ``relax(sim, max_steps, tolerance, callback=None) -> dict`` (optional): a static solver of the law's own,
+  used instead of ADR and multigrid (voxel joints: a direct sparse solve); returns relax's dict.
+- ``elastic_copy() -> law | None``: a fresh, unbreakable copy with the same parameters to set up on a coarser
+  lattice of the same body (same horizon in spacings), for the multigrid; None (the default): plain ADR.
+- ``interaction_range``: how many horizons apart two particles interact in the stiffness (1 bond-based, 2 state
+  based: the dilatation couples neighbours of neighbours).
+- ``linear_near_reference``: True when the forces are linear in tiny displacements about the reference state
+  (the multigrid's finest level then probes the law itself); False for laws with a short-range contact of their
+  own.
+
+Per-particle state beyond displacements:
+- Tables that follow from the reference state and the bonds (LPS's shape tensors, PMB's surface factors) live
+  on the law, made in ``setup`` and refreshed in ``compute`` when bonds break.
+- Rotational degrees of freedom: a law with ``rotational = True`` gets ``q`` (n, 4) unit quaternions, ``w``
+  (n, 3) angular velocities and ``torque`` (n, 3) torque densities on the Simulation beside ``u``, ``v`` and
+  ``force``; ``compute`` writes ``state.torque`` too, ``inertia`` (kg m^2 per particle) sets the rotational
+  dynamics, and supports hold rotations as well (physics/simulation.py, physics/laws/voxel_joint.py).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
+from importlib import metadata
+from typing import Any, ClassVar
+
+import numpy as np
+
 from physics.errors import PhysicsError
-from physics.laws.lps import LPS
-from physics.laws.pmb import PMB
-from physics.laws.voxel_joint import VoxelJoint
 
-LAWS = {"pmb": PMB, "lps": LPS, "voxel_joint": VoxelJoint}
+ENTRY_POINTS = "bits2atoms.laws"  # third-party laws: an entry point per law module
+REQUIRED = ("setup", "initial_bonds", "compute", "stable_time_step")
+
+LAWS: dict[str, type] = {}
 
 
-def make_law(name: str, **parameters):
-    """Instantiate a force law by name (``"pmb"``, ``"lps"``)."""
-    try:
-        return LAWS[name.lower()](**parameters)
-    except KeyError:
-        raise PhysicsError(f"unknown force law {name!r}; available: {', '.join(sorted(LAWS))}") from None
+class ForceLaw:
+    """Defaults for the contract above; a law overrides what it has."""
+
+    name: ClassVar[str] = ""
+    dimensions: ClassVar[tuple[int, ...]] = (2, 3)
+    interaction_range: ClassVar[int] = 1
+
+    @property
+    def linear_near_reference(self) -> bool:
+        return True
+
+    @classmethod
+    def fixed_poisson_ratio(cls, dimension: int, plane: str = "stress") -> float | None:
+        return None
+
+    @classmethod
+    def from_material(
+        cls,
+        *,
+        youngs_modulus: float,
+        poisson_ratio: float,
+        fracture_energy: float | None = None,
+        critical_stretch: float | None = None,
+        plane: str = "stress",
+    ) -> ForceLaw:
+        raise PhysicsError(f"force law {cls.name!r} is not calibrated from a material's constants")
+
+    def initial_bonds(self, body) -> np.ndarray:
+        """(W, n) uint32 bitmask with a bit per existing stencil neighbour (16 bytes per particle at 122 bonds)."""
+        exists = body.lattice.neighbours() >= 0
+        words = (exists.shape[1] + 31) // 32
+        bits = np.zeros((words, body.count), dtype=np.uint32)
+        for b in range(exists.shape[1]):
+            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
+        return bits
+
+    def relaxation_stiffness(self, body) -> np.ndarray:
+        raise self._lacks("diagonal stiffness for dynamic relaxation")
+
+    def strain_energy_density(self, sim) -> np.ndarray:
+        raise self._lacks("strain energy density")
+
+    def stress(self, sim) -> np.ndarray:
+        raise self._lacks("stress field")
+
+    def contact_stiffness(self) -> float:
+        raise self._lacks("contact stiffness (give Contact(stiffness=...))")
+
+    def elastic_copy(self) -> ForceLaw | None:
+        return None
+
+    def _lacks(self, what: str) -> PhysicsError:
+        return PhysicsError(f"force law {self.name!r} has no {what} (see physics/laws/__init__.py)")
+
+
+def register_law(cls: type) -> type:
+    """Class decorator: make ``cls`` available by ``cls.name`` (checks the contract is complete)."""
+    name = str(getattr(cls, "name", "") or "").strip().lower()
+    if not name:
+        raise PhysicsError(f"force law {cls.__qualname__} needs a class attribute name = '...'")
+    missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
+    if missing:
+        raise PhysicsError(f"force law {name!r} lacks {', '.join(missing)} (see physics/laws/__init__.py)")
+    known = LAWS.get(name)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise PhysicsError(f"force law name {name!r} is taken by {known.__module__}.{known.__qualname__}")
+    LAWS[name] = cls
+    return cls
+
+
+def unregister_law(name: str) -> None:
+    """Remove a law from the registry (tests that register toy laws)."""
+    LAWS.pop(name.strip().lower(), None)
+
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the laws announced by installed packages (entry points) and by ``BITS2ATOMS_LAWS`` (module names,
+    comma separated), once."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    modules = [ep.value for ep in metadata.entry_points(group=ENTRY_POINTS)]
+    modules += [m.strip() for m in os.environ.get("BITS2ATOMS_LAWS", "").split(",") if m.strip()]
+    for module in modules:
+        try:
+            importlib.import_module(module.split(":")[0])
+        except ImportError as exc:
+            raise PhysicsError(f"cannot import force law module {module!r}: {exc}") from exc
+
+
+def law_names(*, material: bool = False) -> tuple[str, ...]:
+    """The registered laws' names, sorted; ``material=True``: only those calibrated from a material's constants
+    (``from_material``)."""
+    _load_plugins()
+    return tuple(sorted(k for k, cls in LAWS.items() if not material or _has_from_material(cls)))
+
+
+def _has_from_material(cls: type) -> bool:
+    method = getattr(cls, "from_material", None)
+    return callable(method) and getattr(method, "__func__", None) is not ForceLaw.from_material.__func__
+
+
+def law_class(name: str) -> type:
+    """The law class registered as ``name`` (PhysicsError naming the available ones)."""
+    key = str(name).strip().lower()
+    if key not in LAWS:
+        _load_plugins()
+    if key not in LAWS:
+        raise PhysicsError(f"unknown force law {name!r}; available: {', '.join(law_names())}")
+    return LAWS[key]
+
+
+def make_law(name: str, **parameters: Any):
+    """Instantiate a force law by name (``"pmb"``, ``"lps"``, ...) with its own parameters."""
+    return law_class(name)(**parameters)
+
+
+# Every module of this package, so a law file registers itself with nothing else to edit.
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
+
+from physics.laws.lps import LPS  # noqa: E402
+from physics.laws.pmb import PMB  # noqa: E402
+from physics.laws.voxel_joint import VoxelJoint  # noqa: E402
+
+__all__ = [
+    "ENTRY_POINTS",
+    "LAWS",
+    "LPS",
+    "PMB",
+    "VoxelJoint",
+    "ForceLaw",
+    "law_class",
+    "law_names",
+    "make_law",
+    "register_law",
+    "unregister_law",
+]

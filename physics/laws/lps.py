@@ -36,13 +36,17 @@ Units: SI (Pa, kg/m^3, J/m^2, m).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar
 
 import numpy as np
 from numba import njit, prange
 
+from physics.bonds import intact_bond_mask
 from physics.errors import PhysicsError
+from physics.laws import ForceLaw, register_law
 from physics.laws import lps_kernels as kern
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
@@ -110,8 +114,9 @@ def _changed_counts(bits: np.ndarray, counts: np.ndarray, changed: np.ndarray) -
     return total
 
 
+@register_law
 @dataclass
-class LPS:
+class LPS(ForceLaw):
     youngs_modulus: float
     poisson_ratio: float
     fracture_energy: float | None = None  # J/m^2; None: bonds never break
@@ -119,7 +124,8 @@ class LPS:
     critical_stretch: float | None = None  # explicit s0; overrides the fracture energy
     plane: str = "stress"  # 2D only: "stress" or "strain"
     surface_correction: bool = True
-    name: str = field(default="lps", init=False)
+    name: ClassVar[str] = "lps"
+    interaction_range: ClassVar[int] = 2  # the dilatation couples neighbours of neighbours
 
     def __post_init__(self) -> None:
         e, nu = self.youngs_modulus, self.poisson_ratio
@@ -134,6 +140,38 @@ class LPS:
         if self.critical_stretch is not None and not (self.critical_stretch > 0):
             raise PhysicsError(f"critical_stretch must be positive, got {self.critical_stretch!r}")
         self.shear_modulus = e / (2.0 * (1.0 + nu))
+
+    # ---- the contract of physics/laws/__init__.py ---------------------------------------------------
+    @classmethod
+    def from_material(
+        cls,
+        *,
+        youngs_modulus: float,
+        poisson_ratio: float,
+        fracture_energy: float | None = None,
+        critical_stretch: float | None = None,
+        plane: str = "stress",
+    ) -> LPS:
+        """Calibrated from E and nu (any Poisson ratio in (-1, 0.5))."""
+        return cls(
+            youngs_modulus=youngs_modulus,
+            poisson_ratio=poisson_ratio,
+            fracture_energy=fracture_energy,
+            critical_stretch=critical_stretch,
+            plane=plane,
+        )
+
+    def elastic_copy(self) -> LPS:
+        """The same solid, unbreakable."""
+        return dataclasses.replace(self, fracture_energy=None, critical_stretch=None)
+
+    def contact_stiffness(self) -> float:
+        """15 c / delta (N/m^7) with c the PMB micromodulus of the same bulk modulus: 18 K / sum |xi| V (3D),
+        8 K / sum |xi| V (2D)."""
+        lat = self.body.lattice
+        total = float(np.linalg.norm(lat.stencil * lat.spacing, axis=1).sum()) * self.body.particle_volume
+        c = (18.0 if lat.dimension == 3 else 8.0) * float(self.bulk) / total
+        return 15.0 * c / lat.horizon
 
     # ---- calibration -------------------------------------------------------------------------------
     def moduli(self, dimension: int) -> tuple[float, float]:
@@ -365,15 +403,6 @@ class LPS:
         return math.sqrt(2.0 * body.density / float(self._stiffness.max()))
 
     # ---- force evaluation ---------------------------------------------------------------------------
-    def initial_bonds(self, body) -> np.ndarray:
-        """(W, n) uint32 bitmask with a bit per existing stencil neighbour."""
-        exists = body.lattice.neighbours() >= 0
-        words = (exists.shape[1] + 31) // 32
-        bits = np.zeros((words, body.count), dtype=np.uint32)
-        for b in range(exists.shape[1]):
-            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
-        return bits
-
     def refresh(self, bits: np.ndarray) -> None:
         """Re-derive A_i, B_i, mb_i of every particle whose intact-bond count changed (breaking, pre-cracks)."""
         if _changed_counts(bits, self._counts, self._changed) > 0:
@@ -414,8 +443,6 @@ class LPS:
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):
         """Yield (rows, y, r, weight V_j*intact, theta, beta, ed, t) per chunk of particles."""
-        from physics.analysis import intact_bond_mask
-
         lat = self.body.lattice
         volume = self.body.particle_volume
         d = self.dim

@@ -23,17 +23,22 @@ Units: SI (Pa, kg/m^3, J/m^2, m).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from physics.bonds import bond_geometry
 from physics.errors import PhysicsError
+from physics.laws import ForceLaw, register_law
 from physics.laws import pmb_kernels as kern
 
 
+@register_law
 @dataclass
-class PMB:
+class PMB(ForceLaw):
     youngs_modulus: float | None = None
     fracture_energy: float | None = None  # None: bonds never break
     micromodulus: float | None = None  # explicit c (N/m^6 in 3D); overrides the calibration
@@ -44,7 +49,7 @@ class PMB:
     alpha: float = 0.0  # lammps variant: s0 = s00 - alpha * min stretch
     contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
     stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
-    name: str = field(default="pmb", init=False)
+    name: ClassVar[str] = "pmb"
 
     def __post_init__(self) -> None:
         if self.variant not in ("calibrated", "lammps"):
@@ -56,6 +61,45 @@ class PMB:
             self.surface_correction = False
         if self.stiffness_scale is not None and not self.surface_correction:
             raise PhysicsError("PMB stiffness_scale needs the (directional) surface_correction=True")
+
+    # ---- the contract of physics/laws/__init__.py ---------------------------------------------------
+    @classmethod
+    def fixed_poisson_ratio(cls, dimension: int, plane: str = "stress") -> float | None:
+        """Bond-based: 1/4 in 3D and 2D plane strain, 1/3 in 2D plane stress."""
+        return 1.0 / 3.0 if dimension == 2 and plane == "stress" else 0.25
+
+    @classmethod
+    def from_material(
+        cls,
+        *,
+        youngs_modulus: float,
+        poisson_ratio: float,
+        fracture_energy: float | None = None,
+        critical_stretch: float | None = None,
+        plane: str = "stress",
+    ) -> PMB:
+        """Calibrated from E alone (the Poisson ratio is the law's own, ``fixed_poisson_ratio``)."""
+        return cls(
+            youngs_modulus=youngs_modulus,
+            fracture_energy=fracture_energy,
+            critical_stretch=critical_stretch,
+            plane=plane,
+        )
+
+    @property
+    def linear_near_reference(self) -> bool:
+        return not self.contact  # the stencil contact acts between unbonded neighbours whatever the strain
+
+    def elastic_copy(self) -> PMB | None:
+        """Unbreakable, without contact; None where c is given explicitly (tied to one lattice), for the LAMMPS
+        variant, or with a ``stiffness_scale`` (one weight per particle of one body)."""
+        if self.micromodulus is not None or self.variant != "calibrated" or self.stiffness_scale is not None:
+            return None
+        return dataclasses.replace(self, fracture_energy=None, critical_stretch=None, contact=False)
+
+    def contact_stiffness(self) -> float:
+        """15 c / delta (N/m^7), LAMMPS's short-range contact for PMB."""
+        return 15.0 * float(self.c) / self.body.lattice.horizon
 
     # ---- calibration -------------------------------------------------------------------------------
     def setup(self, body) -> None:
@@ -171,16 +215,6 @@ class PMB:
         return math.sqrt(2.0 * body.density / (stiffness * gmax))
 
     # ---- force evaluation ---------------------------------------------------------------------------
-    def initial_bonds(self, body) -> np.ndarray:
-        """(W, n) uint32 bitmask with a bit per existing stencil neighbour (16 bytes per particle at 122 bonds)."""
-        exists = body.lattice.neighbours() >= 0
-        nb = exists.shape[1]
-        words = (nb + 31) // 32
-        bits = np.zeros((words, body.count), dtype=np.uint32)
-        for b in range(nb):
-            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
-        return bits
-
     def bond_factors(self, cells_i: np.ndarray, cells_j: np.ndarray) -> np.ndarray:
         """(m, nb) surface-correction factor of each bond (1 without correction) times its ends' weights
         (``stiffness_scale``); as the kernels compute it."""
@@ -287,3 +321,29 @@ class PMB:
         if self.variant == "lammps" and self.alpha:
             return -1.0
         return min(float(self.s00), 1.0e30)
+
+    # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
+    def _bond_fields(self, sim):
+        """Yield (rows, xi, y, r, s, length, weight*intact) per chunk: weight = force density per unit stretch."""
+        coef = self.coef.astype(np.float64)
+        cells = sim.body.lattice.cells
+        for sl, xi, y, r, s, length, j, intact in bond_geometry(sim):
+            factor = self.bond_factors(cells[sl], cells[j])
+            weight = coef[None, :] * factor * sim.body.particle_volume * intact
+            yield sl, xi, y, r, s, length, weight
+
+    def strain_energy_density(self, sim) -> np.ndarray:
+        """(n,) J/m^3: W_i = 1/4 sum_j c s^2 |xi| V_j (half of each bond's energy to each end)."""
+        out = np.zeros(sim.body.count)
+        for sl, _xi, _y, _r, s, length, weight in self._bond_fields(sim):
+            out[sl] = 0.25 * (weight * s * s * length[None, :]).sum(axis=1)
+        return out
+
+    def stress(self, sim) -> np.ndarray:
+        """(n, 3, 3) Pa, the virial sigma_i = 1/2 sum_j f_ij (x) xi_ij V_j with f_ij = c s V_j y/|y|: exact
+        (sigma = C:eps) for uniform strain in the interior."""
+        out = np.zeros((sim.body.count, 3, 3))
+        for sl, xi, y, r, s, _length, weight in self._bond_fields(sim):
+            f = (weight * s / np.maximum(r, 1e-300))[:, :, None] * y
+            out[sl] = 0.5 * np.einsum("mba,bc->mac", f, xi)
+        return out

@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from physics.errors import PhysicsError
+from physics.laws import ForceLaw, register_law
 from physics.laws import voxel_joint_kernels as kern
 
 # Stencil order of a horizon-1 lattice (physics.lattice.stencil_offsets): -x, -y, -z, +z, +y, +x.
@@ -88,8 +89,9 @@ def _per_type(value, name: str) -> np.ndarray:
     return arr
 
 
+@register_law
 @dataclass
-class VoxelJoint:
+class VoxelJoint(ForceLaw):
     """Beam-like joints between face-neighbour voxels (see the module docstring); SI units.
 
     Strengths default to infinity (joints never break). ``types``: (n,) part type of each particle (default 0).
