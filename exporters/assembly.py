@@ -530,3 +530,14 @@ def _violation(p: int, rule: str, ijk: np.ndarray, ptype: int, shape: np.ndarray
         "ground_up": "goes back down: its sweep level is lower than an earlier placement's",
     }[rule]
     return AssemblyViolation(p, where, rule, f"placement {p} at ijk {where} {text} (rule: {rule})")
+
+
+def export(grid, path: str | os.PathLike[str], placement_rate_per_hour: float | None = None) -> dict:
+    """The exporter entry point (exporters/__init__.py): ``grid`` has occupancy, pitch (mm), origin,
+    material_ids and materials (fab.voxels.VoxelGrid); returns the plan's summary."""
+    rate = {} if placement_rate_per_hour is None else {"placement_rate_per_hour": placement_rate_per_hour}
+    plan = export_assembly(
+        grid.occupancy, grid.pitch, grid.origin, path, material_ids=grid.material_ids, materials=grid.materials,
+        **rate,
+    )  # fmt: skip
+    return dict(plan.get("summary", {}))

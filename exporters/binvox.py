@@ -51,3 +51,9 @@ def write_binvox(occupancy: np.ndarray, pitch: float, origin, path: str | os.Pat
     data = binvox_bytes(occupancy, pitch, origin)
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def export(grid, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py): ``grid`` has occupancy, pitch (mm), origin and count."""
+    write_binvox(grid.occupancy, grid.pitch, grid.origin, path)
+    return {"voxels": grid.count}

@@ -368,3 +368,15 @@ def write_cnc(
     with atomic_open(path, "w", encoding="ascii") as fh:
         fh.write(text)
     return summary
+
+
+def export(
+    outline: Outline,
+    path: str | os.PathLike[str],
+    tool: str | os.PathLike[str] | Tool | None = None,
+    flavor: str = "grbl",
+    tabs: int | None = None,
+) -> dict:
+    """The exporter entry point (exporters/__init__.py): ``write_cnc`` with the default tool when none is given."""
+    options = {"flavor": flavor, "tabs": tabs} | ({} if tool is None else {"tool": tool})
+    return write_cnc(outline, path, **options)

@@ -45,3 +45,9 @@ def write_dxf(outline: Outline, path: str | os.PathLike[str], toolpaths: list | 
     doc = outline_document(outline, toolpaths)
     with atomic_path(path) as tmp:
         doc.saveas(tmp)
+
+
+def export(outline: Outline, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py)."""
+    write_dxf(outline, path)
+    return {"thickness_mm": outline.thickness_mm}

@@ -362,8 +362,9 @@ def write_gcode(toolpaths: Toolpaths, path: str | os.PathLike[str], printer: Pri
         "",
         "M82 ; absolute E for the start block" if "M83" not in start else "",
         start,
+        # G90 before M83: Smoothieware-style firmware sets E absolute on G90 (PrusaSlicer's order).
+        "G90 ; absolute coordinates",
         "M83 ; relative extrusion",
-        "G90",
         "M107",
     ]
     try:
@@ -407,3 +408,15 @@ def export_gcode(
     if not isinstance(mesh, trimesh.Trimesh):
         raise ExportError(f"expected a trimesh.Trimesh, got {type(mesh).__name__}")
     return write_gcode(slice_mesh(mesh, profile, **settings), path, profile)
+
+
+def export(
+    mesh: trimesh.Trimesh,
+    path: str | os.PathLike[str],
+    printer: PrinterProfile | str | os.PathLike[str] | None = None,
+    slicer_settings: dict | None = None,
+) -> dict:
+    """The exporter entry point (exporters/__init__.py): slice and write; the summary as a dict."""
+    from dataclasses import asdict
+
+    return asdict(export_gcode(mesh, path, printer, **(slicer_settings or {})))

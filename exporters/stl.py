@@ -296,3 +296,9 @@ def export_stl_from_voxels(
     if str(path).lower().endswith(".3mf"):
         return write_3mf(mesh, path)
     return write_stl(mesh, path)
+
+
+def export(mesh: trimesh.Trimesh, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py): STL, or 3MF for a ``.3mf`` path; its figures."""
+    (write_3mf if str(path).lower().endswith(".3mf") else write_stl)(mesh, path)
+    return {"triangles": int(len(mesh.faces)), "volume_mm3": float(mesh.volume), "watertight": bool(mesh.is_watertight)}

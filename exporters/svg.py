@@ -53,3 +53,9 @@ def write_svg(outline: Outline, path: str | os.PathLike[str]) -> None:
     text = outline_svg(outline)
     with atomic_open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def export(outline: Outline, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py)."""
+    write_svg(outline, path)
+    return {"thickness_mm": outline.thickness_mm}

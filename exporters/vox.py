@@ -106,3 +106,9 @@ def write_vox(
     data = vox_bytes(occupancy, material_ids)
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def export(grid, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py): ``grid`` has occupancy, material_ids and count."""
+    write_vox(grid.occupancy, path, material_ids=grid.material_ids)
+    return {"voxels": grid.count}

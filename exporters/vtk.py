@@ -120,3 +120,9 @@ def _vtk_array(values) -> np.ndarray:
 def _check_suffix(path: str | os.PathLike[str], suffix: str) -> None:
     if Path(path).suffix.lower() != suffix:
         raise ExportError(f"{path}: expected a {suffix} file name")
+
+
+def export(grid, path: str | os.PathLike[str]) -> dict:
+    """The exporter entry point (exporters/__init__.py): the voxel grid as a VTK image (.vti)."""
+    write_vti(grid.occupancy, grid.pitch, grid.origin, path)
+    return {"voxels": grid.count}

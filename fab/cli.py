@@ -189,6 +189,15 @@ def export(
     part_type: Annotated[
         str | None, typer.Option(help="--vxa: every voxel of the plan is this part type.")
     ] = None,
+    output: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A file to write, its kind from its suffix (any registered exporter, exporters/__init__.py); "
+            "repeatable.",
+        ),
+    ] = None,
     pitch: Annotated[
         float | None, typer.Option(help="Voxel edge in mm, for voxel outputs from a part.")
     ] = None,
@@ -210,13 +219,14 @@ def export(
 ) -> None:
     """Write STL, G-code, CNC, voxel assembly plans and viewer files for a part or a voxel grid; a VoxCAD .vxa
     lattice for an assembly plan (.json)."""
+    from exporters import exporter_for
     from fab.export import export as run_export
 
     if source.suffix.lower() == ".json" or vxa is not None or part_type is not None:
         from fab.lattice import export_vxa
 
         others = [k for k, v in dict(stl=stl, gcode=gcode, cnc=cnc, dxf=dxf, svg=svg, assembly=assembly, vox=vox,
-                                     binvox=binvox, vtk=vtk).items() if v is not None]  # fmt: skip
+                                     binvox=binvox, vtk=vtk).items() if v is not None] + list(output or [])  # fmt: skip
         if source.suffix.lower() != ".json" or vxa is None or others:
             raise FabError("--vxa (and --part-type) write an assembly plan's lattice: fab export PLAN.json --vxa "
                            "OUT.vxa, no other outputs")  # fmt: skip
@@ -227,6 +237,14 @@ def export(
             stdout_console.print(f"{info['path']}: {info['voxels']} voxels, {info['materials']} material(s)")
         return
 
+    files = dict(stl=stl, gcode=gcode, cnc=cnc, dxf=dxf, svg=svg, assembly=assembly, vox=vox, binvox=binvox, vtk=vtk)
+    for path in output or []:
+        exporter = exporter_for(path)
+        if exporter is None:
+            raise FabError(f"--output {path}: no exporter writes {path.suffix or 'files without a suffix'}")
+        if files.get(exporter.name) is not None:
+            raise FabError(f"--output {path}: a {exporter.name} file is already asked for ({files[exporter.name]})")
+        files[exporter.name] = path
     settings = {
         k: v
         for k, v in dict(layer_height=layer_height, infill=infill, perimeters=perimeters).items()
@@ -234,15 +252,7 @@ def export(
     }
     summary = run_export(
         source,
-        stl=stl,
-        gcode=gcode,
-        cnc=cnc,
-        dxf=dxf,
-        svg=svg,
-        assembly=assembly,
-        vox=vox,
-        binvox=binvox,
-        vtk=vtk,
+        **files,
         pitch=pitch,
         count=count,
         units=units,
@@ -336,7 +346,16 @@ def simulate(
         typer.Option(help="REGION:force=Fx,Fy,Fz (N), torque= (N*m), displacement= (mm) or velocity= (m/s)."),
     ] = None,
     test: Annotated[str, typer.Option(help="static, failure, shear or impact.")] = "static",
-    model: Annotated[str, typer.Option(help="Force law: lps (any Poisson ratio) or pmb.")] = "lps",
+    units: Annotated[
+        str, typer.Option(help="Units of the part file's numbers: mm, cm, m, in or ft (converted to mm).")
+    ] = "mm",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Force law by name: lps (any Poisson ratio), pmb, or any law registered in physics.laws "
+            "(docs/physics.md)."
+        ),
+    ] = "lps",
     dimension: Annotated[int, typer.Option(help="3, or 2 for plane stress over an extruded part.")] = 3,
     steps: Annotated[
         int | None, typer.Option(help="Cap on solver iterations (explicit steps for impact).")
@@ -396,7 +415,7 @@ def simulate(
     if part_types is not None or part_type is not None or gravity is not None:
         raise FabError("--part-types, --part-type and --gravity apply to an assembly plan (.json), not to a solid part")
     if target.suffix.lower() == ".toml":
-        quick = {"--fix": fix, "--load": load, "--pitch": pitch, "--count": count}
+        quick = {"--fix": fix, "--load": load, "--pitch": pitch, "--count": count, "--units": units != "mm"}
         given = [name for name, value in quick.items() if value]
         if given:
             raise FabError(f"{', '.join(given)} apply to a part, not a job file: put them in {target.name}")
@@ -404,7 +423,7 @@ def simulate(
         if steps is not None:
             job = replace(job, test=replace(job.test, steps=steps))
     else:
-        job = job_from_flags(target, material, pitch, count, fix, load, test, model, dimension)
+        job = job_from_flags(target, material, pitch, count, fix, load, test, model, dimension, units)
         if steps is not None:
             job = replace(job, test=replace(job.test, steps=steps))
     summary, report = _with_live_view(

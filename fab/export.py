@@ -10,7 +10,6 @@ Voxel outputs (assembly plan, .vox, .binvox, .vti) need a grid: the saved one, o
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,15 +80,6 @@ class _Source:
 def export(
     source: str | os.PathLike[str] | VoxelGrid | Part,
     *,
-    stl: str | os.PathLike[str] | None = None,
-    gcode: str | os.PathLike[str] | None = None,
-    cnc: str | os.PathLike[str] | None = None,
-    dxf: str | os.PathLike[str] | None = None,
-    svg: str | os.PathLike[str] | None = None,
-    assembly: str | os.PathLike[str] | None = None,
-    vox: str | os.PathLike[str] | None = None,
-    binvox: str | os.PathLike[str] | None = None,
-    vtk: str | os.PathLike[str] | None = None,
     pitch: float | None = None,
     count: int | None = None,
     units: str = "mm",
@@ -104,116 +94,66 @@ def export(
     grid: VoxelGrid | None = None,
     timer: StageTimer | None = None,
     quiet: bool = False,
+    **files: str | os.PathLike[str] | None,
 ) -> dict:
     """Write every requested file; return a summary (``outputs`` maps each kind to its path and figures).
 
-    ``source`` may also be an imported :class:`fab.part.Part`; ``grid`` an already voxelized grid of it (so a
-    pipeline does not import or voxelize twice); ``timer`` a shared stage timer.
+    ``files``: one path per exporter by its registered name (exporters/__init__.py: ``stl``, ``gcode``, ``cnc``,
+    ``dxf``, ``svg``, ``assembly``, ``vox``, ``binvox``, ``vtk``, ...). ``source`` may also be an imported
+    :class:`fab.part.Part`; ``grid`` an already voxelized grid of it (so a pipeline does not import or voxelize
+    twice); ``timer`` a shared stage timer.
     """
-    requested = {
-        k: v
-        for k, v in dict(
-            stl=stl, gcode=gcode, cnc=cnc, assembly=assembly, vox=vox, binvox=binvox, vtk=vtk
-        ).items()
-        if v is not None
-    }
+    from exporters import EXPORTERS
+
+    unknown = sorted(set(files) - set(EXPORTERS))
+    if unknown:
+        raise FabError(f"unknown export kind(s) {', '.join(unknown)}: known {', '.join(EXPORTERS)}")
+    requested = {name: files[name] for name in EXPORTERS if files.get(name) is not None}
     if not requested:
         raise FabError(
-            "nothing to export: give at least one of --stl, --gcode, --cnc, --dxf, --svg, --assembly, --vox, --binvox, --vtk"
+            "nothing to export: give at least one of " + ", ".join(f"--{name}" for name in EXPORTERS)
         )
     timer = timer or StageTimer(quiet=quiet)
     src = _Source(source, pitch, count, units, params, tolerance_mm, timer, grid)
+    options = dict(
+        printer=printer,
+        slicer_settings=slicer_settings,
+        tool=tool,
+        flavor=flavor,
+        tabs=tabs,
+        placement_rate_per_hour=placement_rate_per_hour,
+    )
+    outline = None
     outputs: dict[str, dict] = {}
-
-    if stl is not None:
-        from exporters.stl import write_3mf, write_stl
-
-        with timer.stage("stl", f"writing {stl}"):
-            mesh = src.mesh()
-            (write_3mf if str(stl).lower().endswith(".3mf") else write_stl)(mesh, stl)
-        outputs["stl"] = {
-            "path": str(stl),
-            "triangles": int(len(mesh.faces)),
-            "volume_mm3": float(mesh.volume),
-            "watertight": bool(mesh.is_watertight),
-        }
-    if gcode is not None:
-        from exporters.gcode import export_gcode
-
-        with timer.stage("gcode", f"slicing into {gcode}"):
-            summary = export_gcode(src.mesh(), gcode, printer, **(slicer_settings or {}))
-        outputs["gcode"] = asdict(summary)
-    if cnc is not None or dxf is not None or svg is not None:
-        from exporters.outline import outline_from_mesh, outline_from_voxels
-
-        with timer.stage("outline", "extracting the flat outline"):
-            if src.is_grid:
-                grid = src.grid("--cnc/--dxf/--svg")
-                # Follow the part's curves (within half a voxel) rather than the voxel steps.
-                outline = outline_from_voxels(grid.occupancy, grid.pitch, grid.origin, smooth=True)
-            else:
-                outline = outline_from_mesh(src.mesh())
-    if cnc is not None:
-        from exporters.cnc import write_cnc
-
-        with timer.stage("cnc", f"writing {cnc}"):
-            options = {"flavor": flavor, "tabs": tabs}
-            if tool is not None:
-                options["tool"] = tool
-            outputs["cnc"] = {"path": str(cnc), **write_cnc(outline, cnc, **options)}
-    if dxf is not None:
-        from exporters.dxf import write_dxf
-
-        with timer.stage("dxf", f"writing {dxf}"):
-            write_dxf(outline, dxf)
-        outputs["dxf"] = {"path": str(dxf), "thickness_mm": outline.thickness_mm}
-    if svg is not None:
-        from exporters.svg import write_svg
-
-        with timer.stage("svg", f"writing {svg}"):
-            write_svg(outline, svg)
-        outputs["svg"] = {"path": str(svg), "thickness_mm": outline.thickness_mm}
-    if assembly is not None:
-        from exporters.assembly import export_assembly
-
-        grid = src.grid("--assembly")
-        options = (
-            {} if placement_rate_per_hour is None else {"placement_rate_per_hour": placement_rate_per_hour}
-        )
-        with timer.stage("assembly", f"planning the assembly into {assembly}"):
-            plan = export_assembly(
-                grid.occupancy,
-                grid.pitch,
-                grid.origin,
-                assembly,
-                material_ids=grid.material_ids,
-                materials=grid.materials,
-                **options,
-            )
-        outputs["assembly"] = {"path": str(assembly), **plan.get("summary", {})}
-    if vox is not None:
-        from exporters.vox import write_vox
-
-        grid = src.grid("--vox")
-        with timer.stage("vox", f"writing {vox}"):
-            write_vox(grid.occupancy, vox, material_ids=grid.material_ids)
-        outputs["vox"] = {"path": str(vox), "voxels": grid.count}
-    if binvox is not None:
-        from exporters.binvox import write_binvox
-
-        grid = src.grid("--binvox")
-        with timer.stage("binvox", f"writing {binvox}"):
-            write_binvox(grid.occupancy, grid.pitch, grid.origin, binvox)
-        outputs["binvox"] = {"path": str(binvox), "voxels": grid.count}
-    if vtk is not None:
-        from exporters.vtk import write_vti
-
-        grid = src.grid("--vtk")
-        with timer.stage("vtk", f"writing {vtk}"):
-            write_vti(grid.occupancy, grid.pitch, grid.origin, vtk)
-        outputs["vtk"] = {"path": str(vtk), "voxels": grid.count}
+    for name, path in requested.items():
+        exporter = EXPORTERS[name]
+        if exporter.needs == "mesh":
+            data = src.mesh()
+        elif exporter.needs == "outline":
+            if outline is None:
+                outline = _outline(src, requested, timer)
+            data = outline
+        else:
+            data = src.grid(f"--{name}")
+        with timer.stage(name, f"writing {path}"):
+            figures = exporter.write(data, path, options)
+        outputs[name] = {"path": str(path), **figures}
     return {
         "source": "<voxel grid>" if isinstance(source, VoxelGrid) else str(getattr(source, "source", source)),
         "outputs": outputs,
         "timing_s": timer.timings(),
     }
+
+
+def _outline(src: _Source, requested: dict, timer: StageTimer):
+    """The flat part's outline, once for every outline exporter."""
+    from exporters import EXPORTERS
+    from exporters.outline import outline_from_mesh, outline_from_voxels
+
+    with timer.stage("outline", "extracting the flat outline"):
+        if src.is_grid:
+            which = "/".join(f"--{k}" for k in requested if EXPORTERS[k].needs == "outline")
+            grid = src.grid(which)
+            # Follow the part's curves (within half a voxel) rather than the voxel steps.
+            return outline_from_voxels(grid.occupancy, grid.pitch, grid.origin, smooth=True)
+        return outline_from_mesh(src.mesh())

@@ -20,7 +20,6 @@ from fab.errors import FabError
 from fab.materials import Material, MaterialError, get_material
 from fab.regions import parse_region
 
-MODELS = ("pmb", "lps")
 TESTS = ("static", "failure", "shear", "impact")
 LOAD_KINDS = ("force", "torque", "displacement", "velocity")
 LOAD_UNITS = {"force": "N", "torque": "N*m", "displacement": "mm", "velocity": "m/s"}
@@ -39,6 +38,7 @@ EXPORT_KEYS = (
     "nc",
 )
 DEFAULT_COUNT = 100_000
+DEFAULT_MODEL = "lps"
 DEFAULT_HORIZON = 3.015
 
 _TABLES: dict[str, tuple[str, ...]] = {
@@ -58,11 +58,36 @@ _TABLES: dict[str, tuple[str, ...]] = {
         "indenter",
         "initial_velocity",
     ),
-    "export": EXPORT_KEYS,
+    "export": EXPORT_KEYS,  # and every registered exporter's key (export_keys)
 }
 _TOP = ("part", "voxels", "material", "physics", "fix", "load", "test", "export", "morph")
 _ARRAYS = ("fix", "load")
 _UNITS = ("mm", "cm", "m", "in", "inch", "ft")
+
+
+# [export] keys that are not an exporter of exporters/__init__.py: fab run writes them (a 3MF beside the STL,
+# the stress results, their picture, the voxel grid).
+RUN_OUTPUTS = ("threemf", "vtk", "png", "voxels")
+
+
+def export_keys() -> tuple[str, ...]:
+    """The keys a job's [export] table takes: the built-in ones and every registered exporter's."""
+    from exporters import EXPORTERS
+
+    return tuple(dict.fromkeys([*EXPORT_KEYS, *(e.job_key or e.name for e in EXPORTERS.values())]))
+
+
+def models() -> tuple[str, ...]:
+    """The force laws a job can name: those registered in physics.laws that are calibrated from a material."""
+    from physics.laws import law_names
+
+    return law_names(material=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MODELS":  # the old constant, now read from the registry when asked for
+        return models()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -159,10 +184,27 @@ class ExportSpec:
     dxf: Path | None = None
     svg: Path | None = None
     nc: Path | None = None
+    more: tuple[tuple[str, Path], ...] = ()  # (key, path) of registered exporters beyond the fields above
 
     def requested(self) -> dict[str, Path]:
-        """The formats asked for, name -> path."""
-        return {k: getattr(self, k) for k in EXPORT_KEYS if getattr(self, k) is not None}
+        """The formats asked for, key -> path."""
+        out = {k: getattr(self, k) for k in EXPORT_KEYS if getattr(self, k) is not None}
+        return out | dict(self.more)
+
+    def files(self) -> dict[str, Path]:
+        """The exporters (exporters/__init__.py) asked for, exporter name -> path; the ``stl`` key takes the
+        3MF when no STL is asked for (``RUN_OUTPUTS`` are fab run's own)."""
+        from exporters import EXPORTERS
+
+        requested = self.requested()
+        out = {}
+        for exporter in EXPORTERS.values():
+            key = exporter.job_key or exporter.name
+            if key not in RUN_OUTPUTS and key in requested:
+                out[exporter.name] = requested[key]
+        if "stl" not in out and self.threemf is not None:
+            out["stl"] = self.threemf
+        return out
 
 
 @dataclass(frozen=True)
@@ -233,7 +275,7 @@ class _Reader:
         if not isinstance(t, dict):
             kind = "[[...]] entries" if name in _ARRAYS else "a table"
             raise self.fail(name, index, "", f"must be {kind}, got {t!r}")
-        allowed = _TABLES[name]
+        allowed = export_keys() if name == "export" else _TABLES[name]
         for key in t:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
@@ -352,7 +394,7 @@ class _Reader:
 
     def physics(self) -> PhysicsSpec:
         t = self.table("physics")
-        model = self.string("physics", 0, "model", t.get("model", "lps"), MODELS)
+        model = self.string("physics", 0, "model", t.get("model", DEFAULT_MODEL), models())
         dim = t.get("dimension", 3)
         if isinstance(dim, bool) or dim not in (2, 3):
             raise self.fail("physics", 0, "dimension", f"'dimension' must be 3 or 2, got {dim!r}")
@@ -480,7 +522,9 @@ class _Reader:
 
     def export(self) -> ExportSpec:
         t = self.table("export")
-        return ExportSpec(**{k: self.path("export", k, v) for k, v in t.items()})
+        paths = {k: self.path("export", k, v) for k, v in t.items()}
+        more = tuple((k, v) for k, v in paths.items() if k not in EXPORT_KEYS)
+        return ExportSpec(**{k: v for k, v in paths.items() if k in EXPORT_KEYS}, more=more)
 
 
 def _normal(region: str) -> str:
@@ -555,6 +599,7 @@ def job_from_flags(
     test: str = "static",
     model: str = "lps",
     dimension: int = 3,
+    units: str = "mm",
 ) -> Job:
     """Build a Job from ``fab simulate`` quick flags (same validation as the job file, errors name the flag)."""
     source = Path(part).expanduser().resolve()
@@ -587,12 +632,14 @@ def job_from_flags(
             )
     if test.strip().lower() not in TESTS:
         raise FabError(f"--test must be one of {', '.join(TESTS)}, got {test!r}")
-    if model.strip().lower() not in MODELS:
-        raise FabError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if model.strip().lower() not in models():
+        raise FabError(f"--model must be one of {', '.join(models())}, got {model!r}")
     if dimension not in (2, 3) or isinstance(dimension, bool):
         raise FabError(f"--dimension must be 3 or 2, got {dimension!r}")
+    if units.strip().lower() not in _UNITS:
+        raise FabError(f"--units must be one of {', '.join(_UNITS)}, got {units!r}")
     return Job(
-        part=PartSpec(source=source),
+        part=PartSpec(source=source, units=units.strip().lower()),
         voxels=voxels,
         material=mat,
         physics=PhysicsSpec(model=model.strip().lower(), dimension=dimension),

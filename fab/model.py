@@ -25,6 +25,10 @@ from fab.voxels import VoxelGrid
 MM = 1e-3  # metres per millimetre: the one conversion between the pipeline and physics/
 # Largest share of particles allowed to be a single particle across a feature before the pitch is refused.
 THIN_LIMIT = 0.02
+# 2D bodies are plane stress sections of the extruded part.
+PLANE = "stress"
+# A law that fixes Poisson's ratio gets a note when the material's differs by more than this.
+POISSON_SLACK = 0.03
 # Spread force and torque loads over the boundary layer one horizon deep behind their region.
 LOAD_LAYER = True
 # Indenter contact stiffness: K = INDENT_STIFFNESS * E / dx^3 (N/m^5), as LAMMPS's peri example (1e17 at
@@ -191,31 +195,30 @@ def _memory_bytes() -> int:
 def make_law(
     physics: PhysicsSpec, material: Material, dimension: int, horizon_m: float
 ) -> tuple[Any, list[str]]:
-    """The force law of the job's model for this material; notes say what the model cannot represent."""
-    from physics import make_law as physics_law
+    """The force law registered as the job's model (physics/laws/__init__.py), calibrated for this material;
+    notes say what the model cannot represent."""
+    from physics.laws import law_class, law_names
 
+    law_type = law_class(physics.model)
+    if dimension not in law_type.dimensions:
+        dims = " or ".join(str(d) for d in law_type.dimensions)
+        raise FabError(f"model {physics.model!r} supports dimension {dims}, not {dimension}")
     notes = []
     e, nu, g0 = material.youngs_modulus, material.poisson_ratio, material.fracture_energy
-    stretch = critical_stretch(material, dimension, horizon_m)
-    if physics.model == "pmb":
-        fixed_nu = 0.25 if dimension == 3 else 1.0 / 3.0
-        if abs(nu - fixed_nu) > 0.03:
-            notes.append(
-                f"the bond-based model fixes Poisson's ratio at {fixed_nu:.3g} ({material.name} has {nu:.3g}); "
-                "use model = lps for the material's own"
-            )
-        law = physics_law(
-            "pmb", youngs_modulus=e, fracture_energy=g0, critical_stretch=stretch, plane="stress"
+    fixed_nu = law_type.fixed_poisson_ratio(dimension, PLANE)
+    if fixed_nu is not None and abs(nu - fixed_nu) > POISSON_SLACK:
+        free = [n for n in law_names(material=True) if law_class(n).fixed_poisson_ratio(dimension, PLANE) is None]
+        notes.append(
+            f"the {physics.model} model fixes Poisson's ratio at {fixed_nu:.3g} ({material.name} has {nu:.3g})"
+            + (f"; use model = {' or '.join(free)} for the material's own" if free else "")
         )
-    else:
-        law = physics_law(
-            "lps",
-            youngs_modulus=e,
-            poisson_ratio=nu,
-            fracture_energy=g0,
-            critical_stretch=stretch,
-            plane="stress",
-        )
+    law = law_type.from_material(
+        youngs_modulus=e,
+        poisson_ratio=nu,
+        fracture_energy=g0,
+        critical_stretch=critical_stretch(material, dimension, horizon_m),
+        plane=PLANE,
+    )
     return law, notes
 
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4, "inch": 25.4, "ft": 304.8}
 MESH_SUFFIXES = {".stl", ".obj", ".ply", ".off", ".3mf"}
+# A part whose largest extent is under this many mm is more likely in metres or inches than millimetres: warn.
+SMALL_PART_MM = 1.0
 STEP_SUFFIXES = {".step", ".stp"}
 SCRIPT_SUFFIXES = {".py"}
 # Surfaces whose mesh needs BRepMesh's interior deflection control. Planes and analytic surfaces are split
@@ -122,7 +124,9 @@ def load_part(
         if params:
             raise FabError("parameters apply to CadQuery scripts only, not to a CadQuery object")
         shape = _shape_of(source, "the CadQuery object")
-        return _part_from_shape(shape, "<cadquery object>", None, scale, tolerance_mm, angular_tolerance_rad)
+        return _checked_size(
+            _part_from_shape(shape, "<cadquery object>", None, scale, tolerance_mm, angular_tolerance_rad), units
+        )
 
     path = Path(source)
     if not path.exists():
@@ -140,7 +144,9 @@ def load_part(
     digest = file_sha256(path)
     if suffix in SCRIPT_SUFFIXES:
         shape = _shape_from_script(path, params or {})
-        return _part_from_shape(shape, str(path), digest, scale, tolerance_mm, angular_tolerance_rad)
+        return _checked_size(
+            _part_from_shape(shape, str(path), digest, scale, tolerance_mm, angular_tolerance_rad), units
+        )
     if suffix in STEP_SUFFIXES:
         if scale != 1.0:
             raise FabError(
@@ -148,7 +154,24 @@ def load_part(
             )
         shape = _shape_from_step(path)
         return _part_from_shape(shape, str(path), digest, 1.0, tolerance_mm, angular_tolerance_rad)
-    return _part_from_mesh(_read_mesh(path), str(path), digest, scale)
+    return _checked_size(_part_from_mesh(_read_mesh(path), str(path), digest, scale), units)
+
+
+def _checked_size(part: Part, units: str) -> Part:
+    """Warn when the part is implausibly small for its units (an STL in metres read as millimetres voxelizes
+    silently at a micrometre pitch) and suggest the units that would make it a plausible size."""
+    size = float(np.ptp(part.mesh.bounds, axis=0).max())
+    if size < SMALL_PART_MM:
+        per_unit = unit_scale(units)
+        hints = ", ".join(
+            f"--units {u} ({size / per_unit * UNITS_TO_MM[u]:.4g} mm)" for u in ("m", "in") if u != units.strip().lower()
+        )
+        warnings.warn(
+            f"{part.source} is only {size:.4g} mm across read in {units}: if its numbers are not {units}, give "
+            f"{hints}",
+            stacklevel=3,
+        )
+    return part
 
 
 def _shape_of(obj: Any, what: str) -> cq.Shape:

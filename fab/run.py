@@ -118,27 +118,15 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
         outputs["vtk"] = str(job.export.vtk)
     if job.morph is not None:
         summary["morph"] = _run_morph(job, timer, outputs, quiet)
-    fabrication = {
-        "stl": job.export.stl or job.export.threemf,
-        "gcode": job.export.gcode,
-        "cnc": job.export.nc,
-        "dxf": job.export.dxf,
-        "svg": job.export.svg,
-        "assembly": job.export.assembly,
-        "vox": job.export.vox,
-        "binvox": job.export.binvox,
-    }
-    fabrication = {k: v for k, v in fabrication.items() if v is not None}
-    if job.export.stl is not None and job.export.threemf is not None:
-        fabrication["threemf"] = job.export.threemf
+    fabrication = job.export.files()
     if fabrication:
-        threemf = fabrication.pop("threemf", None)
         result = export(part, grid=grid, timer=timer, quiet=quiet, **fabrication)
-        outputs.update({k: v["path"] for k, v in result["outputs"].items()})
-        if threemf is not None:
-            result = export(part, stl=threemf, timer=timer, quiet=quiet)
-            outputs["threemf"] = result["outputs"]["stl"]["path"]
-        summary["exports"] = result["outputs"]
+        exports = dict(result["outputs"])
+        if job.export.stl is not None and job.export.threemf is not None:  # both: the 3MF is a second mesh file
+            result = export(part, stl=job.export.threemf, timer=timer, quiet=quiet)
+            exports["threemf"] = result["outputs"]["stl"]
+        outputs.update({k: v["path"] for k, v in exports.items()})
+        summary["exports"] = exports
     if job.export.voxels is not None:
         with timer.stage("voxels", f"saving {job.export.voxels}"):
             outputs["voxels"] = str(grid.save(job.export.voxels))

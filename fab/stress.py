@@ -37,7 +37,6 @@ from fab.impact import impact_test
 from fab.job import (
     DEFAULT_COUNT,
     DEFAULT_HORIZON,
-    MODELS,
     TESTS,
     Fix,
     Job,
@@ -46,6 +45,7 @@ from fab.job import (
     PhysicsSpec,
     TestSpec,
     VoxelSpec,
+    models,
     parse_load_flag,
 )
 from fab.live.stop import LiveStopped
@@ -180,8 +180,8 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
 
     start = time.perf_counter()
     material = job.material
-    if job.physics.model not in MODELS:
-        raise FabError(f"unknown model {job.physics.model!r}: use one of {', '.join(MODELS)}")
+    if job.physics.model not in models():
+        raise FabError(f"unknown model {job.physics.model!r}: use one of {', '.join(models())}")
     if job.test.kind not in TESTS:
         raise FabError(f"unknown test {job.test.kind!r}: use one of {', '.join(TESTS)}")
     model = build_model(grid, job, material)
@@ -329,8 +329,8 @@ def stress_test(
         parse_region(f)
     if pitch is not None and count is not None:
         raise FabError("give either pitch (mm) or count, not both")
-    if model not in MODELS:
-        raise FabError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if model not in models():
+        raise FabError(f"model must be one of {', '.join(models())}, got {model!r}")
     if test not in TESTS:
         raise FabError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     if dimension not in (2, 3):

@@ -214,3 +214,14 @@ def test_unwritable_path(tmp_path, mk3s):
     target.mkdir()
     with pytest.raises(ExportError, match="cannot write G-code"):
         export_gcode(trimesh.creation.box((5, 5, 5)), target, mk3s)
+
+
+def test_start_sets_absolute_coordinates_before_relative_extrusion(tmp_path, mk3s):
+    """G90 after M83 resets E to absolute on Smoothieware-style firmware: the header emits G90, then M83."""
+    path = tmp_path / "p.gcode"
+    export_gcode(trimesh.creation.box(extents=(10.0, 10.0, 1.0)), path, mk3s)
+    lines = [line.split(";")[0].strip() for line in path.read_text().splitlines()]
+    last_g90 = max(i for i, line in enumerate(lines) if line == "G90")
+    last_m83 = max(i for i, line in enumerate(lines) if line == "M83")
+    assert last_g90 < last_m83  # and nothing switches E back: the body is relative extrusion throughout
+    assert not any(line in ("G91", "M82") for line in lines[last_m83:])
