@@ -6,19 +6,15 @@ Progress goes to stderr; ``--json`` prints exactly one JSON object on stdout.
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from fab.errors import FabError, user_errors
+from fab.console import live_options, print_json, reports_user_errors, stdout_console
+from fab.errors import FabError
 from fab.live import LiveFlag, LiveHost, LiveOptions, LivePort, LiveToken
 from fab.progress import stderr_console
 
@@ -30,47 +26,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stdout_console = Console()
 
 
 @app.callback()
 def fab() -> None:
     """bits2atoms: import CAD parts, voxelize them, stress-test them with a particle engine, and write
     fabrication files (STL, G-code, CNC, voxel assembly plans)."""
-
-
-def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user errors into one line on stderr and exit status 2; route warnings to stderr as one line."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-            stderr_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
-
-        previous = warnings.showwarning
-        warnings.showwarning = show_warning
-        try:
-            return command(*args, **kwargs)
-        except user_errors() as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=getattr(exc, "exit_code", FabError.exit_code)) from None
-        except KeyboardInterrupt:
-            stderr_console.print("[red]interrupted[/red]")
-            raise typer.Exit(code=130) from None
-        finally:
-            warnings.showwarning = previous
-
-    return wrapper
-
-
-def live_options(live: bool, host: str, port: int, token: str | None):
-    """A fab.live.LiveOptions when --live was given (None otherwise); --host/--port/--token need --live."""
-    if not live:
-        given = [n for n, v in (("--host", host != "127.0.0.1"), ("--port", port != 0), ("--token", token)) if v]
-        if given:
-            raise FabError(f"{', '.join(given)} apply to the live page: add --live")
-        return None
-    return LiveOptions(host=host, port=port, token=token)
 
 
 def parse_params(values: list[str] | None) -> dict[str, Any]:
@@ -89,10 +50,6 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
                 continue
         params[key.strip()] = value
     return params
-
-
-def print_json(summary: dict) -> None:
-    sys.stdout.write(json.dumps(summary, default=float) + "\n")
 
 
 def print_convert_summary(summary: dict) -> None:

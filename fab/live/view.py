@@ -177,7 +177,7 @@ def open_search(server: LiveServer, folder: Path):
     from fab.live.search import SearchLive
     from fab.morph import checkpoint
     from fab.morph.config import read_morph_job
-    from fab.morph.run import PARETO_KEYS
+    from fab.morph.problems import pareto_keys
 
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
@@ -194,7 +194,7 @@ def open_search(server: LiveServer, folder: Path):
         mj, output=folder, settings=replace(mj.settings, seed=int(summary.get("seed", mj.settings.seed)))
     )
     state = checkpoint.load(folder / "checkpoint.pkl", mj.settings.fingerprint(mj.problem))
-    view = SearchLive(server, mj, _Finished(), PARETO_KEYS.get(mj.problem_name, ()), finished=True)
+    view = SearchLive(server, mj, _Finished(), pareto_keys(mj.problem_name), finished=True)
     view.on_generation(state["generation"], state["records"], state["history"])
     return view
 

@@ -13,7 +13,7 @@ from fab.live import LiveFlag, LiveHost, LivePort, LiveToken
 def register(app: typer.Typer) -> None:
     """Add ``morph JOB.toml [--json] [--resume] [--scheduler ADDR] [--workers N] [--budget-minutes M]
     [--seed S]`` to ``app``."""
-    from fab.cli import live_options, print_json, reports_user_errors, stdout_console
+    from fab.console import live_options, print_json, reports_user_errors, stdout_console
 
     @app.command()
     @reports_user_errors
@@ -62,28 +62,9 @@ def register(app: typer.Typer) -> None:
             f"{summary['evaluations']} evaluations, {summary['seconds']:.1f} s ({summary['stopped_by']})",
             f"best score {best['score']:.4g} (generation {best['generation']})",
         ]
-        if "transmission_error_rad" in summary:
-            lines += [
-                f"transmission error {summary['transmission_error_rad']:.3e} rad "
-                f"(standard 20 deg involute pair: {summary['reference_transmission_error_rad']:.3e} rad)",
-                f"flank vs best-fit involute {summary['involute_deviation_pct_module']:.3f} % of the module, "
-                f"pressure angle {summary['pressure_angle_deg']:.2f} deg, "
-                f"contact ratio {summary['contact_ratio']:.3f}",
-            ]
-        if "compliance_nmm" in summary:
-            failure = summary["failure_load_n"]
-            lines += [
-                f"compliance {summary['compliance_nmm']:.4g} N mm (full domain "
-                f"{summary['full_domain_compliance_nmm']:.4g}), volume fraction {summary['volume_fraction']:.3f}, "
-                f"peak bond stretch {summary['peak_stretch']:.3e}",
-                (
-                    f"failure test: {failure:.4g} N"
-                    if failure is not None
-                    else summary["failure_note"] or "failure test: no result"
-                )
-                + f" (service load {summary['service_load_n']:g} N, first bond break estimated at "
-                f"{summary['first_break_load_n']:.4g} N)",
-            ]
+        from fab.morph.problems import problem_module
+
+        lines += problem_module(summary["problem"]).summary_lines(summary)
         caught = ", ".join(f"{k} {v}" for k, v in summary["guards"].items())
         lines.append(f"guards caught: {caught}")
         lines.append("written: " + ", ".join(summary["outputs"].values()))
