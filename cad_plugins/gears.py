@@ -18,7 +18,6 @@ from typing import Any
 
 import cadquery as cq
 import numpy as np
-import shapely
 
 from cad_plugins.involute import (
     DEFAULT_ROOT_FILLET,
@@ -183,33 +182,9 @@ def gear_from_profile(
     a polygon (no smoothing). ``bore`` (diameter, mm) is centred on the origin and must lie inside the
     outline. Raises :class:`FabError` for outlines that are not simple polygons.
     """
-    width = _positive("gear width", width)
-    try:
-        pts = np.asarray(profile_xy, dtype=float)
-    except (TypeError, ValueError):
-        raise FabError("gear profile must be an (N, 2) array of numbers in mm") from None
-    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
-        raise FabError(f"gear profile must be an (N, 2) array with N >= 3, got shape {pts.shape}")
-    if not np.isfinite(pts).all():
-        raise FabError("gear profile contains NaN or infinite coordinates")
-    if np.allclose(pts[0], pts[-1]):
-        pts = pts[:-1]
-    keep = np.ones(len(pts), dtype=bool)  # drop repeated consecutive points (zero-length edges)
-    keep[1:] = np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-9
-    pts = pts[keep]
-    poly = shapely.Polygon(pts)
-    if len(pts) < 3 or not poly.is_valid or poly.area <= 0:
-        raise FabError("gear profile is not a simple closed outline (it self-intersects or has no area)")
-    if not poly.exterior.is_ccw:
-        pts = pts[::-1]
-    inner_room = (
-        float(poly.exterior.distance(shapely.Point(0, 0))) if poly.contains(shapely.Point(0, 0)) else 0
-    )
-    bore = _bore(bore, inner_room, "inside the profile around the origin")
-    wire = cq.Wire.makePolygon([_vec(p) for p in pts], close=True)
-    inner = [cq.Wire.makeCircle(bore / 2, cq.Vector(), cq.Vector(0, 0, 1))] if bore > 0 else []
-    # shapely has already proven the outline simple; OCC's own check costs seconds on long polygons.
-    return _place(_extrude(cq.Face.makeFromWires(wire, inner), width, check=False), workplane)
+    from fab.prism import prism
+
+    return _place(prism(profile_xy, _positive("gear width", width), bore), workplane)
 
 
 def rack(

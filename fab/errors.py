@@ -21,6 +21,7 @@ class FabError(Exception):
 def user_errors() -> tuple[type[Exception], ...]:
     """Every exception type whose message is meant for the user (the CLI reports these in one line)."""
     from exporters.errors import ExportError
+    from geometry.errors import GeometryError
     from physics.errors import PhysicsError
 
-    return (FabError, ExportError, PhysicsError)
+    return (FabError, ExportError, GeometryError, PhysicsError)

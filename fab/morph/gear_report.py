@@ -36,8 +36,7 @@ def reference_backlash(problem: GearProblem) -> float:
 
 def reference_profile(problem: GearProblem) -> ToothProfile:
     """h(R) of the standard 20 degree involute gear: exact flank above the form radius, fillet below."""
-    from cad_plugins.gears import gear_profile
-    from cad_plugins.involute import tooth_geometry
+    from geometry.involute import gear_profile, tooth_geometry
 
     b = reference_backlash(problem) / 2  # each gear thinned by half the pair's backlash
     geo = tooth_geometry(problem.module, problem.teeth, REFERENCE_PRESSURE_ANGLE, backlash=b)
@@ -82,7 +81,7 @@ class InvoluteFit:
 
 def fit_involute(profile: ToothProfile, r_lo: float, r_hi: float) -> InvoluteFit:
     """Least-squares involute through the flank between radii ``r_lo`` and ``r_hi`` (the working flank)."""
-    from cad_plugins.involute import inv
+    from geometry.involute import inv
 
     keep = (profile.radii >= r_lo) & (profile.radii <= r_hi) & (profile.half_angle > 0)
     radii, flank = profile.radii[keep], profile.half_angle[keep]
@@ -185,10 +184,10 @@ def write_fabrication(
     def step(path: Path) -> None:
         import cadquery as cq
 
-        from cad_plugins.gears import gear_from_profile
         from exporters.atomic import atomic_path
+        from fab.prism import prism
 
-        solid = gear_from_profile(shapely.get_coordinates(polygon.exterior)[:-1], width, bore=bore)
+        solid = prism(shapely.get_coordinates(polygon.exterior)[:-1], width, bore=bore)
         with atomic_path(path) as tmp:
             cq.exporters.export(solid, str(tmp))
 
