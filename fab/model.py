@@ -25,6 +25,10 @@ from fab.voxels import VoxelGrid
 MM = 1e-3  # metres per millimetre: the one conversion between the pipeline and physics/
 # Largest share of particles allowed to be a single particle across a feature before the pitch is refused.
 THIN_LIMIT = 0.02
+# A 2D model gets a note when fewer of the part's voxels than this share match its mid-plane section.
+PRISMATIC_SHARE = 0.98
+# Fewer particles than this (two per axis of a cube) are too coarse to simulate.
+MIN_PARTICLES = 8
 # 2D bodies are plane stress sections of the extruded part.
 PLANE = "stress"
 # A law that fixes Poisson's ratio gets a note when the material's differs by more than this.
@@ -68,7 +72,7 @@ def _section_2d(
     notes = []
     footprint = occ[:, :, layers[0] : layers[-1] + 1]
     prismatic = float((footprint == section[:, :, None]).mean())
-    if prismatic < 0.98:
+    if prismatic < PRISMATIC_SHARE:
         notes.append(
             f"dimension = 2 models the mid-plane section; {100 * (1 - prismatic):.1f} % of the part's voxels "
             "differ from it (the part is not a straight extrusion along z)"
@@ -117,7 +121,7 @@ def build_model(grid: VoxelGrid, job: Job, material: Material) -> Model:
     count = int(np.count_nonzero(occ))
     if count == 0:
         raise FabError("the part has no particles at this pitch: use a smaller pitch or a larger count")
-    if count < 8:
+    if count < MIN_PARTICLES:
         raise FabError(
             f"only {count} particles at pitch {pitch:g} mm: too coarse to simulate; use a smaller pitch"
         )

@@ -235,8 +235,8 @@ def _shape_from_script(path: Path, params: dict[str, Any]) -> cq.Shape:
         model = cqgi.parse(script)
     except SyntaxError as exc:
         raise FabError(f"{path.name}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:
-        raise FabError(f"cannot parse CadQuery script {path.name}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a user's script may raise anything: named in the message, kept as the cause
+        raise FabError(f"cannot parse CadQuery script {path.name}: {type(exc).__name__}: {exc}") from exc
     declared = model.metadata.parameters
     unknown = sorted(set(params) - set(declared))
     if unknown:
@@ -284,10 +284,10 @@ def _shape_from_step(path: Path) -> cq.Shape:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             workplane = cq.importers.importStep(str(path))
-    except Exception as exc:
+    except Exception as exc:  # OCC raises bare exceptions for unreadable files: kept as the cause
         raise FabError(
             f"cannot read STEP file {path.name}: {' '.join(str(exc).split()) or type(exc).__name__}"
-        ) from None
+        ) from exc
     return _shape_of(workplane, f"STEP file {path.name}")
 
 
@@ -385,9 +385,9 @@ def _read_mesh(path: Path) -> trimesh.Trimesh:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             loaded = trimesh.load(path, force="mesh", process=False)
-    except Exception as exc:
+    except Exception as exc:  # trimesh's loaders raise many types for a bad file: named, kept as the cause
         message = " ".join(str(exc).split()) or "unreadable"
-        raise FabError(f"cannot read mesh {path.name}: {type(exc).__name__}: {message}") from None
+        raise FabError(f"cannot read mesh {path.name}: {type(exc).__name__}: {message}") from exc
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
         raise FabError(f"the mesh in {path.name} is empty: no triangles")
     return loaded

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,8 +169,8 @@ class VoxelGrid:
                 )
         except FabError:
             raise
-        except Exception as exc:  # zip or key errors from a file that is not ours
-            raise FabError(f"cannot read voxel grid {source}: {exc.__class__.__name__}: {exc}") from None
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # not our file
+            raise FabError(f"cannot read voxel grid {source}: {exc.__class__.__name__}: {exc}") from exc
 
 
 def estimate_grid(bounds_mm: np.ndarray, pitch: float) -> tuple[tuple[int, int, int], int]:
