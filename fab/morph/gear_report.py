@@ -3,7 +3,7 @@
 This is the only place the involute appears, as the yardstick, never in the search:
 
 * the reference pair is a standard 20 degree involute gear of the same module and tooth count from
-  :mod:`cad_plugins.involute` (exact flank, ISO 53 root fillet), thinned to the middle of the backlash
+  :mod:`geometry.involute` (exact flank, ISO 53 root fillet), thinned to the middle of the backlash
   band, and meshed by exactly the same code as the grown gear;
 * the grown flank's deviation from its best-fit involute (least squares over base radius and phase on
   the working flank, normal distance r_b * d(theta)) and its effective pressure angle acos(r_b / r).
@@ -149,7 +149,7 @@ def write_fabrication(
 
     csv / outline_dxf: the bare outline (x, y in mm); dxf / nc: the flat part with its bore (DXF, CNC or
     laser G-code); stl / gcode: the extruded part (a prism of the same outline, trimesh) and its FDM
-    G-code; step: the B-rep from :func:`cad_plugins.gears.gear_from_profile`. A format whose exporter
+    G-code; step: the B-rep from :func:`fab.prism.prism`. A format whose exporter
     refuses the part is skipped and its one-line reason put in ``errors``.
     """
     import trimesh
