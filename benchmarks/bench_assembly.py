@@ -63,6 +63,8 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
     small.check(push)  # compile / load the numba cache, not timed
     states = seq.check(push, max_seconds=max_seconds)
     done = len(states.utilisation)
+    print(f"states checked {done:,} of {n:,} in {states.seconds:.2f} s, {states.iterations.mean():.1f} CG iterations "
+          f"a state (spot checks against direct solves follow)", file=sys.stderr, flush=True)  # fmt: skip
     # spot checks against the direct solve of the same states
     spots = sorted({min(done - 1, k) for k in (done // 10, done // 2, done - 1)})
     deviation = 0.0

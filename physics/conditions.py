@@ -136,6 +136,7 @@ class Velocity(Condition):
         self.travelled += velocity * sim.dt
         sim.u[self.idx] = self.travelled
         sim.v[self.idx] = velocity
+        _hold_rotation(sim, self.idx)
 
 
 @dataclass
@@ -355,3 +356,6 @@ class Rotation(Condition):
         sim.u[self.idx] = rot - r
         omega = 0.0 if self.angle is not None else self.angular_velocity
         sim.v[self.idx] = omega * np.cross(a, rot)
+        if getattr(sim, "rotational", False):  # particles with orientation turn with the hub
+            sim.q[self.idx] = (np.cos(0.5 * th), *(np.sin(0.5 * th) * a))
+            sim.w[self.idx] = omega * a

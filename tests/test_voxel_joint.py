@@ -172,3 +172,16 @@ def test_part_types_builtin_and_file(tmp_path):
         load_part_types(f)
     with pytest.raises(FabError, match="did you mean"):
         get_part_type("PLA-20mm-boltd")
+
+
+def test_twisted_column_carries_the_torsion_of_its_joints():
+    from physics import Rotation
+
+    body = Body.from_occupancy(np.ones((1, 1, 6), bool), A, 1000.0, horizon_cells=1.0)
+    body.point_set("base", lambda x: x[:, 2] < 0.5 * A)
+    body.point_set("top", lambda x: x[:, 2] > 4.5 * A)
+    law = VoxelJoint(**LAW)
+    twist = Rotation("top", angle=0.01, point=(0.0, 0.0, 5 * A), axis=(0.0, 0.0, 1.0))
+    Simulation(body, law, [Fixed("base"), twist]).relax()
+    # five joints in series between the held ends
+    np.testing.assert_allclose(law.section[:, 3], LAW["torsion_stiffness"] * 0.01 / 5, rtol=1e-9)

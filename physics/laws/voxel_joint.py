@@ -282,8 +282,8 @@ class VoxelJoint(ForceLaw):
                 + np.abs(sections[:, 3]) / s[:, 3])  # fmt: skip
 
     def _static_loads(self, sim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(prescribed displacement (n, 3), external load vector (6n,) in N and N m, held mask (n,)) with every
-        condition at its full value; rotations of held voxels are held at zero."""
+        """(prescribed displacements and rotations (n, 6), external load vector (6n,) in N and N m, held mask (n,))
+        with every condition at its full value (supports hold rotations at zero, a Rotation turns its set)."""
         n = sim.body.count
         sim.u[:] = 0.0
         sim.v[:] = 0.0
@@ -292,7 +292,9 @@ class VoxelJoint(ForceLaw):
         t = math.inf
         for cond in sim.conditions:
             cond.prescribe(sim, t)
-        presc = sim.u.copy()
+        presc = np.zeros((n, 6))
+        presc[:, :3] = sim.u
+        kern.rotvecs_from_quaternions(sim.q, presc[:, 3:])
         sim.force[:] = 0.0
         sim.torque[:] = 0.0
         for cond in sim.conditions:
@@ -322,14 +324,14 @@ class VoxelJoint(ForceLaw):
         return int(count), labels
 
     def solve_linear(self, sim, load: np.ndarray, presc: np.ndarray, held: np.ndarray) -> np.ndarray:
-        """(6n,) small-displacement solution of K d = load with held voxels at ``presc`` (rotations 0); direct
-        sparse LU (SuperLU, minimum-degree ordering of K + K^T)."""
+        """(6n,) small-displacement solution of K d = load with held voxels at ``presc`` ((n, 6) displacements and
+        rotation vectors); direct sparse LU (SuperLU, minimum-degree ordering of K + K^T)."""
         n = sim.body.count
         self.check_supported(held)
         K = self.stiffness_matrix(n).tocsc()
         fixed = np.repeat(held, 6)
         d = np.zeros(6 * n)
-        d.reshape(n, 6)[:, :3][held] = presc[held]
+        d.reshape(n, 6)[held] = presc[held]
         free = ~fixed
         rhs = load[free] - K[free][:, fixed] @ d[fixed]
         Kff = K[free][:, free].tocsc()
