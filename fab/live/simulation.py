@@ -145,6 +145,9 @@ class SimulationLive:
         if test != "static":
             self.load_factor.disabled = True
             self.resolve_button.disabled = True
+        if test == "impact":
+            self.residual_plot.title = "kinetic energy (J, log) over the steps"
+            self.residual_plot.series = ({"label": "step"}, {"label": "kinetic energy (J)", "stroke": "#d62728"})
         self._snapshot(sim)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
@@ -153,6 +156,9 @@ class SimulationLive:
         self.step = step
         if residual is not None:
             self._add_residual(self.offset + step, residual)
+        elif self.test == "impact":  # explicit dynamics: the energy history instead of a residual
+            mass = np.asarray(sim.body.density) * sim.body.particle_volume
+            self._add_residual(step, float(0.5 * np.sum(mass * np.sum(sim.v * sim.v, axis=1))))
         if self.controls.paused:
             self._snapshot(sim)
             self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))
