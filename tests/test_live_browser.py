@@ -54,7 +54,7 @@ def _bar_job(tolerance: float = 1e-4) -> tuple[VoxelGrid, Job]:
 def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) -> None:
     grid, job = _bar_job()
     with LiveServer("bar", quiet=True) as server:
-        view = SimulationLive(server, interval=0.2)
+        view = SimulationLive(server, interval=0.2, quiet=True)
         out: dict = {}
         solver = threading.Thread(target=lambda: out.update(report=run_test(grid, job, live=view)), daemon=True)
         with chromium() as driver:

@@ -23,6 +23,7 @@ import numpy as np
 from fab.live.server import INTERVAL, MAX_POINTS, Controls, LiveServer, Throttle, colours, subsample
 from fab.live.stop import LiveStopped
 from fab.model import MM
+from fab.progress import stderr_console
 
 # Displacement first: it costs nothing to show; von Mises needs the stress tensors (about 0.1 ms a particle
 # on 2 cores), so while it is on show the snapshots come as often as the budget allows.
@@ -58,8 +59,10 @@ class SimulationLive:
         interval: float = INTERVAL,
         max_points: int = MAX_POINTS,
         hold: bool = True,
+        quiet: bool = False,
     ) -> None:
         self.server = server
+        self.quiet = quiet
         self.controls = Controls()
         self.throttle = Throttle(interval)
         self.max_points = max_points
@@ -200,11 +203,19 @@ class SimulationLive:
                 else "stopped short of equilibrium: **Re-solve** or **Finish**"
             )
             self._status()
-            while not (self._finish.is_set() or self.controls.stopped or self._requested is not None):
-                if not self.server.clients():
-                    break
-                self._redraw_if_dirty(self.sim)
-                time.sleep(0.1)
+            if not self.quiet:
+                stderr_console.print(
+                    "live view: solved; waiting for the page (Re-solve or Finish; Ctrl-C finishes too)",
+                    highlight=False,
+                )
+            try:
+                while not (self._finish.is_set() or self.controls.stopped or self._requested is not None):
+                    if not self.server.clients():
+                        break
+                    self._redraw_if_dirty(self.sim)
+                    time.sleep(0.1)
+            except KeyboardInterrupt:  # at the terminal: finish and write the results
+                self._finish.set()
             self._note = ""
         requested, self._requested = self._requested, None
         if requested is None or self._finish.is_set() or self.controls.stopped:
@@ -305,4 +316,4 @@ def open_simulation_view(live_options: Any, title: str, quiet: bool) -> tuple[Li
     server = LiveServer(
         title, host=live_options.host, port=live_options.port, token=live_options.token, quiet=quiet
     )
-    return server, SimulationLive(server)
+    return server, SimulationLive(server, quiet=quiet)
