@@ -56,7 +56,7 @@ SUPPORTED = (Fixed, Displacement, Force, Torque)
 def supports(sim) -> bool:
     """True when Newton applies: dead loads and held sets only, at least one held and one free particle, no
     contact law."""
-    if getattr(sim.law, "contact", False):
+    if getattr(sim.law, "contact", False) or getattr(sim.law, "rotational", False):
         return False
     if not all(isinstance(c, SUPPORTED) for c in sim.conditions):
         return False
@@ -310,7 +310,7 @@ class Newton:
             sim.u += du
             r1 = self.residual()
             g1 = _dot(du, r1)
-            if g0 > 0 and g1 < -0.5 * g0:
+            if control is None and g0 > 0 and g1 < -0.5 * g0:
                 a = g0 / (g0 - g1)  # the secant's zero of the slope, in (0, 2/3)
                 sim.u += (a - 1.0) * du
                 r1 = self.residual()
@@ -327,8 +327,9 @@ def solve(
     callback: Callable[[int, float], bool] | None = None,
     balance: float | None = None,
 ) -> dict | None:
-    """Static equilibrium at the conditions' full values by Newton-Krylov (load steps halved where a full step
-    fails); relax's dict, or None where Newton does not apply (see ``supports``)."""
+    """Static equilibrium at the conditions' full values by Newton-Krylov from the current state; where a full
+    step fails, load steps from the unloaded state (``solve_steps``). relax's dict, or None where Newton does
+    not apply (see ``supports``)."""
     if not supports(sim):
         return None
     solver = newton_for(sim)
@@ -336,29 +337,12 @@ def solve(
     res = solver.solve(tolerance, balance, callback=callback)
     if not res["failed"]:
         return res
-    # Load stepping from the unloaded state, halving a step that fails.
     sim.u[:] = 0.0
-    lam, step, steps = 0.0, 0.5, res["steps"]
-    while lam < 1.0:
-        target = min(1.0, lam + step)
-        saved = sim.u.copy()
-        pat.scale(target)
-        last = target == 1.0
-        res = solver.solve(tolerance if last else 10 * tolerance, balance if last else None, callback=callback)
-        steps += res["steps"]
-        if res["failed"]:
-            sim.u[:] = saved
-            step *= 0.5
-            if step < 1.0 / 64:
-                pat.scale(1.0)
-                break
-            continue
-        lam = target
-        if res["stopped"]:
-            break
+    pat.scale(0.0)
+    res2 = solve_steps(solver, 1.0, tolerance, balance, callback, first=0.5)
+    res2["steps"] += res["steps"]
     pat.scale(1.0)
-    res["steps"] = steps
-    return res
+    return res2
 
 
 _SOLVERS: dict = {}
@@ -376,3 +360,254 @@ def newton_for(sim) -> Newton:
         solver = Newton(sim)
         _SOLVERS[sim] = solver
     return solver
+
+
+# ---- failure: the load path with bond breaking --------------------------------------------------------------
+
+DW_FIRST = 0.02  # first displacement-control increment, a share of w at the first break
+DW_MIN = 0.0025  # smallest increment (share of w at the first break): the peak's resolution after refinement
+DW_MAX = 0.2
+DROP = 0.5  # past the peak, a load below this share of it means the part has failed
+MAX_INCREMENTS = 80
+MAX_ROUNDS = 60  # break-and-re-equilibrate rounds within one increment
+SETTLE_SLACK = 3.0  # rounds inside an increment solve to this multiple of the tolerances (the last one to 1)
+
+
+@dataclass
+class Trace:
+    """The load path of a failure test: ``curve`` points (factor, w in m, broken bonds, bonds broken in the
+    increment, converged) in order, the peak (largest factor of an equilibrium with no bond over its limit),
+    why it stopped, and how much it cost."""
+
+    curve: list = field(default_factory=list)
+    peak_factor: float | None = None
+    peak_index: int | None = None
+    failed: bool = False
+    reason: str = ""
+    evaluations: int = 0
+    iterations: int = 0
+    converged: bool = True
+
+
+def trace(
+    sim,
+    *,
+    tolerance: float = 2e-3,
+    balance: float | None = None,
+    max_factor: float = 1e3,
+    watch: Callable[[], str | None] | None = None,
+    progress: Callable[[dict], None] | None = None,
+    save: Callable[[], object] | None = None,
+) -> Trace:
+    """Follow the load path from the current equilibrium (the conditions' values now are factor 1) until the
+    part fails; bonds break only between converged states. Load control up to the first break (its factor from
+    the largest bond stretch, the law being linear until then), then control of the load's work-conjugate
+    displacement w (``Pattern.work_displacement``) with increments DW_FIRST x w, grown where nothing breaks,
+    halved where the load falls fast; after each converged increment, bonds over their limit break and the
+    increment re-equilibrates at the same w until none does. The first increment whose settled load is below the
+    previous one is redone from the previous state with a quarter of the step, down to DW_MIN (the peak's
+    resolution). Failed: ``watch`` returns a reason (cut off, ran away), the load falls below DROP x the peak,
+    or an increment no longer converges past the peak (snap-back). ``progress(event)`` gets factor, w_mm,
+    iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
+    """
+    from physics import analysis
+
+    solver = newton_for(sim)
+    solver.pattern = pat = Pattern(sim)
+    out = Trace()
+    total0 = int(sim.initial_bond_count.sum())
+    evaluations0, iterations0 = solver.evaluations, solver.iterations
+    s0 = float(getattr(sim.law, "s00", np.inf))
+    state = {"phase": "load", "broken_new": 0, "peak": -np.inf}
+
+    def broken_total() -> int:
+        return (total0 - int(np.bitwise_count(sim.bits).sum())) // 2
+
+    def callback(it: int, residual: float) -> bool:
+        if progress is not None:
+            progress({"factor": pat.factor, "w_mm": pat.work_displacement(sim.u) * 1e3, "iteration": it,
+                      "residual": residual, "broken": broken_total(), "phase": state["phase"]})  # fmt: skip
+        return False
+
+    def record(converged: bool) -> None:
+        out.curve.append({"factor": pat.factor, "w_m": pat.work_displacement(sim.u), "broken": broken_total(),
+                          "converged": converged})  # fmt: skip
+
+    def settle(control: float | None, tol_scale: float = 1.0) -> tuple[bool, int]:
+        """Break bonds over their limit and re-equilibrate until none breaks: (converged, bonds broken)."""
+        broken = 0
+        for _ in range(MAX_ROUNDS):
+            n = solver.break_bonds()
+            if n == 0:
+                return True, broken
+            broken += n
+            state["broken_new"] = broken
+            res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
+                               callback=callback, control=control)  # fmt: skip
+            if not (res["converged"] or res["stalled"]):
+                return False, broken
+            if control is not None and pat.factor < DROP * state["peak"]:
+                # The crack runs on at a falling load: failed; no need to follow the cascade to its end.
+                out.failed = True
+                out.reason = f"the load fell to {pat.factor / state['peak']:.0%} of its peak as the crack ran"
+                return True, broken
+        if watch is not None and broken and (reason := watch()) is not None:
+            out.failed, out.reason = True, reason
+        return True, broken
+
+    def finish() -> Trace:
+        out.evaluations = solver.evaluations - evaluations0
+        out.iterations = solver.iterations - iterations0
+        return out
+
+    def snapshot():
+        return sim.u.copy(), sim.bits.copy(), pat.factor
+
+    def restore(snap) -> None:
+        sim.u[:] = snap[0]
+        sim.bits[:] = snap[1]
+        pat.scale(snap[2])
+        solver.residual()  # the law's per-particle state (LPS) follows the bits back
+
+    record(True)
+    # ---- load control to the first break -----------------------------------------------------------------
+    ok, broken = settle(None)
+    if out.failed or not ok:
+        out.failed = True
+        out.reason = out.reason or "the part fails at the service load (no equilibrium once bonds break)"
+        out.peak_factor, out.peak_index = None, None
+        return finish()
+    if broken == 0:
+        if not np.isfinite(s0):
+            out.reason = "bonds never break (no fracture energy or strength)"
+            return finish()
+        smax = float(analysis.max_bond_stretch(sim).max())
+        jump = s0 / smax if smax > 0 else np.inf
+        if not jump * pat.factor <= max_factor:
+            out.reason = f"no bond breaks up to {max_factor:g} x the service load"
+            return finish()
+        state["phase"] = "load"
+        service = snapshot()
+        first_break = pat.factor * jump * (1.0 + 1e-3)
+        pat.scale(first_break)
+        sim.u *= jump  # linear until the first break: the scaled state is the predictor
+        res = solver.solve(tolerance, balance, callback=callback)
+        if res["failed"]:
+            restore(service)
+            res = solve_steps(solver, first_break, tolerance, balance, callback)
+        if not (res["converged"] or res["stalled"]):
+            out.converged = False
+        record(bool(res["converged"] or res["stalled"]))
+    # ---- displacement control ------------------------------------------------------------------------------
+    state["phase"] = "displacement"
+    w = pat.work_displacement(sim.u)
+    if not w > 0:
+        out.reason = "the loads do no work on the part's displacement (nothing to control)"
+        return finish()
+    w1 = w
+    dw = DW_FIRST * w1
+    before = snapshot()
+    ok, broken = settle(w)
+    record(ok)
+    peak, peak_state = -np.inf, None
+    refined_at = None
+    last_factor = pat.factor
+    if save is not None and ok:
+        peak_state = save()
+    peak, out.peak_index = pat.factor, len(out.curve) - 1
+    state["peak"] = peak
+    fails = 0
+    for _ in range(MAX_INCREMENTS):
+        if out.failed:
+            break
+        before = snapshot()
+        target = w + dw
+        sim.u *= target / w  # proportional predictor
+        res = solver.solve(tolerance, balance, callback=callback, control=target)
+        ok = bool(res["converged"] or res["stalled"])
+        broken = 0
+        if ok:
+            ok, broken = settle(target, SETTLE_SLACK)
+            if ok and broken:
+                res = solver.solve(tolerance, balance, callback=callback, control=target)
+                ok = bool(res["converged"] or res["stalled"])
+        if not ok and broken and watch is not None and (reason := watch()) is not None:
+            out.failed, out.reason = True, reason  # cut through: the solve has no equilibrium to find
+            break
+        if not ok:
+            restore(before)
+            fails += 1
+            if fails > 2 or dw <= DW_MIN * w1:
+                out.failed = True
+                out.converged = bool(np.isfinite(peak))
+                out.reason = out.reason or "no equilibrium past this point (the crack runs unstably: snap-back)"
+                break
+            dw *= 0.25
+            continue
+        fails = 0
+        factor = pat.factor
+        gentle = factor > (1.0 - 2 * DW_FIRST) * last_factor  # a steep fall is the crack running: no refinement
+        if factor < last_factor and refined_at is None and dw > DW_MIN * w1 and gentle and not out.failed:
+            # First fall: redo from the previous state with smaller steps to find the top.
+            restore(before)
+            refined_at = len(out.curve)
+            dw = max(DW_MIN * w1, 0.25 * dw)
+            continue
+        w = target
+        record(True)
+        if factor > peak:
+            peak, out.peak_index = factor, len(out.curve) - 1
+            state["peak"] = peak
+            if save is not None:
+                peak_state = save()
+        if out.failed:
+            break
+        if factor < DROP * peak:
+            out.failed = True
+            out.reason = f"the load fell to {factor / peak:.0%} of its peak"
+            break
+        if factor > max_factor and not broken:
+            break
+        if broken == 0:
+            dw = min(DW_MAX * w1, 1.5 * dw)
+        elif factor < 0.95 * last_factor:
+            dw = max(DW_MIN * w1, 0.5 * dw)
+        last_factor = factor
+    else:
+        out.reason = out.reason or f"stopped after {MAX_INCREMENTS} increments"
+    out.peak_factor = peak if np.isfinite(peak) else None
+    out.peak_state = peak_state
+    return finish()
+
+
+def solve_steps(solver: Newton, target: float, tolerance: float, balance: float | None, callback,
+                first: float = 1.0) -> dict:  # fmt: skip
+    """Load control from the current equilibrium (at the pattern's factor) to factor ``target``: a step of
+    ``first`` x the way there, halved where it fails (from the last equilibrium), grown where it converges;
+    intermediate steps solve to 10x the tolerances."""
+    pat, sim = solver.pattern, solver.sim
+    lam = pat.factor
+    span = target - lam
+    step = first * span
+    steps = 0
+    while True:
+        nxt = target if abs(target - (lam + step)) < 1e-9 * abs(span) or abs(step) >= abs(target - lam) else lam + step
+        last = nxt == target
+        saved = sim.u.copy()
+        if lam != 0:
+            sim.u *= nxt / lam  # proportional predictor
+        pat.scale(nxt)
+        res = solver.solve(tolerance if last else 10 * tolerance, balance if last else None, callback=callback)
+        steps += res["steps"]
+        res["steps"] = steps
+        if res["failed"] or res["stopped"]:
+            sim.u[:] = saved
+            pat.scale(lam)
+            step *= 0.5
+            if res["stopped"] or abs(step) < abs(span) / 64:
+                return res
+            continue
+        lam = nxt
+        if last:
+            return res
+        step *= 1.5
