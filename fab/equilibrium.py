@@ -29,6 +29,8 @@ STALL_SLACK = 4.0
 # A stalled solve: no STALL_GAIN improvement of its best score over the last STALL_WINDOW checks.
 STALL_WINDOW = STALL // 20
 STALL_GAIN = 0.9
+# Progress off a terminal: one plain line on stderr at most this often (seconds).
+LINE_SECONDS = 2.0
 # A free displacement beyond this fraction of the part's size means it ran away (no equilibrium).
 RUNAWAY = 0.2
 
@@ -43,6 +45,7 @@ class Progress:
         self.live = live
         self.bar = None
         self.task = None
+        self._line = -LINE_SECONDS
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
         """The live view's look at the state (cheap unless a snapshot is due); a reason to stop, or None."""
@@ -78,6 +81,12 @@ class Progress:
             self.bar.update(
                 self.task, description=description, completed=min(max(fraction, 0.0), 1.0), info=info
             )
+            # A bar draws only on a terminal: elsewhere (--json piped, logs) a plain line now and then, so a
+            # long solve is never silent.
+            now = time.perf_counter()
+            if not stderr_console.is_terminal and now - self._line >= LINE_SECONDS:
+                self._line = now
+                stderr_console.print(f"{description}: {info}", highlight=False, soft_wrap=True)
 
 
 def equilibrium(
@@ -132,8 +141,16 @@ def equilibrium(
             reason[0] = progress.observe(sim, step, residual, label)
         return reason[0] is not None
 
-    # The solver tests both measures itself (relax's tolerance and balance), so multigrid and ADR stop alike.
-    res = relaxation.relax(sim, max_steps, tolerance, callback=callback, balance=BALANCE)
+    # Newton-Krylov (physics/newton.py) where it applies; adaptive dynamic relaxation (multigrid from
+    # relaxation.MULTIGRID_MIN particles) for what it cannot do (indenters, contact, prescribed velocities) or
+    # when it finds no equilibrium. Both test relax's tolerance and balance, so they stop alike.
+    from physics import newton
+
+    res = newton.static(sim, tolerance, BALANCE, callback) if newton.supports(sim) else None
+    if res is not None and res["failed"] and reason[0] is None:
+        res = None  # Newton found no equilibrium: dynamic relaxation from where it stands
+    if res is None:
+        res = relaxation.relax(sim, max_steps, tolerance, callback=callback, balance=BALANCE)
     if res["converged"]:
         balanced[0] = True
     elif res["stalled"]:

@@ -1,17 +1,24 @@
 """The failure test: the loads are multiplied by a factor until a crack cuts the part.
 
-The factor is bracketed by doubling (or halving when the service load already fails), then bisected;
-``failure_load_n`` = factor x the total service force, ``safety_factor`` = factor. Failed: the loaded particles
-are cut off from every support, or the part runs away (see fab.equilibrium).
+Where Newton applies (physics/newton.py: dead loads and supports), one pass along the load path
+(``physics.newton.trace``): the service load, load control to the first bond break, then control of the loads'
+work-conjugate displacement with bonds breaking between converged increments, past the peak until the load
+falls below half of it or a crack cuts the loaded region off. ``failure_load_n`` = the peak factor x the total
+service force, ``safety_factor`` = the peak factor, ``curve`` the load-displacement points with the peak marked.
+Elsewhere (indenters, contact) the old way with dynamic relaxation: the factor is bracketed by doubling (or
+halving when the service load already fails), then bisected, each try from the last state that held. Failed:
+the loaded particles are cut off from every support, or the part runs away (see fab.equilibrium).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from fab.equilibrium import (
+    BALANCE,
     Progress,
     equilibrium,
     restore_state,
@@ -30,7 +37,105 @@ BISECTIONS = 5
 def failure_test(
     sim, model, loads: Loads, test: TestSpec, max_steps: int, progress: Progress, notes: list[str]
 ):
-    """Bracket the failure load factor by doubling (or halving), then bisect; state restored between tries."""
+    """The failure load: traced in one pass by Newton where it applies, else bracketed and bisected."""
+    from physics import newton
+
+    if newton.supports(sim):
+        out = traced_failure_test(sim, model, loads, test, max_steps, progress, notes)
+        if out is not None:
+            return out
+    return bisection_failure_test(sim, model, loads, test, max_steps, progress, notes)
+
+
+def traced_failure_test(
+    sim, model, loads: Loads, test: TestSpec, max_steps: int, progress: Progress, notes: list[str]
+):
+    """One pass along the load path (physics.newton.trace); None when Newton finds no equilibrium at the
+    service load with every bond intact (the caller falls back to bisection with dynamic relaxation)."""
+    from physics import newton, relaxation
+
+    force = float(np.linalg.norm(loads.force_n))
+    loads.scale(1.0)
+    unloaded = save_state(sim)
+
+    def callback(step: int, residual: float) -> bool:
+        progress.update("service load", 0.0, f"iteration {step}, residual {residual:.1e}/{test.tolerance:.0e}, "
+                        f"balance {relaxation.imbalance(sim):.1e}/{BALANCE:.0e}")  # fmt: skip
+        return progress.observe(sim, step, residual, "service load") is not None
+
+    res = newton.solve(sim, tolerance=test.tolerance, callback=callback, balance=BALANCE)
+    if res is None or res["failed"] or res["stopped"]:
+        restore_state(sim, unloaded)
+        return None
+    intact = save_state(sim)
+    steps = res["steps"]
+    # The service load's own result, bonds breaking as in a static test (from the intact equilibrium).
+    ok, more, reason = equilibrium(
+        sim, max_steps, test.tolerance, progress, "service load", lambda: watch_static(sim, model)
+    )
+    steps += more
+    service = state_fields(sim, model)
+    if not ok or service["broken_bond_fraction"] > 0:
+        notes.append("bonds break at the service load" + ("" if ok else f": {reason or 'no equilibrium'}"))
+    restore_state(sim, intact)
+    loads.scale(1.0)
+    start = time.perf_counter()
+
+    def report(event: dict) -> None:
+        load = f" ({event['factor'] * force:.4g} N)" if force > 0 else ""
+        progress.update(
+            "failure",
+            min(1.0, event["factor"] / max(test.max_factor, 1.0)),
+            f"load x{event['factor']:.4g}{load}, w {event['w_mm']:.4g} mm, iteration {event['iteration']}, "
+            f"residual {event['residual']:.1e}, broken {event['broken']} bonds, {time.perf_counter() - start:.0f} s",
+        )
+
+    path = newton.trace(
+        sim,
+        tolerance=test.tolerance,
+        balance=BALANCE,
+        max_factor=test.max_factor,
+        watch=lambda: watch_static(sim, model),
+        progress=report,
+    )
+    steps += path.evaluations
+    total_bonds = max(int(sim.initial_bond_count.sum()) // 2, 1)
+    curve = [
+        {
+            "factor": p["factor"],
+            "load_n": p["factor"] * force if force > 0 else None,
+            "displacement_mm": p["w_m"] / MM,
+            "broken_bond_fraction": p["broken"] / total_bonds,
+            "peak": i == path.peak_index,
+            "failed": float(path.failed and i == len(path.curve) - 1),
+        }
+        for i, p in enumerate(path.curve)
+    ]
+    fields_ = state_fields(sim, model)
+    if not path.failed or path.peak_factor is None:
+        notes.append(f"no failure found: {path.reason}")
+        extra = {"curve": curve, "failure_load_factor": None}
+        return True, steps, {**fields_, **service_values(service)}, extra
+    factor = path.peak_factor
+    notes.append(
+        f"failure at {factor:.4g} x the service load, the peak of the load-displacement curve "
+        f"({len(curve)} points, {path.iterations} Newton iterations); then {path.reason}"
+    )
+    extra = {
+        "curve": curve,
+        "failure_load_factor": factor,
+        "safety_factor": factor,
+        "failure_load_n": factor * force if force > 0 else None,
+        "failure_torque_nm": factor * loads.torque_nm if loads.torque_nm > 0 else None,
+    }
+    return path.converged, steps, {**fields_, **service_values(service)}, extra
+
+
+def bisection_failure_test(
+    sim, model, loads: Loads, test: TestSpec, max_steps: int, progress: Progress, notes: list[str]
+):
+    """Bracket the failure load factor by doubling (or halving), then bisect; state restored between tries.
+    The fallback for what Newton cannot do (indenters, contact): each try relaxes dynamically."""
     curve: list[dict[str, float]] = []
     total_steps = 0
 

@@ -366,7 +366,7 @@ def newton_for(sim) -> Newton:
 
 DW_FIRST = 0.02  # first displacement-control increment, a share of w at the first break
 DW_MIN = 0.0025  # smallest increment (share of w at the first break): the peak's resolution after refinement
-DW_MAX = 0.2
+DW_MAX = 0.05  # largest increment: past the first break the peak may come at any step
 DROP = 0.5  # past the peak, a load below this share of it means the part has failed
 MAX_INCREMENTS = 80
 MAX_ROUNDS = 60  # break-and-re-equilibrate rounds within one increment
@@ -470,34 +470,26 @@ def trace(
         solver.residual()  # the law's per-particle state (LPS) follows the bits back
 
     record(True)
-    # ---- load control to the first break -----------------------------------------------------------------
-    ok, broken = settle(None)
-    if out.failed or not ok:
-        out.failed = True
-        out.reason = out.reason or "the part fails at the service load (no equilibrium once bonds break)"
-        out.peak_factor, out.peak_index = None, None
+    # ---- load control to the first break (up or down from the current, intact equilibrium) ---------------
+    if not np.isfinite(s0):
+        out.reason = "bonds never break (no fracture energy or strength)"
         return finish()
-    if broken == 0:
-        if not np.isfinite(s0):
-            out.reason = "bonds never break (no fracture energy or strength)"
-            return finish()
-        smax = float(analysis.max_bond_stretch(sim).max())
-        jump = s0 / smax if smax > 0 else np.inf
-        if not jump * pat.factor <= max_factor:
-            out.reason = f"no bond breaks up to {max_factor:g} x the service load"
-            return finish()
-        state["phase"] = "load"
-        service = snapshot()
-        first_break = pat.factor * jump * (1.0 + 1e-3)
-        pat.scale(first_break)
-        sim.u *= jump  # linear until the first break: the scaled state is the predictor
-        res = solver.solve(tolerance, balance, callback=callback)
-        if res["failed"]:
-            restore(service)
-            res = solve_steps(solver, first_break, tolerance, balance, callback)
-        if not (res["converged"] or res["stalled"]):
-            out.converged = False
-        record(bool(res["converged"] or res["stalled"]))
+    smax = float(analysis.max_bond_stretch(sim).max())
+    jump = s0 / smax if smax > 0 else np.inf
+    if not jump * pat.factor <= max_factor:
+        out.reason = f"no bond breaks up to {max_factor:g} x the service load"
+        return finish()
+    service = snapshot()
+    first_break = pat.factor * jump * (1.0 + 1e-3)
+    pat.scale(first_break)
+    sim.u *= jump  # linear until the first break: the scaled state is the predictor
+    res = solver.solve(tolerance, balance, callback=callback)
+    if res["failed"]:
+        restore(service)
+        res = solve_steps(solver, first_break, tolerance, balance, callback)
+    if not (res["converged"] or res["stalled"]):
+        out.converged = False
+    record(bool(res["converged"] or res["stalled"]))
     # ---- displacement control ------------------------------------------------------------------------------
     state["phase"] = "displacement"
     w = pat.work_displacement(sim.u)
@@ -546,10 +538,10 @@ def trace(
             continue
         fails = 0
         factor = pat.factor
-        gentle = factor > (1.0 - 2 * DW_FIRST) * last_factor  # a steep fall is the crack running: no refinement
-        if factor < last_factor and refined_at is None and dw > DW_MIN * w1 and gentle and not out.failed:
+        if factor < last_factor and refined_at is None and dw > DW_MIN * w1:
             # First fall: redo from the previous state with smaller steps to find the top.
             restore(before)
+            out.failed, out.reason = False, ""
             refined_at = len(out.curve)
             dw = max(DW_MIN * w1, 0.25 * dw)
             continue
@@ -611,3 +603,32 @@ def solve_steps(solver: Newton, target: float, tolerance: float, balance: float 
         if last:
             return res
         step *= 1.5
+
+
+def static(
+    sim,
+    tolerance: float = 2e-3,
+    balance: float | None = None,
+    callback: Callable[[int, float], bool] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+) -> dict | None:
+    """A static test's equilibrium: ``solve``, then bonds over their limit break and the state re-equilibrates
+    at the same loads until none breaks (at most ``max_rounds``; ``callback`` returning True stops it, e.g. a
+    crack cutting the part). relax's dict plus "broken" (bonds broken), or None where Newton does not apply."""
+    res = solve(sim, tolerance=tolerance, callback=callback, balance=balance)
+    if res is None or res["failed"] or res["stopped"]:
+        return res
+    solver = newton_for(sim)
+    steps, broken = res["steps"], 0
+    for _ in range(max_rounds):
+        n = solver.break_bonds()
+        if n == 0:
+            break
+        broken += n
+        res = solver.solve(tolerance, balance, callback=callback)
+        steps += res["steps"]
+        if res["failed"] or res["stopped"]:
+            break
+    res["steps"] = steps
+    res["broken"] = broken
+    return res
