@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m fab.warm       # compile the numba kernels into their cache now, not on the first run
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -29,6 +29,9 @@ STALL_SLACK = 4.0
 # A stalled solve: no STALL_GAIN improvement of its best score over the last STALL_WINDOW checks.
 STALL_WINDOW = STALL // 20
 STALL_GAIN = 0.9
+# Static, failure and shear tests solve by Newton-Krylov where it applies (False: dynamic relaxation / multigrid
+# everywhere, as before physics/newton.py; tests compare the two).
+NEWTON = True
 # Progress off a terminal: one plain line on stderr at most this often (seconds).
 LINE_SECONDS = 2.0
 # A free displacement beyond this fraction of the part's size means it ran away (no equilibrium).
@@ -146,7 +149,11 @@ def equilibrium(
     # when it finds no equilibrium. Both test relax's tolerance and balance, so they stop alike.
     from physics import newton
 
-    res = newton.static(sim, tolerance, BALANCE, callback) if newton.supports(sim) else None
+    res = (
+        newton.static(sim, tolerance, BALANCE, callback, max_steps=max_steps)
+        if NEWTON and newton.supports(sim)
+        else None
+    )
     if res is not None and res["failed"] and reason[0] is None:
         res = None  # Newton found no equilibrium: dynamic relaxation from where it stands
     if res is None:

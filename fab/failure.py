@@ -38,9 +38,10 @@ def failure_test(
     sim, model, loads: Loads, test: TestSpec, max_steps: int, progress: Progress, notes: list[str]
 ):
     """The failure load: traced in one pass by Newton where it applies, else bracketed and bisected."""
+    from fab import equilibrium as eq
     from physics import newton
 
-    if newton.supports(sim):
+    if eq.NEWTON and newton.supports(sim):
         out = traced_failure_test(sim, model, loads, test, max_steps, progress, notes)
         if out is not None:
             return out

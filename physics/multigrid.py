@@ -392,8 +392,7 @@ def handover(steps: int) -> dict:
 
 def solver_for(sim) -> Solver | None:
     """The multigrid solver of ``sim`` (built once and kept while ``sim`` lives), or None where multigrid does
-    not apply: bonds already broken, no held particle, a law without an elastic copy, or a body too small to
-    coarsen."""
+    not apply: no held particle, a law without an elastic copy, or a body too small to coarsen."""
     cached = _SOLVERS.get(sim)
     if cached is not None:
         return cached if cached.levels else None
@@ -405,8 +404,8 @@ def solver_for(sim) -> Solver | None:
 def _build(sim) -> Solver | None:
     if sim.free.all() or not sim.free.any():
         return None
-    if int(np.bitwise_count(sim.bits).sum()) != int(sim.initial_bond_count.sum()):
-        return None
+    # A damaged body (pre-cracks) still gets its hierarchy: Newton's preconditioner uses it (coarse levels
+    # intact, the finest its own tangent); Solver.solve itself hands damaged states to ADR.
     law = sim.law.elastic_copy()
     if law is None:
         return None

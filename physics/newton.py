@@ -56,7 +56,10 @@ SUPPORTED = (Fixed, Displacement, Force, Torque)
 def supports(sim) -> bool:
     """True when Newton applies: dead loads and held sets only, at least one held and one free particle, no
     contact law."""
-    if getattr(sim.law, "contact", False) or getattr(sim.law, "rotational", False):
+    law = sim.law
+    if getattr(law, "contact", False) or getattr(law, "rotational", False):
+        return False
+    if not getattr(law, "linear_near_reference", True):  # a short-range contact of its own
         return False
     if not all(isinstance(c, SUPPORTED) for c in sim.conditions):
         return False
@@ -179,8 +182,14 @@ class Newton:
         else:
             self.tangent = Tangent(sim)
             self.mg = None
-        self.evaluations = 0
+        self._residuals = 0
         self.iterations = 0
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations of the law on the body so far: residuals and tangent products (the preconditioner's
+        smoothing included; its coarse levels not)."""
+        return self._residuals + self.tangent.products
 
     # ---- evaluations ------------------------------------------------------------------------------------
     def residual(self) -> np.ndarray:
@@ -189,7 +198,7 @@ class Newton:
         bits = sim.bits.copy()
         r = relaxation.out_of_balance(sim)
         sim.bits[:] = bits
-        self.evaluations += 1
+        self._residuals += 1
         return r
 
     def break_bonds(self) -> int:
@@ -197,7 +206,7 @@ class Newton:
         sim = self.sim
         before = int(np.bitwise_count(sim.bits).sum())
         relaxation.out_of_balance(sim)
-        self.evaluations += 1
+        self._residuals += 1
         return (before - int(np.bitwise_count(sim.bits).sum())) // 2
 
     # ---- linear algebra -----------------------------------------------------------------------------------
@@ -249,6 +258,7 @@ class Newton:
         max_iterations: int = MAX_NEWTON,
         callback: Callable[[int, float], bool] | None = None,
         control: float | None = None,
+        max_steps: int | None = None,
     ) -> dict:
         """Newton iterations from sim.u to relax's criterion (relaxation.score below 1).
 
@@ -284,6 +294,8 @@ class Newton:
             near = best <= relaxation.STALL_SLACK and gap <= 1e-2 * max(abs(control or 0.0), 1e-30)
             if near and flat >= STALL_ITERATIONS:
                 return {**relaxation.result(info["steps"], residual, False, stalled=True, score=best), **info}
+            if max_steps is not None and info["steps"] >= max_steps:
+                return {**relaxation.result(info["steps"], residual, False, score=best), **info}
             if it >= max_iterations:
                 return {**relaxation.result(info["steps"], residual, False, score=best), **info, "failed": True}
             it += 1
@@ -334,7 +346,7 @@ def solve(
         return None
     solver = newton_for(sim)
     solver.pattern = pat = Pattern(sim)  # the conditions' values now are factor 1
-    res = solver.solve(tolerance, balance, callback=callback)
+    res = solver.solve(tolerance, balance, callback=callback, max_steps=max_steps)
     if not res["failed"]:
         return res
     sim.u[:] = 0.0
@@ -611,12 +623,13 @@ def static(
     balance: float | None = None,
     callback: Callable[[int, float], bool] | None = None,
     max_rounds: int = MAX_ROUNDS,
+    max_steps: int | None = None,
 ) -> dict | None:
     """A static test's equilibrium: ``solve``, then bonds over their limit break and the state re-equilibrates
     at the same loads until none breaks (at most ``max_rounds``; ``callback`` returning True stops it, e.g. a
     crack cutting the part). relax's dict plus "broken" (bonds broken), or None where Newton does not apply."""
-    res = solve(sim, tolerance=tolerance, callback=callback, balance=balance)
-    if res is None or res["failed"] or res["stopped"]:
+    res = solve(sim, max_steps=max_steps or 10**9, tolerance=tolerance, callback=callback, balance=balance)
+    if res is None or res["failed"] or res["stopped"] or not (res["converged"] or res["stalled"]):
         return res
     solver = newton_for(sim)
     steps, broken = res["steps"], 0
@@ -625,9 +638,10 @@ def static(
         if n == 0:
             break
         broken += n
-        res = solver.solve(tolerance, balance, callback=callback)
+        left = None if max_steps is None else max(1, max_steps - steps)
+        res = solver.solve(tolerance, balance, callback=callback, max_steps=left)
         steps += res["steps"]
-        if res["failed"] or res["stopped"]:
+        if res["failed"] or res["stopped"] or not (res["converged"] or res["stalled"]):
             break
     res["steps"] = steps
     res["broken"] = broken

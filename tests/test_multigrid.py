@@ -66,26 +66,31 @@ def test_balance_is_part_of_convergence_for_both_solvers(monkeypatch):
 
 @pytest.mark.parametrize("model", ["pmb", "lps"])
 def test_static_test_through_fab_matches_adr(monkeypatch, model):
-    """The same static job solved by multigrid (forced on a small body) and by ADR reports the same maximum
-    displacement, von Mises stress and reactions within 1 %, in a fraction of the law evaluations."""
+    """The same static job solved by multigrid (forced on a small body), by Newton-Krylov (fab's default) and by
+    ADR reports the same maximum displacement, von Mises stress and reactions within 1 %, in a fraction of the
+    law evaluations."""
     import cadquery as cq
 
+    from fab import equilibrium
     from fab.stress import stress_test
 
     monkeypatch.setattr(multigrid, "MIN_COARSE", 40)
     beam = cq.Workplane().box(30, 6, 6, centered=(False, True, True))
     reports = {}
-    for solver, threshold in (("adr", 10**12), ("mg", 0)):
+    for solver, threshold, newton in (("adr", 10**12, False), ("mg", 0, False), ("newton", 0, True)):
         monkeypatch.setattr(relaxation, "MULTIGRID_MIN", threshold)
+        monkeypatch.setattr(equilibrium, "NEWTON", newton)
         reports[solver] = stress_test(
             beam, material="Al6061-T6", pitch=1.0, fix="<X", load=">X:force=0,0,-100", model=model
         )
-    adr, mg = reports["adr"], reports["mg"]
-    assert adr.converged and mg.converged
-    assert mg.max_displacement_mm == pytest.approx(adr.max_displacement_mm, rel=0.01)
-    assert mg.max_von_mises_pa == pytest.approx(adr.max_von_mises_pa, rel=0.01)
-    assert np.allclose(mg.reaction_force_n, adr.reaction_force_n, rtol=0, atol=0.01 * 100.0)
-    assert mg.steps * 10 < adr.steps
+    adr = reports["adr"]
+    assert adr.converged
+    for other in (reports["mg"], reports["newton"]):
+        assert other.converged
+        assert other.max_displacement_mm == pytest.approx(adr.max_displacement_mm, rel=0.01)
+        assert other.max_von_mises_pa == pytest.approx(adr.max_von_mises_pa, rel=0.01)
+        assert np.allclose(other.reaction_force_n, adr.reaction_force_n, rtol=0, atol=0.01 * 100.0)
+        assert other.steps * 10 < adr.steps
 
 
 def test_plane_lps_matches_adr(monkeypatch):

@@ -1,0 +1,55 @@
+"""Newton-Krylov statics and the failure load path (physics/newton.py) on tiny bodies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics import Body, Fixed, Force, Simulation, make_law, newton, relaxation
+
+DX = 1e-3
+
+
+def _bar(shape, law, force) -> Simulation:
+    body = Body.from_occupancy(np.ones(shape, dtype=bool), DX, 2700.0)
+    body.point_set("clamp", lambda x: x[:, 0] < 1.5 * DX)
+    body.point_set("tip", lambda x: x[:, 0] > (shape[0] - 1.5) * DX)
+    return Simulation(body, law, [Fixed("clamp"), Force("tip", value=force)])
+
+
+def test_newton_meets_relax_criterion_and_agrees_with_adr_at_a_large_rotation():
+    """A slender cantilever bent to a tip rotation of about 0.1 rad: Newton meets relax's criterion (residual and
+    balance) in a few iterations on the real law and lands on ADR's deflection within 1 %."""
+    law = make_law("pmb", youngs_modulus=70e9)
+    shape, load = (20, 3, 3), (0.0, 0.0, -250.0)
+    sim = newton_sim = _bar(shape, law, load)
+    res = newton.solve(newton_sim, tolerance=2e-3, balance=5e-3)
+    assert res["converged"] and res["iterations"] <= 12
+    relaxation.out_of_balance(sim)
+    assert relaxation.imbalance(sim) < 5e-3
+    tip = float(sim.u[sim.body.sets["tip"], 2].mean())
+    assert -tip > 1e-3  # large: about 0.1 rad at the tip
+    adr = _bar(shape, make_law("pmb", youngs_modulus=70e9), load)
+    info = relaxation.adr(adr, 100000, 2e-3, balance=5e-3)
+    assert info["converged"]
+    assert tip == pytest.approx(float(adr.u[adr.body.sets["tip"], 2].mean()), rel=0.01)
+    assert int(np.bitwise_count(sim.bits).sum()) == int(sim.initial_bond_count.sum())  # nothing broke
+
+
+def test_trace_passes_the_peak_of_a_bar_in_tension():
+    """A brittle bar pulled by a force: load control to the first break, then displacement control past the
+    peak; the peak is the bond strength times the section (within 15 % on 3 x 3 particles) and the curve
+    falls after it."""
+    s0 = 1e-3
+    shape = (12, 3, 3)
+    sim = _bar(shape, make_law("pmb", youngs_modulus=70e9, critical_stretch=s0), (100.0, 0.0, 0.0))
+    assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+    path = newton.trace(sim, tolerance=2e-3, balance=5e-3)
+    assert path.failed and path.peak_factor is not None
+    strength = s0 * 70e9 * 9 * DX**2
+    assert path.peak_factor * 100.0 == pytest.approx(strength, rel=0.15)
+    factors = [p["factor"] for p in path.curve]
+    assert factors[0] == 1.0 and max(factors) == factors[path.peak_index]
+    assert factors[-1] < factors[path.peak_index]  # traced past the peak in the same pass
+    w = [p["w_m"] for p in path.curve]
+    assert all(b >= a - 1e-12 for a, b in zip(w[1:], w[2:], strict=False))  # displacement never goes back
