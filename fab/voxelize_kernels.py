@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+import physics  # noqa: F401 -- numba's threading layer (OpenMP, see physics/__init__.py) before any kernel runs
+
 
 @njit(cache=True, inline="always")
 def _edge(au: float, av: float, bu: float, bv: float, pu: float, pv: float) -> float:

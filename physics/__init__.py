@@ -11,6 +11,21 @@ import os
 # ones (load 4.4 on 2 cores); large blocks gain too (3.8 -> 4.9 M particle-steps/s). Read when libgomp loads,
 # at the first parallel kernel, so set before any kernel runs; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numba takes TBB as its threading layer whenever libtbb is installed (Debian's prusa-slicer and lammps pull it
+# in): the figures above were measured with OpenMP, and under load TBB's shutdown (tbb::finalize at exit) spins
+# in sched_yield for minutes, so a finished `fab` or pytest process did not exit. OpenMP unless the user chose.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
+
+
+def _threading_layer() -> None:
+    """Apply NUMBA_THREADING_LAYER even when numba was imported first (numba reads its environment once, at
+    import; the layer itself is chosen at the first parallel kernel). fab's voxelizer calls this too."""
+    import numba
+
+    numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+
+
+_threading_layer()
 
 from physics.body import Body  # noqa: E402
 from physics.cells import CellList, pairs_within  # noqa: E402
