@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from physics import assembly_kernels as kern
 from physics.errors import PhysicsError
-from physics.laws.voxel_joint import VoxelJoint
+from physics.laws.voxel_joint import VoxelJoint, factorize
 
 _AXES = np.eye(3, dtype=np.int64)
 
@@ -193,7 +192,7 @@ class BuildSequence:
         d = np.zeros(6 * (p + 1))
         rhs = f if self.plate else f[6:]
         try:
-            x = splu(A, permc_spec="MMD_AT_PLUS_A").solve(rhs)
+            x = factorize(A, self.ijk[: p + 1] if self.plate else self.ijk[1 : p + 1])(rhs)
         except RuntimeError:
             raise PhysicsError(
                 f"state {p}: the placed voxels are not all joined to the plate (a loose piece)"
