@@ -133,15 +133,16 @@ def coarsen(body: Body, held: np.ndarray) -> tuple[Body, np.ndarray, Transfer]:
 
 
 class Probe:
-    """What a law's compute() reads and writes (displacements, bond bits, forces), on buffers of its own, so
-    the finest level can apply the simulation's own law, already set up on the body: setting up a copy costs
-    as much again (LPS at 200k particles: 12 s). Its bond bits are a copy; at FINE_PROBE no bond breaks."""
+    """What a law's compute() reads and writes (displacements, bond bits, forces; physics/laws/__init__.py), on
+    buffers of its own: on the finest level the simulation's own law, already set up on the body (setting up a
+    copy costs as much again: LPS at 200k particles, 12 s), with a copy of its bond bits (at FINE_PROBE no bond
+    breaks); on the coarse levels an unbreakable copy of the law set up on the coarse body."""
 
-    def __init__(self, sim) -> None:
-        n = sim.body.count
-        ncells = int(np.prod(sim.body.lattice.padded_shape))
-        self.body = sim.body
-        self.law = sim.law
+    def __init__(self, body: Body, law, bits: np.ndarray) -> None:
+        n = body.count
+        ncells = int(np.prod(body.lattice.padded_shape))
+        self.body = body
+        self.law = law
         self.u = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
         self.ux = np.zeros(ncells, dtype=np.float32)
@@ -149,7 +150,18 @@ class Probe:
         self.uz = np.zeros(ncells, dtype=np.float32)
         self.min_stretch = np.zeros(n, dtype=np.float32)
         self.newly_broken = np.zeros(n, dtype=np.int32)
-        self.bits = sim.bits.copy()
+        self.bits = bits.copy()
+
+    @classmethod
+    def of(cls, sim) -> Probe:
+        """The simulation's own law on buffers of its own."""
+        return cls(sim.body, sim.law, sim.bits)
+
+    @classmethod
+    def fresh(cls, body: Body, law) -> Probe:
+        """``law`` (not yet set up) set up on ``body``, intact."""
+        law.setup(body)
+        return cls(body, law, law.initial_bonds(body))
 
 
 class Level:
@@ -157,9 +169,7 @@ class Level:
     on the finest level ``probe`` (the simulation's own law at FINE_PROBE) instead of the copy."""
 
     def __init__(self, body: Body, law, free: np.ndarray, probe: Probe | None = None) -> None:
-        from physics.simulation import Simulation
-
-        self.op = probe if probe is not None else Simulation(body, law, [])
+        self.op = probe if probe is not None else Probe.fresh(body, law)
         self.free = free[:, None]
         self.inv_d = np.where(self.free, 1.0 / law.relaxation_stiffness(body)[:, None], 0.0)
         self.amplitude = (FINE_PROBE if probe is not None else PROBE) * body.lattice.spacing
@@ -411,7 +421,7 @@ def _build(sim) -> Solver | None:
         return None
     # The finest level applies the simulation's own law where it adds nothing nonlinear at probe amplitudes
     # (contact does: it acts between unbonded neighbours whatever the strain).
-    probe = Probe(sim) if sim.law.linear_near_reference else None
+    probe = Probe.of(sim) if sim.law.linear_near_reference else None
     levels = [Level(sim.body, sim.law if probe is not None else law, sim.free, probe)]
     transfers: list[Transfer] = []
     body, held = sim.body, ~sim.free
