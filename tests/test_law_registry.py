@@ -103,10 +103,19 @@ def bar_stl(tmp_path: Path) -> Path:
     return path
 
 
-def _fab(args: list[str], plugins: Path) -> subprocess.CompletedProcess:
+def _fab(args: list[str], plugins: Path, announce: str = "env") -> subprocess.CompletedProcess:
+    """Run fab with the plug-in folder importable, the law announced by BITS2ATOMS_LAWS ("env") or by an
+    installed distribution's entry point ("entry_point": the way a pip-installed package announces it)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(plugins), str(REPO), env.get("PYTHONPATH", "")])
-    env["BITS2ATOMS_LAWS"] = "toy_spring"
+    env.pop("BITS2ATOMS_LAWS", None)
+    if announce == "env":
+        env["BITS2ATOMS_LAWS"] = "toy_spring"
+    else:
+        info = plugins / "toy_spring-0.1.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-spring\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text("[bits2atoms.laws]\nspring = toy_spring\n")
     return subprocess.run(
         [sys.executable, "-m", "fab.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
@@ -138,12 +147,12 @@ def test_a_law_in_one_file_runs_from_a_job_file(spring_package, bar_stl, tmp_pat
         f'[part]\nsource = "{bar_stl}"\n[voxels]\npitch = 1.0\n[material]\nname = "PLA"\n'
         '[physics]\nmodel = "spring"\n[[fix]]\nregion = "<X"\n[[load]]\nregion = ">X"\nforce = [0, 0, -5]\n'
     )
-    out = _fab(["simulate", str(job), "--json"], spring_package)
+    out = _fab(["simulate", str(job), "--json"], spring_package, announce="entry_point")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["physics"]["model"] == "spring"
     # Without the plug-in the job names an unknown model: one line, exit 2, the choices listed.
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    env.pop("BITS2ATOMS_LAWS", None)
+    env.pop("BITS2ATOMS_LAWS", None)  # and no toy_spring dist-info on the path
     bad = subprocess.run([sys.executable, "-m", "fab.cli", "simulate", str(job)], capture_output=True,
                          text=True, env=env, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "'model' must be one of lps, pmb" in bad.stderr
