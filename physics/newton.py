@@ -376,9 +376,9 @@ def newton_for(sim) -> Newton:
 
 # ---- failure: the load path with bond breaking --------------------------------------------------------------
 
-DW_FIRST = 0.02  # first displacement-control increment, a share of w at the first break
-DW_MIN = 0.0025  # smallest increment (share of w at the first break): the peak's resolution after refinement
-DW_MAX = 0.05  # largest increment: past the first break the peak may come at any step
+DW_FIRST = 0.03  # displacement-control increments, a share of the current w: the first one, ...
+DW_MIN = 0.005  # ... the smallest (the peak's resolution after refinement) ...
+DW_MAX = 0.12  # ... and the largest (grown while the load still rises with little breaking)
 DROP = 0.5  # past the peak, a load below this share of it means the part has failed
 MAX_INCREMENTS = 80
 MAX_ROUNDS = 60  # break-and-re-equilibrate rounds within one increment
@@ -508,8 +508,7 @@ def trace(
     if not w > 0:
         out.reason = "the loads do no work on the part's displacement (nothing to control)"
         return finish()
-    w1 = w
-    dw = DW_FIRST * w1
+    dw = DW_FIRST * w
     before = snapshot()
     ok, broken = settle(w)
     record(ok)
@@ -541,7 +540,7 @@ def trace(
         if not ok:
             restore(before)
             fails += 1
-            if fails > 2 or dw <= DW_MIN * w1:
+            if fails > 2 or dw <= DW_MIN * w:
                 out.failed = True
                 out.converged = bool(np.isfinite(peak))
                 out.reason = out.reason or "no equilibrium past this point (the crack runs unstably: snap-back)"
@@ -550,12 +549,13 @@ def trace(
             continue
         fails = 0
         factor = pat.factor
-        if factor < last_factor and refined_at is None and dw > DW_MIN * w1:
-            # First fall: redo from the previous state with smaller steps to find the top.
+        if factor < last_factor and refined_at != peak and dw > 2 * DW_MIN * w:
+            # A fall after a new peak: redo from the previous state with a quarter of the step (once per
+            # peak) to find the top.
             restore(before)
             out.failed, out.reason = False, ""
-            refined_at = len(out.curve)
-            dw = max(DW_MIN * w1, 0.25 * dw)
+            refined_at = peak
+            dw = max(DW_MIN * w, 0.25 * dw)
             continue
         w = target
         record(True)
@@ -572,10 +572,13 @@ def trace(
             break
         if factor > max_factor and not broken:
             break
-        if broken == 0:
-            dw = min(DW_MAX * w1, 1.5 * dw)
-        elif factor < 0.95 * last_factor:
-            dw = max(DW_MIN * w1, 0.5 * dw)
+        # Step control: grow while the load rises by at least half the elastic share of the step (little
+        # breaking), shrink where it falls.
+        rise = (factor - last_factor) / max(last_factor, 1e-300)
+        if factor < last_factor:
+            dw = max(DW_MIN * w, 0.5 * dw)
+        elif rise > 0.5 * dw / max(w - dw, 1e-300):
+            dw = min(DW_MAX * w, 1.5 * dw)
         last_factor = factor
     else:
         out.reason = out.reason or f"stopped after {MAX_INCREMENTS} increments"
