@@ -8,7 +8,8 @@
         name: ClassVar[str] = "spring"
         ...
 
-A module in this package is found on import (nothing else to edit); a law in another package is found through
+A module in this package (importing ForceLaw and register_law from physics.laws.base) is found on import
+(nothing else to edit); a law in another package is found through
 the ``bits2atoms.laws`` entry-point group (``spring = "mypkg.spring"``), the ``BITS2ATOMS_LAWS`` environment
 variable (module names, comma separated, like LAMMPS's ``plugin load``), or by importing its module before use.
 ``make_law("spring", ...)``, ``fab simulate --model spring`` and a job's ``[physics] model = "spring"`` then reach it.
@@ -68,141 +69,19 @@ Per-particle state beyond displacements:
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
-from importlib import metadata
-from typing import Any, ClassVar
 
-import numpy as np
-
-from physics.errors import PhysicsError
-
-ENTRY_POINTS = "bits2atoms.laws"  # third-party laws: an entry point per law module
-REQUIRED = ("setup", "initial_bonds", "compute", "stable_time_step")
-
-LAWS: dict[str, type] = {}
-
-
-class ForceLaw:
-    """Defaults for the contract above; a law overrides what it has."""
-
-    name: ClassVar[str] = ""
-    dimensions: ClassVar[tuple[int, ...]] = (2, 3)
-    interaction_range: ClassVar[int] = 1
-
-    @property
-    def linear_near_reference(self) -> bool:
-        return True
-
-    @classmethod
-    def fixed_poisson_ratio(cls, dimension: int, plane: str = "stress") -> float | None:
-        return None
-
-    @classmethod
-    def from_material(
-        cls,
-        *,
-        youngs_modulus: float,
-        poisson_ratio: float,
-        fracture_energy: float | None = None,
-        critical_stretch: float | None = None,
-        plane: str = "stress",
-    ) -> ForceLaw:
-        raise PhysicsError(f"force law {cls.name!r} is not calibrated from a material's constants")
-
-    def initial_bonds(self, body) -> np.ndarray:
-        """(W, n) uint32 bitmask with a bit per existing stencil neighbour (16 bytes per particle at 122 bonds)."""
-        exists = body.lattice.neighbours() >= 0
-        words = (exists.shape[1] + 31) // 32
-        bits = np.zeros((words, body.count), dtype=np.uint32)
-        for b in range(exists.shape[1]):
-            bits[b >> 5] |= exists[:, b].astype(np.uint32) << np.uint32(b & 31)
-        return bits
-
-    def relaxation_stiffness(self, body) -> np.ndarray:
-        raise self._lacks("diagonal stiffness for dynamic relaxation")
-
-    def strain_energy_density(self, sim) -> np.ndarray:
-        raise self._lacks("strain energy density")
-
-    def stress(self, sim) -> np.ndarray:
-        raise self._lacks("stress field")
-
-    def contact_stiffness(self) -> float:
-        raise self._lacks("contact stiffness (give Contact(stiffness=...))")
-
-    def elastic_copy(self) -> ForceLaw | None:
-        return None
-
-    def _lacks(self, what: str) -> PhysicsError:
-        return PhysicsError(f"force law {self.name!r} has no {what} (see physics/laws/__init__.py)")
-
-
-def register_law(cls: type) -> type:
-    """Class decorator: make ``cls`` available by ``cls.name`` (checks the contract is complete)."""
-    name = str(getattr(cls, "name", "") or "").strip().lower()
-    if not name:
-        raise PhysicsError(f"force law {cls.__qualname__} needs a class attribute name = '...'")
-    missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
-    if missing:
-        raise PhysicsError(f"force law {name!r} lacks {', '.join(missing)} (see physics/laws/__init__.py)")
-    known = LAWS.get(name)
-    if known is not None and known.__qualname__ != cls.__qualname__:
-        raise PhysicsError(f"force law name {name!r} is taken by {known.__module__}.{known.__qualname__}")
-    LAWS[name] = cls
-    return cls
-
-
-def unregister_law(name: str) -> None:
-    """Remove a law from the registry (tests that register toy laws)."""
-    LAWS.pop(name.strip().lower(), None)
-
-
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    """Import the laws announced by installed packages (entry points) and by ``BITS2ATOMS_LAWS`` (module names,
-    comma separated), once."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    modules = [ep.value for ep in metadata.entry_points(group=ENTRY_POINTS)]
-    modules += [m.strip() for m in os.environ.get("BITS2ATOMS_LAWS", "").split(",") if m.strip()]
-    for module in modules:
-        try:
-            importlib.import_module(module.split(":")[0])
-        except ImportError as exc:
-            raise PhysicsError(f"cannot import force law module {module!r}: {exc}") from exc
-
-
-def law_names(*, material: bool = False) -> tuple[str, ...]:
-    """The registered laws' names, sorted; ``material=True``: only those calibrated from a material's constants
-    (``from_material``)."""
-    _load_plugins()
-    return tuple(sorted(k for k, cls in LAWS.items() if not material or _has_from_material(cls)))
-
-
-def _has_from_material(cls: type) -> bool:
-    method = getattr(cls, "from_material", None)
-    return callable(method) and getattr(method, "__func__", None) is not ForceLaw.from_material.__func__
-
-
-def law_class(name: str) -> type:
-    """The law class registered as ``name`` (PhysicsError naming the available ones)."""
-    key = str(name).strip().lower()
-    if key not in LAWS:
-        _load_plugins()
-    if key not in LAWS:
-        raise PhysicsError(f"unknown force law {name!r}; available: {', '.join(law_names())}")
-    return LAWS[key]
-
-
-def make_law(name: str, **parameters: Any):
-    """Instantiate a force law by name (``"pmb"``, ``"lps"``, ...) with its own parameters."""
-    return law_class(name)(**parameters)
-
+from physics.laws.base import (
+    ENTRY_POINTS,
+    LAWS,
+    REQUIRED,
+    ForceLaw,
+    law_class,
+    law_names,
+    make_law,
+    register_law,
+    unregister_law,
+)
 
 # Every module of this package, so a law file registers itself with nothing else to edit.
 for _info in pkgutil.iter_modules(__path__):
@@ -214,6 +93,7 @@ from physics.laws.voxel_joint import VoxelJoint  # noqa: E402
 
 __all__ = [
     "ENTRY_POINTS",
+    "REQUIRED",
     "LAWS",
     "LPS",
     "PMB",

@@ -46,8 +46,8 @@ from numba import njit, prange
 
 from physics.bonds import intact_bond_mask
 from physics.errors import PhysicsError
-from physics.laws import ForceLaw, register_law
 from physics.laws import lps_kernels as kern
+from physics.laws.base import ForceLaw, register_law
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
 CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor

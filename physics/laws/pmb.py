@@ -32,8 +32,8 @@ import numpy as np
 
 from physics.bonds import bond_geometry
 from physics.errors import PhysicsError
-from physics.laws import ForceLaw, register_law
 from physics.laws import pmb_kernels as kern
+from physics.laws.base import ForceLaw, register_law
 
 
 @register_law

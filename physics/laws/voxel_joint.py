@@ -38,8 +38,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from physics.errors import PhysicsError
-from physics.laws import ForceLaw, register_law
 from physics.laws import voxel_joint_kernels as kern
+from physics.laws.base import ForceLaw, register_law
 
 # Stencil order of a horizon-1 lattice (physics.lattice.stencil_offsets): -x, -y, -z, +z, +y, +x.
 _FACES = np.array([[-1, 0, 0], [0, -1, 0], [0, 0, -1], [0, 0, 1], [0, 1, 0], [1, 0, 0]])
