@@ -244,6 +244,12 @@ def _print_run_summary(summary: dict, report) -> None:
     from fab.report import print_summary
 
     outputs = [str(v) for v in summary.get("outputs", {}).values()]
+    if "mass_refined_g" in summary:
+        from fab.refine import refine_lines
+
+        for line in refine_lines(summary):
+            stdout_console.print(line, highlight=False, soft_wrap=True)
+        return
     if report is not None:
         print_summary(report, outputs, summary["timing_s"])
         return

@@ -101,6 +101,17 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
         },
         "voxels": {"pitch_mm": grid.pitch, "count": grid.count, "shape": list(grid.shape)},
     }
+    if job.morph is not None:
+        from fab.morph.part_job import is_part_job
+
+        if is_part_job(job):
+            # Refine the part: its own failure tests (one a load case) replace [test], and [export] writes the
+            # refined part.
+            from fab.refine import refine
+
+            summary.update(refine(job, part=part, grid=grid, timer=timer, quiet=quiet))
+            summary["timing_s"] = timer.timings()
+            return summary, None
     outputs: dict[str, Any] = {}
     report = None
     if job.fix or job.load:
@@ -137,8 +148,8 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
 
 def _run_morph(job: Job, timer: StageTimer, outputs: dict[str, Any], quiet: bool) -> dict[str, Any]:
     raise FabError(
-        "a [morph] table beside a [part] is not a search this version runs: morphogenesis jobs hold only a "
-        '[morph] table (problem = "gear" or "bracket", see docs/morphogenesis.md); run them with fab run or fab morph'
+        'a [morph] table beside a [part] refines that part: write problem = "part" (see docs/morphogenesis.md); '
+        "the gear and bracket showcases are jobs that hold only a [morph] table"
     )
 
 

@@ -43,7 +43,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search over developmental programs (morphogenesis) and write the best design's files."""
         from fab.morph.run import run_morph
+        from fab.run import morph_only
 
+        if job.is_file() and not morph_only(job):  # a [morph] table beside a [part]: refine that part
+            from fab.job import load_job
+            from fab.refine import refine, refine_lines
+
+            summary = refine(
+                load_job(job), failure=False, exports=False, workers=workers, scheduler=scheduler, seed=seed,
+                budget_minutes=budget_minutes,
+            )
+            if as_json:
+                print_json(summary)
+            else:
+                for line in refine_lines(summary):
+                    stdout_console.print(line, highlight=False, soft_wrap=True)
+            return
         summary = run_morph(
             job,
             resume=resume,

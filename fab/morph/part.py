@@ -1,0 +1,688 @@
+"""Problem 3: refine the user's own part, in 3D, by the bone-remodelling program the bracket grows by.
+
+Domain: the voxel cells of the design space (the part itself, its bounding box, the part grown by a margin, or a
+second CAD file) at the job's pitch, less the keep-out regions. Keep-in: the fixed cells, the loaded cells, both
+grown by ``keep_margin`` mm, and the user's keep-in regions. Load cases: sets of the job's ``[[load]]`` forces,
+solved one after the other on the same body; a design must hold every one.
+
+Developmental program (the genome holds rule parameters, never the shape): hard-kill remodelling after Huiskes'
+rule, with Mattheck's surface growth at the end. Every cell of the domain carries a tissue density rho in
+[RHO_MIN, 1]; the design is the cells with the most tissue. Starting from the whole domain, for up to ``steps``
+steps:
+
+1. the particle engine solves the design under each load case (PMB, small strain, multigrid, warm-started from
+   the previous step): strain energy density (SED) and largest bond stretch per cell;
+2. each cell's stimulus is the largest over the load cases of its SED over that case's mean SED, raised by
+   ``1 + strength_weight (s / s_allowed) ** 2`` (s its bond stretch, s_allowed the stretch the safety factor
+   allows), spread over a Gaussian neighbourhood of ``radius`` pitches (so empty cells next to loaded tissue see
+   it and can grow back), blended with the previous step's by ``history`` and given a seeded log-normal noise;
+   mirrored through the symmetry planes;
+3. rho *= (S / k) ** ``damping``, clipped to +-RHO_RATE a step, with one global set point k (bisected) so the
+   tissue holds this step's volume; the volume shrinks by the share ``rate`` a step from the domain's down to the
+   goal's (the volume fraction, or for least mass the keep-in);
+4. the design is the volume's densest cells (keep-in first), then the manufacturing rules, as part of the
+   development: material only in the domain; the symmetry planes; no member thinner than ``min_thickness`` mm
+   (a morphological opening by a ball of that diameter); every cell supported within the overhang angle from
+   the build direction (cells without support below them die, layer by layer upwards); no enclosed voids
+   (cavities are filled); nothing cut off from the supports. Where a step cuts a load off the supports (a whole
+   low-energy section went, as near a load, where the bending energy vanishes) the densest path from each load to
+   the supports, as wide as the thinnest member allowed, is kept.
+
+For the least-mass goal a step holds while every load case's peak bond stretch stays within ``1 + slack`` of the
+allowed one (the original part's at the same pitch over the required safety factor's ratio to the original's: the
+first bond breaks where the stretch peaks, so the first-break load scales as 1 / peak stretch; the failure test's
+crack has to run through a section, so a gene, not a fixed rule, says how far a peak may rise). A step that does not
+hold goes back to the last design that held and removes half as much, down to a quarter of ``rate``; then the
+development ends with that design. Then ``shape_steps`` steps of surface growth (Mattheck's CAO): the ``shape_share`` of the
+least-stretched movable surface cells move next to the most stretched ones, each step kept only if the worst load
+case's peak stretch fell. The final design is solved with the job's model (LPS by default).
+
+Score (minimised): least mass: the refined part's mass over the original's, plus 0.05 x the worst peak stretch
+over the allowed one (designs that miss the safety factor rank behind by 1 + 10 x the miss); stiffest: the mean
+over the load cases of the compliance over the whole domain's. Guards: material cut off from the supports
+(``detached_mass``), a load case's loads cut off from the supports (``fragments``), features under 2 pitches over
+2 % of the cells (``thinner_than_pitch``), material outside the domain. Lengths here in mm, the engine is fed SI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from fab.materials import Material
+from fab.morph import guards as G
+from fab.morph.program import Evaluation
+
+MM = 1e-3
+# (name, low, high): genes map linearly from [0, 1].
+GENES = (
+    ("radius", 0.5, 2.0),  # Gaussian spread of the stimulus, pitches
+    ("rate", 0.04, 0.15),  # share of the volume given up a step
+    ("damping", 0.3, 1.0),  # response exponent: rho *= (S / k) ** damping
+    ("history", 0.0, 0.6),  # weight of the previous step's stimulus
+    ("noise", 0.0, 0.1),  # log-normal symmetry-breaking noise amplitude
+    ("strength_weight", 0.0, 4.0),  # the stimulus rises by 1 + w (s / s_allowed) ** 2
+    ("slack", -0.1, 0.2),  # least mass: peak stretch accepted over the allowed one (< 0: a reserve)
+    ("shape_steps", 0.0, 6.49),  # surface-growth steps after remodelling (rounded to a whole number)
+    ("shape_share", 0.01, 0.06),  # share of the movable surface cells moved a surface-growth step
+)
+# Quick mode's genome: tuned on the sample bracket (samples/bracket_refine), a sound start for other parts.
+DEFAULT_GENOME = (0.35, 0.5, 0.6, 0.3, 0.0, 0.5, 0.5, 0.5, 0.4)
+RHO_MIN = 1e-3
+RHO_RATE = 0.35  # largest tissue density change a step
+THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerates
+SOLVE_TOLERANCE = 1e-3  # relative residual of the solves (multigrid: a few iterations; tighter runs into the
+# float32 resolution and hands over to plain dynamic relaxation)
+SOLVE_STEPS = 4000
+# Per-process caches: reference solves per (problem, fine), the last snapshot's development.
+_REFERENCE: dict[tuple[str, bool], Reference] = {}
+_SNAPSHOT: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The cells of one pitch: masks are (nx, ny, nz) bool; cell (i, j, k) is centred at origin + (i, j, k) pitch."""
+
+    pitch: float
+    origin: tuple[float, float, float]
+    domain: np.ndarray  # cells that may hold material (design space less keep-out)
+    original: np.ndarray  # the user's part
+    keep_in: np.ndarray  # always material
+    fixed: np.ndarray  # held cells (every [[fix]] region)
+    loads: tuple[np.ndarray, ...]  # cells of each [[load]]
+    forces: tuple[tuple[float, float, float], ...]  # N, total, of each [[load]]
+    cases: tuple[tuple[int, ...], ...]  # the loads (0-based) of each load case
+    mirrors: tuple[np.ndarray, ...] = ()  # per symmetry plane: flat index of each cell's mirror (-1: none)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.domain, self.original, self.keep_in, self.fixed, *self.loads, *self.mirrors):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(repr((self.pitch, self.origin, self.forces, self.cases)).encode())
+        return h.hexdigest()[:16]
+
+    def centres(self) -> np.ndarray:
+        ijk = np.indices(self.domain.shape).reshape(3, -1).T
+        return np.asarray(self.origin) + ijk * self.pitch
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Manufacturing rules applied during development (mm, degrees)."""
+
+    min_thickness: float  # mm
+    no_voids: bool = True
+    overhang: float | None = None  # degrees from the build direction, None: no overhang rule
+    build_direction: str = "+z"  # +x -x +y -y +z -z
+
+
+@dataclass(frozen=True)
+class CaseSolution:
+    compliance: float  # N mm: sum over the case's loads of F . (mean displacement of the loaded cells)
+    sed: np.ndarray  # grid J/m^3, zero on empty cells
+    stretch: np.ndarray  # grid, largest bond stretch per cell, zero on empty cells
+    peak_stretch: float  # over the cells that are neither held nor loaded
+    u: np.ndarray  # (nx, ny, nz, 3) m, for warm starts
+    von_mises: np.ndarray | None = None  # grid Pa (final solves)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The original part and the whole domain under every load case (yardsticks of the score)."""
+
+    original_compliance: tuple[float, ...]
+    original_peak: tuple[float, ...]
+    domain_compliance: tuple[float, ...]
+    domain_peak: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Development:
+    occupancy: np.ndarray
+    compliance: tuple[float, ...]  # N mm per load case
+    peak_stretch: tuple[float, ...]  # per load case
+    allowed: tuple[float, ...]  # the peak stretch the safety factor allows, per load case
+    step: int  # remodelling steps run
+    history: tuple[float, ...] = ()  # volume fraction (of the original) per step
+    shape_steps: int = 0  # surface-growth steps kept
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PartProblem:
+    """Settings of a refinement; ``layouts`` = (job pitch, finer re-scoring pitch or None)."""
+
+    layouts: tuple[Layout, Layout | None]
+    material: Material
+    rules: Rules
+    goal: str = "mass"  # "mass": least mass at the safety factor; "stiffness": stiffest at the volume fraction
+    strength_ratio: float = 1.0  # required safety factor over the original's (mass goal)
+    volume_fraction: float = 0.3  # of the design space (stiffness goal)
+    model: str = "pmb"  # the law of every solve of a development (the pipeline's stress reports use the job's)
+    steps: int = 30
+    noise_seed: int = 0
+    name: str = "part"
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def gene_names(self) -> tuple[str, ...]:
+        return tuple(g[0] for g in GENES)
+
+    @property
+    def dimension(self) -> int:
+        return len(GENES)
+
+    def __repr__(self) -> str:  # what a checkpoint's fingerprint hashes: settings and the layouts' digests
+        lays = tuple(None if lay is None else lay.digest() for lay in self.layouts)
+        return (
+            f"PartProblem(layouts={lays}, material={self.material!r}, rules={self.rules!r}, goal={self.goal!r}, "
+            f"strength_ratio={self.strength_ratio!r}, volume_fraction={self.volume_fraction!r}, "
+            f"model={self.model!r}, steps={self.steps}, noise_seed={self.noise_seed})"
+        )
+
+    def layout(self, fine: bool = False) -> Layout:
+        lay = self.layouts[1] if fine else self.layouts[0]
+        if lay is None:
+            raise ValueError("this refinement has no finer re-scoring pitch")
+        return lay
+
+    # ---- physics ----------------------------------------------------------------------------------------
+    def solve(
+        self,
+        occ: np.ndarray,
+        lay: Layout,
+        model: str = "pmb",
+        warm: list[np.ndarray] | None = None,
+        von_mises: bool = False,
+    ) -> list[CaseSolution]:
+        """Solve ``occ`` under each load case (small strain, no fracture, multigrid): one CaseSolution a case."""
+        from physics import PhysicsError, make_law
+
+        mat = self.material
+        if model == "lps":
+            law = make_law("lps", youngs_modulus=mat.youngs_modulus, poisson_ratio=mat.poisson_ratio)
+        else:
+            law = make_law("pmb", youngs_modulus=mat.youngs_modulus)
+        try:
+            return self._solve(occ, lay, law, warm, von_mises)
+        except PhysicsError:
+            if warm is None:
+                raise
+            return self._solve(occ, lay, law, None, von_mises)
+
+    def _solve(self, occ, lay: Layout, law, warm, von_mises: bool) -> list[CaseSolution]:
+        from physics import Body, Fixed, Force, Simulation
+        from physics.relaxation import relax
+
+        origin = tuple(float(o) * MM for o in lay.origin)
+        body = Body.from_occupancy(occ, lay.pitch * MM, self.material.density, origin=origin)
+        ijk = np.argwhere(occ)  # the lattice numbers particles in C order of the filled cells
+        idx = (ijk[:, 0], ijk[:, 1], ijk[:, 2])
+        body.point_set("fix", lay.fixed[occ])
+        forces = []
+        for n, (cells, f) in enumerate(zip(lay.loads, lay.forces, strict=True)):
+            body.point_set(f"load{n}", cells[occ])
+            forces.append(Force(f"load{n}", f))
+        sim = Simulation(body, law, [Fixed("fix"), *forces])
+        base = [np.array(c.density, dtype=float) for c in forces]
+        boundary = (lay.fixed | np.logical_or.reduce(lay.loads))[occ]
+        out = []
+        for c, case in enumerate(lay.cases):
+            for n, cond in enumerate(forces):
+                cond.density = base[n] if n in case else 0.0 * base[n]
+            sim.u[:] = 0.0 if warm is None else warm[c][idx]
+            sim.v[:] = 0.0
+            try:
+                relax(sim, SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=body.count >= 800)
+            except (ValueError, np.linalg.LinAlgError):
+                # The multigrid's coarsest level of an odd design can come out singular: relax it plainly.
+                sim.u[:] = 0.0 if warm is None else warm[c][idx]
+                sim.v[:] = 0.0
+                relax(sim, 20 * SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=False)
+            u = np.zeros((*occ.shape, 3))
+            u[idx] = sim.u
+            compliance = sum(
+                float(np.dot(lay.forces[n], sim.u[lay.loads[n][occ]].mean(axis=0))) / MM for n in case
+            )
+            sed = np.zeros(occ.shape)
+            sed[idx] = sim.strain_energy_density()
+            stretch = np.zeros(occ.shape)
+            s = sim.max_bond_stretch()
+            stretch[idx] = s
+            inner = s[~boundary] if (~boundary).any() else s
+            vm = None
+            if von_mises:
+                vm = np.zeros(occ.shape)
+                vm[idx] = sim.von_mises()
+            out.append(CaseSolution(compliance, sed, stretch, float(inner.max()), u, vm))
+        return out
+
+    def reference(self, fine: bool = False) -> Reference:
+        """The original part and the whole domain solved with the final model (once per process)."""
+        key = (repr(self), fine)
+        if key not in _REFERENCE:
+            lay = self.layout(fine)
+            orig = self.solve(lay.original & lay.domain | lay.keep_in, lay, self.model)
+            if np.array_equal(lay.domain, lay.original):
+                dom = orig
+            else:
+                dom = self.solve(lay.domain, lay, self.model)
+            _REFERENCE[key] = Reference(
+                tuple(s.compliance for s in orig),
+                tuple(s.peak_stretch for s in orig),
+                tuple(s.compliance for s in dom),
+                tuple(s.peak_stretch for s in dom),
+            )
+        return _REFERENCE[key]
+
+    def allowed_stretch(self, fine: bool = False) -> tuple[float, ...]:
+        """The peak stretch per load case at which the estimated safety factor is the required one."""
+        ref = self.reference(fine)
+        return tuple(p / self.strength_ratio for p in ref.original_peak)
+
+    # ---- the program ------------------------------------------------------------------------------------
+    def develop(self, genome: np.ndarray, fine: bool = False, progress=None) -> Development:
+        """The developmental program of ``genome`` (module docstring); ``progress(step, steps, text)``."""
+        g = decode(genome)
+        lay = self.layout(fine)
+        rng = np.random.default_rng(self.noise_seed)
+        dom, keep = lay.domain, lay.keep_in
+        free = dom & ~keep
+        allowed = self.allowed_stretch(fine)
+        # The remodelling runs PMB: its own allowed stretch, scaled from the original's PMB solve.
+        pmb_ref = self._pmb_original(fine)
+        pmb_allowed = tuple(p / self.strength_ratio for p in pmb_ref)
+        original_cells = int((lay.original & dom | keep).sum())
+        sigma = g["radius"] * (self.layouts[0].pitch / lay.pitch)
+        norm = np.maximum(ndimage.gaussian_filter(dom.astype(float), sigma, mode="constant"), 1e-12)
+        occ = self.rules_applied(dom.copy(), lay)
+        rho = np.where(occ, 1.0, RHO_MIN)
+        total = float(occ.sum())
+        if self.goal == "stiffness":
+            floor = max(self.volume_fraction * float(dom.sum()), float(keep.sum()))
+        else:
+            floor = float(keep.sum())
+        limit = 1.0 + g["slack"]
+        rate = g["rate"]
+        warm = None
+        previous = None
+        last_ok: tuple[np.ndarray, list[CaseSolution]] | None = None
+        saved = None  # the state after the last design that held: (rho, total, previous stimulus)
+        history: list[float] = []
+        notes: list[str] = []
+        step = 0
+        for step in range(1, self.steps + 1):
+            history.append(float(occ.sum()) / original_cells)
+            if _carries(occ, lay):
+                sols = self.solve(occ, lay, "pmb", warm)
+                warm = [s.u for s in sols]
+                worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True))
+            else:  # a load cut off from the supports: that step removed too much
+                sols, worst = last_ok[1] if last_ok else None, math.inf
+            if progress is not None:
+                progress(step, self.steps, f"mass {history[-1]:.3f} of the original, peak/allowed {worst:.3f}")
+            held = worst <= limit or (self.goal == "stiffness" and math.isfinite(worst))
+            if held:
+                last_ok = (occ, sols)
+                saved = (rho, total, previous)
+            elif saved is not None and rate > g["rate"] / 4:
+                # Too much at once: back to the last design that held, half the step.
+                rho, total, previous = saved
+                occ, sols = last_ok
+                rate /= 2
+            else:
+                break
+            if total <= floor + 0.5:
+                break
+            stim = np.zeros(dom.shape)
+            for s, a in zip(sols, pmb_allowed, strict=True):
+                mean = float(s.sed[occ].mean()) or 1.0
+                stim = np.maximum(stim, s.sed / mean * (1.0 + g["strength_weight"] * (s.stretch / a) ** 2))
+            stim = ndimage.gaussian_filter(stim, sigma, mode="constant") / norm
+            if g["noise"] > 0:
+                stim = stim * np.exp(g["noise"] * rng.standard_normal(stim.shape))
+            stim = _symmetric(stim, lay)
+            if previous is not None:
+                stim = (1.0 - g["history"]) * stim + g["history"] * previous
+            previous = stim
+            total = max(floor, total * (1.0 - rate))
+            rho = _remodel(rho, stim, free, total - float(keep.sum()), g["damping"])
+            rho = _symmetric(rho, lay)
+            # Ties (tissue at full density) go by the stimulus, not by cell index.
+            rank = rho + 1e-6 * stim / max(float(stim.max()), 1e-300)
+            occ = self.rules_applied(_top(dom, np.where(keep, np.inf, rank), round(total)) | keep, lay)
+            if not _carries(occ, lay):
+                # A low-energy section went whole (near a load the bending energy vanishes): keep the densest
+                # path from each load to the supports, as wide as the thinnest member allowed.
+                occ = self.rules_applied(occ | _spine(rank, lay, self.rules.min_thickness / lay.pitch), lay)
+        if last_ok is None:
+            notes.append("the whole design space misses the required safety factor")
+            last_ok = (occ, self.solve(occ, lay, "pmb", warm))
+        occ, sols = last_ok
+        # Surface growth (Mattheck): kept step by step only while the worst case's peak stretch falls.
+        kept = 0
+        worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True))
+        share = min(1.0, g["shape_share"] * self.layouts[0].pitch / lay.pitch)
+        for _ in range(round(g["shape_steps"])):
+            pull = np.max([s.stretch / a for s, a in zip(sols, pmb_allowed, strict=True)], axis=0)
+            cand = surface_growth(occ, pull, lay, share)
+            cand = self.rules_applied(cand, lay)
+            if np.array_equal(cand, occ) or not _carries(cand, lay):
+                break
+            trial = self.solve(cand, lay, "pmb", [s.u for s in sols])
+            w = max(s.peak_stretch / a for s, a in zip(trial, pmb_allowed, strict=True))
+            if w >= worst:
+                break
+            occ, sols, worst, kept = cand, trial, w, kept + 1
+        final = self.solve(occ, lay, self.model)
+        return Development(
+            occ,
+            tuple(s.compliance for s in final),
+            tuple(s.peak_stretch for s in final),
+            allowed,
+            step,
+            tuple(history),
+            kept,
+            tuple(notes),
+        )
+
+    def _pmb_original(self, fine: bool) -> tuple[float, ...]:
+        if self.model == "pmb":
+            return self.reference(fine).original_peak
+        key = (repr(self) + "|pmb", fine)
+        if key not in _REFERENCE:
+            lay = self.layout(fine)
+            sols = self.solve(lay.original & lay.domain | lay.keep_in, lay, "pmb")
+            peaks = tuple(s.peak_stretch for s in sols)
+            _REFERENCE[key] = Reference(peaks, peaks, peaks, peaks)
+        return _REFERENCE[key].original_peak
+
+    def rules_applied(self, occ: np.ndarray, lay: Layout) -> np.ndarray:
+        """The manufacturing rules on a design (module docstring, step 4); keep-in always stays."""
+        return apply_rules(occ, lay, self.rules)
+
+    def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:
+        from physics import PhysicsError
+
+        try:
+            dev = self.develop(genome, fine)
+        except PhysicsError as exc:  # a design the engine cannot bring to equilibrium ranks last
+            return Evaluation(100.0, {}, (G.FRAGMENTS,), {"solve_error": str(exc)[:200]})
+        return self.evaluate_design(dev, fine)
+
+    def evaluate_design(self, dev: Development, fine: bool = False) -> Evaluation:
+        lay = self.layout(fine)
+        ref = self.reference(fine)
+        occ = dev.occupancy
+        caught = guards_caught(occ, lay)
+        original_cells = int((lay.original & lay.domain | lay.keep_in).sum())
+        mass_ratio = float(occ.sum()) / original_cells
+        worst = max(p / a for p, a in zip(dev.peak_stretch, dev.allowed, strict=True))
+        stiffness = float(
+            np.mean([c / f for c, f in zip(dev.compliance, ref.domain_compliance, strict=True)])
+        )
+        metrics = {
+            "mass_ratio": mass_ratio,
+            "volume_fraction": float(occ.sum()) / float(lay.domain.sum()),
+            "compliance_nmm": list(dev.compliance),
+            "original_compliance_nmm": list(ref.original_compliance),
+            "peak_stretch": list(dev.peak_stretch),
+            "allowed_stretch": list(dev.allowed),
+            "estimated_safety_ratio": 1.0 / worst if worst > 0 else math.inf,
+            "steps": dev.step,
+            "shape_steps": dev.shape_steps,
+            "cells": int(occ.sum()),
+            "thin_fraction": G.thin_fraction(occ),
+        }
+        if self.goal == "mass":
+            score = mass_ratio + 0.05 * worst + (10.0 * (worst - 1.0) + 1.0 if worst > 1.0 + 1e-9 else 0.0)
+        else:
+            score = stiffness
+        objectives = {"mass_ratio": mass_ratio, "peak_over_allowed": worst, "relative_compliance": stiffness}
+        return Evaluation(float(score), objectives, caught, metrics)
+
+    def snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
+        key = (repr(self), np.asarray(genome, dtype=float).tobytes())
+        if _SNAPSHOT.get("key") != key:
+            _SNAPSHOT.update(key=key, dev=self.develop(genome))
+        dev = _SNAPSHOT["dev"]
+        design_png(dev.occupancy, self.layout(), path, f"{title}: mass {dev.occupancy.sum()} cells")
+
+
+def decode(genome: np.ndarray) -> dict[str, float]:
+    """Rule parameters from a genome in [0, 1]^len(GENES) (clipped)."""
+    x = np.clip(np.asarray(genome, dtype=float), 0.0, 1.0)
+    if x.shape != (len(GENES),):
+        raise ValueError(f"a part genome has {len(GENES)} genes, got shape {x.shape}")
+    return {name: lo + (hi - lo) * float(v) for (name, lo, hi), v in zip(GENES, x, strict=True)}
+
+
+def _carries(occ: np.ndarray, lay: Layout) -> bool:
+    """Whether every load's cells hang together with the supports (face neighbours)."""
+    labels, _ = ndimage.label(occ)
+    held = np.unique(labels[occ & lay.fixed])
+    held = held[held > 0]
+    return bool(held.size) and all(
+        (cells & occ).any() and np.isin(labels[cells & occ], held).all() for cells in lay.loads
+    )
+
+
+def _spine(rank: np.ndarray, lay: Layout, width_cells: float) -> np.ndarray:
+    """The densest face-connected paths through the domain from each load to the supports (entering a cell costs
+    1.001 - its rank over the largest), widened to ``width_cells``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    shape = lay.domain.shape
+    n = lay.domain.size
+    idx = np.arange(n).reshape(shape)
+    dom = lay.domain.ravel()
+    finite = np.where(np.isfinite(rank), rank, 0.0)
+    cost = 1.001 - np.clip(finite / max(float(finite.max()), 1e-300), 0.0, 1.0).ravel()
+    rows, cols = [], []
+    for axis in range(3):
+        a = np.take(idx, np.arange(shape[axis] - 1), axis=axis).ravel()
+        b = np.take(idx, np.arange(1, shape[axis]), axis=axis).ravel()
+        ok = dom[a] & dom[b]
+        rows += [a[ok], b[ok]]
+        cols += [b[ok], a[ok]]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((cost[c], (r, c)), shape=(n, n)).tocsr()
+    out = np.zeros(n, dtype=bool)
+    held = np.flatnonzero(lay.fixed.ravel())
+    for cells in lay.loads:
+        dist, pred = dijkstra(graph, indices=np.flatnonzero(cells.ravel()), min_only=True, return_predecessors=True)[:2]
+        if not np.isfinite(dist[held]).any():
+            continue
+        node = int(held[np.argmin(dist[held])])
+        while node >= 0:
+            out[node] = True
+            node = int(pred[node])
+    # One cell wider than the rule: at the domain's surface the dilation loses its outer half.
+    path = ndimage.binary_dilation(out.reshape(shape), structure=_ball(max(width_cells, 2.0) + 1.0))
+    return path & lay.domain
+
+
+def guards_caught(occ: np.ndarray, lay: Layout) -> tuple[str, ...]:
+    caught = []
+    if G.detached_fraction(occ, lay.fixed) > 0:
+        caught.append(G.DETACHED)
+    labels, _ = ndimage.label(occ)
+    held = np.unique(labels[occ & lay.fixed])
+    for cells in lay.loads:
+        if not np.isin(labels[cells & occ], held[held > 0]).all() or not (cells & occ).any():
+            caught.append(G.FRAGMENTS)
+            break
+    if G.thin_fraction(occ) > THIN_LIMIT:
+        caught.append(G.THIN)
+    if G.outside_fraction(occ, lay.domain) > 0:
+        caught.append(G.OUT_OF_DOMAIN)
+    return tuple(caught)
+
+
+# ---- manufacturing rules -------------------------------------------------------------------------------
+_AXIS = {"x": 0, "y": 1, "z": 2}
+
+
+def apply_rules(occ: np.ndarray, lay: Layout, rules: Rules) -> np.ndarray:
+    """Domain, symmetry, minimum thickness, overhang, no enclosed voids, attached to the supports; keep-in
+    always stays (a keep-in cell the rules would remove is kept: the user asked for it)."""
+    out = (occ & lay.domain) | lay.keep_in
+    for mirror in lay.mirrors:
+        flat = out.ravel()
+        mirrored = np.zeros_like(flat)
+        ok = mirror >= 0
+        mirrored[ok] = flat[mirror[ok]]
+        out = (flat | mirrored).reshape(out.shape) & lay.domain
+    cells = rules.min_thickness / lay.pitch
+    if cells > 1.0:
+        out = ndimage.binary_opening(out, structure=_ball(cells)) | lay.keep_in
+    if rules.overhang is not None:
+        out = _self_supporting(out, lay, rules.overhang, rules.build_direction)
+    out = _attached(out, lay)
+    if rules.no_voids:
+        out = out | (ndimage.binary_fill_holes(out) & lay.domain)
+    return out
+
+
+def _ball(diameter_cells: float) -> np.ndarray:
+    """Structuring element of a member ``diameter_cells`` wide: a 2-cube at 2 or under, else a ball."""
+    n = max(2, round(diameter_cells))
+    if n <= 2:
+        return np.ones((2, 2, 2), dtype=bool)
+    c = (n - 1) / 2
+    ijk = np.indices((n, n, n)) - c
+    return (ijk**2).sum(axis=0) <= (n / 2) ** 2 + 1e-9
+
+
+def _attached(occ: np.ndarray, lay: Layout) -> np.ndarray:
+    """``occ`` without material cut off from the supports (keep-in always stays)."""
+    labels, _ = ndimage.label(occ)
+    held = np.unique(labels[occ & lay.fixed])
+    return np.isin(labels, held[held > 0]) | lay.keep_in
+
+
+def _self_supporting(occ: np.ndarray, lay: Layout, angle: float, direction: str) -> np.ndarray:
+    """Remove, layer by layer from the build plate up, cells with nothing under them within ``angle`` degrees of
+    the build direction (FDM prints them without support). The first layer of the design sits on the plate."""
+    axis = _AXIS[direction[-1]]
+    a = np.moveaxis(occ, axis, 2)
+    keep = np.moveaxis(lay.keep_in, axis, 2)
+    if direction.startswith("-"):
+        a, keep = a[:, :, ::-1], keep[:, :, ::-1]
+    a = a.copy()
+    if angle >= 54.7:
+        foot = np.ones((3, 3), dtype=bool)
+    elif angle >= 45.0:
+        foot = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    else:
+        foot = np.array([[1]], dtype=bool)
+    layers = np.flatnonzero(a.any(axis=(0, 1)))
+    if layers.size:
+        for k in range(int(layers[0]) + 1, a.shape[2]):
+            below = ndimage.binary_dilation(a[:, :, k - 1], structure=foot)
+            a[:, :, k] &= below | keep[:, :, k]
+    if direction.startswith("-"):
+        a = a[:, :, ::-1]
+    return np.moveaxis(a, 2, axis)
+
+
+def _symmetric(x: np.ndarray, lay: Layout) -> np.ndarray:
+    """The mean of a field and its mirror images through the symmetry planes (cells without a mirror keep it)."""
+    for mirror in lay.mirrors:
+        flat = x.ravel()
+        m = flat.copy()
+        ok = mirror >= 0
+        m[ok] = flat[mirror[ok]]
+        x = (0.5 * (flat + m)).reshape(x.shape)
+    return x
+
+
+def mirror_map(shape: tuple[int, int, int], origin, pitch: float, axis: int, at: float) -> np.ndarray:
+    """Flat index of each cell's mirror image through the plane ``coordinate[axis] = at`` mm (-1 where it falls
+    outside the grid or between cells)."""
+    idx = np.indices(shape)
+    pos = origin[axis] + idx[axis] * pitch
+    j = (2 * at - pos - origin[axis]) / pitch
+    jr = np.rint(j).astype(int)
+    ok = (np.abs(j - jr) < 0.25) & (jr >= 0) & (jr < shape[axis])
+    idx[axis] = np.where(ok, jr, 0)
+    flat = np.ravel_multi_index(tuple(idx), shape)
+    return np.where(ok, flat, -1).ravel()
+
+
+# ---- remodelling and surface growth ---------------------------------------------------------------------
+def _top(mask: np.ndarray, stim: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` cells of ``mask`` with the highest stimulus (ties by cell index: deterministic)."""
+    idx = np.flatnonzero(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if k <= 0 or idx.size == 0:
+        return out
+    order = np.argsort(-stim.ravel()[idx], kind="stable")[:k]
+    out.ravel()[idx[order]] = True
+    return out
+
+
+def _remodel(rho: np.ndarray, stim: np.ndarray, free: np.ndarray, tissue: float, damping: float) -> np.ndarray:
+    """One remodelling step of the ``free`` cells: rho (S / k) ** damping, clipped to +-RHO_RATE and to
+    [RHO_MIN, 1], with the set point k bisected (in log) so the free cells hold ``tissue`` in all."""
+    r, s = rho[free], np.maximum(stim[free], 1e-300)
+    lo_r, hi_r = np.maximum(RHO_MIN, r - RHO_RATE), np.minimum(1.0, r + RHO_RATE)
+    logs = np.log(s)
+    lo, hi = float(logs.min()) - 50.0, float(logs.max()) + 50.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        cand = np.clip(r * np.exp(damping * (logs - mid)), lo_r, hi_r)
+        if cand.sum() > tissue:
+            lo = mid
+        else:
+            hi = mid
+    out = rho.copy()
+    out[free] = np.clip(r * np.exp(damping * (logs - hi)), lo_r, hi_r)
+    return out
+
+
+_FACES = ndimage.generate_binary_structure(3, 1)
+
+
+def surface_growth(occ: np.ndarray, pull: np.ndarray, lay: Layout, share: float) -> np.ndarray:
+    """One step of Mattheck's surface growth: the ``share`` of the movable surface cells (solid, not keep-in,
+    touching empty space) least pulled (``pull``: stretch over the allowed, per cell) go, and as many empty domain
+    cells next to the most pulled surface cells are filled: the cell count stays."""
+    empty_near = ndimage.binary_dilation(~occ, structure=_FACES) & occ
+    surface = empty_near & ~lay.keep_in
+    k = max(1, round(share * int(surface.sum())))
+    cells = np.flatnonzero(surface)
+    order = np.argsort(pull.ravel()[cells], kind="stable")[:k]
+    out = occ.copy()
+    out.ravel()[cells[order]] = False
+    grip = ndimage.maximum_filter(np.where(out, pull, 0.0), footprint=_FACES, mode="constant")
+    candidates = ~out & ~occ & lay.domain & ndimage.binary_dilation(out, structure=_FACES)
+    out |= _top(candidates, grip, k)
+    return out
+
+
+# ---- output ---------------------------------------------------------------------------------------------
+def design_png(occ: np.ndarray, lay: Layout, path: Path, title: str = "") -> None:
+    """Three projections of the design (grey), keep-in (blue) and supports (red), mm."""
+    from fab.morph.plots import _save, plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    for ax, axis, (a, b) in zip(axes, (2, 1, 0), (("x", "y"), ("x", "z"), ("y", "z")), strict=True):
+        img = np.where(occ.any(axis=axis), 1.0, 0.0)
+        img = np.where((occ & lay.keep_in).any(axis=axis), 2.0, img)
+        img = np.where((occ & lay.fixed).any(axis=axis), 3.0, img)
+        from matplotlib.colors import ListedColormap
+
+        cmap = ListedColormap(["white", "0.45", "tab:blue", "tab:red"])
+        ax.imshow(img.T, origin="lower", cmap=cmap, vmin=0, vmax=3)
+        ax.set_xlabel(f"{a} (cells)")
+        ax.set_ylabel(f"{b} (cells)")
+        ax.set_aspect("equal")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

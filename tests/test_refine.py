@@ -1,0 +1,147 @@
+"""Refining the user's own part ([morph] problem = "part"): rules, job checks, a tiny development, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from fab.errors import FabError
+from fab.job import load_job
+from fab.morph.part import Layout, Rules, apply_rules, decode, mirror_map
+from fab.morph.part_job import read_refine_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _layout(domain, keep=None, fixed=None, mirrors=()):
+    keep = np.zeros_like(domain) if keep is None else keep
+    fixed = np.zeros_like(domain) if fixed is None else fixed
+    return Layout(1.0, (0.0, 0.0, 0.0), domain, domain.copy(), keep | fixed, fixed, (keep,), ((0, 0, -1),),
+                  ((0,),), mirrors)
+
+
+def test_rules_fill_voids_keep_attached_and_drop_thin_members():
+    dom = np.ones((10, 8, 8), dtype=bool)
+    fixed = np.zeros_like(dom)
+    fixed[0] = True
+    occ = dom.copy()
+    occ[2:4, 3:5, 3:5] = False  # an enclosed void behind walls 2 cells thick
+    occ[6:, :, :] = False
+    occ[6, 0, 0] = True  # a one-cell stub, thinner than the rule
+    occ[9, 4, 4] = True  # a cell cut off
+    out = apply_rules(occ, _layout(dom, fixed=fixed), Rules(min_thickness=2.0))
+    assert out[2:4, 3:5, 3:5].all()  # the void is filled
+    assert not out[6, 0, 0] and not out[9, 4, 4]
+    assert out[:6].all() and not out[6:].any()
+
+
+def test_overhang_rule_removes_unsupported_cells_layer_by_layer():
+    dom = np.ones((7, 3, 4), dtype=bool)
+    fixed = np.zeros_like(dom)
+    fixed[3, :, 0] = True
+    occ = np.zeros_like(dom)
+    occ[3, :, :] = True  # a column
+    occ[:, :, 3] = True  # a flat roof on it: 45 degrees lets it widen by one cell a layer only
+    out = apply_rules(occ, _layout(dom, fixed=fixed), Rules(min_thickness=0.0, overhang=45.0, no_voids=False))
+    assert out[3, :, :].all()
+    assert out[2:5, :, 3].all() and not out[0, :, 3].any() and not out[6, :, 3].any()
+
+
+def test_symmetry_plane_mirrors_the_design():
+    shape = (6, 4, 2)
+    mirror = mirror_map(shape, (0.5, 0.5, 0.5), 1.0, 0, 3.0)  # plane x = 3 mm between cells 2 and 3
+    dom = np.ones(shape, dtype=bool)
+    fixed = np.zeros_like(dom)
+    fixed[:, 0, :] = True
+    occ = fixed.copy()
+    occ[0, :, :] = True
+    out = apply_rules(occ, _layout(dom, fixed=fixed, mirrors=(mirror,)), Rules(0.0, no_voids=False))
+    assert out[5, :, :].all()
+    assert np.array_equal(out, out[::-1])
+
+
+def test_genome_decodes_inside_the_gene_ranges():
+    g = decode(np.zeros(9))
+    assert g["radius"] == 0.5 and g["slack"] == -0.1
+    with pytest.raises(ValueError):
+        decode(np.zeros(3))
+
+
+@pytest.fixture(scope="module")
+def bar(tmp_path_factory) -> Path:
+    """A 24 x 8 x 8 mm bar held at x = 0, loaded at its far end: two load cases."""
+    folder = tmp_path_factory.mktemp("refine")
+    trimesh.creation.box(extents=(24, 8, 8)).apply_translation((12, 0, 0)).export(folder / "bar.stl")
+    (folder / "job.toml").write_text(
+        """
+[part]
+source = "bar.stl"
+[voxels]
+pitch = 1.0
+[material]
+name = "PLA"
+[physics]
+model = "pmb"
+[[fix]]
+region = "x < 1"
+[[load]]
+region = ">X:2"
+force = [0, 0, -20]
+[[load]]
+region = ">X:2"
+force = [0, 10, 0]
+[morph]
+problem = "part"
+cases = [[1], [2]]
+steps = 4
+min_thickness = 2
+output = "out"
+"""
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('keep_in = ["x > 100"]', "lies outside the design space"),
+        ('keep_out = [">X:1"]', "a loaded region cannot be kept out"),
+        ('keep_out = ["x < 0.6"]', "a support cannot be kept out"),
+        ("cases = [[1], [3]]", "names [[load]] 3"),
+        ('goal = "stiffness"\nsafety_factor = 2', "applies to goal"),
+        ("wobble = 1", "unknown key 'wobble'"),
+    ],
+)
+def test_bad_refinement_input_is_one_line(bar, extra, message):
+    text = (bar / "job.toml").read_text()
+    text = text.replace("cases = [[1], [2]]\n", "") if extra.startswith("cases") else text
+    text += extra + "\n"
+    (bar / "bad.toml").write_text(text)
+    with pytest.raises(FabError, match=message.replace("[", r"\[")):
+        read_refine_job(load_job(bar / "bad.toml"))
+
+
+def test_fab_morph_refines_the_part_alone(bar):
+    res = subprocess.run(
+        [sys.executable, "-m", "fab.cli", "morph", str(bar / "job.toml"), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["mass_refined_g"] < 0.95 * out["mass_original_g"]
+    assert out["estimated_safety_ratio"] >= 1 / 1.05 - 1e-9  # the default genes' slack: 5 % over the original's peak
+    assert out["guards"]["final"] == []
+    assert out["cells"]["design_space"] == 24 * 64
+    assert len(out["compliance_refined_nmm"]) == 2 and len(out["max_von_mises_refined_pa"]) == 2
+    assert Path(out["outputs"]["stl"]).is_file() and Path(out["outputs"]["png"]).is_file()
+    mesh = trimesh.load(out["outputs"]["stl"])
+    assert mesh.is_watertight
