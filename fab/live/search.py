@@ -105,6 +105,7 @@ class SearchLive:
             self.picker = gui.add_dropdown("design", ("-",), initial_value="-")
             self.details = gui.add_markdown("pick a design to inspect it")
             self.design_image = gui.add_image(np.full((8, 8, 3), 255, np.uint8), label="picked design")
+            self.loaded_button = gui.add_button("Picture under load")
             self.veto_button = gui.add_button("Veto: not what I meant")
             self.promote_button = gui.add_button("Promote: write it out now")
         with gui.add_folder("Workers"):
@@ -116,6 +117,7 @@ class SearchLive:
         self.stop_button.on_click(lambda _e: self._stop())
         self.picker.on_update(lambda _e: self._picked_by_person())
         self.veto_button.on_click(lambda _e: self._veto())
+        self.loaded_button.on_click(lambda _e: self._under_load())
         self.promote_button.on_click(lambda _e: self._promote())
         if finished:  # fab view: nothing runs; designs can still be inspected and promoted
             for handle in (
@@ -324,6 +326,31 @@ class SearchLive:
     def _stop(self) -> None:
         self.controls.stop()
         self._message = "stopping after this generation: the best so far is reported and written"
+        self._refresh_status()
+
+    def _under_load(self) -> None:
+        """The picked design under its service load, where the problem can draw one (fab.stress)."""
+        i = self._picked()
+        draw = getattr(self.mj.problem, "loaded_snapshot", None)
+        if i is None:
+            return
+        if draw is None:
+            self._message = f"the {self.mj.problem_name} problem has no picture under load"
+            self._refresh_status()
+            return
+        self._message = f"solving d{i} under load ..."
+        self._refresh_status()
+        path = self._scratch / f"d{i}_loaded.png"
+        try:
+            if not path.is_file():
+                draw(self.records[i].genome, path, f"d{i} under load")
+            image = _read_png(path)
+        except user_errors() as exc:
+            self._message = f"d{i} under load: {exc}"
+            image = None
+        if image is not None:
+            self.design_image.image = image
+            self._message = f"d{i} under its service load (von Mises)"
         self._refresh_status()
 
     def _picked_by_person(self) -> None:

@@ -391,6 +391,15 @@ class BracketProblem:
             self, dev.occupancy, self.layout(), path, f"{title}: compliance {dev.compliance:.4g} N mm"
         )
 
+    def loaded_snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
+        """The developed design under its service load (``fab.stress`` static test, 2D): a PNG of the deformed
+        part coloured by von Mises stress (the live view's "picture under load")."""
+        key = (repr(self), np.asarray(genome, dtype=float).tobytes())
+        if _SNAPSHOT.get("key") != key:
+            _SNAPSHOT.update(key=key, dev=self.develop(genome))
+        report = failure_test(self, _SNAPSHOT["dev"].occupancy, self.layout().pitch, kind="static")
+        report.save_png(path)
+
 
 def decode(genome: np.ndarray) -> dict[str, float]:
     """Rule parameters from a genome in [0, 1]^len(GENES) (clipped)."""
@@ -600,8 +609,11 @@ def design_grid(problem: BracketProblem, occ: np.ndarray, pitch: float):
     return VoxelGrid(np.repeat(occ[:, :, None], layers, axis=2), pitch, (pitch / 2, pitch / 2, pitch / 2))
 
 
-def failure_test(problem: BracketProblem, occ: np.ndarray, pitch: float, max_factor: float = 1000.0):
-    """``fab.stress`` failure test of a design (2D, the job's thickness): the StressReport."""
+def failure_test(
+    problem: BracketProblem, occ: np.ndarray, pitch: float, max_factor: float = 1000.0, kind: str = "failure"
+):
+    """``fab.stress`` failure test of a design (2D, the job's thickness): the StressReport (``kind="static"``:
+    the service load only)."""
     from fab.job import Fix, Job, Load, PartSpec, PhysicsSpec, TestSpec, VoxelSpec
     from fab.stress import run_test
     from fab.voxels import VoxelGrid
@@ -616,6 +628,6 @@ def failure_test(problem: BracketProblem, occ: np.ndarray, pitch: float, max_fac
         physics=PhysicsSpec(model="lps", dimension=2, thickness=problem.thickness),
         fix=(Fix(f"x < {problem.support_depth}"),),
         load=(Load(f"box({x0}, {y0}, -1e3, 1e3, {y1}, 1e3)", "force", (0.0, -problem.force, 0.0)),),
-        test=TestSpec(kind="failure", max_factor=max_factor),
+        test=TestSpec(kind=kind, max_factor=max_factor),
     )
     return run_test(grid, job)
