@@ -157,7 +157,7 @@ class SimulationLive:
         if label != self.label:
             self.label = label
         self.step = step
-        if residual is not None:
+        if residual is not None and np.isfinite(residual):  # Newton reports its start as inf
             self._add_residual(self.offset + step, residual)
         elif self.test == "impact":  # explicit dynamics: the energy history instead of a residual
             mass = np.asarray(sim.body.density) * sim.body.particle_volume
