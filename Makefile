@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_contact.py
 	$(BIN)/python benchmarks/bench_relax.py
 	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/validation_joints.py
 	$(BIN)/python benchmarks/bench_live.py
 	$(BIN)/python benchmarks/bench_stress.py
 	$(BIN)/python benchmarks/bench_morph_gear.py
