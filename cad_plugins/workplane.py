@@ -300,6 +300,69 @@ def _wp_morph(
     return self.gear_from_profile(xy, job.problem.face_width, job.bore, combine=combine, clean=clean)
 
 
+def _wp_refine(
+    self: cq.Workplane,
+    material: str | dict = "PLA",
+    fix: str | Sequence[str] = "<X",
+    load: str | Sequence[str] = ">X",
+    force: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    *,
+    pitch: float | None = None,
+    count: int | None = None,
+    model: str = "lps",
+    output: PathLike = "out/refine",
+    failure: bool = False,
+    summary: dict | None = None,
+    progress: bool = False,
+    **keys: Any,
+) -> cq.Workplane:
+    """Refine this part by 3D morphogenesis (docs/morphogenesis.md, Problem 3) and return a Workplane holding the
+    refined solid (faceted, from the smooth watertight surface of the refined voxels), so ``.export_stl()``,
+    ``.export_gcode()``, ``.stress_test()`` and CadQuery operations chain on it.
+
+    ``fix`` and ``load`` are regions (docs/job-file.md); ``force`` (N, total over the load regions) is one vector,
+    or a list of vectors, each its own load case (the design must hold every one). ``keys`` are the ``[morph]``
+    keys of a part refinement (``goal``, ``safety_factor``, ``volume_fraction``, ``design_space``, ``keep_in``,
+    ``keep_out``, ``min_thickness``, ``overhang``, ``symmetry``, ``mode``, ``steps``, ...). ``failure`` runs the
+    failure tests of the original and the refined part (slow); ``summary`` receives what ``fab morph`` reports;
+    the refinement's files (``refined.stl``, ``refined.step``, ``refine.png``, ``summary.json``) go to ``output``.
+    """
+    from pathlib import Path
+
+    from fab.job import DEFAULT_COUNT, Fix, Job, PartSpec, PhysicsSpec, TestSpec, VoxelSpec, parse_load_flag
+    from fab.materials import get_material
+    from fab.part import load_part
+    from fab.refine import refine, refined_solid
+
+    if summary is not None and not isinstance(summary, dict):
+        raise FabError(f"summary must be a dict to fill in, got {type(summary).__name__}")
+    if force is None:
+        raise FabError("refine needs force=(Fx, Fy, Fz) in N (or a list of them, one a load case)")
+    forces = [force] if not isinstance(force[0], Sequence) else list(force)
+    loads, cases = [], []
+    for vec in forces:
+        flags = stress_loads(load, force=vec)
+        cases.append([len(loads) + i + 1 for i in range(len(flags))])
+        loads.extend(parse_load_flag(f) for f in flags)
+    if pitch is not None and count is not None:
+        raise FabError("give either pitch (mm) or count, not both")
+    job = Job(
+        part=PartSpec(source=Path("<workplane>")),
+        voxels=VoxelSpec(pitch=pitch) if pitch is not None else VoxelSpec(count=count or DEFAULT_COUNT),
+        material=get_material(material),
+        physics=PhysicsSpec(model=model),
+        fix=tuple(Fix(f.strip()) for f in _regions("fix", fix)),
+        load=tuple(loads),
+        test=TestSpec(kind="failure"),
+        morph={"problem": "part", "output": str(Path(output).resolve()), "cases": cases, **keys},
+        path=Path.cwd() / "Workplane.refine",
+    )
+    result = refine(job, part=load_part(part_shape(self)), failure=failure, exports=False, quiet=not progress)
+    if summary is not None:
+        summary.update(result)
+    return self.newObject([refined_solid(result["outputs"]["stl"])])
+
+
 def register() -> None:
     """Attach the pipeline methods to ``cq.Workplane``."""
     cq.Workplane.voxelize = _wp_voxelize
@@ -309,6 +372,7 @@ def register() -> None:
     cq.Workplane.export_cnc = _wp_export_cnc
     cq.Workplane.export_assembly = _wp_export_assembly
     cq.Workplane.morph = _wp_morph
+    cq.Workplane.refine = _wp_refine
 
 
 register()

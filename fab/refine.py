@@ -276,6 +276,7 @@ def _write(job, rj, refined, original, orig_sol, ref_sol, lay, summary, exports,
         outputs["voxels_npz"] = str(refined.save(out / "refined.voxels.npz"))
         export(refined, stl=out / "refined.stl", quiet=True)
         outputs["stl"] = str(out / "refined.stl")
+        outputs["step"] = str(write_step(out / "refined.stl", out / "refined.step"))
         outputs["png"] = str(compare_png(original.occupancy | lay.keep_in, refined.occupancy, orig_sol[0].von_mises,
                                          ref_sol[0].von_mises, lay, out / "refine.png", summary))
     if not exports:
@@ -373,3 +374,44 @@ def refine_lines(summary: dict[str, Any]) -> list[str]:
     lines.append("guards: " + (", ".join(caught) if caught else "none caught"))
     lines.append("written: " + ", ".join(str(v) for v in summary["outputs"].values()))
     return lines
+
+
+def refined_solid(stl_path: str | Path):
+    """The refined part's smooth, watertight STL as a CadQuery solid (faceted: one planar face a triangle, sewn),
+    for further CAD work and STEP export."""
+    import cadquery as cq
+    from OCP.BRepBuilderAPI import BRepBuilderAPI_MakeSolid, BRepBuilderAPI_Sewing
+    from OCP.StlAPI import StlAPI_Reader
+    from OCP.TopAbs import TopAbs_SHELL
+    from OCP.TopExp import TopExp_Explorer
+    from OCP.TopoDS import TopoDS, TopoDS_Shape
+
+    faces = TopoDS_Shape()
+    if not StlAPI_Reader().Read(faces, str(stl_path)):
+        raise FabError(f"cannot read the refined mesh {stl_path}")
+    sewing = BRepBuilderAPI_Sewing(1e-6)
+    sewing.Add(faces)
+    sewing.Perform()
+    sewn = sewing.SewedShape()
+    shells = TopExp_Explorer(sewn, TopAbs_SHELL)
+    maker = BRepBuilderAPI_MakeSolid()
+    while shells.More():
+        maker.Add(TopoDS.Shell_s(shells.Current()))
+        shells.Next()
+    solid = cq.Solid(maker.Solid())
+    solid = solid.fix() if not solid.isValid() else solid
+    if solid.Volume() < 0:
+        solid = cq.Solid(solid.wrapped.Reversed())
+    return solid
+
+
+def write_step(stl_path: str | Path, step_path: str | Path) -> Path:
+    """The refined part as STEP (a faceted solid), written atomically."""
+    import cadquery as cq
+
+    from exporters.atomic import atomic_path
+
+    step_path = Path(step_path)
+    with atomic_path(step_path) as tmp:
+        cq.exporters.export(cq.Workplane("XY").add(refined_solid(stl_path)), str(tmp), exportType="STEP")
+    return step_path

@@ -145,3 +145,22 @@ def test_fab_morph_refines_the_part_alone(bar):
     assert Path(out["outputs"]["stl"]).is_file() and Path(out["outputs"]["png"]).is_file()
     mesh = trimesh.load(out["outputs"]["stl"])
     assert mesh.is_watertight
+
+
+def test_workplane_refine_returns_a_solid_that_chains(tmp_path):
+    import cadquery as cq
+
+    import cad_plugins  # noqa: F401 (registers Workplane.refine)
+
+    bar = cq.Workplane("XY").box(24, 8, 8).translate((12, 0, 0))
+    summary: dict = {}
+    refined = bar.refine(
+        "PLA", fix="x < 1", load=">X:2", force=[(0, 0, -20), (0, 10, 0)], pitch=1.0, model="pmb", steps=4,
+        output=tmp_path / "refine", summary=summary,
+    )
+    solid = refined.val()
+    assert solid.isValid() and 0 < solid.Volume() < 24 * 8 * 8
+    assert summary["load_cases"] == [[1], [2]]
+    assert Path(summary["outputs"]["step"]).stat().st_size > 0
+    refined.export_stl(tmp_path / "refined.stl")
+    assert trimesh.load(tmp_path / "refined.stl").is_watertight
