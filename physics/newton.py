@@ -579,6 +579,12 @@ def trace(
             dw = max(DW_MIN * w, 0.5 * dw)
         elif rise > 0.5 * dw / max(w - dw, 1e-300):
             dw = min(DW_MAX * w, 1.5 * dw)
+        if broken == 0 and factor >= last_factor:
+            # Nothing broke: the path is elastic up to the next break, whose w the largest stretch predicts
+            # (as for the first break); step there at once.
+            smax = float(analysis.max_bond_stretch(sim).max())
+            if smax > 0:
+                dw = max(dw, w * (s0 / smax * (1.0 + 1e-3) - 1.0))
         last_factor = factor
     else:
         out.reason = out.reason or f"stopped after {MAX_INCREMENTS} increments"
