@@ -150,7 +150,8 @@ def load_printer(name_or_path: str | os.PathLike[str] | None = None) -> PrinterP
     name = DEFAULT_PRINTER if name_or_path is None else name_or_path
     path = Path(name)
     if not path.suffix and not path.exists():
-        path = BUILTIN_DIR / f"{name}.toml"
+        # prusa-mk3s, Prusa_MK3S and prusa_mk3s all name the built-in prusa_mk3s.toml
+        path = BUILTIN_DIR / f"{str(name).strip().lower().replace('-', '_')}.toml"
         if not path.exists():
             raise ExportError(f"unknown printer {str(name)!r} (built-ins: {', '.join(builtin_printers())})")
     if not path.is_file():

@@ -13,10 +13,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from exporters.printers import DEFAULT_PRINTER, builtin_printers
 from fab.console import live_options, print_json, reports_user_errors, stdout_console
 from fab.errors import FabError
 from fab.live import LiveFlag, LiveHost, LiveOptions, LivePort, LiveToken
 from fab.progress import stderr_console
+
+# Shown in --help without importing the heavy modules that own them (tests/test_docs.py checks they agree).
+DEFAULT_COUNT = 100_000  # fab.job.DEFAULT_COUNT
+DEFAULT_MEMORY_LIMIT_MB = 4096.0  # fab.voxels.DEFAULT_MEMORY_LIMIT_MB
+INFILL_PATTERNS = ("rectilinear", "grid")  # exporters.slicer.INFILL_PATTERNS
 
 app = typer.Typer(
     name="fab",
@@ -86,10 +92,16 @@ def convert(
         Path,
         typer.Argument(help="CadQuery script (.py), STEP (.step/.stp) or mesh (.stl/.obj/.ply/.off/.3mf)."),
     ],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Voxel grid to write (.npz).")] = None,
-    pitch: Annotated[float | None, typer.Option(help="Voxel edge in mm.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Voxel grid to write (.npz; default: NAME.voxels.npz in the current folder)."),
+    ] = None,
+    pitch: Annotated[
+        float | None, typer.Option(help="Voxel edge in mm (default: the pitch that gives --count voxels).")
+    ] = None,
     count: Annotated[
-        int | None, typer.Option(help="Target number of filled voxels (instead of --pitch).")
+        int | None,
+        typer.Option(help=f"Target number of filled voxels, when no --pitch is given (default: {DEFAULT_COUNT:,}).")
     ] = None,
     units: Annotated[
         str, typer.Option(help="Units of the input file: mm, m or in (converted to mm).")
@@ -100,15 +112,17 @@ def convert(
     ] = None,
     tolerance: Annotated[float, typer.Option(help="B-rep tessellation tolerance in mm.")] = 0.01,
     memory_limit_mb: Annotated[
-        float | None, typer.Option(help="Refuse grids needing more memory than this.")
-    ] = None,
+        float, typer.Option(help="Refuse grids needing more memory than this many MB.")
+    ] = DEFAULT_MEMORY_LIMIT_MB,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Import a part, voxelize it and save the voxel grid (.npz)."""
     from fab.convert import convert as run_convert
 
-    if (pitch is None) == (count is None):
-        raise FabError("give exactly one of --pitch (mm) or --count (voxels)")
+    if pitch is not None and count is not None:
+        raise FabError("give either --pitch (mm) or --count (voxels), not both")
+    if pitch is None and count is None:
+        count = DEFAULT_COUNT
     summary = run_convert(
         part,
         output,
@@ -159,22 +173,34 @@ def export(
         ),
     ] = None,
     pitch: Annotated[
-        float | None, typer.Option(help="Voxel edge in mm, for voxel outputs from a part.")
+        float | None,
+        typer.Option(help="Voxel edge in mm, for voxel outputs from a part (they need --pitch or --count)."),
     ] = None,
     count: Annotated[int | None, typer.Option(help="Target voxel count instead of --pitch.")] = None,
     units: Annotated[str, typer.Option(help="Units of the input file: mm, m or in.")] = "mm",
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="CadQuery parameter NAME=VALUE.")
     ] = None,
-    printer: Annotated[str | None, typer.Option(help="Printer profile: built-in name or TOML file.")] = None,
+    printer: Annotated[
+        str,
+        typer.Option(help=f"Printer profile: built-in name ({', '.join(builtin_printers())}) or TOML file."),
+    ] = DEFAULT_PRINTER,
     layer_height: Annotated[
         float | None, typer.Option(help="Layer height in mm (default: the printer's).")
     ] = None,
-    infill: Annotated[float | None, typer.Option(help="Infill density 0..1.")] = None,
-    perimeters: Annotated[int | None, typer.Option(help="Number of perimeters.")] = None,
-    tool: Annotated[str | None, typer.Option(help="CNC tool profile: built-in name or TOML file.")] = None,
+    infill: Annotated[float, typer.Option(help="Sparse infill density 0..1 (1: solid).")] = 0.2,
+    infill_pattern: Annotated[
+        str, typer.Option(help=f"Sparse infill pattern: {' or '.join(INFILL_PATTERNS)}.")
+    ] = "rectilinear",
+    perimeters: Annotated[int, typer.Option(help="Number of perimeters (walls).")] = 2,
+    top_layers: Annotated[int, typer.Option(help="Solid layers under every top surface.")] = 4,
+    bottom_layers: Annotated[int, typer.Option(help="Solid layers over every bottom surface.")] = 4,
+    tool: Annotated[str, typer.Option(help="CNC tool profile: built-in name or TOML file.")] = "endmill-3.175-wood",
     flavor: Annotated[str, typer.Option(help="CNC G-code flavour: grbl or linuxcnc.")] = "grbl",
-    tabs: Annotated[int | None, typer.Option(help="Holding tabs per outer contour (CNC).")] = None,
+    tabs: Annotated[
+        int | None,
+        typer.Option(help="Holding tabs per outer contour (CNC; default: 4 when the tool defines tab sizes, else 0)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Write STL, G-code, CNC, voxel assembly plans and viewer files for a part or a voxel grid; a VoxCAD .vxa
@@ -207,7 +233,14 @@ def export(
         files[exporter.name] = path
     settings = {
         k: v
-        for k, v in dict(layer_height=layer_height, infill=infill, perimeters=perimeters).items()
+        for k, v in dict(
+            layer_height=layer_height,
+            infill=infill,
+            infill_pattern=infill_pattern,
+            perimeters=perimeters,
+            top_layers=top_layers,
+            bottom_layers=bottom_layers,
+        ).items()
         if v is not None
     }
     summary = run_export(
@@ -300,9 +333,12 @@ def simulate(
         ),
     ],
     material: Annotated[str, typer.Option(help="Built-in material name (see docs/materials.md).")] = "PLA",
-    pitch: Annotated[float | None, typer.Option(help="Particle spacing in mm.")] = None,
+    pitch: Annotated[
+        float | None, typer.Option(help="Particle spacing in mm (default: the pitch that gives --count particles).")
+    ] = None,
     count: Annotated[
-        int | None, typer.Option(help="Target number of particles (instead of --pitch).")
+        int | None,
+        typer.Option(help=f"Target number of particles, when no --pitch is given (default: {DEFAULT_COUNT:,})."),
     ] = None,
     fix: Annotated[
         list[str] | None, typer.Option(help="Region held fixed, e.g. '<X' (repeatable; docs/job-file.md).")
@@ -324,7 +360,10 @@ def simulate(
     ] = "lps",
     dimension: Annotated[int, typer.Option(help="3, or 2 for plane stress over an extruded part.")] = 3,
     steps: Annotated[
-        int | None, typer.Option(help="Cap on solver iterations (explicit steps for impact).")
+        int | None,
+        typer.Option(
+            help="Cap on solver iterations (explicit steps for impact; default: until converged, at most 30,000)."
+        ),
     ] = None,
     vtk: Annotated[
         Path | None, typer.Option(help="Results for ParaView: .vtu (or .pvd series for an impact).")
