@@ -45,3 +45,53 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iter
     """Open a temporary file for writing beside ``path`` and rename it over ``path`` when closed cleanly."""
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as handle:
         yield handle
+
+
+class Staging:
+    """The output files of one command, written under temporary names beside their targets and renamed
+    together only when the whole command succeeded: a failure late in a command (a part too big for the
+    printer after its STL was written) leaves no output file behind.
+
+    ``path(target)`` gives the name to write instead of ``target`` (same folder, same suffix, so writers that
+    pick a format by extension still do); ``commit()`` renames them all; ``discard()`` deletes them.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def path(self, target: str | os.PathLike[str]) -> Path:
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".staged{target.suffix}", dir=target.parent)
+        os.close(fd)
+        os.unlink(name)  # writers create it (some refuse to overwrite, some write beside it first)
+        self._staged.append((Path(name), target))
+        return Path(name)
+
+    def commit(self) -> None:
+        for tmp, target in self._staged:
+            if tmp.exists():
+                os.replace(tmp, target)
+        self._staged.clear()
+
+    def discard(self) -> None:
+        for tmp, _target in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self._staged.clear()
+
+
+@contextlib.contextmanager
+def staged(outer: Staging | None = None) -> Iterator[Staging]:
+    """A :class:`Staging` committed when the block ends cleanly, discarded on any error. Given an ``outer``
+    staging (a command inside a bigger one), files join it and are committed with it."""
+    if outer is not None:
+        yield outer
+        return
+    staging = Staging()
+    try:
+        yield staging
+    except BaseException:
+        staging.discard()
+        raise
+    staging.commit()

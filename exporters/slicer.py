@@ -338,9 +338,16 @@ def _loop_from(ring: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- slicing entry
-def _check_settings(
-    printer, layer_height, infill, infill_pattern, perimeters, top_layers, bottom_layers
+def check_settings(
+    printer: PrinterProfile,
+    layer_height: float | None = None,
+    infill: float = 0.2,
+    infill_pattern: str = "rectilinear",
+    perimeters: int = 2,
+    top_layers: int = 4,
+    bottom_layers: int = 4,
 ) -> float:
+    """Refuse settings the slicer cannot use (ExportError, one line); return the layer height in mm."""
     lh = printer.layer_height if layer_height is None else float(layer_height)
     if not lh > 0:
         raise ExportError(f"layer height must be positive, got {lh:g} mm")
@@ -378,7 +385,7 @@ def slice_mesh(
     ``infill`` is the sparse-infill density (0..1; 1 makes every layer solid); ``rectilinear`` infill
     alternates +45/-45 degree lines between layers, ``grid`` prints both every layer.
     """
-    lh = _check_settings(printer, layer_height, infill, infill_pattern, perimeters, top_layers, bottom_layers)
+    lh = check_settings(printer, layer_height, infill, infill_pattern, perimeters, top_layers, bottom_layers)
     if mesh is None or len(getattr(mesh, "faces", [])) == 0:
         raise ExportError("mesh is empty: nothing to slice")
     vertices, offset = place_on_bed(mesh, printer)

@@ -31,13 +31,16 @@ def convert(
 
     Returns the summary printed by ``fab convert --json``.
     """
+    from fab.outputs import check_output_paths
+
+    target = Path(output) if output is not None else default_output(source)
+    check_output_paths({"output": target})
     timer = StageTimer(quiet=quiet)
     with timer.stage("import", f"importing {source}"):
         part = load_part(source, params=params, units=units, tolerance_mm=tolerance_mm)
     options = {} if memory_limit_mb is None else {"memory_limit_mb": memory_limit_mb}
     with timer.stage("voxelize", "voxelizing"):
         grid = voxelize(part.mesh, pitch=pitch, count=count, source_sha256=part.source_sha256, **options)
-    target = Path(output) if output is not None else default_output(source)
     with timer.stage("save", f"saving {target}"):
         written = grid.save(target)
     part_volume = part.volume_mm3

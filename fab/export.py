@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exporters.atomic import Staging, staged
 from fab.errors import FabError
 from fab.progress import StageTimer
 from fab.voxels import VoxelGrid
@@ -87,6 +88,8 @@ def export(
     tolerance_mm: float = 0.01,
     printer: str | os.PathLike[str] | None = None,
     slicer_settings: dict[str, Any] | None = None,
+    material: Any = None,
+    filament: Any = None,
     tool: str | os.PathLike[str] | None = None,
     flavor: str = "grbl",
     tabs: int | None = None,
@@ -94,29 +97,39 @@ def export(
     grid: VoxelGrid | None = None,
     timer: StageTimer | None = None,
     quiet: bool = False,
+    staging: Staging | None = None,
     **files: str | os.PathLike[str] | None,
 ) -> dict:
     """Write every requested file; return a summary (``outputs`` maps each kind to its path and figures).
 
     ``files``: one path per exporter by its registered name (exporters/__init__.py: ``stl``, ``gcode``, ``cnc``,
-    ``dxf``, ``svg``, ``assembly``, ``vox``, ``binvox``, ``vtk``, ...). ``source`` may also be an imported
-    :class:`fab.part.Part`; ``grid`` an already voxelized grid of it (so a pipeline does not import or voxelize
-    twice); ``timer`` a shared stage timer.
+    ``dxf``, ``svg``, ``assembly``, ``vox``, ``binvox``, ``vtk``, ...). ``material`` (a built-in name or Material)
+    sets the G-code's temperatures and fan, unless a ``filament`` profile (TOML path) is given; PLA's without
+    either. ``source`` may also be an imported :class:`fab.part.Part`; ``grid`` an already voxelized grid of it
+    (so a pipeline does not import or voxelize twice); ``timer`` a shared stage timer. Every input is checked
+    before the part is imported (:func:`check_export`), and the files are written under temporary names and
+    renamed together at the end (into ``staging`` when a bigger command owns them): an error leaves none behind.
     """
     from exporters import EXPORTERS
 
-    unknown = sorted(set(files) - set(EXPORTERS))
-    if unknown:
-        raise FabError(f"unknown export kind(s) {', '.join(unknown)}: known {', '.join(EXPORTERS)}")
-    requested = {name: files[name] for name in EXPORTERS if files.get(name) is not None}
-    if not requested:
-        raise FabError(
-            "nothing to export: give at least one of " + ", ".join(f"--{name}" for name in EXPORTERS)
-        )
+    profile = check_export(
+        files,
+        source=source if grid is None else grid,
+        pitch=pitch,
+        count=count,
+        printer=printer,
+        slicer_settings=slicer_settings,
+        material=material,
+        filament=filament,
+        tool=tool,
+        flavor=flavor,
+        tabs=tabs,
+    )
+    requested = {name: Path(files[name]) for name in EXPORTERS if files.get(name) is not None}
     timer = timer or StageTimer(quiet=quiet)
     src = _Source(source, pitch, count, units, params, tolerance_mm, timer, grid)
     options = dict(
-        printer=printer,
+        printer=profile,
         slicer_settings=slicer_settings,
         tool=tool,
         flavor=flavor,
@@ -125,24 +138,98 @@ def export(
     )
     outline = None
     outputs: dict[str, dict] = {}
-    for name, path in requested.items():
-        exporter = EXPORTERS[name]
-        if exporter.needs == "mesh":
-            data = src.mesh()
-        elif exporter.needs == "outline":
-            if outline is None:
-                outline = _outline(src, requested, timer)
-            data = outline
-        else:
-            data = src.grid(f"--{name}")
-        with timer.stage(name, f"writing {path}"):
-            figures = exporter.write(data, path, options)
-        outputs[name] = {"path": str(path), **figures}
+    with staged(staging) as stage:
+        for name, path in requested.items():
+            exporter = EXPORTERS[name]
+            if exporter.needs == "mesh":
+                data = src.mesh()
+            elif exporter.needs == "outline":
+                if outline is None:
+                    outline = _outline(src, requested, timer)
+                data = outline
+            else:
+                data = src.grid(f"--{name}")
+            with timer.stage(name, f"writing {path}"):
+                figures = exporter.write(data, stage.path(path), options)
+            outputs[name] = {**figures, "path": str(path)}
+            if name == "gcode":
+                outputs[name]["filament"] = profile.filament
     return {
         "source": "<voxel grid>" if isinstance(source, VoxelGrid) else str(getattr(source, "source", source)),
         "outputs": outputs,
         "timing_s": timer.timings(),
     }
+
+
+def check_export(
+    files: dict[str, str | os.PathLike[str] | None],
+    *,
+    source: Any = None,
+    pitch: float | None = None,
+    count: int | None = None,
+    printer: Any = None,
+    slicer_settings: dict[str, Any] | None = None,
+    material: Any = None,
+    filament: Any = None,
+    tool: Any = None,
+    flavor: str = "grbl",
+    tabs: int | None = None,
+) -> Any:
+    """Check everything an export needs before anything is imported or written: known kinds, at least one
+    output, each output's folder writable, the suffixes writers pick a format by, the printer profile, slicer
+    settings and filament (G-code), the tool, flavour and tabs (CNC), a pitch or count for voxel outputs of a
+    part. Returns the printer profile loaded with the filament (None without G-code): ``filament`` (a filament
+    TOML or FilamentProfile) if given, else the print settings of ``material`` (a built-in name or Material),
+    else PLA's. Raises FabError / ExportError with one line."""
+    from exporters import EXPORTERS
+    from fab.outputs import check_output_paths
+
+    unknown = sorted(set(files) - set(EXPORTERS))
+    if unknown:
+        raise FabError(f"unknown export kind(s) {', '.join(unknown)}: known {', '.join(EXPORTERS)}")
+    requested = {name: Path(files[name]) for name in EXPORTERS if files.get(name) is not None}
+    if not requested:
+        raise FabError("nothing to export: give at least one of " + ", ".join(f"--{name}" for name in EXPORTERS))
+    check_output_paths(requested)
+    suffixes = {"stl": (".stl", ".3mf"), "vtk": (".vti",)}  # the writers pick their format by these
+    for kind, path in requested.items():
+        allowed = suffixes.get(kind)
+        if allowed and path.suffix.lower() not in allowed:
+            raise FabError(f"--{kind} {path}: expected a {' or '.join(allowed)} file name")
+    is_grid = isinstance(source, VoxelGrid) or Path(str(source)).suffix.lower() == ".npz"
+    voxel_outputs = [k for k in requested if EXPORTERS[k].needs == "grid"]
+    if voxel_outputs and not is_grid and (pitch is None) == (count is None):
+        raise FabError(f"--{voxel_outputs[0]} is made from voxels: give exactly one of --pitch (mm) or --count")
+    profile = None
+    if "gcode" in requested:
+        from exporters.errors import ExportError
+        from exporters.gcode import SLICE_SETTINGS
+        from exporters.printers import FilamentProfile, load_filament, load_printer, with_filament
+        from exporters.slicer import check_settings
+        from fab.materials import print_settings
+
+        if filament is not None:
+            loaded = load_filament(filament)
+        else:
+            loaded = FilamentProfile(**print_settings(material if material is not None else "PLA"))
+        profile = with_filament(load_printer(printer), loaded)
+        settings = dict(slicer_settings or {})
+        unknown = sorted(set(settings) - SLICE_SETTINGS)
+        if unknown:
+            raise ExportError(
+                f"unknown slicer setting(s) {', '.join(unknown)} (known: {', '.join(sorted(SLICE_SETTINGS))})"
+            )
+        check_settings(profile, **settings)
+    if "cnc" in requested:
+        from exporters.cnc import FLAVORS
+        from exporters.tools import load_tool
+
+        load_tool(tool if tool is not None else "endmill-3.175-wood")
+        if flavor not in FLAVORS:
+            raise FabError(f"unknown CNC G-code flavor {flavor!r}; choose one of {', '.join(FLAVORS)}")
+        if tabs is not None and tabs < 0:
+            raise FabError(f"--tabs must be >= 0, got {tabs}")
+    return profile
 
 
 def _outline(src: _Source, requested: dict, timer: StageTimer):

@@ -11,22 +11,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+from exporters.atomic import Staging, staged
 from fab.errors import FabError
+from fab.export import check_export
 from fab.job import Job
+from fab.outputs import check_output_paths
 from fab.progress import StageTimer
 from fab.stress import StressReport, simulate
 
 
 def _write_reports(
-    report: StressReport, vtk: Path | None, png: Path | None, timer: StageTimer
+    report: StressReport, vtk: Path | None, png: Path | None, timer: StageTimer, stage: Staging
 ) -> dict[str, str]:
     outputs: dict[str, str] = {}
     if vtk is not None:
         with timer.stage("vtk", f"writing {vtk}"):
-            outputs["vtk"] = str(report.save_vtk(vtk))
+            # A .pvd series names its frames after itself: it is written in place.
+            report.save_vtk(vtk if Path(vtk).suffix.lower() == ".pvd" else stage.path(vtk))
+            outputs["vtk"] = str(vtk)
     if png is not None:
         with timer.stage("png", f"rendering {png}"):
-            outputs["png"] = str(report.save_png(png))
+            report.save_png(stage.path(png))
+            outputs["png"] = str(png)
     return outputs
 
 
@@ -43,17 +49,9 @@ def _summary(report: StressReport, grid, outputs: dict[str, Any], timer: StageTi
     return summary
 
 
-def _check_outputs(paths: dict[str, Path | None]) -> None:
-    """Refuse unwritable output folders before hours of simulation, not after."""
-    for kind, path in paths.items():
-        if path is None:
-            continue
-        parent = Path(path).resolve().parent
-        probe = parent
-        while not probe.exists():
-            probe = probe.parent
-        if not probe.is_dir() or not os.access(probe, os.W_OK):
-            raise FabError(f"cannot write the {kind} output {path}: {probe} is not a writable folder")
+def _check_results_suffix(vtk: Path) -> None:
+    if Path(vtk).suffix.lower() not in (".vtu", ".pvd"):
+        raise FabError(f"{vtk}: stress results are particles: write .vtu (or .pvd for an impact)")
 
 
 def simulate_job(
@@ -67,25 +65,44 @@ def simulate_job(
     """
     vtk = vtk if vtk is not None else job.export.vtk
     png = png if png is not None else job.export.png
-    if vtk is not None and Path(vtk).suffix.lower() == ".vti":
-        raise FabError(f"{vtk}: stress results are particles: write .vtu (or .pvd for an impact)")
-    _check_outputs({"vtk": vtk, "png": png})
+    if vtk is not None:
+        _check_results_suffix(vtk)
+    check_output_paths({"vtk": vtk, "png": png})
     timer = StageTimer(quiet=quiet)
     report, _part, grid = simulate(job, timer=timer, quiet=quiet, live=live)
-    outputs = _write_reports(report, vtk, png, timer)
+    with staged() as stage:
+        outputs = _write_reports(report, vtk, png, timer, stage)
     summary = _summary(report, grid, outputs, timer)
     return summary, report
 
 
 def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[str, Any], StressReport | None]:
-    """Everything the job asks for: the stress test (when it has supports or loads), morphogenesis (when it has
-    a [morph] table) and every [export] file. Returns (summary, report or None)."""
+    """Everything the job asks for: the stress test (when it has supports or loads) and every [export] file,
+    all inputs checked first and the files renamed into place together at the end. Returns (summary, report
+    or None)."""
+    check_output_paths(dict(job.export.requested()))
+    fabrication = job.export.files()
+    if fabrication:  # the printer, filament, tool and settings are checked before the part is simulated
+        check_export(
+            fabrication, source=job.part.source, pitch=job.voxels.pitch, count=job.voxels.count, material=job.material
+        )
+    if (job.fix or job.load) and job.export.vtk is not None:
+        _check_results_suffix(job.export.vtk)
+    if job.export.png is not None and not (job.fix or job.load):
+        raise FabError("[export] png pictures a stress test: add [[fix]] and [[load]] regions")
+    if job.morph is not None:
+        _run_morph(job)
+    with staged() as stage:
+        return _run_job(job, fabrication, stage, quiet, live)
+
+
+def _run_job(
+    job: Job, fabrication: dict[str, Any], stage: Staging, quiet: bool, live: Any
+) -> tuple[dict[str, Any], StressReport | None]:
     from fab.export import export
     from fab.part import load_part
     from fab.voxels import voxelize
 
-    requested = job.export.requested()
-    _check_outputs(dict(requested))
     timer = StageTimer(quiet=quiet)
     with timer.stage("import", f"importing {job.part.source.name}"):
         part = load_part(job.part.source, params=job.part.params or None, units=job.part.units)
@@ -116,37 +133,35 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
     report = None
     if job.fix or job.load:
         report, _part, _grid = simulate(job, part=part, grid=grid, timer=timer, quiet=quiet, live=live)
-        outputs.update(_write_reports(report, job.export.vtk, job.export.png, timer))
+        outputs.update(_write_reports(report, job.export.vtk, job.export.png, timer, stage))
         summary.update({k: v for k, v in report.as_dict().items() if k in ("physics", "result")})
         summary["voxels"]["particles"] = report.particles
-    elif job.export.vtk is not None or job.export.png is not None:
-        if job.export.png is not None:
-            raise FabError("[export] png pictures a stress test: add [[fix]] and [[load]] regions")
+    elif job.export.vtk is not None:
         from exporters.vtk import write_vti
 
         with timer.stage("vtk", f"writing {job.export.vtk}"):
-            write_vti(grid.occupancy, grid.pitch, grid.origin, job.export.vtk)
+            write_vti(grid.occupancy, grid.pitch, grid.origin, stage.path(job.export.vtk))
         outputs["vtk"] = str(job.export.vtk)
-    if job.morph is not None:
-        summary["morph"] = _run_morph(job, timer, outputs, quiet)
-    fabrication = job.export.files()
     if fabrication:
-        result = export(part, grid=grid, timer=timer, quiet=quiet, **fabrication)
+        result = export(
+            part, grid=grid, timer=timer, quiet=quiet, staging=stage, material=job.material, **fabrication
+        )
         exports = dict(result["outputs"])
         if job.export.stl is not None and job.export.threemf is not None:  # both: the 3MF is a second mesh file
-            result = export(part, stl=job.export.threemf, timer=timer, quiet=quiet)
+            result = export(part, stl=job.export.threemf, timer=timer, quiet=quiet, staging=stage)
             exports["threemf"] = result["outputs"]["stl"]
         outputs.update({k: v["path"] for k, v in exports.items()})
         summary["exports"] = exports
     if job.export.voxels is not None:
         with timer.stage("voxels", f"saving {job.export.voxels}"):
-            outputs["voxels"] = str(grid.save(job.export.voxels))
+            grid.save(stage.path(job.export.voxels))
+            outputs["voxels"] = str(job.export.voxels)
     summary["outputs"] = outputs
     summary["timing_s"] = timer.timings()
     return summary, report
 
 
-def _run_morph(job: Job, timer: StageTimer, outputs: dict[str, Any], quiet: bool) -> dict[str, Any]:
+def _run_morph(job: Job) -> None:
     raise FabError(
         'a [morph] table beside a [part] refines that part: write problem = "part" (see docs/morphogenesis.md); '
         "the gear and bracket showcases are jobs that hold only a [morph] table"

@@ -54,7 +54,12 @@ def run_morph(
         if seed < 0:
             raise FabError(f"--seed must be >= 0, got {seed}")
         settings = replace(settings, seed=int(seed))
+    if workers is not None and workers < 1:
+        raise FabError(f"--workers must be at least 1, got {workers}")
     out = mj.output
+    from fab.outputs import check_output_paths
+
+    check_output_paths({"output": out / "summary.json"})
     out.mkdir(parents=True, exist_ok=True)
     (out / "generations").mkdir(exist_ok=True)
     own_executor = executor is None
