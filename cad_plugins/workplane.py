@@ -102,6 +102,8 @@ def _wp_export_gcode(
     path: PathLike,
     printer: PathLike | None = None,
     *,
+    material: Any = None,
+    filament: PathLike | None = None,
     tolerance: float = DEFAULT_TOLERANCE_MM,
     summary: dict | None = None,
     progress: bool = False,
@@ -111,8 +113,13 @@ def _wp_export_gcode(
     ``"ender3"``, a TOML path, or None for the default); ``printer_options`` are the slicer settings
     ``fab export`` takes (``layer_height`` mm, ``infill`` 0..1, ``infill_pattern``, ``perimeters``,
     ``top_layers``, ``bottom_layers``). Returns this Workplane; ``summary`` receives ``{"gcode": {...}}``
-    (layers, filament, estimated print time)."""
-    _export(self, tolerance, summary, progress, gcode=path, printer=printer, slicer_settings=printer_options)
+    (layers, filament, estimated print time). ``material`` (a built-in such as ``"PETG"``, or the Material a
+    stress test used) sets the temperatures and fan; ``filament`` (a TOML file) overrides it; PLA without
+    either."""
+    _export(
+        self, tolerance, summary, progress, gcode=path, printer=printer, slicer_settings=printer_options,
+        material=material, filament=filament,
+    )
     return self
 
 

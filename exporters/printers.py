@@ -1,9 +1,12 @@
 """Printer and filament profiles for the FDM slicer, loaded from TOML.
 
-A profile is one TOML file with the sections ``[machine]``, ``[filament]``, ``[speed]``, ``[acceleration]``,
-``[retraction]`` and ``[gcode]`` (see ``exporters/printers/*.toml`` and docs/gcode.md). Units are those of
-G-code: millimetres, mm/s, mm/s^2 and degrees Celsius; filament density is g/cm^3 because that is how
-spools are labelled. The built-ins live beside this module and are named by their file stem.
+A printer profile describes the machine only: one TOML file with the sections ``[machine]``, ``[filament]``
+(just the ``diameter`` its extruder takes), ``[speed]``, ``[acceleration]``, ``[retraction]`` and ``[gcode]``
+(see ``exporters/printers/*.toml`` and docs/gcode.md). What is printed sets the temperatures, the fan and the
+density: a :class:`FilamentProfile` (from the material library, ``fab.materials.print_settings``, or a
+filament TOML of one's own) applied with :func:`with_filament`. Units are those of G-code: millimetres, mm/s,
+mm/s^2 and degrees Celsius; filament density is g/cm^3 because that is how spools are labelled. The built-ins
+live beside this module and are named by their file stem.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class PrinterProfile:
     retract_layer_change: bool = True
     start_gcode: str = ""
     end_gcode: str = ""
+    filament: str = "PLA"  # what the temperatures, fan and density are for
 
     def __post_init__(self) -> None:
         positive = (
@@ -99,14 +103,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
             "max_acceleration travel_acceleration jerk flavor"
         ).split()
     },
-    "filament": {
-        "diameter": "filament_diameter",
-        "density": "filament_density",
-        **{
-            k: k
-            for k in "nozzle_temp bed_temp first_layer_nozzle_temp first_layer_bed_temp fan_percent".split()
-        },
-    },
+    "filament": {"diameter": "filament_diameter"},
     "speed": {
         k: f"speed_{k}"
         for k in "external_perimeter perimeter infill solid_infill top_solid_infill first_layer travel".split()
@@ -132,6 +129,11 @@ def profile_from_dict(data: dict, *, source: str = "<dict>") -> PrinterProfile:
             raise ExportError(f"{source}: unknown section [{section}] (expected one of {sorted(_SECTIONS)})")
         for key, item in value.items():
             if key not in _SECTIONS[section]:
+                if section == "filament" and key in FILAMENT_KEYS:
+                    raise ExportError(
+                        f"{source}: [filament] {key} belongs to the filament, not the printer: give the material "
+                        "(fab export --material, or the job's [material]) or a filament TOML (--filament)"
+                    )
                 raise ExportError(f"{source}: unknown key {key!r} in [{section}]")
             kwargs[_SECTIONS[section][key]] = item
     for key in ("bed_x", "bed_y", "max_z"):
@@ -161,3 +163,83 @@ def load_printer(name_or_path: str | os.PathLike[str] | None = None) -> PrinterP
     except tomllib.TOMLDecodeError as exc:
         raise ExportError(f"{path}: invalid TOML ({exc})") from None
     return profile_from_dict(data, source=str(path))
+
+
+FILAMENT_KEYS = ("density", "nozzle_temp", "bed_temp", "first_layer_nozzle_temp", "first_layer_bed_temp", "fan_percent")
+# (low, high) for each key: outside them the number is a typo or in the wrong unit.
+_FILAMENT_RANGES = {
+    "density": (0.5, 3.0),
+    "nozzle_temp": (150.0, 350.0),
+    "first_layer_nozzle_temp": (150.0, 350.0),
+    "bed_temp": (0.0, 150.0),
+    "first_layer_bed_temp": (0.0, 150.0),
+    "fan_percent": (0.0, 100.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FilamentProfile:
+    """What the printer prints: temperatures (degrees C), part-cooling fan (%), density (g/cm^3)."""
+
+    name: str
+    nozzle_temp: float
+    bed_temp: float
+    fan_percent: float
+    density: float
+    first_layer_nozzle_temp: float | None = None  # None: the same as nozzle_temp
+    first_layer_bed_temp: float | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for key, (lo, hi) in _FILAMENT_RANGES.items():
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ExportError(f"filament {self.name!r}: {key} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+
+
+def filament_from_dict(data: dict, *, source: str = "<dict>") -> FilamentProfile:
+    """A filament from parsed TOML: ``name`` and the keys of FILAMENT_KEYS at the top level (or in a
+    ``[filament]`` table); nozzle_temp, bed_temp, fan_percent and density are required."""
+    table = dict(data.get("filament", {})) if isinstance(data.get("filament"), dict) else {}
+    table.update({k: v for k, v in data.items() if k != "filament"})
+    unknown = sorted(set(table) - {"name", "source", *FILAMENT_KEYS})
+    if unknown:
+        raise ExportError(f"{source}: unknown filament key(s) {', '.join(unknown)} (known: name, {', '.join(FILAMENT_KEYS)})")
+    missing = [k for k in ("nozzle_temp", "bed_temp", "fan_percent", "density") if k not in table]
+    if missing:
+        raise ExportError(f"{source}: a filament needs {', '.join(missing)}")
+    table.setdefault("name", Path(source).stem)
+    return FilamentProfile(**table)
+
+
+def load_filament(spec: str | os.PathLike[str] | dict | FilamentProfile) -> FilamentProfile:
+    """A filament profile: a FilamentProfile, a dict of its keys, or a TOML file."""
+    if isinstance(spec, FilamentProfile):
+        return spec
+    if isinstance(spec, dict):
+        return filament_from_dict(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise ExportError(f"filament profile not found: {path} (a TOML file with name, nozzle_temp, bed_temp, fan_percent, density)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ExportError(f"{path}: invalid TOML ({exc})") from None
+    return filament_from_dict(data, source=str(path))
+
+
+def with_filament(printer: PrinterProfile, filament: FilamentProfile) -> PrinterProfile:
+    """The printer loaded with ``filament``: its temperatures, fan and density replace the defaults."""
+    nozzle, bed = filament.nozzle_temp, filament.bed_temp
+    return dataclasses.replace(
+        printer,
+        filament=filament.name,
+        filament_density=filament.density,
+        nozzle_temp=nozzle,
+        bed_temp=bed,
+        first_layer_nozzle_temp=nozzle if filament.first_layer_nozzle_temp is None else filament.first_layer_nozzle_temp,
+        first_layer_bed_temp=bed if filament.first_layer_bed_temp is None else filament.first_layer_bed_temp,
+        fan_percent=filament.fan_percent,
+    )

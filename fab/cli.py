@@ -195,6 +195,14 @@ def export(
     perimeters: Annotated[int, typer.Option(help="Number of perimeters (walls).")] = 2,
     top_layers: Annotated[int, typer.Option(help="Solid layers under every top surface.")] = 4,
     bottom_layers: Annotated[int, typer.Option(help="Solid layers over every bottom surface.")] = 4,
+    material: Annotated[
+        str,
+        typer.Option(help="What the part is printed in: sets the G-code's temperatures and fan (PLA, PETG, ABS, PA12)."),
+    ] = "PLA",
+    filament: Annotated[
+        Path | None,
+        typer.Option(help="Filament TOML (name, nozzle_temp, bed_temp, fan_percent, density) instead of --material."),
+    ] = None,
     tool: Annotated[str, typer.Option(help="CNC tool profile: built-in name or TOML file.")] = "endmill-3.175-wood",
     flavor: Annotated[str, typer.Option(help="CNC G-code flavour: grbl or linuxcnc.")] = "grbl",
     tabs: Annotated[
@@ -252,6 +260,8 @@ def export(
         params=parse_params(param),
         printer=printer,
         slicer_settings=settings,
+        material=material,
+        filament=filament,
         tool=tool,
         flavor=flavor,
         tabs=tabs,

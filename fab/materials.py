@@ -215,6 +215,47 @@ _ALIASES: dict[str, str] = {
 }
 
 
+# FDM print settings of the printable built-ins: what `fab export --gcode` heats and cools to when the part is
+# made of that material (degrees C, part-cooling fan %). The printer profile holds only the machine.
+PRINTABLE: dict[str, dict[str, Any]] = {
+    "PLA": dict(nozzle_temp=215, first_layer_nozzle_temp=215, bed_temp=60, first_layer_bed_temp=60,
+                fan_percent=100, source="PrusaSlicer Generic PLA preset"),
+    "PETG": dict(nozzle_temp=240, first_layer_nozzle_temp=230, bed_temp=90, first_layer_bed_temp=85,
+                 fan_percent=50, source="PrusaSlicer Generic PETG preset"),
+    "ABS": dict(nozzle_temp=255, first_layer_nozzle_temp=255, bed_temp=110, first_layer_bed_temp=100,
+                fan_percent=0, source="PrusaSlicer Generic ABS preset (cooling off)"),
+    "PA12": dict(nozzle_temp=260, first_layer_nozzle_temp=260, bed_temp=90, first_layer_bed_temp=90,
+                 fan_percent=0, source="middle of the ranges on PA12 filament datasheets (nozzle 250-270 C, "
+                 "bed 80-100 C, fan off)"),
+}
+
+
+def print_settings(material: str | Mapping[str, Any] | Material) -> dict[str, Any]:
+    """The FDM print settings of a material: ``name``, temperatures (degrees C), ``fan_percent`` and ``density``
+    in g/cm^3 (spool units), for :class:`exporters.printers.FilamentProfile`. A material outside the printable
+    built-ins (a metal, glass, a custom table) raises MaterialError saying what to give instead."""
+    mat = get_material(material)
+    base = next((name for name in PRINTABLE if name == mat.name), None)
+    if base is None:
+        raise MaterialError(
+            f"{mat.name} is not an FDM filament in the library (printable: {', '.join(PRINTABLE)}): give one of "
+            "those, or a filament TOML with name, nozzle_temp, bed_temp, fan_percent, density (--filament)",
+            key="name",
+        )
+    settings = {k: v for k, v in PRINTABLE[base].items()}
+    return {"name": mat.name, "density": mat.density / 1000.0, **settings}
+
+
+def resolved_alias(name: str) -> str | None:
+    """The built-in a name stands for when it is an alias rather than the built-in's own name ("aluminium 6061"
+    -> "Al6061-T6"); None for a canonical name (any case) or an unknown one."""
+    key = _key(name)
+    canon = _ALIASES.get(key) or _ALIASES.get(key.replace(" ", "")) or _ALIASES.get(key.replace(" ", "-"))
+    if canon is None or key == canon.lower():
+        return None
+    return canon
+
+
 def material_names() -> list[str]:
     """Canonical names of the built-in materials."""
     return list(_LIBRARY)
