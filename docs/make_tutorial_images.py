@@ -1,6 +1,8 @@
-"""Make the pictures of docs/tutorial.md: run samples/bracket_stress.py and picture what it wrote.
+"""Make the pictures and figures of docs/tutorial.md: run samples/bracket_stress.py, picture what it wrote and
+rewrite the tutorial's ``<!-- generated: NAME -->`` ... ``<!-- /generated -->`` regions with what it printed
+(the summary, the print and assembly lines, the build time, and the same test on a lattice twice as fine).
 
-    .venv/bin/python docs/make_tutorial_images.py [--out docs/img] [--from RUN_FOLDER]
+    .venv/bin/python docs/make_tutorial_images.py [--out docs/img] [--from RUN_FOLDER] [--no-fine]
 
 Writes ``tutorial_bracket.png`` (the part), ``tutorial_stress.png`` (the stress test),
 ``tutorial_gcode.png`` (the printer's toolpaths, cut at mid-height of the base) and ``tutorial_assembly.png`` (the robot's
@@ -223,19 +225,93 @@ def pictures(run: Path, out: Path) -> list[Path]:
     return pngs
 
 
+TUTORIAL = REPO / "docs" / "tutorial.md"
+_REGION = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- /generated -->)", re.S)
+
+
+def run_sample(folder: Path, pitch: float | None = None) -> tuple[str, float]:
+    """Run the sample into ``folder``: (what it printed, wall seconds)."""
+    import time
+
+    sample = REPO / "samples" / "bracket_stress.py"
+    args = [sys.executable, str(sample), "--out", str(folder)] + ([] if pitch is None else ["--pitch", f"{pitch:g}"])
+    start = time.monotonic()
+    run = subprocess.run(args, check=True, capture_output=True, text=True, cwd=REPO)
+    return run.stdout, time.monotonic() - start
+
+
+def _summary_figures(printed: str) -> dict[str, str]:
+    """Pitch, particles, displacement, stress, iterations and seconds from the sample's summary lines."""
+    first = re.search(r"of ([\d,]+) particles \(([\d.]+) mm pitch.*?; ([\d,]+) iterations, (.*?), ([\d.]+) s", printed)
+    second = re.search(r"max displacement ([\d.e+-]+) mm; max von Mises ([\d.e+-]+) MPa", printed)
+    if not (first and second):
+        raise SystemExit(f"make_tutorial_images: the sample's summary has changed; update _summary_figures:\n{printed}")
+    particles, pitch, iterations, state, seconds = first.groups()
+    return dict(particles=particles, pitch=pitch, iterations=iterations, state=state, seconds=seconds,
+                displacement=second.group(1), stress=second.group(2))
+
+
+def tutorial_regions(printed: str, fine: str | None, plan: dict) -> dict[str, str]:
+    """The text of each generated region of the tutorial, from the sample's output (and the finer run's)."""
+    lines = printed.strip().splitlines()
+    summary = [line for line in lines if not line.startswith(("print:", "robot assembly:", "wrote "))]
+    regions = {
+        "summary": "```text\n" + "\n".join(summary) + "\n```\n",
+        "print": "```text\n" + next(line for line in lines if line.startswith("print:")) + "\n```\n",
+        "assembly": "```text\n" + next(line for line in lines if line.startswith("robot assembly:")) + "\n```\n",
+        "build_time": f"{plan['estimated_build_time_h']:.1f} hours at {plan['placement_rate_per_hour']:g} "
+        "voxels an hour.\n",
+    }
+    coarse = _summary_figures(printed)
+    rows = [("lattice", "particles", "max displacement", "max von Mises", "iterations", "seconds")]
+    rows.append((f"{coarse['pitch']} mm", coarse["particles"], f"{coarse['displacement']} mm",
+                 f"{coarse['stress']} MPa", coarse["iterations"], coarse["seconds"]))
+    if fine is not None:
+        f = _summary_figures(fine)
+        rows.append((f"{f['pitch']} mm", f["particles"], f"{f['displacement']} mm", f"{f['stress']} MPa",
+                     f["iterations"], f["seconds"]))
+    table = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    table += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    regions["beam"] = "\n".join(table) + "\n" + (
+        "" if fine is not None else "\n(the finer run was not made: --no-fine)\n"
+    )
+    return regions
+
+
+def rewrite_tutorial(regions: dict[str, str], path: Path = TUTORIAL) -> None:
+    text = path.read_text(encoding="utf-8")
+    names = {m.group(2) for m in _REGION.finditer(text)}
+    if names != set(regions):
+        raise SystemExit(f"make_tutorial_images: {path} has regions {sorted(names)}, expected {sorted(regions)}")
+    path.write_text(_REGION.sub(lambda m: m.group(1) + regions[m.group(2)] + m.group(4), text), encoding="utf-8")
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--out", type=Path, default=REPO / "docs" / "img", help="folder for the PNGs")
     cli.add_argument(
-        "--from", dest="run", type=Path, help="use the files of an earlier run of the sample in this folder"
+        "--from", dest="run", type=Path, help="use the files (and printed.txt) of an earlier run in this folder"
     )
+    cli.add_argument("--no-fine", action="store_true", help="skip the run at half the pitch")
     args = cli.parse_args()
     check_rendering()
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or Path(tmp)
         if args.run is None:  # the sample prints its summary; its pictures come from its files
-            sample = REPO / "samples" / "bracket_stress.py"
-            subprocess.run([sys.executable, str(sample), "--out", str(run)], check=True)
+            printed, _ = run_sample(run)
+            (run / "printed.txt").write_text(printed)
+        printed = (run / "printed.txt").read_text()
+        print(printed)
+        fine = None
+        if not args.no_fine:
+            pitch = float(_summary_figures(printed)["pitch"]) / 2
+            fine, _ = run_sample(Path(tmp) / "fine", pitch)
+            print(fine)
+        from exporters.assembly import read_assembly
+
+        plan = read_assembly(run / "bracket_assembly.json")["summary"]
+        rewrite_tutorial(tutorial_regions(printed, fine, plan))
+        print(f"rewrote the generated figures of {TUTORIAL}")
         for png in pictures(run, args.out):
             print(f"{png} {os.path.getsize(png) / 1024:.0f} kB")
 

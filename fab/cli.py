@@ -174,7 +174,7 @@ def export(
     ] = None,
     pitch: Annotated[
         float | None,
-        typer.Option(help="Voxel edge in mm, for voxel outputs from a part (they need --pitch or --count)."),
+        typer.Option(help="Voxel edge in mm, for voxel outputs from a part (no default: they need --pitch or --count)."),
     ] = None,
     count: Annotated[int | None, typer.Option(help="Target voxel count instead of --pitch.")] = None,
     units: Annotated[str, typer.Option(help="Units of the input file: mm, m or in.")] = "mm",

@@ -26,7 +26,7 @@ fillet_radius = 6.0  # inside corner between base and upright
 hole_diameter = 6.0
 material = "PLA"
 load_n = 40.0  # pressing down on the free end of the base
-pitch = 2.0  # lattice spacing of the stress test, mm (1 mm: 8x the particles, a much longer run)
+pitch = 2.0  # lattice spacing of the stress test, mm (1 mm: 8x the particles; docs/tutorial.md compares them)
 model = "lps"  # force law: lps (any Poisson ratio) or pmb
 steps = 0  # cap on solver iterations (0: until converged)
 printer = "prusa_mk3s"
@@ -103,7 +103,9 @@ def run(part: cq.Workplane, out: str) -> dict:
     )
     (
         part.export_stl(files["stl"], summary=figures)
-        .export_gcode(files["gcode"], printer=printer, infill=0.3, perimeters=3, summary=figures)
+        .export_gcode(
+            files["gcode"], printer=printer, material=material, infill=0.3, perimeters=3, summary=figures
+        )
         .export_assembly(files["assembly"], pitch=assembly_pitch, summary=figures)
     )
     gcode, plan = figures["gcode"], figures["assembly"]

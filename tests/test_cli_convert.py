@@ -73,7 +73,6 @@ def test_bad_files_get_one_line_error(case: str, bad_inputs: dict[str, Path], tm
         (["--pitch", "0.0001"], "memory"),
         (["--count", "0"], "count"),
         (["--count", "100000000000"], "memory"),
-        ([], "--pitch"),
         (["--pitch", "1", "--count", "10"], "--pitch"),
         (["--pitch", "1", "--units", "furlong"], "unit"),
     ],

@@ -26,16 +26,17 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[
             str | None,
             typer.Option(
-                help="dask scheduler address (tcp://host:8786), or 'local' for a local dask cluster."
+                help="dask scheduler address (tcp://host:8786), or 'local' for a local dask cluster "
+                "(default: a local process pool)."
             ),
         ] = None,
         workers: Annotated[
             int | None, typer.Option(help="Worker processes (default: [morph] workers, else all cores).")
         ] = None,
         budget_minutes: Annotated[
-            float | None, typer.Option(help="Stop starting generations after this many minutes.")
+            float | None, typer.Option(help="Stop starting generations after this many minutes (default: [morph] budget_minutes, else no limit).")
         ] = None,
-        seed: Annotated[int | None, typer.Option(help="Random seed (overrides [morph] seed).")] = None,
+        seed: Annotated[int | None, typer.Option(help="Random seed (default: [morph] seed).")] = None,
         live: LiveFlag = False,
         host: LiveHost = "127.0.0.1",
         port: LivePort = 0,
