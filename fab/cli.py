@@ -309,10 +309,13 @@ def _exit_if_not_converged(report, summary: dict) -> None:
     """Exit status 3 (after the results were printed and written) when the solver stopped short."""
     if report is None or report.converged:
         return
+    from rich.markup import escape
+
+    from fab.report import not_converged
+
     written = ", ".join(str(v) for v in summary.get("outputs", {}).values())
-    reason = report.notes[-1] if report.notes else "no equilibrium"
     stderr_console.print(
-        f"[red]error:[/red] the {report.test} test did not converge: {reason}"
+        f"[red]error:[/red] the {report.test} test: {escape(not_converged(report))}"
         + (f"; partial results written to {written}" if written else ""),
         highlight=False,
         soft_wrap=True,
@@ -444,7 +447,14 @@ def simulate(
     summary, report = _with_live_view(
         options,
         f"fab simulate {target.name}",
-        lambda view: simulate_job(job, vtk=vtk, png=png, quiet=False, live=view),
+        lambda view: simulate_job(
+            job,
+            vtk=vtk,
+            png=png,
+            quiet=False,
+            live=view,
+            steps_setting="--steps" if target.suffix.lower() != ".toml" else "--steps (or [test] steps)",
+        ),
     )
     if as_json:
         print_json(summary)

@@ -49,6 +49,7 @@ class Progress:
         self.bar = None
         self.task = None
         self._line = -LINE_SECONDS
+        self.residual: float | None = None  # the last RMS residual a solver reported (relative)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
         """The live view's look at the state (cheap unless a snapshot is due); a reason to stop, or None."""
@@ -118,6 +119,7 @@ def equilibrium(
     # The solvers test convergence (relax's tolerance and balance) before they call back, so the callback only
     # reports progress, accepts a stall and watches for failure.
     def callback(step: int, residual: float) -> bool:
+        progress.residual = residual
         imbalance = relaxation.imbalance(sim)
         progress.update(
             label,
@@ -249,10 +251,12 @@ def watch_static(sim, model: Model) -> str | None:
     return None
 
 
-def not_converged_note(reason: str | None, steps: int, tolerance: float) -> str:
+def not_converged_note(reason: str | None, steps: int, tolerance: float, residual: float | None = None) -> str:
+    """Why a solve stopped short; the report adds what to raise, in the words of the interface in use."""
     if reason is not None:
         return f"no equilibrium after {steps} iterations: {reason}"
+    left = "" if residual is None else f"residual {residual:.2g}, "
     return (
-        f"did not reach equilibrium within {steps} iterations (tolerance {tolerance:g}); results are the last "
-        "iterate: raise [test] steps"
+        f"did not reach equilibrium within {steps} iterations ({left}tolerance {tolerance:g}); results are the last "
+        "iterate"
     )

@@ -109,7 +109,7 @@ def traced_failure_test(
             "displacement_mm": p["w_m"] / MM,
             "broken_bond_fraction": p["broken"] / total_bonds,
             "peak": i == path.peak_index,
-            "failed": float(path.failed and i == len(path.curve) - 1),
+            "failed": bool(path.failed and i == len(path.curve) - 1),
         }
         for i, p in enumerate(path.curve)
     ]
@@ -154,7 +154,7 @@ def bisection_failure_test(
                 "broken_bond_fraction": float(
                     1.0 - sim._bond_counts().sum() / max(int(sim.initial_bond_count.sum()), 1)
                 ),
-                "failed": float(failed),
+                "failed": bool(failed),
             }
         )
         return failed, steps

@@ -33,6 +33,10 @@ def _write_reports(
         with timer.stage("png", f"rendering {png}"):
             report.save_png(stage.path(png))
             outputs["png"] = str(png)
+        if report.test == "failure" and report.curve:  # the load-displacement curve beside the picture
+            curve = Path(png).with_name(f"{Path(png).stem}_curve.png")
+            report.save_curve_png(stage.path(curve))
+            outputs["curve_png"] = str(curve)
     return outputs
 
 
@@ -55,7 +59,13 @@ def _check_results_suffix(vtk: Path) -> None:
 
 
 def simulate_job(
-    job: Job, *, vtk: Path | None = None, png: Path | None = None, quiet: bool = False, live: Any = None
+    job: Job,
+    *,
+    vtk: Path | None = None,
+    png: Path | None = None,
+    quiet: bool = False,
+    live: Any = None,
+    steps_setting: str = "[test] steps",
 ) -> tuple[dict[str, Any], StressReport]:
     """Stress-test the job's part, write the VTK/PNG reports (the job's [export] vtk/png unless given).
 
@@ -70,6 +80,7 @@ def simulate_job(
     check_output_paths({"vtk": vtk, "png": png})
     timer = StageTimer(quiet=quiet)
     report, _part, grid = simulate(job, timer=timer, quiet=quiet, live=live)
+    report.steps_setting = steps_setting  # what a NOT CONVERGED message tells the person to raise
     with staged() as stage:
         outputs = _write_reports(report, vtk, png, timer, stage)
     summary = _summary(report, grid, outputs, timer)
@@ -133,6 +144,7 @@ def _run_job(
     report = None
     if job.fix or job.load:
         report, _part, _grid = simulate(job, part=part, grid=grid, timer=timer, quiet=quiet, live=live)
+        report.steps_setting = "[test] steps"
         outputs.update(_write_reports(report, job.export.vtk, job.export.png, timer, stage))
         summary.update({k: v for k, v in report.as_dict().items() if k in ("physics", "result")})
         summary["voxels"]["particles"] = report.particles

@@ -41,7 +41,7 @@ def shear_test(sim, model, job: Job, test: TestSpec, max_steps: int, progress: P
         # Force the driver exerts on the part along the shear direction.
         force = float(sim.reaction(name) @ direction)
         delta = offset_mm * k / n
-        curve.append({"displacement_mm": delta, "force_n": force, "converged": float(ok)})
+        curve.append({"displacement_mm": delta, "force_n": force, "converged": bool(ok)})
         if k == 1:
             stiffness = force / delta
         peak = max(peak, force)

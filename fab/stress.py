@@ -98,6 +98,11 @@ class StressReport:
     frames: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    residual: float | None = None  # the solver's last RMS residual (relative to the bond forces)
+    tolerance: float | None = None  # the residual it had to reach
+    # How the person sets the solver's iteration cap, in the words of the interface they use: "steps=" (Python),
+    # "--steps" (fab simulate), "[test] steps" (a job file). Not-converged messages tell them what to raise.
+    steps_setting: str = "steps="
 
     def result_dict(self) -> dict[str, Any]:
         """The ``result`` object of ``fab simulate --json``."""
@@ -151,6 +156,16 @@ class StressReport:
 
         return "\n".join(summary_lines(self))
 
+    def __str__(self) -> str:
+        return self.summary()
+
+    @property
+    def not_converged(self) -> str | None:
+        """None when the solve converged; else the NOT CONVERGED line (why, the residual, what to raise)."""
+        from fab.report import not_converged
+
+        return not_converged(self)
+
     def show(self) -> None:
         """Print the summary table on the terminal (stderr stays free for progress)."""
         from fab.report import print_summary
@@ -162,6 +177,12 @@ class StressReport:
         from fab.report import write_results
 
         return write_results(self, path)
+
+    def save_curve_png(self, path: str | os.PathLike[str]) -> Path:
+        """A failure test's load-displacement curve as a PNG."""
+        from fab.report import save_curve_png
+
+        return save_curve_png(self, path)
 
     def save_png(self, path: str | os.PathLike[str], field: str | None = None) -> Path:
         """Render the deformed part coloured by von Mises stress (or ``field="damage"``) to a PNG."""
@@ -221,7 +242,7 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
             if factor != 1.0:
                 notes.append(f"loads at {factor:g} x the job's (set in the live view)")
             if not converged:
-                notes.append(not_converged_note(reason, steps, test.tolerance))
+                notes.append(not_converged_note(reason, steps, test.tolerance, progress.residual))
             fields_ = state_fields(sim, model)
         else:
             try:
@@ -251,6 +272,8 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
         thickness_mm=model.thickness_mm,
         notes=notes,
         seconds=time.perf_counter() - start,
+        residual=progress.residual,
+        tolerance=test.tolerance,
         **fields_,
         **{"failure_load_n": None, "safety_factor": None, **extra},
     )
@@ -336,11 +359,15 @@ def stress_test(
     if dimension not in (2, 3):
         raise FabError(f"dimension must be 3 or 2, got {dimension!r}")
     allowed = {"tolerance", "increments", "max_factor", "duration", "frames", "initial_velocity"}
-    unknown = set(test_options) - allowed
+    unknown = sorted(set(test_options) - allowed)
     if unknown:
-        raise FabError(
-            f"unknown test option(s) {', '.join(sorted(unknown))}: allowed {', '.join(sorted(allowed))}"
-        )
+        import difflib
+
+        keywords = sorted(allowed | {"material", "pitch", "count", "fix", "load", "test", "model", "dimension",
+                                     "steps", "progress", "force", "torque", "displacement", "velocity"})
+        close = difflib.get_close_matches(unknown[0], keywords, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise FabError(f"unknown keyword {unknown[0]}{hint}; stress_test takes {', '.join(keywords)}")
     grid = part if isinstance(part, VoxelGrid) else None
     loaded_part = None
     if grid is None:
@@ -355,4 +382,8 @@ def stress_test(
         test=TestSpec(kind=test, steps=steps, **test_options),
     )
     report, _part, _grid = simulate(job, part=loaded_part, grid=grid, quiet=not progress)
+    if not report.converged:  # a Python caller reading report.max_von_mises_pa should not miss it
+        import warnings
+
+        warnings.warn(report.not_converged, RuntimeWarning, stacklevel=2)
     return report

@@ -4,7 +4,7 @@ The bracket is bolted to a wall by its upright (held at the back face, x = 0) an
 newtons pressing down on the free end of its base. The script builds it, stress-tests it in ``material``,
 prints the summary, renders the stress to a PNG and writes an STL, FDM G-code and a voxel assembly plan.
 
-    python samples/bracket_stress.py [--small] [--pitch MM] [--out DIR]
+    python samples/bracket_stress.py [--small] [--pitch MM] [--steps N] [--out DIR]
 
 ``--small`` (or the environment variable ``BITS2ATOMS_SMALL=1``) runs a coarse, quick version (tests use
 it). In CQ-editor the top-level parameters below can be changed and the bracket is shown with
@@ -44,10 +44,11 @@ if __name__ == "__main__":
     cli.add_argument(
         "--pitch", type=float, default=pitch, help=f"stress-test lattice, mm (default {pitch:g})"
     )
+    cli.add_argument("--steps", type=int, default=steps, help="cap on solver iterations (default: until converged)")
     args = cli.parse_args()
-    small, out_dir, pitch = small or args.small, args.out, args.pitch
+    small, out_dir, pitch, steps = small or args.small, args.out, args.pitch, args.steps
 if small or os.environ.get("BITS2ATOMS_SMALL", "0") not in ("", "0"):
-    pitch, assembly_pitch, steps = 2.5, 5.0, 1000
+    pitch, assembly_pitch, steps = 2.5, 5.0, steps or 1000
 
 # The part: base plate along +x on z = 0, upright at x = 0..thickness, a filleted inside corner, two bolt
 # holes in each leg.
@@ -92,6 +93,8 @@ def run(part: cq.Workplane, out: str) -> dict:
         steps=steps or None,
         progress=not small,
     )
+    # A NOT CONVERGED line names the setting to raise: the flag from a shell, the parameter in CQ-editor.
+    report.steps_setting = "--steps" if __name__ == "__main__" else "steps (the script's parameter)"
     print(report.summary())
     files = {"png": os.path.join(out, "bracket_stress.png")}
     report.save_png(files["png"])
