@@ -44,8 +44,9 @@ DEFAULT_TIMEOUT_S = 900.0
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 _MARKER = re.compile(r"<!--\s*test:(.*?)-->", re.S)
-# A command in prose runs when it names an existing kind of input file (not a placeholder like FILE).
-_INLINE = re.compile(r"`((?:\.venv/bin/)?fab [a-z-]+ [^`]*?\.(?:py|toml|json|step|stl|npz)\b[^`]*)`")
+# A command in prose runs when it names a file the repository has, or one an earlier command wrote under out/
+# (not a placeholder like FILE or PLAN.json).
+_INLINE = re.compile(r"`((?:\.venv/bin/)?fab [a-z-]+ [^`]*?([\w./-]+\.(?:py|toml|json|step|stl|npz))\b[^`]*)`")
 
 
 @dataclass
@@ -112,6 +113,9 @@ def extract(path: Path) -> list[Block]:
         command = m.group(1) if m.group(1).startswith(".venv/bin/") else ".venv/bin/" + m.group(1)
         if " ".join(command.split()) in fenced_lines:  # the same command already runs in a block
             continue
+        named = m.group(2)
+        if not (named.startswith("out/") or (REPO / named).is_file()):
+            continue
         if not any(a <= m.start() < b for a, b in fenced_spans):
             items.append((m.start(), "inline", m))
     items += [(m.start(), "marker", m) for m in markers.values()]
@@ -158,6 +162,10 @@ def make_sandbox(root: Path) -> Path:
             target.symlink_to(entry)
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
+    # The environment's other tools (dask, ruff, ...) as they are; they import this checkout through PYTHONPATH.
+    for tool in Path(sys.executable).parent.iterdir():
+        if not tool.name.startswith(("python", "fab", "activate", "pip")):
+            (bin_dir / tool.name).symlink_to(tool)
     for name, line in (("python", f'exec {shlex.quote(sys.executable)} "$@"'),
                        ("fab", f'exec {shlex.quote(sys.executable)} -m fab.cli "$@"')):
         script = bin_dir / name
@@ -294,7 +302,7 @@ if pytest is not None and __name__ != "__main__":
                     assert old in (REPO / name).read_text(), f"{block.where}: {name} has no {old!r} to edit"
                 if block.skip:
                     skips.append(f"{block.where}: {block.skip}")
-        assert len(skips) <= 4, "skips must stay rare:\n" + "\n".join(skips)
+        assert len(skips) <= 6, "skips must stay rare:\n" + "\n".join(skips)
 
     def test_markers_are_checked() -> None:
         """The marker grammar: replace pairs, a skip needs its reason, unknown words are refused."""
@@ -351,9 +359,10 @@ if pytest is not None and __name__ != "__main__":
     def test_cli_help_defaults_match_the_library() -> None:
         import fab.cli
         from exporters.slicer import INFILL_PATTERNS
+        from fab.job import DEFAULT_COUNT
         from fab.voxels import DEFAULT_MEMORY_LIMIT_MB
 
-        assert fab.cli.DEFAULT_MEMORY_LIMIT_MB == DEFAULT_MEMORY_LIMIT_MB
+        assert fab.cli.DEFAULT_MEMORY_LIMIT_MB == DEFAULT_MEMORY_LIMIT_MB and fab.cli.DEFAULT_COUNT == DEFAULT_COUNT
         assert tuple(fab.cli.INFILL_PATTERNS) == tuple(INFILL_PATTERNS)
 
     def test_generated_figures_are_filled_in() -> None:
