@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fab.errors import FabError
-from fab.materials import Material, MaterialError, get_material
+from fab.materials import Material, MaterialError, get_material, material_names
 from fab.regions import parse_region
 
 TESTS = ("static", "failure", "shear", "impact")
@@ -615,7 +615,13 @@ def job_from_flags(
     try:
         mat = get_material(material)
     except FabError as exc:
-        raise FabError(f"--material: {exc}") from None
+        # The library's message speaks of SI keys (job files, Python); on the command line the choices are a
+        # built-in name or a job file.
+        head = str(exc).split(" built-in:")[0].rstrip()
+        raise FabError(
+            f"--material: {head} --material takes a built-in ({', '.join(material_names())}); for a material of "
+            "your own, write a job file with a [material] table of SI properties (docs/job-file.md)"
+        ) from None
     fixes = []
     for f in fix or []:
         try:

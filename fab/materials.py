@@ -278,6 +278,10 @@ def _lookup(name: str) -> Material:
             "(or give youngs_modulus, poisson_ratio, density, fracture_energy, tensile_strength in SI)",
             key="name",
         )
+    if key != canon.lower():  # an alias: say which material it stands for, it may not be the one meant
+        import warnings
+
+        warnings.warn(f"material {name!r} is the built-in {canon} (docs/materials.md)", UserWarning, stacklevel=3)
     return _LIBRARY[canon]
 
 

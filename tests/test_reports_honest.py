@@ -78,3 +78,13 @@ def test_failure_report_labels_service_load_and_draws_the_curve(bar: Path) -> No
     assert any(line.startswith("failure: at") for line in lines)
     assert any(line.startswith("load-displacement curve") for line in lines)
     assert "failed state at" in png_title(report, "x1")
+
+
+def test_material_messages_fit_the_command_line(bar: Path) -> None:
+    result = CliRunner().invoke(app, ["simulate", str(bar), "--pitch", "2", "--material", "PLAA"])
+    assert result.exit_code == 2
+    assert "did you mean 'PLA'" in result.output and "job file" in result.output and "youngs_modulus" not in result.output
+    with pytest.warns(UserWarning, match="'aluminium 6061' is the built-in Al6061-T6"):
+        from fab.materials import get_material
+
+        assert get_material("aluminium 6061").name == "Al6061-T6"
