@@ -161,7 +161,7 @@ def export(
         Path | None, typer.Option(help="VoxCAD/voxcraft .vxa (or .vxc) of an assembly plan's lattice to write.")
     ] = None,
     part_type: Annotated[
-        str | None, typer.Option(help="--vxa: every voxel of the plan is this part type.")
+        str | None, typer.Option(help="--vxa: every voxel of the plan is this part type (default: the plan's own).")
     ] = None,
     output: Annotated[
         list[Path] | None,
@@ -383,10 +383,10 @@ def simulate(
     ] = None,
     png: Annotated[Path | None, typer.Option(help="Picture of the deformed part coloured by stress.")] = None,
     part_types: Annotated[
-        Path | None, typer.Option(help="Assembly plans: TOML file of voxel part types (docs/assembly-format.md).")
+        Path | None, typer.Option(help="Assembly plans: TOML file of voxel part types (docs/assembly-format.md; default: the built-ins only).")
     ] = None,
     part_type: Annotated[
-        str | None, typer.Option(help="Assembly plans: every voxel is this part type (built-in or --part-types).")
+        str | None, typer.Option(help="Assembly plans: every voxel is this part type (built-in or --part-types; default: the plan's own).")
     ] = None,
     gravity: Annotated[
         str | None, typer.Option(help="Assembly plans: gravity x,y,z in m/s^2 (default 0,0,-9.81).")
@@ -521,15 +521,15 @@ def check_assembly(
         float, typer.Option(help="--physics: refuse the plan when a state's joint load / strength exceeds this.")
     ] = 1.0,
     part_types: Annotated[
-        Path | None, typer.Option(help="--physics: TOML file of voxel part types (docs/assembly-format.md).")
+        Path | None, typer.Option(help="--physics: TOML file of voxel part types (docs/assembly-format.md; default: the built-ins only).")
     ] = None,
     part_type: Annotated[
-        str | None, typer.Option(help="--physics: every voxel is this part type (built-in or --part-types).")
+        str | None, typer.Option(help="--physics: every voxel is this part type (built-in or --part-types; default: the plan's own).")
     ] = None,
     method: Annotated[str, typer.Option(help="--physics: incremental (warm-started CG) or direct.")] = "incremental",
     replan: Annotated[
         Path | None,
-        typer.Option(help="--physics: write an order of the same voxels whose every state stays under the limit."),
+        typer.Option(help="--physics: write an order of the same voxels whose every state stays under the limit (default: no new order)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:

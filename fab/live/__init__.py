@@ -36,7 +36,7 @@ LiveHost = Annotated[
 LivePort = Annotated[int, typer.Option("--port", help="Port of the live page (0: a free one).")]
 LiveToken = Annotated[
     str | None,
-    typer.Option("--token", help="Secret the page's URL must carry (drawn at random off loopback)."),
+    typer.Option("--token", help="Secret the page's URL must carry (default: none on loopback, drawn at random elsewhere)."),
 ]
 
 
