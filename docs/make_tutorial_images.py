@@ -236,7 +236,9 @@ def run_sample(folder: Path, pitch: float | None = None) -> tuple[str, float]:
     sample = REPO / "samples" / "bracket_stress.py"
     args = [sys.executable, str(sample), "--out", str(folder)] + ([] if pitch is None else ["--pitch", f"{pitch:g}"])
     start = time.monotonic()
-    run = subprocess.run(args, check=True, capture_output=True, text=True, cwd=REPO)
+    run = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+    if run.returncode != 0:
+        raise SystemExit(f"make_tutorial_images: the sample failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
     return run.stdout, time.monotonic() - start
 
 
