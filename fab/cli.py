@@ -391,6 +391,17 @@ def simulate(
     gravity: Annotated[
         str | None, typer.Option(help="Assembly plans: gravity x,y,z in m/s^2 (default 0,0,-9.81).")
     ] = None,
+    converge: Annotated[
+        bool,
+        typer.Option(
+            "--converge",
+            help="Rerun at pitch/1.4, /1.4^2, ... until the results change by less than 2 %, or the budget stops it; "
+            "prints the series and the extrapolated values.",
+        ),
+    ] = False,
+    max_particles: Annotated[
+        int, typer.Option(help="--converge: the particle budget of the finest run.")
+    ] = 200_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     live: LiveFlag = False,
     host: LiveHost = "127.0.0.1",
@@ -454,6 +465,8 @@ def simulate(
             quiet=False,
             live=view,
             steps_setting="--steps" if target.suffix.lower() != ".toml" else "--steps (or [test] steps)",
+            converge=converge,
+            max_particles=max_particles,
         ),
     )
     if as_json:

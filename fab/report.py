@@ -283,6 +283,8 @@ def summary_lines(report: StressReport) -> list[str]:
     if warning:
         lines.insert(1, warning)
     lines += [f"note: {n}" for n in r.notes if not (warning and n in warning)]
+    if r.convergence is not None:
+        lines += r.convergence.lines()
     return lines
 
 
@@ -332,6 +334,8 @@ def print_summary(report: StressReport, outputs: list[str] | None = None, timing
         table.add_row("[red]NOT CONVERGED[/red]", f"[red]{escape(warning.removeprefix('NOT CONVERGED: '))}[/red]")
     for note in (n for n in r.notes if not (warning and n in warning)):
         table.add_row("note", escape(note))  # notes name job-file keys such as [test] steps: not markup
+    if r.convergence is not None:
+        table.add_row("pitch study", escape("\n".join(line.strip() for line in r.convergence.lines())))
     if outputs:
         table.add_row("written", ", ".join(outputs))
     if timing:

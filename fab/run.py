@@ -66,6 +66,8 @@ def simulate_job(
     quiet: bool = False,
     live: Any = None,
     steps_setting: str = "[test] steps",
+    converge: bool = False,
+    max_particles: int | None = None,
 ) -> tuple[dict[str, Any], StressReport]:
     """Stress-test the job's part, write the VTK/PNG reports (the job's [export] vtk/png unless given).
 
@@ -79,11 +81,31 @@ def simulate_job(
         _check_results_suffix(vtk)
     check_output_paths({"vtk": vtk, "png": png})
     timer = StageTimer(quiet=quiet)
-    report, _part, grid = simulate(job, timer=timer, quiet=quiet, live=live)
+    if converge:  # the test at finer and finer pitches, the finest run's report (fab/convergence.py)
+        from fab.convergence import DEFAULT_MAX_PARTICLES
+        from fab.convergence import converge as refine
+        from fab.part import load_part
+
+        with timer.stage("import", f"importing {job.part.source.name}"):
+            part = load_part(job.part.source, params=job.part.params or None, units=job.part.units)
+        grids = []
+
+        def one(j: Job):
+            report, _part, g = simulate(j, part=part, timer=timer, quiet=quiet, live=live)
+            grids.append(g)
+            return report, g
+
+        study = refine(job, one, max_particles=max_particles or DEFAULT_MAX_PARTICLES)
+        report, grid = study.reports[-1], grids[-1]
+        report.convergence = study
+    else:
+        report, _part, grid = simulate(job, timer=timer, quiet=quiet, live=live)
     report.steps_setting = steps_setting  # what a NOT CONVERGED message tells the person to raise
     with staged() as stage:
         outputs = _write_reports(report, vtk, png, timer, stage)
     summary = _summary(report, grid, outputs, timer)
+    if report.convergence is not None:
+        summary["convergence"] = report.convergence.as_dict()
     return summary, report
 
 

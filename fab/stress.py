@@ -103,6 +103,7 @@ class StressReport:
     # How the person sets the solver's iteration cap, in the words of the interface they use: "steps=" (Python),
     # "--steps" (fab simulate), "[test] steps" (a job file). Not-converged messages tell them what to raise.
     steps_setting: str = "steps="
+    convergence: Any = None  # a fab.convergence.ConvergenceStudy when the test was refined (--converge)
 
     def result_dict(self) -> dict[str, Any]:
         """The ``result`` object of ``fab simulate --json``."""
@@ -335,6 +336,8 @@ def stress_test(
     dimension: int = 3,
     steps: int | None = None,
     progress: bool = False,
+    converge: bool = False,
+    max_particles: int | None = None,
     **test_options: Any,
 ) -> StressReport:
     """Stress-test a part from Python (the CadQuery plugin's ``.stress_test`` calls this).
@@ -342,7 +345,10 @@ def stress_test(
     ``part``: a file path, a CadQuery Workplane/Shape, a :class:`fab.part.Part` or a voxel grid. ``fix``: region
     expressions; ``load``: ``"REGION:force=Fx,Fy,Fz"`` (N), ``torque=`` (N*m), ``displacement=`` (mm),
     ``velocity=`` (m/s) strings or :class:`fab.job.Load`. ``test_options``: the other ``[test]`` keys
-    (tolerance, increments, max_factor, duration, frames, initial_velocity).
+    (tolerance, increments, max_factor, duration, frames, initial_velocity). ``converge=True`` reruns the test at
+    pitch / 1.4, / 1.4^2 ... until the results change by less than 2 % or the next run would pass
+    ``max_particles`` (default 200,000): the finest run's report is returned, its ``convergence`` the study
+    (series, extrapolated values, what stopped it; fab/convergence.py).
     """
     from fab.part import Part, load_part
 
@@ -364,7 +370,7 @@ def stress_test(
         import difflib
 
         keywords = sorted(allowed | {"material", "pitch", "count", "fix", "load", "test", "model", "dimension",
-                                     "steps", "progress", "force", "torque", "displacement", "velocity"})
+                                     "steps", "progress", "converge", "max_particles", "force", "torque", "displacement", "velocity"})
         close = difflib.get_close_matches(unknown[0], keywords, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise FabError(f"unknown keyword {unknown[0]}{hint}; stress_test takes {', '.join(keywords)}")
@@ -381,7 +387,22 @@ def stress_test(
         load=tuple(_as_load(x) for x in loads),
         test=TestSpec(kind=test, steps=steps, **test_options),
     )
-    report, _part, _grid = simulate(job, part=loaded_part, grid=grid, quiet=not progress)
+    if converge:
+        from fab.convergence import DEFAULT_MAX_PARTICLES
+        from fab.convergence import converge as refine
+
+        if grid is not None:
+            raise FabError("converge=True refines the lattice of a part: give the part, not a voxel grid")
+
+        def one(j: Job):
+            report, _part, g = simulate(j, part=loaded_part, quiet=not progress)
+            return report, g
+
+        study = refine(job, one, max_particles=max_particles or DEFAULT_MAX_PARTICLES)
+        report = study.reports[-1]
+        report.convergence = study
+    else:
+        report, _part, _grid = simulate(job, part=loaded_part, grid=grid, quiet=not progress)
     if not report.converged:  # a Python caller reading report.max_von_mises_pa should not miss it
         import warnings
 

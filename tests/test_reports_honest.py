@@ -88,3 +88,21 @@ def test_material_messages_fit_the_command_line(bar: Path) -> None:
         from fab.materials import get_material
 
         assert get_material("aluminium 6061").name == "Al6061-T6"
+
+
+def test_converge_refines_until_settled_or_the_budget(bar: Path) -> None:
+    report = stress_test(bar, pitch=2, fix="<X", load=">X:force=0,0,-5", converge=True, max_particles=700)
+    study = report.convergence
+    assert study is not None and len(study.pitches) >= 2
+    assert study.pitches[1] == pytest.approx(study.pitches[0] / 1.4, rel=1e-6)
+    assert report.pitch_mm == study.pitches[-1] and report.particles == study.particles[-1]
+    text = "\n".join(study.lines())
+    assert "convergence study" in text and "max displacement" in text
+    assert study.converged or "budget" in study.stopped_by
+    result = CliRunner().invoke(
+        app, ["simulate", str(bar), "--pitch", "2", "--fix", "<X", "--load", ">X:force=0,0,-5", "--converge",
+              "--max-particles", "100", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "budget" in summary["convergence"]["stopped_by"] and len(summary["convergence"]["pitch_mm"]) == 1
