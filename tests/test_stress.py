@@ -203,7 +203,7 @@ def test_not_converged_keeps_partial_results(bar, tmp_path):
         ],
     )
     assert result.exit_code == 3
-    assert "did not converge" in result.stderr and "Traceback" not in result.output
+    assert "NOT CONVERGED" in result.stderr and "raise --steps" in result.stderr and "Traceback" not in result.output
     assert vtu.is_file()
 
 
