@@ -124,7 +124,10 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
     if job.export.png is not None and not (job.fix or job.load):
         raise FabError("[export] png pictures a stress test: add [[fix]] and [[load]] regions")
     if job.morph is not None:
-        _run_morph(job)
+        from fab.morph.part_job import is_part_job
+
+        if not is_part_job(job):  # a part job refines the part (below); any other [morph] beside [part] is refused
+            _run_morph(job)
     with staged() as stage:
         return _run_job(job, fabrication, stage, quiet, live)
 
