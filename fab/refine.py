@@ -234,6 +234,8 @@ class _StepProgress:
     def update(self, step: int, steps: int, text: str) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=step, description=f"step {step}: {text}")
+            if not stderr_console.is_terminal:  # a log file gets one line a step instead of a redrawn bar
+                stderr_console.print(f"refining, step {step}/{steps}: {text}", highlight=False)
 
 
 def _search(problem, rj, workers, scheduler, quiet):
