@@ -631,11 +631,14 @@ def view(
     host: LiveHost = "127.0.0.1",
     port: LivePort = 0,
     token: LiveToken = None,
+    seconds: Annotated[
+        float | None, typer.Option("--for", help="Serve for this many seconds, then exit (default: until Ctrl-C).")
+    ] = None,
 ) -> None:
     """Open the live page on finished results (until Ctrl-C)."""
     from fab.live.view import view as serve
 
-    serve(result, LiveOptions(host=host, port=port, token=token))
+    serve(result, LiveOptions(host=host, port=port, token=token), seconds=seconds)
 
 
 from fab.morph.command import register as _register_morph  # noqa: E402 (the command needs `app` defined)

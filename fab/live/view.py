@@ -226,15 +226,20 @@ def open_view(result: Path, options: Any) -> tuple[LiveServer, Any]:
     return server, page
 
 
-def view(result: Path, options: Any, quiet: bool = False) -> None:
-    """Serve the page of ``result`` until Ctrl-C."""
+def view(result: Path, options: Any, quiet: bool = False, seconds: float | None = None) -> None:
+    """Serve the page of ``result`` until Ctrl-C (or for ``seconds``)."""
     import time
 
+    if seconds is not None and not seconds > 0:
+        raise FabError(f"--for must be > 0 seconds, got {seconds}")
     server, _page = open_view(result, options)
     try:
         if not quiet:
             stderr_console.print(f"live view: {server.url} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
-        while True:
-            time.sleep(3600)
+        end = time.monotonic() + (seconds if seconds is not None else float("inf"))
+        while time.monotonic() < end:
+            time.sleep(min(1.0, max(end - time.monotonic(), 0.0)))
+    except KeyboardInterrupt:
+        pass
     finally:
         server.close()
