@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +30,10 @@ def warm(verbose: bool = True) -> float:
     mesh.apply_translation((3.0, 0.0, 0.0))
     voxelize(mesh, pitch=1.0)
     grid = VoxelGrid(np.ones((12, 4, 4), bool), 0.5, np.full(3, 0.25))
-    for model in ("lps", "pmb"):
-        for dimension in (3, 2):
-            stress_test(grid, material="Al6061-T6", fix="<X", load=">X:force=0,0,-20", model=model,
-                        dimension=dimension)  # fmt: skip
-    stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="lps", test="failure")
-    stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="pmb", test="failure")
-    stress_test(grid, material="PLA", fix="<X", load=">X:velocity=0,0,-1", model="pmb", test="impact",
-                steps=20)  # fmt: skip
+    # Only the compiled kernels matter here: a tiny run's NOT CONVERGED warning would only alarm the installer.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _stress_paths(stress_test, grid)
     try:
         from fab.export import export
 
@@ -49,6 +46,18 @@ def warm(verbose: bool = True) -> float:
     if verbose:
         print(f"fab.warm: numba kernels compiled and cached in {seconds:.1f} s", file=sys.stderr)
     return seconds
+
+
+def _stress_paths(stress_test, grid) -> None:
+    """Static (LPS, PMB; 3D and plane), failure and impact tests of a tiny bar."""
+    for model in ("lps", "pmb"):
+        for dimension in (3, 2):
+            stress_test(grid, material="Al6061-T6", fix="<X", load=">X:force=0,0,-20", model=model,
+                        dimension=dimension)  # fmt: skip
+    stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="lps", test="failure")
+    stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="pmb", test="failure")
+    stress_test(grid, material="PLA", fix="<X", load=">X:velocity=0,0,-1", model="pmb", test="impact",
+                steps=20)  # fmt: skip
 
 
 if __name__ == "__main__":
