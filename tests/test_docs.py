@@ -302,7 +302,8 @@ if pytest is not None and __name__ != "__main__":
                     assert old in (REPO / name).read_text(), f"{block.where}: {name} has no {old!r} to edit"
                 if block.skip:
                     skips.append(f"{block.where}: {block.skip}")
-        assert len(skips) <= 6, "skips must stay rare:\n" + "\n".join(skips)
+        # 7: the sample refinement (tutorial section 5) is skipped until its failure tests fit the CI budget.
+        assert len(skips) <= 7, "skips must stay rare:\n" + "\n".join(skips)
 
     def test_markers_are_checked() -> None:
         """The marker grammar: replace pairs, a skip needs its reason, unknown words are refused."""
