@@ -9,26 +9,12 @@ temporary name and renamed; a format an exporter refuses is skipped with its one
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
-
-import numpy as np
 
 from exporters.atomic import atomic_open
 from fab.morph.config import MorphJob
+from fab.morph.run import json_safe
 from fab.morph.search import Record
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def promote(mj: MorphJob, record: Record, index: int) -> dict[str, Any]:
@@ -85,9 +71,9 @@ def promote(mj: MorphJob, record: Record, index: int) -> dict[str, Any]:
         "file_errors": errors,
     }
     with atomic_open(folder / "design.json", "w") as fh:
-        json.dump(_plain(info), fh, indent=2)
+        json.dump(json_safe(info), fh, indent=2)
     files["json"] = str(folder / "design.json")
-    return _plain({k: info[k] for k in ("design", "generation", "score", "guards", "files", "file_errors")})
+    return json_safe({k: info[k] for k in ("design", "generation", "score", "guards", "files", "file_errors")})
 
 
 __all__ = ["promote"]

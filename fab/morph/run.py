@@ -121,18 +121,18 @@ def run_morph(
     summary = _summary(mj, result, settings)
     summary.update(kind.outputs(mj, result, quiet))
     summary["outputs"]["summary"] = str(out / "summary.json")
-    summary = _plain(summary)
+    summary = json_safe(summary)
     with atomic_open(out / "summary.json", "w") as fh:
         json.dump(summary, fh, indent=2)
     return summary
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe copy: numpy scalars to Python, NaN and infinities to None (strict JSON has neither)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
