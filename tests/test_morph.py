@@ -344,14 +344,14 @@ def test_bracket_develops_a_connected_design_at_the_target_volume() -> None:
 
 
 def test_bracket_remodelling_keeps_the_tissue_and_grows_where_strained() -> None:
-    from fab.morph.bracket import RHO_MIN, _remodel
+    from fab.morph.bracket import RHO_MIN, remodel
 
     rng = np.random.default_rng(0)
     rho = rng.uniform(0.2, 0.8, (10, 6))
     stim = rng.uniform(0.5, 2.0, rho.shape)
     free = np.ones(rho.shape, dtype=bool)
     free[0] = False
-    out = _remodel(rho, stim, free, float(rho[free].sum()), 0.1, 0.5)
+    out = remodel(rho, stim, free, float(rho[free].sum()), 0.1, 0.5)
     assert out[free].sum() == pytest.approx(rho[free].sum(), rel=1e-6)
     assert np.array_equal(out[~free], rho[~free])  # keep-in cells are not remodelled
     assert (np.abs(out - rho) <= 0.1 + 1e-12).all() and out.min() >= RHO_MIN and out.max() <= 1.0

@@ -284,7 +284,7 @@ class BracketProblem:
             if previous is not None:
                 stim = (1.0 - g["history"]) * stim + g["history"] * previous
             previous = stim
-            rho = _remodel(rho, stim, free, vol - float(lay.keep_in.sum()), g["rate"], g["damping"])
+            rho = remodel(rho, stim, free, vol - float(lay.keep_in.sum()), g["rate"], g["damping"])
         rho = spread(rho)
         return rho, tuple(history)
 
@@ -476,11 +476,19 @@ def _top(mask: np.ndarray, stim: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _remodel(rho: np.ndarray, stim: np.ndarray, free: np.ndarray, tissue: float, rate: float, damping: float):
+def remodel(
+    rho: np.ndarray,
+    stim: np.ndarray,
+    free: np.ndarray,
+    tissue: float,
+    rate: float,
+    damping: float,
+    rho_min: float = RHO_MIN,
+) -> np.ndarray:
     """One remodelling step of the ``free`` cells: rho (S / k) ** damping, clipped to +-``rate`` and to
-    [RHO_MIN, 1], with the set point k bisected (in log) so the free cells hold ``tissue`` in all."""
+    [``rho_min``, 1], with the set point k bisected (in log) so the free cells hold ``tissue`` in all."""
     r, s = rho[free], np.maximum(stim[free], 1e-300)
-    lo_r, hi_r = np.maximum(RHO_MIN, r - rate), np.minimum(1.0, r + rate)
+    lo_r, hi_r = np.maximum(rho_min, r - rate), np.minimum(1.0, r + rate)
     logs = np.log(s)
     lo, hi = float(logs.min()) - 50.0, float(logs.max()) + 50.0
     for _ in range(80):

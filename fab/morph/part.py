@@ -56,6 +56,7 @@ from scipy import ndimage
 
 from fab.materials import Material
 from fab.morph import guards as G
+from fab.morph.bracket import remodel
 from fab.morph.program import Evaluation
 
 MM = 1e-3
@@ -351,7 +352,7 @@ class PartProblem:
                 stim = (1.0 - g["history"]) * stim + g["history"] * previous
             previous = stim
             total = max(floor, total * (1.0 - rate))
-            rho = _remodel(rho, stim, free, total - float(keep.sum()), g["damping"])
+            rho = remodel(rho, stim, free, total - float(keep.sum()), RHO_RATE, g["damping"], RHO_MIN)
             rho = _symmetric(rho, lay)
             # Ties (tissue at full density) go by the stimulus, not by cell index.
             rank = rho + 1e-6 * stim / max(float(stim.max()), 1e-300)
@@ -625,25 +626,6 @@ def _top(mask: np.ndarray, stim: np.ndarray, k: int) -> np.ndarray:
         return out
     order = np.argsort(-stim.ravel()[idx], kind="stable")[:k]
     out.ravel()[idx[order]] = True
-    return out
-
-
-def _remodel(rho: np.ndarray, stim: np.ndarray, free: np.ndarray, tissue: float, damping: float) -> np.ndarray:
-    """One remodelling step of the ``free`` cells: rho (S / k) ** damping, clipped to +-RHO_RATE and to
-    [RHO_MIN, 1], with the set point k bisected (in log) so the free cells hold ``tissue`` in all."""
-    r, s = rho[free], np.maximum(stim[free], 1e-300)
-    lo_r, hi_r = np.maximum(RHO_MIN, r - RHO_RATE), np.minimum(1.0, r + RHO_RATE)
-    logs = np.log(s)
-    lo, hi = float(logs.min()) - 50.0, float(logs.max()) + 50.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        cand = np.clip(r * np.exp(damping * (logs - mid)), lo_r, hi_r)
-        if cand.sum() > tissue:
-            lo = mid
-        else:
-            hi = mid
-    out = rho.copy()
-    out[free] = np.clip(r * np.exp(damping * (logs - hi)), lo_r, hi_r)
     return out
 
 
