@@ -82,6 +82,7 @@ def traced_failure_test(
     restore_state(sim, intact)
     loads.scale(1.0)
     start = time.perf_counter()
+    iterations = [0]
 
     def report(event: dict) -> None:
         load = f" ({event['factor'] * force:.4g} N)" if force > 0 else ""
@@ -91,6 +92,8 @@ def traced_failure_test(
             f"load x{event['factor']:.4g}{load}, w {event['w_mm']:.4g} mm, iteration {event['iteration']}, "
             f"residual {event['residual']:.1e}, broken {event['broken']} bonds, {time.perf_counter() - start:.0f} s",
         )
+        iterations[0] += 1  # the live view: cracks as they grow, pause, stop (raises LiveStopped)
+        progress.observe(sim, iterations[0], event["residual"], f"failure: load x{event['factor']:.4g}")
 
     path = newton.trace(
         sim,

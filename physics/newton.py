@@ -35,6 +35,7 @@ converges and reports the peak it found).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ ETA_MIN = 1e-4  # about the float32 resolution of the directional derivatives
 STALL_ITERATIONS = 3  # iterations in a row without a 10 % gain in score: stalled (or failed)
 CHEB_STEPS = 4  # Chebyshev smoothing as the whole preconditioner of bodies too small for multigrid
 SUPPORTED = (Fixed, Displacement, Force, Torque)
+TICK_SECONDS = 0.25  # Newton.tick: at most this often (wall clock) inside a Newton iteration
 
 
 def supports(sim) -> bool:
@@ -97,6 +99,7 @@ class Tangent:
         self.u0 = np.zeros((n, 3))
         self.f0 = np.zeros((n, 3))
         self.products = 0
+        self.after: Callable[[], None] | None = None  # called after every product (Newton's tick)
 
     def at(self, sim) -> None:
         """Linearise about the simulation's current state (its u, bond bits, and bond forces in sim.internal)."""
@@ -116,6 +119,8 @@ class Tangent:
         self.law.compute(self)
         self.bits[:] = self._bits  # nothing breaks inside a solve
         self.products += 1
+        if self.after is not None:
+            self.after()
         return np.where(self.free, self.f0 - self.force, 0.0) * (1.0 / h)
 
     # Chebyshev smoothing exactly as the multigrid levels do it.
@@ -184,6 +189,17 @@ class Newton:
             self.mg = None
         self._residuals = 0
         self.iterations = 0
+        # An observer's look inside a long Newton iteration (an evaluation of the law can take a second on a big
+        # body, an iteration dozens): tick(where) is called at most every TICK_SECONDS, between evaluations,
+        # with where = {"iteration": Newton iterations so far, "krylov": CG iteration of the linear solve (0
+        # outside one), "evaluations": of the law so far}. sim.u is the current iterate (a line search's trial state inside one). True asks the
+        # solve to stop at its current iterate after the callback has seen it (``solve`` returns "stopped");
+        # ``trace`` knows no stop: its observer raises instead.
+        self.tick: Callable[[dict], bool] | None = None
+        self.tangent.after = self._tick
+        self._ticked = time.perf_counter()
+        self._stop = False
+        self._krylov = 0
 
     @property
     def evaluations(self) -> int:
@@ -199,7 +215,15 @@ class Newton:
         r = relaxation.out_of_balance(sim)
         sim.bits[:] = bits
         self._residuals += 1
+        self._tick()
         return r
+
+    def _tick(self) -> None:
+        if self.tick is None or time.perf_counter() - self._ticked < TICK_SECONDS:
+            return
+        if self.tick({"iteration": self.iterations, "krylov": self._krylov, "evaluations": self.evaluations}):
+            self._stop = True
+        self._ticked = time.perf_counter()
 
     def break_bonds(self) -> int:
         """Evaluate with breaking on at the current state: bonds over their limit break; returns how many."""
@@ -226,6 +250,9 @@ class Newton:
         p = z.copy()
         rz = _dot(r, z)
         for it in range(1, MAX_KRYLOV + 1):
+            self._krylov = it
+            if self._stop:
+                return x, it
             q = self.tangent.apply(p)
             pq = _dot(p, q)
             if not pq > 0:
@@ -270,6 +297,7 @@ class Newton:
         pat = self.pattern
         sim.dt = 1.0
         start_evals = self.evaluations
+        self._stop = False
         free = sim.free[:, None]
         r = self.residual()
         residual = relaxation.residual_of(sim, r)
@@ -286,7 +314,8 @@ class Newton:
                     "failed": False, "score": score}  # fmt: skip
             if done:
                 return {**relaxation.result(info["steps"], residual, True), **info, "score": score}
-            if callback is not None and callback(it, residual):
+            stop, self._stop = self._stop, False
+            if (callback is not None and callback(it, residual)) or stop:
                 return {**relaxation.result(info["steps"], residual, False, stopped=True), **info}
             flat = flat + 1 if score > 0.9 * best else 0
             best = min(best, score)
@@ -306,10 +335,16 @@ class Newton:
             norm_prev = norm
             self.prepare()
             du, _ = self.krylov(r, eta)
+            self._krylov = 0
+            if self._stop:
+                continue  # stopped inside the linear solve: sim.u is still the iterate the callback saw
             if control is not None:
                 # Bordered step: K du - dlam q = r with q.du / sum|q| = w - w(u): du = b + dlam a, K a = q.
                 if unit is None:
                     unit, _ = self.krylov(pat.q, 0.05)
+                    if self._stop:
+                        unit = None
+                        continue
                 ca = pat.work_displacement(unit)
                 dlam = (control - pat.work_displacement(sim.u) - pat.work_displacement(du)) / ca
                 du = du + dlam * unit

@@ -81,6 +81,7 @@ class SimulationLive:
         self._auto: float | None = None  # the value the automatic scale last put on the slider
         self._note = ""  # shown under the status while it holds (e.g. waiting for the person)
         self.sim = None
+        self.inner: dict | None = None  # where Newton is inside an iteration (its tick), None at the callback
         gui = server.gui
         self.status = gui.add_markdown("**stress test**: building the particle body")
         with gui.add_folder("View"):
@@ -145,6 +146,13 @@ class SimulationLive:
             precision="float32",
             point_shape="square",
         )
+        if test != "impact":
+            # Newton's iterations can be seconds apart on a big body: its tick keeps the page live in between.
+            from fab import equilibrium
+            from physics import newton
+
+            if equilibrium.NEWTON and newton.supports(sim):
+                newton.newton_for(sim).tick = self.tick
         if test != "static":
             self.load_factor.disabled = True
             self.resolve_button.disabled = True
@@ -162,13 +170,24 @@ class SimulationLive:
         elif self.test == "impact":  # explicit dynamics: the energy history instead of a residual
             mass = np.asarray(sim.body.density) * sim.body.particle_volume
             self._add_residual(step, float(0.5 * np.sum(mass * np.sum(sim.v * sim.v, axis=1))))
+        self.inner = None
+        return self._steer(sim)
+
+    def tick(self, where: dict) -> bool:
+        """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.25 s at most): a snapshot
+        when one is due, and pause and stop as at the callback. True asks the solve to stop at its iterate (its
+        callback then reports why)."""
+        self.inner = where
+        return self._steer(self.sim) is not None
+
+    def _steer(self, sim) -> str | None:
         if self.controls.paused:
             self._snapshot(sim)
             self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))
         if self.controls.stopped:
             self._snapshot(sim)
             if self.test in ("failure", "shear"):  # many solves: the test ends as a whole (fab.stress reports)
-                raise LiveStopped(label, self.offset + step)
+                raise LiveStopped(self.label, self.offset + self.step)
             return STOPPED
         if self._requested is not None and self.test == "static":
             return RESOLVE
@@ -269,9 +288,17 @@ class SimulationLive:
         shown = len(self.points) if self.sim is not None else 0
         total = self.model.body.count if self.sim is not None else 0
         residual = f", residual {self.residuals[1][-1]:.2e}" if self.residuals[1] else ""
+        inner = self.inner
+        within = (
+            ""
+            if inner is None
+            else " (the next under way: "
+            + (f"linear solve step {inner['krylov']}, " if inner["krylov"] else "")
+            + f"{inner['evaluations']:,} evaluations of the law so far)"
+        )
         text = (
             f"**{self.test if self.sim is not None else 'stress'} test** ({state}): {self.label}, "
-            f"iteration {self.offset + self.step:,}{residual}, load factor {self.factor:g}  \n"
+            f"iteration {self.offset + self.step:,}{within}{residual}, load factor {self.factor:g}  \n"
             f"frame **{self.frames}**: **{shown:,}** particles shown of {total:,}; "
             f"a snapshot every {self._period():.2g} s"
         )

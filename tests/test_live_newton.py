@@ -1,0 +1,115 @@
+"""The live page under the Newton solver: its iterations can be seconds apart on a big body, yet the page updates
+at least once a second (Newton's tick, physics.newton.Newton.tick) and a stop inside an iteration ends the solve
+there. The law's evaluations are slowed here so that a tiny bar behaves like a big body."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fab.live.server import LiveServer
+from fab.live.simulation import SimulationLive
+from fab.stress import run_test
+from physics import newton
+from tests.test_live_browser import _bar_job
+
+SLOW = 0.04  # seconds added to every evaluation of the law (residuals and tangent products)
+
+
+@pytest.fixture
+def slow_law(monkeypatch):
+    apply, residual = newton.Tangent.apply, newton.Newton.residual
+
+    def slow_apply(self, v):
+        time.sleep(SLOW)
+        return apply(self, v)
+
+    def slow_residual(self):
+        time.sleep(SLOW)
+        return residual(self)
+
+    monkeypatch.setattr(newton.Tangent, "apply", slow_apply)
+    monkeypatch.setattr(newton.Newton, "residual", slow_residual)
+
+
+def _watched(view: SimulationLive) -> tuple[list[float], list[float]]:
+    """Record when snapshots are taken and when the solver's callback runs (one call per Newton iteration)."""
+    snapshots: list[float] = []
+    callbacks: list[float] = []
+    snapshot, observe = view._snapshot, view.observe
+
+    def timed_snapshot(sim):
+        snapshots.append(time.perf_counter())
+        snapshot(sim)
+
+    def timed_observe(*args):
+        callbacks.append(time.perf_counter())
+        return observe(*args)
+
+    view._snapshot, view.observe = timed_snapshot, timed_observe
+    return snapshots, callbacks
+
+
+def test_snapshots_come_every_second_between_slow_newton_iterations(slow_law) -> None:
+    grid, job = _bar_job()
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, hold=False, quiet=True)
+        snapshots, callbacks = _watched(view)
+        report = run_test(grid, job, live=view)
+    assert report.converged
+    # Newton's own callback comes seconds apart: without the tick the page would wait as long.
+    assert np.diff(callbacks).max() > 2.0
+    during = [t for t in snapshots if callbacks[0] <= t <= callbacks[-1]]
+    gaps = np.diff(during)
+    assert len(during) > len(callbacks) and gaps.max() < 1.1, gaps.round(2)
+    assert view.inner is None or "evaluations" in view.inner
+
+
+def test_stop_inside_a_newton_iteration_ends_the_solve_there(slow_law) -> None:
+    grid, job = _bar_job()
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, hold=False, quiet=True)
+        snapshots, callbacks = _watched(view)
+        pressed: list[float] = []
+
+        def press_stop() -> None:
+            while len(callbacks) < 2:  # in the second Newton iteration, well inside its linear solve
+                time.sleep(0.01)
+            time.sleep(0.7)
+            pressed.append(time.perf_counter())
+            view._stop()
+
+        person = threading.Thread(target=press_stop, daemon=True)
+        person.start()
+        report = run_test(grid, job, live=view)
+        ended = time.perf_counter()
+        person.join(5)
+    assert not report.converged and any("stopped from the live view" in n for n in report.notes)
+    assert ended - pressed[0] < 1.0  # not at the end of the Newton iteration, seconds later
+    assert len(callbacks) == 3  # the callback after the stop reported it
+
+
+def test_a_failure_tests_load_path_is_watched_and_stopped() -> None:
+    """The failure test's load path (physics.newton.trace) reports to the page too: it sees the cracks grow and
+    its Stop ends the test with the state reached."""
+    grid, job = _bar_job(1e-3)
+    job = dataclasses.replace(job, test=dataclasses.replace(job.test, kind="failure"))
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, hold=False, quiet=True)
+        observe = view.observe
+        labels: list[str] = []
+
+        def stop_on_the_path(sim, step, residual, label):
+            labels.append(label)
+            if label.startswith("failure") and sum(x.startswith("failure") for x in labels) == 3:
+                view._stop()
+            return observe(sim, step, residual, label)
+
+        view.observe = stop_on_the_path
+        report = run_test(grid, job, live=view)
+    assert not report.converged and report.safety_factor is None
+    assert any(n.startswith("stopped from the live view (failure: load x") for n in report.notes), report.notes
