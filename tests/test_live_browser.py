@@ -165,3 +165,41 @@ def test_search_page_ranks_vetoes_and_stops_a_running_search(tmp_path: Path) -> 
     assert result.stopped_by == "live view" and result.vetoes[0]["record"] == index
     assert VETOED in result.records[index].evaluation.guards and result.best is not result.records[index]
     assert (tmp_path / "live_search.png").stat().st_size > 10_000
+
+
+def test_a_gear_designs_inspect_panel_shows_its_score_terms_and_a_picture_under_load(tmp_path: Path) -> None:
+    from fab.morph.gear_strength import loaded_tooth
+    from fab.morph.search import Record
+    from tests.test_morph import _involute_genome, _small_gear
+
+    problem = _small_gear()
+    genome = _involute_genome(20.0)
+    evaluation = problem.evaluate(genome)
+    # The picture is the strength score's own solve, redone with its fields kept: the same root stress.
+    loaded = loaded_tooth(problem.profile(genome), problem.material, problem.torque, problem.face_width,
+                          problem.spacing * problem.module, problem.relax_steps, problem.relax_tolerance)  # fmt: skip
+    assert loaded.root_stress / 1e6 == evaluation.metrics["root_stress_mpa"]
+    (tmp_path / "generations").mkdir()
+    mj = types.SimpleNamespace(
+        problem_name="gear", problem=problem, output=tmp_path, settings=SearchSettings(generations=1, population=1)
+    )
+    with LiveServer("gear", quiet=True) as server:
+        page = SearchLive(server, mj, SerialExecutor(), finished=True)
+        page.on_generation(1, [Record(1, genome, evaluation)], [{"generation": 1, "best": 1, "generation_best": 1, "median": 1}])
+        with chromium() as driver:
+            driver.get(server.url)
+            shown = wait_for(driver, lambda p: "d0, generation 1" in p and p, what="the design's details")
+            assert re.search(r"score_terms: transmission error [\d.]+ \+ strength [\d.]+ \+ penalties", shown)
+
+            def widths() -> list[int]:
+                return driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+
+            before = widths()
+            click(driver, "Picture under load")
+            wait_for(driver, lambda p: "d0 under its design load" in p, timeout=60, what="the picture under load")
+            # The picked design's image is replaced by the loaded tooth (a wider figure, with its colour bar).
+            wait_for(driver, lambda _p: widths() != before, what="the new image")
+            assert max(widths()) >= 600 and len(widths()) == len(before)
+            screenshot(driver, tmp_path / "live_gear_loaded.png")
+            assert requested_hosts(driver) <= {"127.0.0.1"}
+    assert (tmp_path / "live_gear_loaded.png").stat().st_size > 10_000

@@ -350,7 +350,7 @@ class SearchLive:
             image = None
         if image is not None:
             self.design_image.image = image
-            self._message = f"d{i} under its service load (von Mises)"
+            self._message = f"d{i} under its design load: the picture is under the design's details"
         self._refresh_status()
 
     def _picked_by_person(self) -> None:

@@ -134,11 +134,16 @@ class GearProblem:
         if interference or contact < 1.0:
             # A pair that jams or loses contact needs no strength figure to be ranked last among the clean.
             metrics["root_stress_mpa"] = math.nan
+            metrics["score_terms"] = f"jammed or out of contact 10 + penalties {penalty:.4g}"
             return Evaluation(10.0 + penalty, {"te_rad": te}, (), metrics)
         if te_term + penalty > self.strength_gate:
             # Meshing this poor outweighs any strength: skip the particle engine, assume a middling tooth.
             metrics["root_stress_mpa"] = math.nan
             score = te_term + penalty + self.strength_weight * self.gated_stress_ratio
+            metrics["score_terms"] = (
+                f"transmission error {te_term:.4g} + strength {self.strength_weight * self.gated_stress_ratio:.4g} "
+                f"(assumed: meshing over the gate) + penalties {penalty:.4g}"
+            )
             return Evaluation(float(score), {"te_rad": te}, (), metrics)
         strength = tooth_strength(
             profile,
@@ -160,6 +165,8 @@ class GearProblem:
             failure_torque_nm=strength.failure_torque_estimate,
             broken_bonds=strength.broken_bonds,
             particles=strength.particles,
+            score_terms=f"transmission error {te_term:.4g} + strength {self.strength_weight * stress_ratio:.4g} "
+            f"+ penalties {penalty:.4g}",
         )
         objectives = {"te_rad": te, "root_stress_mpa": strength.root_stress / 1e6}
         return Evaluation(float(score), objectives, tuple(caught), metrics)
@@ -172,6 +179,24 @@ class GearProblem:
         from fab.morph.plots import tooth_snapshot
 
         tooth_snapshot(self.profile(genome), path, title)
+
+    def loaded_snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
+        """The tooth under its design torque as the search's strength score solved it (same raster, load, steps
+        and tolerance: ``gear_strength.loaded_tooth``): a PNG coloured by the largest principal stress (the live
+        view's "picture under load"). Solved when asked for, so the search itself pays nothing."""
+        from fab.morph import plots
+        from fab.morph.gear_strength import loaded_tooth
+
+        loaded = loaded_tooth(
+            self.profile(genome),
+            self.material,
+            self.torque,
+            self.face_width,
+            self.spacing * self.module,
+            max_steps=self.relax_steps,
+            tolerance=self.relax_tolerance,
+        )
+        plots.loaded_tooth(loaded, path, f"{title} at {self.torque:g} N m", self.material.tensile_strength)
 
 
 def _rim_cells(strength) -> np.ndarray:

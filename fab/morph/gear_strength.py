@@ -27,6 +27,7 @@ import numpy as np
 from fab.materials import Material
 from fab.morph.gear_mesh import ToothProfile
 from physics import PMB, Body, Fixed, Force, Simulation
+from physics.simulation import Result
 
 RIM_MODULES = 1.25
 _CACHE: OrderedDict = OrderedDict()
@@ -61,16 +62,23 @@ def sector_occupancy(profile: ToothProfile, spacing_mm: float) -> tuple[np.ndarr
     return inside, x, y
 
 
-def tooth_strength(
-    profile: ToothProfile,
-    material: Material,
-    torque: float,
-    face_width_mm: float,
-    spacing_mm: float,
-    max_steps: int = 6000,
-    tolerance: float = 1e-2,
-) -> StrengthResult:
-    """Root stress of tooth 0 under ``torque`` (N m) on a ``face_width_mm`` wide gear, plane stress."""
+@dataclass(frozen=True)
+class _Sector:
+    """Tooth 0's sector as a particle body with its held rim and loaded flank patch (the rounded load)."""
+
+    occupancy: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+    body: Body
+    rho: np.ndarray  # mm, per particle
+    ang: np.ndarray  # rad, per particle
+    patch: np.ndarray  # loaded particles
+    direction_deg: float
+    force_n: float
+    origin: tuple[float, float, float]  # m
+
+
+def _sector(profile: ToothProfile, material: Material, torque: float, face_width_mm: float, spacing_mm: float) -> _Sector:
     occ, xs, ys = sector_occupancy(profile, spacing_mm)
     dx = spacing_mm * 1e-3
     origin = (xs[0] * 1e-3, ys[0] * 1e-3, 0.0)
@@ -101,43 +109,125 @@ def tooth_strength(
     force = torque / max(arm, 1e-9)
     direction = round(math.degrees(math.atan2(push[1], push[0])) * 4) / 4
     force = float(f"{force:.4g}")
-    key = hashlib.sha256(
-        occ.tobytes()
-        + patch.tobytes()
-        + repr(
-            (occ.shape, spacing_mm, origin, direction, force, material, face_width_mm, max_steps, tolerance)
-        ).encode()
-    ).hexdigest()
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    push = np.array([math.cos(math.radians(direction)), math.sin(math.radians(direction))])
+    return _Sector(occ, xs, ys, body, rho, ang, patch, direction, force, origin)
+
+
+def _solve(sector: _Sector, profile: ToothProfile, material: Material, spacing_mm: float, max_steps: int,
+           tolerance: float) -> tuple[Simulation, Result, np.ndarray, np.ndarray]:  # fmt: skip
+    """Relax the sector under its load: (simulation, relax's result, largest principal stress (Pa), root zone)."""
+    rad = math.radians(sector.direction_deg)
+    push = np.array([math.cos(rad), math.sin(rad)])
     law = PMB(youngs_modulus=material.youngs_modulus, fracture_energy=material.fracture_energy)
-    sim = Simulation(body, law, [Fixed("rim"), Force("load", (force * push[0], force * push[1], 0.0))])
+    force = sector.force_n
+    sim = Simulation(sector.body, law, [Fixed("rim"), Force("load", (force * push[0], force * push[1], 0.0))])
     res = sim.relax(max_steps=max_steps, tolerance=tolerance)
     sig = sim.stress()
     sxx, syy, sxy = sig[:, 0, 0], sig[:, 1, 1], sig[:, 0, 1]
     principal = 0.5 * (sxx + syy) + np.sqrt((0.5 * (sxx - syy)) ** 2 + sxy**2)
+    m = profile.module
+    r_in = profile.root_radius - RIM_MODULES * m
+    rho, ang = sector.rho, sector.ang
     root = (
         (rho > profile.root_radius - 0.25 * m)
         & (rho < profile.root_radius + 0.75 * m)
         & (np.abs(ang) < math.pi / profile.teeth)
         & (rho > r_in + 2.5 * spacing_mm + 3 * spacing_mm)
     )
-    values = np.sort(principal[root])[-3:] if root.any() else np.sort(principal)[-3:]
-    stress = float(values.mean())
+    return sim, res, principal, root
+
+
+def _root_stress(principal: np.ndarray, root: np.ndarray) -> tuple[float, np.ndarray]:
+    """The mean of the three highest principal stresses in the root zone (anywhere if it is empty): (Pa, indices)."""
+    pool = np.nonzero(root)[0] if root.any() else np.arange(len(principal))
+    top = pool[np.argsort(principal[pool], kind="stable")[-3:]]
+    return float(principal[top].mean()), top
+
+
+def tooth_strength(
+    profile: ToothProfile,
+    material: Material,
+    torque: float,
+    face_width_mm: float,
+    spacing_mm: float,
+    max_steps: int = 6000,
+    tolerance: float = 1e-2,
+) -> StrengthResult:
+    """Root stress of tooth 0 under ``torque`` (N m) on a ``face_width_mm`` wide gear, plane stress."""
+    sector = _sector(profile, material, torque, face_width_mm, spacing_mm)
+    occ = sector.occupancy
+    key = hashlib.sha256(
+        occ.tobytes()
+        + sector.patch.tobytes()
+        + repr(
+            (occ.shape, spacing_mm, sector.origin, sector.direction_deg, sector.force_n, material, face_width_mm,
+             max_steps, tolerance)
+        ).encode()
+    ).hexdigest()  # fmt: skip
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    sim, res, principal, root = _solve(sector, profile, material, spacing_mm, max_steps, tolerance)
+    stress, _ = _root_stress(principal, root)
     count, _ = sim.fragments()
     result = StrengthResult(
         root_stress=stress,
         failure_torque_estimate=torque * material.tensile_strength / max(stress, 1.0),
         broken_bonds=int(res.broken_bonds),
         fragments=int(count),
-        particles=int(body.count),
+        particles=int(sector.body.count),
         occupancy=occ,
         spacing_mm=spacing_mm,
-        origin_mm=(float(xs[0]), float(ys[0])),
+        origin_mm=(float(sector.xs[0]), float(sector.ys[0])),
     )
     _CACHE[key] = result
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return result
+
+
+@dataclass(frozen=True)
+class LoadedTooth:
+    """Tooth 0's sector in equilibrium under the design load, with its fields: what the strength score saw."""
+
+    points_mm: np.ndarray  # (n, 2) reference positions
+    displacement_mm: np.ndarray  # (n, 2)
+    principal_pa: np.ndarray  # (n,) largest principal stress
+    damage: np.ndarray  # (n,) broken share of each particle's bonds
+    root: np.ndarray  # (n,) bool: the root zone the score reads
+    top: np.ndarray  # indices of the three highest principal stresses there (the root stress is their mean)
+    patch: np.ndarray  # (n,) bool: the loaded flank patch
+    force_n: float
+    direction_deg: float
+    root_stress: float  # Pa
+    converged: bool
+    spacing_mm: float
+
+
+def loaded_tooth(
+    profile: ToothProfile,
+    material: Material,
+    torque: float,
+    face_width_mm: float,
+    spacing_mm: float,
+    max_steps: int = 6000,
+    tolerance: float = 1e-2,
+) -> LoadedTooth:
+    """The same solve as :func:`tooth_strength` (same body, rounded load, steps and tolerance), with the fields
+    kept for a picture (not cached: call it for the designs a person inspects)."""
+    sector = _sector(profile, material, torque, face_width_mm, spacing_mm)
+    sim, res, principal, root = _solve(sector, profile, material, spacing_mm, max_steps, tolerance)
+    stress, top = _root_stress(principal, root)
+    return LoadedTooth(
+        points_mm=sector.body.positions()[:, :2] * 1e3,
+        displacement_mm=np.asarray(sim.u[:, :2]) * 1e3,
+        principal_pa=principal,
+        damage=sim.damage(),
+        root=root,
+        top=top,
+        patch=sector.patch,
+        force_n=sector.force_n,
+        direction_deg=sector.direction_deg,
+        root_stress=stress,
+        converged=bool(res.history["converged"][0]),
+        spacing_mm=spacing_mm,
+    )
