@@ -52,7 +52,7 @@ ETA_MIN = 1e-4  # about the float32 resolution of the directional derivatives
 STALL_ITERATIONS = 3  # iterations in a row without a 10 % gain in score: stalled (or failed)
 CHEB_STEPS = 4  # Chebyshev smoothing as the whole preconditioner of bodies too small for multigrid
 SUPPORTED = (Fixed, Displacement, Force, Torque)
-TICK_SECONDS = 0.25  # Newton.tick: at most this often (wall clock) inside a Newton iteration
+TICK_SECONDS = 0.1  # Newton.tick: at most this often (wall clock) inside a Newton iteration
 
 
 def supports(sim) -> bool:

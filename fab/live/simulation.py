@@ -174,7 +174,7 @@ class SimulationLive:
         return self._steer(sim)
 
     def tick(self, where: dict) -> bool:
-        """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.25 s at most): a snapshot
+        """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.1 s at most): a snapshot
         when one is due, and pause and stop as at the callback. True asks the solve to stop at its iterate (its
         callback then reports why)."""
         self.inner = where
