@@ -60,6 +60,11 @@ class Progress:
         if self.live is not None:
             self.live.settled(sim, label, converged)
 
+    def path_point(self, sim, w_mm: float, factor: float, force_n: float) -> None:
+        """A failure test's load path recorded a point: the live view plots it (load against w)."""
+        if self.live is not None:
+            self.live.path_point(sim, w_mm, factor, force_n)
+
     def __enter__(self) -> Progress:
         if not self.quiet:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

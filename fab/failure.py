@@ -102,6 +102,7 @@ def traced_failure_test(
         max_factor=test.max_factor,
         watch=lambda: watch_static(sim, model),
         progress=report,
+        on_point=lambda p: progress.path_point(sim, p["w_m"] / MM, p["factor"], force),
     )
     steps += path.evaluations
     total_bonds = max(int(sim.initial_bond_count.sum()) // 2, 1)

@@ -445,6 +445,7 @@ def trace(
     watch: Callable[[], str | None] | None = None,
     progress: Callable[[dict], None] | None = None,
     save: Callable[[], object] | None = None,
+    on_point: Callable[[dict], None] | None = None,
 ) -> Trace:
     """Follow the load path from the current equilibrium (the conditions' values now are factor 1) until the
     part fails; bonds break only between converged states. Load control up to the first break (its factor from
@@ -456,6 +457,7 @@ def trace(
     resolution). Failed: ``watch`` returns a reason (cut off, ran away), the load falls below DROP x the peak,
     or an increment no longer converges past the peak (snap-back). ``progress(event)`` gets factor, w_mm,
     iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
+    ``on_point(point)`` gets each point of the curve as it is recorded.
     """
     from physics import analysis
 
@@ -479,6 +481,8 @@ def trace(
     def record(converged: bool) -> None:
         out.curve.append({"factor": pat.factor, "w_m": pat.work_displacement(sim.u), "broken": broken_total(),
                           "converged": converged})  # fmt: skip
+        if on_point is not None:
+            on_point(out.curve[-1])
 
     def settle(control: float | None, tol_scale: float = 1.0) -> tuple[bool, int]:
         """Break bonds over their limit and re-equilibrate until none breaks: (converged, bonds broken)."""

@@ -113,3 +113,17 @@ def test_a_failure_tests_load_path_is_watched_and_stopped() -> None:
         report = run_test(grid, job, live=view)
     assert not report.converged and report.safety_factor is None
     assert any(n.startswith("stopped from the live view (failure: load x") for n in report.notes), report.notes
+
+
+def test_a_failure_tests_curve_on_the_page_is_its_load_path() -> None:
+    grid, job = _bar_job(1e-3)
+    job = dataclasses.replace(job, test=dataclasses.replace(job.test, kind="failure"))
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, hold=False, quiet=True)
+        report = run_test(grid, job, live=view)
+    assert report.safety_factor is not None
+    w, load = view.curve
+    assert w[0] == 0.0 and load[0] == 0.0
+    assert w[1:] == pytest.approx([p["displacement_mm"] for p in report.curve])
+    assert load[1:] == pytest.approx([p["load_n"] for p in report.curve])
+    assert max(load) == pytest.approx(report.failure_load_n)

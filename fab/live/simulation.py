@@ -81,6 +81,7 @@ class SimulationLive:
         self._auto: float | None = None  # the value the automatic scale last put on the slider
         self._note = ""  # shown under the status while it holds (e.g. waiting for the person)
         self.sim = None
+        self._path = False  # a failure test's load path draws the curve (path_point)
         self.inner: dict | None = None  # where Newton is inside an iteration (its tick), None at the callback
         gui = server.gui
         self.status = gui.add_markdown("**stress test**: building the particle body")
@@ -200,16 +201,36 @@ class SimulationLive:
     def settled(self, sim, label: str, converged: bool) -> None:
         self.offset += self.step
         self.step = 0
-        reaction = np.zeros(3)
-        for i in range(1, len(self.model.fixed) + 1):
-            reaction += sim.reaction(f"fix{i}")
-        disp = float(np.linalg.norm(sim.u, axis=1).max() / MM)
-        self.curve[0].append(disp)
-        self.curve[1].append(float(np.linalg.norm(reaction)))
-        order = np.argsort(self.curve[0], kind="stable")
-        self.curve_plot.data = (np.asarray(self.curve[0])[order], np.asarray(self.curve[1])[order])
+        if not self._path:
+            reaction = np.zeros(3)
+            for i in range(1, len(self.model.fixed) + 1):
+                reaction += sim.reaction(f"fix{i}")
+            disp = float(np.linalg.norm(sim.u, axis=1).max() / MM)
+            self._plot_curve(disp, float(np.linalg.norm(reaction)))
         self.label = f"{label}: {'converged' if converged else 'stopped'}"
         self._snapshot(sim)
+
+    def path_point(self, sim, w_mm: float, factor: float, force_n: float) -> None:
+        """A converged point of a failure test's load path (``physics.newton.trace``): from the first one on, the
+        curve is the path's own, the load (N, or the factor of a torque or displacement load) against the load's
+        work-conjugate displacement w (mm), as the report's curve."""
+        if not self._path:
+            self._path = True
+            self.curve = ([0.0], [0.0])  # unloaded
+            load = "load (N)" if force_n > 0 else "load factor (x the job's loads)"
+            self.curve_plot.series = (
+                {"label": "load-point displacement w (mm)"},
+                {"label": load, "stroke": "#1f77b4", "points": {"size": 7}},
+            )
+            self.curve_plot.title = "load path (one point a converged increment)"
+        self.factor = factor
+        self._plot_curve(w_mm, factor * force_n if force_n > 0 else factor)
+
+    def _plot_curve(self, x: float, y: float) -> None:
+        self.curve[0].append(float(x))
+        self.curve[1].append(float(y))
+        order = np.argsort(self.curve[0], kind="stable")
+        self.curve_plot.data = (np.asarray(self.curve[0])[order], np.asarray(self.curve[1])[order])
 
     def next_load_factor(self, converged: bool) -> float | None:
         """After a static solve: the next load factor to solve for, or None to finish (see the module)."""
