@@ -109,3 +109,31 @@ def test_a_dask_cluster_grown_mid_run_gives_the_same_results(tmp_path: Path) -> 
         dask.close()
     assert steering.sizes == [1, 2, 2]
     assert _trace(serial) == _trace(grown)
+
+
+def test_adding_and_removing_workers_on_an_adaptive_cluster_moves_its_range() -> None:
+    """cluster.adapt keeps adapting: the page's Add raises its minimum, Remove lowers its maximum (a plain scale
+    would be undone at the next adaptation)."""
+    import time
+
+    from dask.distributed import LocalCluster
+
+    from fab.morph.executors import DaskExecutor
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster.adapt(minimum=1, maximum=3, interval="100ms", wait_count=2)
+    executor = DaskExecutor(cluster=cluster)
+    try:
+        executor.resize(2)
+        assert executor.adaptive_range() == (2, 3)
+        time.sleep(1.0)  # ten adaptations later: still at least two (idle workers would have gone to 1)
+        assert len(executor.workers()) >= 2
+        executor.resize(1)
+        assert executor.adaptive_range() == (1, 1)
+        deadline = time.monotonic() + 10
+        while len(executor.workers()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(executor.workers()) == 1
+    finally:
+        executor.close()
+        cluster.close()

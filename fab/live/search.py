@@ -308,6 +308,9 @@ class SearchLive:
         with self._lock:
             target = self._target
         lines = [f"**{len(rows)} workers** ({self.executor.description})"]
+        span = getattr(self.executor, "adaptive_range", lambda: None)()
+        if span is not None:
+            lines[0] += f", adaptive between {span[0]} and {span[1]:g}"
         if target is not None:
             lines[0] += f", **{target}** from the next generation"
         lines += [f"- {w['name']}: {w['address']}, {w['status']}" for w in rows]

@@ -141,14 +141,36 @@ class DaskExecutor:
             for addr, w in sorted(info.items())
         ]
 
+    def adaptive_range(self) -> tuple[int, float] | None:
+        """(minimum, maximum) workers of the cluster's adaptive scaling (``cluster.adapt``) while it runs."""
+        adaptive = getattr(self._cluster, "_adaptive", None)
+        if adaptive is None or getattr(adaptive, "state", "running") in ("inactive", "stopped"):
+            return None
+        return adaptive.minimum, adaptive.maximum
+
     def resize(self, n: int) -> None:
-        """Scale a local cluster to ``n`` workers; on a scheduler we did not start, retire workers (fewer) or
-        say how to add them (dask workers join a scheduler themselves: ``dask worker ADDRESS``)."""
-        if int(n) < 1:
+        """Scale a cluster object to ``n`` workers; on a scheduler we did not start, retire workers (fewer) or
+        say how to add them (dask workers join a scheduler themselves: ``dask worker ADDRESS``). An adaptive
+        cluster keeps adapting: more workers raise its minimum to ``n``, fewer lower its maximum to ``n`` (a
+        plain scale would be undone at its next adaptation)."""
+        n = int(n)
+        if n < 1:
             raise FabError(f"a dask cluster needs at least 1 worker, got {n}")
         if self._cluster is not None:
-            self._cluster.scale(int(n))
-            self.client.wait_for_workers(int(n), timeout=60)
+            span = self.adaptive_range()
+            if span is None:
+                self._cluster.scale(n)
+            elif n >= len(self.workers()):
+                self._cluster.adapt(minimum=n, maximum=max(span[1], n))
+            else:
+                self._cluster.adapt(minimum=min(span[0], n), maximum=n)
+            try:
+                self.client.wait_for_workers(n, timeout=60)
+            except TimeoutError:
+                raise FabError(
+                    f"{len(self.workers())} workers have joined so far of the {n} asked for (new machines can take "
+                    "minutes); the others join when they are up"
+                ) from None
             return
         addresses = sorted(self.client.scheduler_info(n_workers=-1).get("workers", {}))
         if int(n) > len(addresses):
