@@ -125,7 +125,7 @@ def main() -> None:
     p, q = statistics.median(plain), statistics.median(live)
     share = statistics.median(shares)
     print(f"bench_live: static test, bar {args.shape[0]}x{args.shape[1]}x{args.shape[2]} = {grid.count:,} particles (PMB), "
-          f"{steps.pop():,} iterations, {args.repeats} runs each, median wall time")
+          f"{steps.pop():,} solver steps (Newton: evaluations of the law), {args.repeats} runs each, median wall time")
     print(f"  without live view      {p:8.3f} s")
     print(f"  with live view + client{q:8.3f} s  ({snapshots} snapshots, {snapshots / q:.1f} a second)")
     print(f"  wall-time overhead     {100 * (q - p) / p:+8.2f} %   (machine noise included)")
