@@ -153,6 +153,11 @@ def test_search_page_ranks_vetoes_and_stops_a_running_search(tmp_path: Path) -> 
             click(driver, "Veto: not what I meant")
             wait_for(driver, lambda p: not re.search(rf"\b{best}\b", table()), what=f"{best} to leave the ranking")
             assert f"vetoed {best}" in text(driver)
+            # Any evaluated design can still be inspected by its number, the vetoed one included.
+            box = driver.find_element("xpath", "//label[normalize-space()='any design (number)']/following::input[1]")
+            box.send_keys(best[1:])
+            wait_for(driver, lambda p: re.search(rf"^{best}, generation", p, re.M) and "(vetoed)" in p,
+                     what=f"{best}'s details, vetoed")  # fmt: skip
             screenshot(driver, tmp_path / "live_search.png")
             click(driver, "Resume")
             generation = number(r"generation (\d+) of", text(driver))

@@ -103,6 +103,7 @@ class SearchLive:
             self.ranking = gui.add_markdown("(no design yet)")
         with gui.add_folder("Design"):
             self.picker = gui.add_dropdown("design", ("-",), initial_value="-")
+            self.goto = gui.add_text("any design (number)", initial_value="")
             self.details = gui.add_markdown("pick a design to inspect it")
             self.design_image = gui.add_image(np.full((8, 8, 3), 255, np.uint8), label="picked design")
             self.loaded_button = gui.add_button("Picture under load")
@@ -116,6 +117,7 @@ class SearchLive:
         self.resume_button.on_click(lambda _e: self._resume())
         self.stop_button.on_click(lambda _e: self._stop())
         self.picker.on_update(lambda _e: self._picked_by_person())
+        self.goto.on_update(lambda _e: self._go_to())
         self.veto_button.on_click(lambda _e: self._veto())
         self.loaded_button.on_click(lambda _e: self._under_load())
         self.promote_button.on_click(lambda _e: self._promote())
@@ -355,6 +357,23 @@ class SearchLive:
             self.design_image.image = image
             self._message = f"d{i} under its design load: the picture is under the design's details"
         self._refresh_status()
+
+    def _go_to(self) -> None:
+        """Inspect any evaluated design by its number (the picker lists the best 40; vetoed ones are left out)."""
+        raw = self.goto.value.strip().lstrip("dD")
+        if not raw.isdigit():
+            return
+        i = int(raw)
+        if i >= len(self.records):
+            self._message = f"no design d{i}: {len(self.records)} evaluated so far (d0 to d{len(self.records) - 1})"
+            self._refresh_status()
+            return
+        value = f"d{i}"
+        self._follow = False
+        if value not in self.picker.options:
+            self.picker.options = (*self.picker.options, value)
+        self.picker.value = value
+        self._show_picked()
 
     def _picked_by_person(self) -> None:
         if self.picker.value not in self._auto_picks:

@@ -308,7 +308,9 @@ class SimulationLive:
         state = "stopped" if self.controls.stopped else "paused" if self.controls.paused else "running"
         shown = len(self.points) if self.sim is not None else 0
         total = self.model.body.count if self.sim is not None else 0
-        residual = f", residual {self.residuals[1][-1]:.2e}" if self.residuals[1] else ""
+        quantity = "kinetic energy" if self.sim is not None and self.test == "impact" else "residual"
+        unit = " J" if quantity == "kinetic energy" else ""
+        residual = f", {quantity} {self.residuals[1][-1]:.2e}{unit}" if self.residuals[1] else ""
         inner = self.inner
         within = (
             ""
