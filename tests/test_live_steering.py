@@ -137,3 +137,43 @@ def test_adding_and_removing_workers_on_an_adaptive_cluster_moves_its_range() ->
     finally:
         executor.close()
         cluster.close()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_executors_report_their_evaluations_as_they_finish_and_keep_the_order() -> None:
+    from fab.morph.executors import DaskExecutor
+
+    items = list(range(7))
+    for executor in (SerialExecutor(), PoolExecutor(2), DaskExecutor(workers=2, processes=False)):
+        calls: list[tuple[int, int]] = []
+
+        def progress(done: int, total: int, calls: list = calls) -> None:
+            calls.append((done, total))
+
+        try:
+            assert executor.map(_square, items, progress) == [x * x for x in items]
+        finally:
+            executor.close()
+        assert calls == [(k, 7) for k in range(1, 8)], executor
+
+
+def test_the_search_page_shows_the_generation_under_way_every_second(tmp_path: Path) -> None:
+    import time
+    import types
+
+    from fab.live.search import SearchLive
+    from fab.live.server import LiveServer
+
+    mj = types.SimpleNamespace(problem_name="toy", problem=Toy(), output=tmp_path, settings=SearchSettings(generations=3))
+    with LiveServer("toy", quiet=True) as server:
+        page = SearchLive(server, mj, SerialExecutor())
+        page.before_generation(SerialExecutor())
+        page.evaluated(2, 6)  # the search's thread, from the executor's map; the page redraws by itself
+        deadline = time.monotonic() + 3
+        while "2 of 6 designs evaluated" not in page.status.content and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "generation 1 under way for" in page.status.content
+        assert "2 of 6 designs evaluated" in page.status.content

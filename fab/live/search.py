@@ -70,6 +70,8 @@ class SearchLive:
         self._follow = True  # the picker shows the best design until the person picks one
         self._auto_picks: set[str] = set()  # values we put in the picker (the client may echo them back)
         self._message = ""
+        self._started: float | None = None  # when the generation under way started (None between them)
+        self._evaluated: tuple[int, int] | None = None  # (done, total) of its evaluations
         self._lock = threading.Lock()
         self._scratch = Path(tempfile.mkdtemp(prefix="fab-live-"))
         gui = server.gui
@@ -133,11 +135,14 @@ class SearchLive:
                 handle.visible = False
         self.add_button.on_click(lambda _e: self._change_workers(+1))
         self.remove_button.on_click(lambda _e: self._change_workers(-1))
+        if not finished:
+            threading.Thread(target=self._every_second, name="fab-live-search", daemon=True).start()
 
     # ---- the search calls these (its own thread) ----------------------------------------------------------
 
     def before_generation(self, executor: Any) -> None:
         self.controls.wait_while_paused(self._refresh_status)
+        self._started, self._evaluated = time.perf_counter(), None
         with self._lock:
             target, self._target = self._target, None
         if target is not None and not self.controls.stopped:
@@ -162,8 +167,26 @@ class SearchLive:
     def stop_requested(self) -> bool:
         return self.controls.stopped
 
+    def evaluated(self, done: int, total: int) -> None:
+        """The executor finished ``done`` of the generation's ``total`` evaluations (the page shows it)."""
+        self._evaluated = (done, total)
+
+    def _every_second(self) -> None:
+        """While the search runs, the status (the generation under way: its evaluations, its time) and the
+        workers are redrawn every second, so the page stays live within a long generation."""
+        while not self.server.closed:
+            time.sleep(1.0)
+            if self.server.closed or self.controls.stopped and self._started is None:
+                return
+            try:
+                self.workers_md.content = self._workers_text()
+                self._refresh_status()
+            except Exception:  # noqa: BLE001 (the server closing under us: stop redrawing)
+                return
+
     def on_generation(self, generation: int, records: list[Record], history: list[dict[str, float]]) -> None:
         self.records, self.history, self.generation = records, history, generation
+        self._started = None
         for i, r in enumerate(records):
             if VETOED in r.evaluation.guards:
                 self.vetoed.add(i)
@@ -222,6 +245,11 @@ class SearchLive:
             f"{self.mj.settings.generations}, **{len(self.records)}** designs evaluated{best}; "
             f"{len(self.vetoed)} vetoed; workers: {self.executor.description}"
         )
+        started, evaluated = self._started, self._evaluated
+        if started is not None and state == "running":
+            text += f"  \ngeneration {self.generation + 1} under way for {time.perf_counter() - started:.0f} s"
+            if evaluated is not None:
+                text += f": {evaluated[0]} of {evaluated[1]} designs evaluated"
         if self._message:
             text += f"  \n{self._message}"
         self.status.content = text

@@ -93,6 +93,10 @@ class LiveServer:
                 soft_wrap=True,
             )
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def clients(self) -> int:
         """Browsers connected now."""
         return len(self.viser.get_clients())

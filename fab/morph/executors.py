@@ -3,17 +3,21 @@
 Every executor returns results in the order of its inputs, and evaluations are pure functions of the
 genome, so a search gives identical results for the same seed whatever runs it, and however many workers it
 has: ``resize(n)`` (the live view's add/remove) changes a local pool or a dask cluster between batches.
-``workers()`` lists what evaluates now (one dict a worker: name, where, what it is doing).
+``workers()`` lists what evaluates now (one dict a worker: name, where, what it is doing). ``map`` may report
+how many of its evaluations have finished (the live page's progress within a generation).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from fab.errors import FabError
+
+# map(..., progress): progress(done, total) as evaluations finish (in any order; the results keep theirs).
+Progress = Callable[[int, int], None]
 
 
 def _single_threaded() -> None:
@@ -33,8 +37,13 @@ class SerialExecutor:
     description = "serial"
     resizable = False
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        return [fn(item) for item in items]
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress is not None:
+                progress(len(out), len(items))
+        return out
 
     def workers(self) -> list[dict[str, Any]]:
         return [{"name": "this process", "address": f"pid {os.getpid()}", "status": "running"}]
@@ -61,8 +70,12 @@ class PoolExecutor:
     def description(self) -> str:
         return f"process pool, {self.size} workers"
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        return list(self._pool.map(fn, items))
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
+        futures = [self._pool.submit(fn, item) for item in items]
+        if progress is not None:
+            for done, _ in enumerate(as_completed(futures), 1):
+                progress(done, len(futures))
+        return [f.result() for f in futures]
 
     def workers(self) -> list[dict[str, Any]]:
         procs = list(getattr(self._pool, "_processes", None) or {})
@@ -126,8 +139,13 @@ class DaskExecutor:
 
     resizable = True
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
         futures = self.client.map(fn, list(items), pure=False)
+        if progress is not None:
+            from dask.distributed import as_completed as completed
+
+            for done, _ in enumerate(completed(futures), 1):
+                progress(done, len(futures))
         return self.client.gather(futures)
 
     def workers(self) -> list[dict[str, Any]]:

@@ -95,6 +95,8 @@ class Steering(Protocol):
     def on_generation(self, generation: int, records: list[Record], history: list[dict[str, float]]) -> None:
         """After each generation (and once after a resume, with generation = the checkpoint's)."""
 
+    # Optional: evaluated(done, total), called from the executor's map as a generation's evaluations finish.
+
 
 def _vetoed(genome: np.ndarray, vetoes: list[dict[str, Any]]) -> bool:
     return any(
@@ -286,7 +288,9 @@ def run_search(
                 break
             t0 = time.perf_counter()
             genomes = opt.ask()
-            evals = executor.map(_evaluate, [(program, g, False) for g in genomes])
+            items = [(program, g, False) for g in genomes]
+            evaluated = getattr(steering, "evaluated", None)  # the live page counts a generation's evaluations
+            evals = executor.map(_evaluate, items) if evaluated is None else executor.map(_evaluate, items, evaluated)
             if vetoes:
                 evals = [_guarded(e, VETOED) if _vetoed(g, vetoes) else e for g, e in zip(genomes, evals, strict=True)]
             opt.tell(genomes, [e.ranked_score for e in evals])
