@@ -338,6 +338,7 @@ def stress_test(
     progress: bool = False,
     converge: bool = False,
     max_particles: int | None = None,
+    steps_setting: str = "steps=",
     **test_options: Any,
 ) -> StressReport:
     """Stress-test a part from Python (the CadQuery plugin's ``.stress_test`` calls this).
@@ -348,7 +349,8 @@ def stress_test(
     (tolerance, increments, max_factor, duration, frames, initial_velocity). ``converge=True`` reruns the test at
     pitch / 1.4, / 1.4^2 ... until the results change by less than 2 % or the next run would pass
     ``max_particles`` (default 200,000): the finest run's report is returned, its ``convergence`` the study
-    (series, extrapolated values, what stopped it; fab/convergence.py).
+    (series, extrapolated values, what stopped it; fab/convergence.py). ``steps_setting``: how the caller's
+    user raises the iteration cap (``steps=`` here; a script passes its own flag), named by NOT CONVERGED.
     """
     from fab.part import Part, load_part
 
@@ -370,7 +372,7 @@ def stress_test(
         import difflib
 
         keywords = sorted(allowed | {"material", "pitch", "count", "fix", "load", "test", "model", "dimension",
-                                     "steps", "progress", "converge", "max_particles", "force", "torque", "displacement", "velocity"})
+                                     "steps", "steps_setting", "progress", "converge", "max_particles", "force", "torque", "displacement", "velocity"})
         close = difflib.get_close_matches(unknown[0], keywords, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise FabError(f"unknown keyword {unknown[0]}{hint}; stress_test takes {', '.join(keywords)}")
@@ -403,6 +405,7 @@ def stress_test(
         report.convergence = study
     else:
         report, _part, _grid = simulate(job, part=loaded_part, grid=grid, quiet=not progress)
+    report.steps_setting = steps_setting
     if not report.converged:  # a Python caller reading report.max_von_mises_pa should not miss it
         import warnings
 
