@@ -147,19 +147,23 @@ class SimulationLive:
             precision="float32",
             point_shape="square",
         )
-        if test != "impact":
-            # Newton's iterations can be seconds apart on a big body: its tick keeps the page live in between.
-            from fab import equilibrium
-            from physics import newton
-
-            if equilibrium.NEWTON and newton.supports(sim):
-                newton.newton_for(sim).tick = self.tick
         if test != "static":
             self.load_factor.disabled = True
             self.resolve_button.disabled = True
         if test == "impact":
             self.residual_plot.title = "kinetic energy (J, log) over the steps"
             self.residual_plot.series = ({"label": "step"}, {"label": "kinetic energy (J)", "stroke": "#d62728"})
+        if test != "impact":
+            # Newton's iterations can be seconds apart on a big body: its tick keeps the page live in between.
+            # Built here (the solve would build it first thing), after the reference shape is on the page.
+            from fab import equilibrium
+            from physics import newton
+
+            if equilibrium.NEWTON and newton.supports(sim):
+                self.label = "building the Newton solver (its multigrid preconditioner)"
+                self._snapshot(sim)
+                newton.newton_for(sim).tick = self.tick
+                self.label = "starting"
         self._snapshot(sim)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
