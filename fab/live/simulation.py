@@ -147,9 +147,10 @@ class SimulationLive:
             precision="float32",
             point_shape="square",
         )
-        if test != "static":
+        if test != "static":  # a new load factor and Finish (after a solve) belong to static tests
             self.load_factor.disabled = True
             self.resolve_button.disabled = True
+            self.finish_button.disabled = True
         if test == "impact":
             self.residual_plot.title = "kinetic energy (J, log) over the steps"
             self.residual_plot.series = ({"label": "step"}, {"label": "kinetic energy (J)", "stroke": "#d62728"})
