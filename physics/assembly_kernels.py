@@ -1,4 +1,5 @@
-"""Kernels of physics/assembly.py: a matrix-free block operator of the active joints and preconditioned CG."""
+"""Kernels of physics/assembly.py: a matrix-free block operator of the active joints, the block-Jacobi smoother,
+the coarse level's restriction and prolongation, the vector steps of conjugate gradients."""
 
 from __future__ import annotations
 
@@ -42,56 +43,6 @@ def precondition(inv, nv, r, z, clamped):
 
 
 @njit(cache=True)
-def pcg(diag, inv, off, oi, oj, m, nv, f, x, tolerance, max_iterations, clamped):
-    """Solve K x = f in place from the given x (block-Jacobi preconditioned CG); the first ``clamped`` voxels are
-    held (their rows and columns dropped). Stops when |r| <= tolerance |f|; returns the iterations."""
-    size = 6 * nv
-    r = np.empty(size)
-    z = np.empty(size)
-    s = np.empty(size)
-    q = np.empty(size)
-    for k in range(6 * clamped):
-        x[k] = 0.0
-    apply(diag, off, oi, oj, m, nv, x, q)
-    norm_f = 0.0
-    for k in range(size):
-        r[k] = f[k] - q[k] if k >= 6 * clamped else 0.0
-        norm_f += f[k] * f[k] if k >= 6 * clamped else 0.0
-    target = tolerance * math.sqrt(norm_f)
-    precondition(inv, nv, r, z, clamped)
-    rz = 0.0
-    rr = 0.0
-    for k in range(size):
-        s[k] = z[k]
-        rz += r[k] * z[k]
-        rr += r[k] * r[k]
-    it = 0
-    while math.sqrt(rr) > target and it < max_iterations:
-        apply(diag, off, oi, oj, m, nv, s, q)
-        for k in range(6 * clamped):
-            q[k] = 0.0
-        sq = 0.0
-        for k in range(size):
-            sq += s[k] * q[k]
-        alpha = rz / sq
-        rr = 0.0
-        for k in range(size):
-            x[k] += alpha * s[k]
-            r[k] -= alpha * q[k]
-            rr += r[k] * r[k]
-        precondition(inv, nv, r, z, clamped)
-        rz_new = 0.0
-        for k in range(size):
-            rz_new += r[k] * z[k]
-        beta = rz_new / rz
-        rz = rz_new
-        for k in range(size):
-            s[k] = z[k] + beta * s[k]
-        it += 1
-    return it
-
-
-@njit(cache=True)
 def worst_joint(sec, strength, dofs, m, d):
     """(largest utilisation, its joint position) over the first ``m`` joints: section = sec[e] @ d[dofs[e]]
     (N, V_y, V_z, T, M_y, M_z), U = max(N, 0)/N_u + |V|/V_u + |M|/M_u + |T|/T_u."""
@@ -114,3 +65,72 @@ def worst_joint(sec, strength, dofs, m, d):
             best = u
             where = e
     return best, where
+
+
+@njit(cache=True)
+def restrict(agg, lever, coarse, nv, clamped, r, c):
+    """c += Z^T r: each voxel's force and moment residual onto the rigid-body modes (translation, rotation about
+    its aggregate's centre, ``lever`` = voxel centre - aggregate centre) of its aggregate's coarse index
+    ``coarse[agg[v]]`` (-1: no coarse DOFs)."""
+    for v in range(clamped, nv):
+        a = coarse[agg[v]]
+        if a < 0:
+            continue
+        f0 = r[6 * v]
+        f1 = r[6 * v + 1]
+        f2 = r[6 * v + 2]
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        c[6 * a] += f0
+        c[6 * a + 1] += f1
+        c[6 * a + 2] += f2
+        c[6 * a + 3] += l1 * f2 - l2 * f1 + r[6 * v + 3]
+        c[6 * a + 4] += l2 * f0 - l0 * f2 + r[6 * v + 4]
+        c[6 * a + 5] += l0 * f1 - l1 * f0 + r[6 * v + 5]
+
+
+@njit(cache=True)
+def prolong_add(agg, lever, coarse, nv, clamped, c, z):
+    """z += Z c: each voxel moves with its aggregate's rigid-body motion (u = t + w x lever, theta = w)."""
+    for v in range(clamped, nv):
+        a = coarse[agg[v]]
+        if a < 0:
+            continue
+        w0 = c[6 * a + 3]
+        w1 = c[6 * a + 4]
+        w2 = c[6 * a + 5]
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        z[6 * v] += c[6 * a] + w1 * l2 - w2 * l1
+        z[6 * v + 1] += c[6 * a + 1] + w2 * l0 - w0 * l2
+        z[6 * v + 2] += c[6 * a + 2] + w0 * l1 - w1 * l0
+        z[6 * v + 3] += w0
+        z[6 * v + 4] += w1
+        z[6 * v + 5] += w2
+
+
+@njit(cache=True)
+def dot(a, b):
+    s = 0.0
+    for k in range(a.size):
+        s += a[k] * b[k]
+    return s
+
+
+@njit(cache=True)
+def cg_step(x, r, s, q, alpha):
+    """x += alpha s, r -= alpha q; returns |r|^2."""
+    rr = 0.0
+    for k in range(x.size):
+        x[k] += alpha * s[k]
+        r[k] -= alpha * q[k]
+        rr += r[k] * r[k]
+    return rr
+
+
+@njit(cache=True)
+def new_direction(s, z, beta):
+    for k in range(s.size):
+        s[k] = z[k] + beta * s[k]
