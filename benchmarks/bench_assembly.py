@@ -69,8 +69,7 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
     spots = sorted({states.worst_state, done // 2})
     deviation = {}
     for p in spots:
-        d = seq._direct(p, seq._loads(p, np.asarray(push)))
-        exact = seq._utilisation(p, d)[0]
+        exact = seq.solve_state(p, push)[0]
         deviation[p] = (bool(states.exact[p]), abs(states.utilisation[p] / exact - 1.0))
     return {
         "voxels": n,

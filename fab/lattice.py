@@ -128,7 +128,7 @@ def load_structure(plan: str | os.PathLike[str] | dict, part_types_file: str | o
             except FabError:
                 raise FabError(
                     f"{source}: part type {name!r} is neither a known voxel part type nor made of a library "
-                    f"material ({material!r}); give --part-type NAME or --part-types FILE.toml with a [{name}] table"
+                    f"material ({material!r}); give --part-type NAME, or --part-types FILE.toml with a table for {name!r}"
                 ) from None
             part = make_part_type(name, {"material": str(material), "pitch_mm": pitch, "joint": "bonded"})
         if not math.isclose(part.pitch_mm, pitch, rel_tol=1e-6):
@@ -599,8 +599,7 @@ def physics_order(
         seq = np.asarray(sequence)
         bs = BuildSequence(ijk[seq], structure.type_index[seq], law, masses[seq], structure.pitch_mm * MM, gravity=g)
         p = len(seq) - 1
-        d = bs._direct(p, bs._loads(p, np.asarray(push)))
-        return bs._utilisation(p, d)[0]
+        return bs.solve_state(p, push)[0]
 
     worst = 0.0
     try:

@@ -125,15 +125,10 @@ class BuildSequence:
             self.clamped = 0
         # element matrices and DOFs in activation order (plate DOFs 6n.. drop out of every state's system)
         e = order
-        self.elements = law._global_elements(e)
-        self.dofs = law._joint_dofs(e)
-        # section resultants per joint as a linear map of its 12 DOFs (law.sections, one matrix per joint)
-        pick = np.zeros((6, 12))
-        pick[0, 0], pick[1, 1], pick[2, 2], pick[3, 3] = -1.0, 1.0, 1.0, -1.0
-        pick[4, 4], pick[4, 10], pick[5, 5], pick[5, 11] = 0.5, -0.5, 0.5, -0.5
-        self.section_maps = np.ascontiguousarray(
-            np.einsum("ij,mjk,mkl->mil", pick, law._local_elements(e), law._transforms(e), optimize=True)
-        )
+        self.elements = law.element_matrices(e)
+        self.dofs = law.joint_dofs(e)
+        # section resultants per joint as a linear map of its 12 DOFs (the law's, one matrix per joint)
+        self.section_maps = np.ascontiguousarray(law.section_maps(e))
         self.strength = np.ascontiguousarray(law.strength[e])
         self.voxel_loads = np.zeros((n, 6))
         self.voxel_loads[:, :3] = self.mass[:, None] * self.gravity[None, :]
@@ -242,6 +237,14 @@ class BuildSequence:
                 break
         return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start, exact,
                           screen_error)  # fmt: skip
+
+    def solve_state(self, p: int, placement_force=(0.0, 0.0, 0.0)) -> tuple[float, int]:
+        """State p alone, solved directly (sparse LU): (its largest joint utilisation, that joint (index into
+        the joint list), -1 when the state has none). The physics planner's trial and the benchmarks' check."""
+        if not 0 <= p < self.n:
+            raise PhysicsError(f"state {p} is not one of the build's 0..{self.n - 1}")
+        d = self._direct(p, self._loads(p, np.asarray(placement_force, dtype=np.float64).reshape(3)))
+        return self._utilisation(p, d)
 
     def _direct(self, p: int, f: np.ndarray) -> np.ndarray:
         A = self._matrix(p)

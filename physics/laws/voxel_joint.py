@@ -279,13 +279,19 @@ class VoxelJoint(ForceLaw):
         """(6n, 6n) sparse stiffness of the intact joints (or of ``joints``, indices), small displacements;
         DOFs per voxel: ux, uy, uz, theta_x, theta_y, theta_z."""
         e = np.flatnonzero(self.intact) if joints is None else np.asarray(joints, dtype=np.int64)
-        K = self._global_elements(e)
-        dofs = self._joint_dofs(e)
+        K = self.element_matrices(e)
+        dofs = self.joint_dofs(e)
         rows = np.broadcast_to(dofs[:, :, None], K.shape).ravel()
         cols = np.broadcast_to(dofs[:, None, :], K.shape).ravel()
         return sp.csr_matrix((K.ravel(), (rows, cols)), shape=(6 * n, 6 * n))
 
-    def _joint_dofs(self, e: np.ndarray) -> np.ndarray:
+    def _joints(self, joints) -> np.ndarray:
+        return np.arange(len(self.ji)) if joints is None else np.asarray(joints, dtype=np.int64)
+
+    def joint_dofs(self, joints: np.ndarray | None = None) -> np.ndarray:
+        """(m, 12) global DOF indices of each joint (all, or ``joints``): voxel i's six (6 i .. 6 i + 5), then
+        voxel j's; a voxel index past the body's voxels (a held node such as a build plate) gives DOFs past 6 n."""
+        e = self._joints(joints)
         base = np.arange(6)
         return np.concatenate([6 * self.ji[e][:, None] + base, 6 * self.jj[e][:, None] + base], axis=1)
 
@@ -301,19 +307,28 @@ class VoxelJoint(ForceLaw):
         ks = np.where(self.ks[e] > 0, self.ks[e], np.inf)
         return element_matrix(self.ka[e], ks, self.kb[e], self.kt[e], self.spacing)
 
-    def _global_elements(self, e: np.ndarray) -> np.ndarray:
+    def element_matrices(self, joints: np.ndarray | None = None) -> np.ndarray:
+        """(m, 12, 12) stiffness of each joint (all, or ``joints``) in global axes over its ``joint_dofs``
+        (N/m, N/rad, N m/m, N m/rad): the elastic loads on its two voxels are -K d."""
+        e = self._joints(joints)
         T = self._transforms(e)
         return np.einsum("mji,mjk,mkl->mil", T, self._local_elements(e), T, optimize=True)
+
+    def section_maps(self, joints: np.ndarray | None = None) -> np.ndarray:
+        """(m, 6, 12) linear map from each joint's 12 global DOFs (``joint_dofs``) to its section resultants at
+        the shared face, small displacements: axial N (tension +), shear V_y, V_z, torsion T, bending M_y, M_z
+        (local axes: x along the joint; N, N m)."""
+        e = self._joints(joints)
+        pick = np.zeros((6, 12))  # end forces of the element -> section at its midpoint
+        pick[0, 0], pick[1, 1], pick[2, 2], pick[3, 3] = -1.0, 1.0, 1.0, -1.0
+        pick[4, 4], pick[4, 10], pick[5, 5], pick[5, 11] = 0.5, -0.5, 0.5, -0.5
+        return np.einsum("ij,mjk,mkl->mil", pick, self._local_elements(e), self._transforms(e), optimize=True)
 
     def sections(self, dofs: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
         """(m, 6) section resultants at the shared face of each joint from a (6n,) small-displacement solution:
         axial N (tension +), shear V_y, V_z, torsion T, bending M_y, M_z (local axes; N, N m)."""
-        e = np.arange(len(self.ji)) if joints is None else np.asarray(joints, dtype=np.int64)
-        d = dofs[self._joint_dofs(e)]
-        local = np.einsum("mij,mj->mi", self._transforms(e), d)
-        fe = np.einsum("mij,mj->mi", self._local_elements(e), local)
-        return np.column_stack([-fe[:, 0], fe[:, 1], fe[:, 2], -fe[:, 3], 0.5 * (fe[:, 4] - fe[:, 10]),
-                                0.5 * (fe[:, 5] - fe[:, 11])])  # fmt: skip
+        e = self._joints(joints)
+        return np.einsum("mij,mj->mi", self.section_maps(e), dofs[self.joint_dofs(e)])
 
     def utilisation(self, sections: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
         """U = max(N, 0)/N_u + V/V_u + M/M_u + |T|/T_u of each joint from its ``sections`` rows."""
