@@ -65,7 +65,7 @@ register_exporter(Exporter("cnc", "outline", "exporters.cnc", "CNC/laser profile
 register_exporter(Exporter("dxf", "outline", "exporters.dxf", "DXF of the flat outline to write.", (".dxf",)))
 register_exporter(Exporter("svg", "outline", "exporters.svg", "SVG of the flat outline to write.", (".svg",)))
 register_exporter(Exporter("assembly", "grid", "exporters.assembly", "Voxel assembly plan (JSON) to write.",
-                           (".json",), ("placement_rate_per_hour",)))  # fmt: skip
+                           (".json",), ("placement_rate_per_hour", "material")))  # fmt: skip
 register_exporter(Exporter("vox", "grid", "exporters.vox", "MagicaVoxel .vox to write.", (".vox",)))
 register_exporter(Exporter("binvox", "grid", "exporters.binvox", ".binvox to write.", (".binvox",)))
 register_exporter(Exporter("vtk", "grid", "exporters.vtk", "VTK image (.vti) of the voxel grid to write.", (".vti",)))

@@ -532,12 +532,21 @@ def _violation(p: int, rule: str, ijk: np.ndarray, ptype: int, shape: np.ndarray
     return AssemblyViolation(p, where, rule, f"placement {p} at ijk {where} {text} (rule: {rule})")
 
 
-def export(grid, path: str | os.PathLike[str], placement_rate_per_hour: float | None = None) -> dict:
+def export(grid, path: str | os.PathLike[str], placement_rate_per_hour: float | None = None,
+           material: str | None = None) -> dict:  # fmt: skip
     """The exporter entry point (exporters/__init__.py): ``grid`` has occupancy, pitch (mm), origin,
-    material_ids and materials (fab.voxels.VoxelGrid); returns the plan's summary."""
+    material_ids and materials (fab.voxels.VoxelGrid); ``material`` names the material of the voxels the grid
+    leaves unnamed (a part voxelized from one solid: fab export's --material, a job's [material]), so that the
+    plan's part types are made of a library material (fab check-assembly --physics reads them); returns the
+    plan's summary."""
     rate = {} if placement_rate_per_hour is None else {"placement_rate_per_hour": placement_rate_per_hour}
+    materials = tuple(grid.materials)
+    if material is not None:
+        ids = np.asarray(grid.material_ids) if grid.material_ids is not None else np.zeros(1, dtype=np.int64)
+        count = max(int(ids.max()) + 1, len(materials))
+        materials = materials + (str(material),) * (count - len(materials))
     plan = export_assembly(
-        grid.occupancy, grid.pitch, grid.origin, path, material_ids=grid.material_ids, materials=grid.materials,
+        grid.occupancy, grid.pitch, grid.origin, path, material_ids=grid.material_ids, materials=materials,
         **rate,
     )  # fmt: skip
     return dict(plan.get("summary", {}))

@@ -197,7 +197,7 @@ def export(
     bottom_layers: Annotated[int, typer.Option(help="Solid layers over every bottom surface.")] = 4,
     material: Annotated[
         str,
-        typer.Option(help="What the part is printed in: sets the G-code's temperatures and fan (PLA, PETG, ABS, PA12)."),
+        typer.Option(help="What the part is made of: the G-code's temperatures and fan, an assembly plan's voxels (PLA, PETG, ABS, PA12)."),
     ] = "PLA",
     filament: Annotated[
         Path | None,

@@ -105,8 +105,9 @@ def export(
     ``files``: one path per exporter by its registered name (exporters/__init__.py: ``stl``, ``gcode``, ``cnc``,
     ``dxf``, ``svg``, ``assembly``, ``vox``, ``binvox``, ``vtk``, ...). ``material`` (a built-in name or Material)
     sets the G-code's temperatures and fan, unless a ``filament`` profile (TOML path) is given; PLA's without
-    either. ``source`` may also be an imported :class:`fab.part.Part`; ``grid`` an already voxelized grid of it
-    (so a pipeline does not import or voxelize twice); ``timer`` a shared stage timer. Every input is checked
+    either; it is also the material of an assembly plan's voxels (PLA without one). ``source`` may also be an
+    imported :class:`fab.part.Part`; ``grid`` an already voxelized grid of it (so a pipeline does not import or
+    voxelize twice); ``timer`` a shared stage timer. Every input is checked
     before the part is imported (:func:`check_export`), and the files are written under temporary names and
     renamed together at the end (into ``staging`` when a bigger command owns them): an error leaves none behind.
     """
@@ -135,6 +136,8 @@ def export(
         flavor=flavor,
         tabs=tabs,
         placement_rate_per_hour=placement_rate_per_hour,
+        # the voxels' material in an assembly plan (its part types), PLA's like the G-code's without one
+        material=getattr(material, "name", material) or "PLA",
     )
     outline = None
     outputs: dict[str, dict] = {}

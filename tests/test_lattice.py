@@ -155,6 +155,32 @@ def test_cli_check_assembly_physics(tmp_path):
     assert none.returncode == 2 and "apply to a part, not an assembly plan" in none.stderr
 
 
+def test_an_exported_plan_is_checked_by_physics_without_flags(tmp_path):
+    """fab export --assembly names the voxels' material (--material, PLA by default): check-assembly --physics
+    makes them bonded solid voxels of it at the plan's pitch, no --part-type needed."""
+    from fab.voxels import VoxelGrid
+
+    occ = np.zeros((4, 2, 3), bool)
+    occ[0] = True
+    occ[:, :, 2] = True
+    grid = tmp_path / "ledge.npz"
+    VoxelGrid(occ, 20.0, (10.0, 10.0, 10.0)).save(grid)
+    for material, plan in ((None, tmp_path / "pla.json"), ("PETG", tmp_path / "petg.json")):
+        args = ["export", str(grid), "--assembly", str(plan)] + (["--material", material] if material else [])
+        result = run_fab(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        expected = material or "PLA"
+        assert read_assembly(plan)["part_types"] == [
+            {"id": 0, "material_id": 0, "material": expected, "name": f"{expected}-voxel"}
+        ]
+        checked = run_fab("check-assembly", str(plan), "--physics", "--json", cwd=tmp_path)
+        assert checked.returncode == 0, checked.stderr
+        physics = json.loads(checked.stdout)["physics"]
+        assert 0 < physics["worst_utilisation"] < 1 and physics["states"] == int(occ.sum())
+    structure = load_structure(plan)
+    assert structure.part_types[0].material.name == "PETG" and structure.part_types[0].pitch_mm == 20.0
+
+
 def test_vxa_export_reads_back(tmp_path):
     from exporters.errors import ExportError
     from exporters.vxa import read_vxa, write_vxa
