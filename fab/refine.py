@@ -80,9 +80,11 @@ def refine(
     scheduler: str | None = None,
     seed: int | None = None,
     budget_minutes: float | None = None,
+    live: Any = None,
 ) -> dict[str, Any]:
     """Refine the job's part (see the module docstring); returns the summary (also written as summary.json in
-    the [morph] output folder). ``failure``: run the failure tests (``fab run``); ``exports``: write [export]."""
+    the [morph] output folder). ``failure``: run the failure tests (``fab run``); ``exports``: write [export].
+    ``live`` (a :class:`fab.live.LiveOptions`): the search's live page (``mode = "search"``; fab.live.search)."""
     from fab.morph.part import DEFAULT_GENOME
     from fab.morph.part_job import read_refine_job
 
@@ -135,13 +137,15 @@ def refine(
     t0 = time.perf_counter()
     search_info: dict[str, Any] = {}
     if rj.mode == "quick":
+        if live is not None:
+            _say(quiet, 'live view: a quick refinement runs no search to watch (mode = "search" runs one)')
         genome = np.array(DEFAULT_GENOME, dtype=float)
         progress = _StepProgress(quiet, problem.steps)
         with progress:
             dev = problem.develop(genome, progress=progress.update)
         guards = {}
     else:
-        genome, search_info, guards = _search(problem, rj, workers, scheduler, quiet)
+        genome, search_info, guards = _search(problem, rj, workers, scheduler, quiet, live)
         dev = problem.develop(genome)
     timer.seconds["refine"] = time.perf_counter() - t0
     evaluation = problem.evaluate_design(dev)
@@ -238,14 +242,33 @@ class _StepProgress:
                 stderr_console.print(f"refining, step {step}/{steps}: {text}", highlight=False)
 
 
-def _search(problem, rj, workers, scheduler, quiet):
-    from fab.morph.executors import make_executor
+def _search(problem, rj, workers, scheduler, quiet, live=None):
+    from fab.morph.executors import PoolExecutor, make_executor
     from fab.morph.search import run_search
 
     local = scheduler is not None and scheduler.strip().lower() == "local"
     executor = make_executor(None if local else scheduler, workers if workers is not None else rj.workers,
                              dask_local=local)
     rj.output.mkdir(parents=True, exist_ok=True)
+    server = steering = None
+    pareto = ("mass_ratio", "peak_over_allowed")
+    if live is not None:  # the search's live page, as fab morph's (fab.live.search)
+        import types
+
+        from fab.live.search import SearchLive
+        from fab.live.server import LiveServer
+
+        if not executor.resizable:
+            executor.close()
+            executor = PoolExecutor(1)  # a pool the page can grow
+        try:
+            server = LiveServer("fab morph (refine the part)", host=live.host, port=live.port, token=live.token,
+                                quiet=quiet)  # fmt: skip
+        except BaseException:
+            executor.close()
+            raise
+        job = types.SimpleNamespace(problem_name="part", problem=problem, output=rj.output, settings=rj.settings)
+        steering = SearchLive(server, job, executor, pareto)
 
     def on_generation(gen, best, history) -> None:
         _say(quiet, f"generation {gen}/{rj.settings.generations}: best {best.evaluation.ranked_score:.4g} "
@@ -253,8 +276,10 @@ def _search(problem, rj, workers, scheduler, quiet):
 
     try:
         result = run_search(problem, problem.dimension, rj.settings, executor, rj.output / "checkpoint.pkl",
-                            on_generation=on_generation, pareto_keys=("mass_ratio", "peak_over_allowed"))
+                            on_generation=on_generation, pareto_keys=pareto, steering=steering)
     finally:
+        if server is not None:
+            server.close()
         executor.close()
     info = {
         "generations": result.generations,

@@ -177,3 +177,51 @@ def test_the_search_page_shows_the_generation_under_way_every_second(tmp_path: P
             time.sleep(0.1)
         assert "generation 1 under way for" in page.status.content
         assert "2 of 6 designs evaluated" in page.status.content
+
+
+def test_a_pool_starts_after_this_process_ran_openmp_threads() -> None:
+    """numba's GNU OpenMP threads do not survive a fork (the child aborts): after a solve in this process (a
+    part refinement's reference solves, the live page's picture under load) the pool spawns its processes."""
+    import numba
+
+    from fab.stress import run_test
+    from tests.test_live_browser import _bar_job
+
+    here = run_test(*_bar_job()).steps  # parallel kernels in this process
+    pool = PoolExecutor(1)
+    try:
+        pool.resize(2)  # a new pool, as the live page's Add worker makes
+        assert pool.map(_solve_bar, [0, 1]) == [here, here]  # parallel kernels in the pool's processes
+    finally:
+        pool.close()
+    assert numba.threading_layer() in ("omp", "tbb", "workqueue")
+
+
+def _solve_bar(_: int) -> int:
+    from fab.stress import run_test
+    from tests.test_live_browser import _bar_job
+
+    return run_test(*_bar_job()).steps
+
+
+def test_a_part_refinement_search_runs_with_the_live_page(tmp_path: Path, monkeypatch) -> None:
+    import types
+
+    import fab.morph.search as search
+    from fab.live import LiveOptions
+    from fab.live.search import SearchLive
+    from fab.refine import _search
+
+    seen: dict = {}
+
+    def fake_search(problem, dimension, settings, executor, path, *, on_generation, pareto_keys, steering):
+        seen.update(steering=steering, resizable=executor.resizable, pareto=pareto_keys)
+        best = types.SimpleNamespace(genome=np.zeros(3), evaluation=types.SimpleNamespace(ranked_score=1.0))
+        return types.SimpleNamespace(generations=1, evaluations=4, seconds=0.1, best=best, rescored=[],
+                                     stopped_by="generations", guards={})  # fmt: skip
+
+    monkeypatch.setattr(search, "run_search", fake_search)
+    rj = types.SimpleNamespace(output=tmp_path, settings=SearchSettings(generations=1), workers=1)
+    genome, _info, _guards = _search(Toy(), rj, None, None, True, LiveOptions())
+    assert isinstance(seen["steering"], SearchLive) and seen["steering"].server.closed
+    assert seen["resizable"] and seen["pareto"] == ("mass_ratio", "peak_over_allowed")

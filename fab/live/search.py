@@ -72,6 +72,7 @@ class SearchLive:
         self._message = ""
         self._started: float | None = None  # when the generation under way started (None between them)
         self._evaluated: tuple[int, int] | None = None  # (done, total) of its evaluations
+        self._drawing: threading.Thread | None = None  # the best design's picture, drawn off the search thread
         self._lock = threading.Lock()
         self._scratch = Path(tempfile.mkdtemp(prefix="fab-live-"))
         gui = server.gui
@@ -198,11 +199,29 @@ class SearchLive:
             png = self.mj.output / "generations" / f"gen_{generation:03d}_best.png"
             image = _read_png(png) if png.is_file() else None
             if image is None and best:
-                image = self._snapshot(best[0])
+                if (self._scratch / f"d{best[0]}.png").is_file():
+                    image = self._snapshot(best[0])
+                else:  # drawing it develops the design (seconds for a part): not on the search's thread
+                    self._draw_best_later(best[0])
             if image is not None:
-                self.best_image.image = image
-                self._show_in_scene(image)
+                self._show_best(image)
             self._refresh_status()
+
+    def _draw_best_later(self, i: int) -> None:
+        if self._drawing is not None and self._drawing.is_alive():
+            return  # the next generation's best gets drawn then
+
+        def draw() -> None:
+            image = self._snapshot(i)
+            if image is not None and not self.server.closed:
+                self._show_best(image)
+
+        self._drawing = threading.Thread(target=draw, name="fab-live-best", daemon=True)
+        self._drawing.start()
+
+    def _show_best(self, image: np.ndarray) -> None:
+        self.best_image.image = image
+        self._show_in_scene(image)
 
     def _show_in_scene(self, image: np.ndarray) -> None:
         """The best design's picture, large, in the 3D view (the panel keeps a small copy)."""

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
             summary = refine(
                 load_job(job), failure=False, exports=False, workers=workers, scheduler=scheduler, seed=seed,
-                budget_minutes=budget_minutes,
+                budget_minutes=budget_minutes, live=live_options(live, host, port, token),
             )
             if as_json:
                 print_json(summary)

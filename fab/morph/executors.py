@@ -55,6 +55,21 @@ class SerialExecutor:
         pass
 
 
+def _pool_context():
+    """The platform's start method, except after this process has run numba's GNU OpenMP threads (a part
+    refinement's reference solves, the live page's picture under load): those do not survive a fork (the child
+    aborts), so the pool's processes are spawned then."""
+    import multiprocessing
+
+    try:
+        import numba
+
+        layer = numba.threading_layer()
+    except (ImportError, ValueError):  # ValueError: no parallel kernel has run in this process yet
+        layer = None
+    return multiprocessing.get_context("spawn") if layer == "omp" else multiprocessing.get_context()
+
+
 class PoolExecutor:
     """A local pool of ``workers`` processes (concurrent.futures)."""
 
@@ -64,7 +79,7 @@ class PoolExecutor:
         if int(workers) < 1:
             raise FabError(f"a process pool needs at least 1 worker, got {workers}")
         self.size = int(workers)
-        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded)
+        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded, mp_context=_pool_context())
 
     @property
     def description(self) -> str:
@@ -91,7 +106,7 @@ class PoolExecutor:
             return
         self._pool.shutdown(wait=True)
         self.size = int(n)
-        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded)
+        self._pool = ProcessPoolExecutor(max_workers=self.size, initializer=_single_threaded, mp_context=_pool_context())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -454,6 +454,23 @@ class PartProblem:
         dev = _SNAPSHOT["dev"]
         design_png(dev.occupancy, self.layout(), path, f"{title}: mass {dev.occupancy.sum()} cells")
 
+    def loaded_snapshot(self, genome: np.ndarray, path: Path, title: str = "") -> None:
+        """The developed design under its worst load case (the largest peak stretch over the allowed one), as the
+        score's final solve sees it (the job's model; von Mises kept): three projections, deformed, coloured by
+        von Mises stress (the live view's "picture under load")."""
+        key = (repr(self), np.asarray(genome, dtype=float).tobytes())
+        if _SNAPSHOT.get("key") != key:
+            _SNAPSHOT.update(key=key, dev=self.develop(genome))
+        dev = _SNAPSHOT["dev"]
+        lay = self.layout()
+        sols = self.solve(dev.occupancy, lay, self.model, von_mises=True)
+        worst = max(range(len(sols)), key=lambda c: sols[c].peak_stretch / dev.allowed[c])
+        ratio = sols[worst].peak_stretch / dev.allowed[worst]
+        loaded_design_png(
+            dev.occupancy, lay, sols[worst], path,
+            f"{title}: load case {worst + 1} of {len(sols)} (the worst), peak bond stretch {ratio:.3f} x the allowed",
+        )  # fmt: skip
+
 
 def decode(genome: np.ndarray) -> dict[str, float]:
     """Rule parameters from a genome in [0, 1]^len(GENES) (clipped)."""
@@ -667,4 +684,45 @@ def design_png(occ: np.ndarray, lay: Layout, path: Path, title: str = "") -> Non
         ax.set_ylabel(f"{b} (cells)")
         ax.set_aspect("equal")
     fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def loaded_design_png(occ: np.ndarray, lay: Layout, sol: CaseSolution, path: Path, title: str = "") -> None:
+    """Three projections of a design under load: the cells deformed (the largest displacement drawn as 5 % of the
+    part's size), the nearest cell of each line of sight on top, coloured by von Mises stress (MPa; held and
+    loaded cells, which carry the boundary's artificial stress, set no colour limit); the undeformed outline
+    grey."""
+    from matplotlib.collections import PolyCollection
+
+    from fab.morph.plots import _save, plt
+
+    ijk = np.argwhere(occ)
+    idx = tuple(ijk.T)
+    pts = np.asarray(lay.origin) + ijk * lay.pitch  # mm
+    u = sol.u[idx] / MM
+    vm = (sol.von_mises[idx] if sol.von_mises is not None else np.zeros(len(ijk))) / 1e6
+    size = float(np.ptp(pts, axis=0).max() + lay.pitch)
+    umax = float(np.linalg.norm(u, axis=1).max()) if len(u) else 0.0
+    scale = 0.05 * size / umax if umax > 0 else 1.0
+    shown = pts + scale * u
+    inner = ~(lay.fixed | np.logical_or.reduce(lay.loads))[idx]
+    top = float(np.percentile(vm[inner] if inner.any() else vm, 99.5)) if len(vm) else 1.0
+    half = 0.5 * lay.pitch
+    square = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    span = np.ptp(np.vstack([pts, shown]), axis=0) + lay.pitch
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4), layout="constrained",
+                             width_ratios=[span[0], span[0], span[1]])  # fmt: skip
+    cells = None
+    for ax, (a, b, depth) in zip(axes, ((0, 1, 2), (0, 2, 1), (1, 2, 0)), strict=True):
+        ax.add_collection(PolyCollection(pts[:, None, (a, b)] + square, facecolors="0.88", edgecolors="none"))
+        order = np.argsort(shown[:, depth] * (1 if depth != 1 else -1), kind="stable")  # the viewer's side last
+        cells = PolyCollection(shown[order][:, None, (a, b)] + square, array=vm[order], cmap="turbo", lw=0)
+        cells.set_clim(0.0, max(top, 1e-9))
+        ax.add_collection(cells)
+        ax.autoscale_view()
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{'xyz'[a]} (mm)")
+        ax.set_ylabel(f"{'xyz'[b]} (mm)")
+    fig.colorbar(cells, ax=axes, shrink=0.8, label="von Mises (MPa)")
+    fig.suptitle(f"{title}\ndeformation x {scale:.3g}", fontsize=9)
     _save(fig, path)

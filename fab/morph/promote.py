@@ -2,7 +2,7 @@
 that make it, in ``OUTPUT/promoted/design_NNNN/``.
 
 Gear: the outline DXF, the flat part's DXF and an extruded STL (``gear_report.write_fabrication``).
-Bracket: the developed design's voxel grid (.npz) and STL at the search pitch. Every file is written to a
+Bracket and part (a refinement's search): the developed design's voxel grid (.npz) and STL at the search pitch. Every file is written to a
 temporary name and renamed; a format an exporter refuses is skipped with its one-line reason.
 """
 
@@ -57,6 +57,16 @@ def promote(mj: MorphJob, record: Record, index: int) -> dict[str, Any]:
             grid.save(folder / "bracket_voxels.npz")
             export(grid, stl=folder / "bracket.stl", quiet=True)
             files.update(voxels_npz=str(folder / "bracket_voxels.npz"), stl=str(folder / "bracket.stl"))
+        elif mj.problem_name == "part":
+            from fab.export import export
+            from fab.voxels import VoxelGrid
+
+            lay = mj.problem.layout(fine=False)
+            dev = mj.problem.develop(record.genome, fine=False)
+            grid = VoxelGrid(dev.occupancy, lay.pitch, lay.origin)
+            grid.save(folder / "part_voxels.npz")
+            export(grid, stl=folder / "part.stl", quiet=True)
+            files.update(voxels_npz=str(folder / "part_voxels.npz"), stl=str(folder / "part.stl"))
     except user_errors() as exc:
         errors["files"] = str(exc)
     info = {
