@@ -47,3 +47,15 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
         vertices=[[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], faces=[[0, 1, 2], [0, 2, 3]], process=False
     ).export(files["zero_volume"])
     return files
+
+
+# The longest items first: with `pytest -n 2` a long item collected late (the docs that run whole pipelines)
+# otherwise starts when the other worker is nearly done and becomes the suite's tail.
+_LONG_FIRST = ("test_docs.py::test_doc_runs_as_written", "test_samples.py::", "test_refine.py::")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        return next((k for k, key in enumerate(_LONG_FIRST) if key in item.nodeid), len(_LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the order within each group stays the collection order
