@@ -157,6 +157,13 @@ def build_model(grid: VoxelGrid, job: Job, material: Material) -> Model:
     held = np.zeros(count, dtype=bool)
     for idx in fixed:
         held[idx] = True
+    # Decided by the particles the region itself selects (before the load layer grows it): a load whose own
+    # particles are all held is refused, whatever the layer would add.
+    for i, (ld, idx) in enumerate(zip(job.load, loaded, strict=True)):
+        if len(idx) and held[idx].all():
+            raise FabError(
+                f"load {i + 1} region {ld.region!r} selects only fixed particles: a fixed particle cannot be loaded"
+            )
     if LOAD_LAYER:
         horizon_mm = job.physics.horizon * pitch
         loaded = [
@@ -165,10 +172,6 @@ def build_model(grid: VoxelGrid, job: Job, material: Material) -> Model:
         ]
     for i, (ld, idx) in enumerate(zip(job.load, loaded, strict=True)):
         overlap = held[idx]
-        if overlap.all():
-            raise FabError(
-                f"load {i + 1} region {ld.region!r} selects only fixed particles: a fixed particle cannot be loaded"
-            )
         if overlap.any():
             notes.append(
                 f"load {i + 1} region {ld.region!r} shares {int(overlap.sum())} particles with a fixed region; "

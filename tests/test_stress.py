@@ -251,3 +251,34 @@ def test_run_job_writes_everything(bar, tmp_path):
         assert Path(path).is_file()
     assert out["result"]["max_displacement_mm"] > 0 and out["physics"]["particles"] == 384
     assert {"import", "voxelize", "simulate", "stl", "assembly"} <= set(out["timing_s"])
+
+
+def test_a_load_overlapping_the_support_is_decided_by_the_particles_it_selects(bar, tmp_path):
+    """A load region that takes the fixed particles plus a few more acts on the few, says so, and gives the same
+    result from the CLI, a job file and the plugin; a load on fixed particles only is refused by all three."""
+    import cadquery as cq
+
+    import cad_plugins  # noqa: F401
+
+    fix, load, force = "x < 2", "x < 3", (0.0, 0.0, -5.0)
+    flags = ["--pitch", "1", "--model", "pmb", "--fix", fix, "--load", f"{load}:force=0,0,-5", "--json"]
+    cli = runner.invoke(app, ["simulate", str(bar), *flags])
+    assert cli.exit_code == 0, cli.output
+    cli_result = json.loads(cli.stdout)["result"]
+    job = _job(tmp_path, bar, f'[physics]\nmodel = "pmb"\n[[fix]]\nregion = "{fix}"\n'
+               f'[[load]]\nregion = "{load}"\nforce = [0, 0, -5]\n', material="PLA")  # fmt: skip
+    from_job = runner.invoke(app, ["simulate", str(job), "--json"])
+    assert from_job.exit_code == 0, from_job.output
+    job_result = json.loads(from_job.stdout)["result"]
+    part = cq.Workplane().box(24.0, 4.0, 4.0, centered=(False, True, True))
+    plugin = part.stress_test("PLA", pitch=1.0, fix=fix, load=load, force=force, model="pmb")
+    for result in (cli_result, job_result):
+        assert any("shares" in n and "fixed region" in n and "acts on the other" in n for n in result["notes"])
+        assert result["max_displacement_mm"] == pytest.approx(plugin.max_displacement_mm, rel=1e-6)
+        assert result["reaction_force_n"][2] == pytest.approx(5.0, rel=0.02)
+    assert any("shares" in n for n in plugin.notes)
+    with pytest.raises(FabError, match="fixed particle cannot be loaded"):
+        part.stress_test("PLA", pitch=1.0, fix=fix, load="x < 1.5", force=force, model="pmb")
+    bad = _job(tmp_path, bar, f'[[fix]]\nregion = "{fix}"\n[[load]]\nregion = "x < 1.5"\nforce = [0, 0, -5]\n')
+    refused = runner.invoke(app, ["simulate", str(bad)])
+    assert refused.exit_code == 2 and "fixed particle cannot be loaded" in refused.stderr
