@@ -18,7 +18,7 @@ import validation_joints as vj  # noqa: E402
 
 from fab.errors import FabError  # noqa: E402
 from fab.part_types import get_part_type, load_part_types  # noqa: E402
-from physics import Body, Fixed, Gravity, PhysicsError, Simulation, VoxelJoint  # noqa: E402
+from physics import Body, Fixed, Force, Gravity, PhysicsError, Simulation, VoxelJoint  # noqa: E402
 from physics.laws.voxel_joint_kernels import quaternions_from_rotvecs  # noqa: E402
 
 A = 0.01
@@ -80,6 +80,28 @@ def test_frequency_matches_the_chain_and_tends_to_euler_bernoulli():
 def test_block_modulus_is_axial_stiffness_over_pitch():
     (row,) = vj.case_block(n=3)
     assert row["pass"] and abs(row["error"]) < 1e-9
+
+
+def test_stress_and_strain_energy_of_a_block_in_compression():
+    """n^3 voxels on a held bottom layer, a total force on the top: each column's joints carry total / n^2, the
+    virial stress inside is that over a^2, and the strain energy adds up to the work of the load."""
+    n, total = 3, 60.0
+    body = Body.from_occupancy(np.ones((n, n, n), bool), A, 1000.0, horizon_cells=1.0)
+    body.point_set("bottom", lambda x: x[:, 2] < 0.5 * A)
+    body.point_set("top", lambda x: x[:, 2] > (n - 1.5) * A)
+    law = VoxelJoint(**LAW)
+    sim = Simulation(body, law, [Fixed("bottom"), Force("top", (0.0, 0.0, -total))])
+    sim.relax()
+    sigma = sim.stress()
+    middle = np.flatnonzero(np.isclose(body.positions()[:, 2], 1.0 * A))
+    expected = np.zeros((3, 3))
+    expected[2, 2] = -total / (n * A) ** 2
+    np.testing.assert_allclose(sigma[middle], np.broadcast_to(expected, (len(middle), 3, 3)), atol=1e-9 * total / A**2)
+    energy = float(sim.strain_energy_density().sum()) * body.particle_volume
+    work = 0.5 * float(-(total / n**2) * sim.u[body.indices("top"), 2].sum())
+    assert energy == pytest.approx(work, rel=1e-9)
+    per_joint = (total / n**2) ** 2 / (2.0 * LAW["axial_stiffness"])
+    assert sim.strain_energy_density()[middle] == pytest.approx(per_joint / body.particle_volume, rel=1e-9)
 
 
 def test_root_joint_breaks_at_strength_over_lever_arm():

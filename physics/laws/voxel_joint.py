@@ -274,6 +274,43 @@ class VoxelJoint(ForceLaw):
         """Translational plus rotational kinetic energy, J."""
         return 0.5 * self.mass * float((sim.v**2).sum()) + 0.5 * self.inertia * float((sim.w**2).sum())
 
+    # ---- fields -----------------------------------------------------------------------------------------
+    def state_dofs(self, sim) -> np.ndarray:
+        """(6n,) the simulation's state as small-displacement DOFs: displacement and rotation vector per voxel."""
+        d = np.zeros((sim.body.count, 6))
+        d[:, :3] = sim.u
+        kern.rotvecs_from_quaternions(sim.q, d[:, 3:])
+        return d.ravel()
+
+    def _joint_loads(self, sim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(intact joints, their DOFs' values (m, 12), the loads -K d they put on their voxels' DOFs (m, 12))."""
+        e = np.flatnonzero(self.intact)
+        d = self.state_dofs(sim)[self.joint_dofs(e)]
+        return e, d, -np.einsum("mij,mj->mi", self.element_matrices(e), d)
+
+    def strain_energy_density(self, sim) -> np.ndarray:
+        """(n,) J/m^3: half of each intact joint's elastic energy 1/2 d^T K d to each of its two voxels, over the
+        voxel's volume (the small-displacement model of the static solve, at the simulation's state)."""
+        e, d, loads = self._joint_loads(sim)
+        energy = -0.25 * np.einsum("mi,mi->m", d, loads)  # half of 1/2 d^T K d to each voxel
+        out = np.zeros(sim.body.count)
+        np.add.at(out, self.ji[e], energy)
+        np.add.at(out, self.jj[e], energy)
+        return out / self.volume
+
+    def stress(self, sim) -> np.ndarray:
+        """(n, 3, 3) Pa: the virial of the joint forces, sigma_i = 1/(2 V) sum f_i (x) r_i over voxel i's intact
+        joints (f_i the joint's force on voxel i, r_i = a along the joint towards the other voxel), symmetrised
+        (the joint moments carry the rest, as couple stress): a column of voxels under an axial force N has
+        sigma = N / a^2 inside. Small-displacement model, as ``strain_energy_density``."""
+        e, _d, loads = self._joint_loads(sim)
+        r = self.spacing * np.eye(3)[self.axis[e]]
+        out = np.zeros((sim.body.count, 3, 3))
+        np.add.at(out, self.ji[e], np.einsum("ma,mb->mab", loads[:, 0:3], r))
+        np.add.at(out, self.jj[e], np.einsum("ma,mb->mab", loads[:, 6:9], -r))
+        out *= 0.5 / self.volume
+        return 0.5 * (out + out.transpose(0, 2, 1))
+
     # ---- statics ----------------------------------------------------------------------------------------
     def stiffness_matrix(self, n: int, joints: np.ndarray | None = None) -> sp.csr_matrix:
         """(6n, 6n) sparse stiffness of the intact joints (or of ``joints``, indices), small displacements;
