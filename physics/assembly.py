@@ -9,7 +9,7 @@ every joint's utilisation U (1 = breaks); ``check`` returns the largest per stat
 Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows with the state) and ``incremental``
 (the default): conjugate gradients, matrix-free over the active joints, warm-started from the previous state's
 solution (the new voxel starting where its support moved), preconditioned by two levels: each voxel's 6 x 6
-diagonal block, plus the rigid-body motions of aggregates of 3 x 3 x 3 voxels, whose stiffness is refactored when
+diagonal block, plus the rigid-body motions of aggregates of 4 x 4 x 4 voxels, whose stiffness is refactored when
 the iterations show it has gone stale. Every state is first solved to a screening tolerance (residual 1e-3 of its
 loads) and only the states whose utilisation comes within a margin (2 %) of the worst so far, or of the limit, go
 on to the full tolerance (1e-6): the worst state and its utilisation are those of a fully solved state, and the
@@ -74,7 +74,7 @@ class BuildSequence:
         spacing: float,
         gravity=(0.0, 0.0, -9.81),
         plate: bool = True,
-        aggregate: int = 3,
+        aggregate: int = 4,
         refresh: int = 256,
     ) -> None:
         ijk = np.asarray(ijk, dtype=np.int64)
