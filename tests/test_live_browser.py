@@ -68,7 +68,7 @@ def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) 
             solver.start()
             page = wait_for(
                 driver,
-                lambda p: "(paused)" in p and (_status(p)["frame"] or 0) >= 2 and p,
+                lambda p: "(paused)" in p and (_status(p)["frame"] or 0) >= 2 and p,  # attach drew frame 1
                 timeout=90,
                 what="the stress test held at its first check",
             )

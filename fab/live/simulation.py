@@ -162,9 +162,10 @@ class SimulationLive:
 
             if equilibrium.NEWTON and newton.supports(sim):
                 self.label = "building the Newton solver (its multigrid preconditioner)"
-                self._snapshot(sim)
+                self._snapshot(sim)  # the reference shape: the solver's first callback draws the next frame
                 newton.newton_for(sim).tick = self.tick
                 self.label = "starting"
+                return
         self._snapshot(sim)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
