@@ -179,8 +179,10 @@ class SearchLive:
             time.sleep(1.0)
             if self.server.closed or self.controls.stopped and self._started is None:
                 return
-            try:
-                self.workers_md.content = self._workers_text()
+            try:  # only what changed goes to the page (an unchanged redraw would re-render it for nothing)
+                workers = self._workers_text()
+                if workers != self.workers_md.content:
+                    self.workers_md.content = workers
                 self._refresh_status()
             except Exception:  # noqa: BLE001 (the server closing under us: stop redrawing)
                 return
@@ -271,7 +273,8 @@ class SearchLive:
                 text += f": {evaluated[0]} of {evaluated[1]} designs evaluated"
         if self._message:
             text += f"  \n{self._message}"
-        self.status.content = text
+        if text != self.status.content:
+            self.status.content = text
 
     def _refresh_plots(self) -> None:
         if self.history:
