@@ -267,10 +267,14 @@ class SearchLive:
             f"{len(self.vetoed)} vetoed; workers: {self.executor.description}"
         )
         started, evaluated = self._started, self._evaluated
-        if started is not None and state == "running":
-            text += f"  \ngeneration {self.generation + 1} under way for {time.perf_counter() - started:.0f} s"
-            if evaluated is not None:
-                text += f": {evaluated[0]} of {evaluated[1]} designs evaluated"
+        if not self.finished:  # always a second line: the buttons below must not move under the mouse
+            upcoming = self.generation + 1
+            if started is not None and state == "running":
+                text += f"  \ngeneration {upcoming} under way for {time.perf_counter() - started:.0f} s"
+                if evaluated is not None:
+                    text += f": {evaluated[0]} of {evaluated[1]} designs evaluated"
+            else:
+                text += f"  \ngeneration {upcoming} {'held' if state == 'paused' else 'next'}"
         if self._message:
             text += f"  \n{self._message}"
         if text != self.status.content:

@@ -84,13 +84,8 @@ class SimulationLive:
         self._path = False  # a failure test's load path draws the curve (path_point)
         self.inner: dict | None = None  # where Newton is inside an iteration (its tick), None at the callback
         gui = server.gui
-        self.status = gui.add_markdown("**stress test**: building the particle body")
-        with gui.add_folder("View"):
-            self.field = gui.add_dropdown("colour by", FIELDS, initial_value=FIELDS[0])
-            self.scale = gui.add_slider(
-                "deformation x (log10)", min=0.0, max=5.0, step=0.1, initial_value=0.0
-            )
-            self.legend = gui.add_markdown("")
+        # The controls come first: the status and the legend below them change length as the run goes, and a
+        # button must not move under the mouse.
         with gui.add_folder("Controls"):
             self.pause_button = gui.add_button("Pause")
             self.resume_button = gui.add_button("Resume")
@@ -98,6 +93,13 @@ class SimulationLive:
             self.load_factor = gui.add_number("load factor", initial_value=1.0, min=0.0, step=0.05)
             self.resolve_button = gui.add_button("Re-solve at this load factor")
             self.finish_button = gui.add_button("Finish")
+        self.status = gui.add_markdown("**stress test**: building the particle body")
+        with gui.add_folder("View"):
+            self.field = gui.add_dropdown("colour by", FIELDS, initial_value=FIELDS[0])
+            self.scale = gui.add_slider(
+                "deformation x (log10)", min=0.0, max=5.0, step=0.1, initial_value=0.0
+            )
+            self.legend = gui.add_markdown("")
         self.residual_plot = gui.add_uplot(
             data=(np.zeros(1), np.ones(1)),
             series=({"label": "iteration"}, {"label": "residual", "stroke": "#d62728"}),
@@ -321,13 +323,13 @@ class SimulationLive:
         within = (
             ""
             if inner is None
-            else " (the next under way: "
+            else "  \nthe next iteration under way: "
             + (f"linear solve step {inner['krylov']}, " if inner["krylov"] else "")
-            + f"{inner['evaluations']:,} evaluations of the law so far)"
+            + f"{inner['evaluations']:,} evaluations of the law so far"
         )
         text = (
             f"**{self.test if self.sim is not None else 'stress'} test** ({state}): {self.label}, "
-            f"iteration {self.offset + self.step:,}{within}{residual}, load factor {self.factor:g}  \n"
+            f"iteration {self.offset + self.step:,}{residual}, load factor {self.factor:g}{within}  \n"
             f"frame **{self.frames}**: **{shown:,}** particles shown of {total:,}; "
             f"a snapshot every {self._period():.2g} s"
         )
