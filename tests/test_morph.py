@@ -207,6 +207,21 @@ def test_gear_objective_prefers_the_involute_and_guards_a_detached_tooth() -> No
     assert G.THIN in pointed.guards
 
 
+def test_the_strength_load_patch_is_on_the_working_flank_of_tooth_zero_only() -> None:
+    """The design load acts on tooth 0's working flank below its tip, never on the neighbouring tooth's tip
+    (which lies past the flank, at a negative angular gap), at the search pitch and at a fine one."""
+    from fab.morph.gear_strength import _sector
+
+    problem = _small_gear()
+    prof = problem.profile(_involute_genome(20.0))
+    for spacing in (0.3 * prof.module, 0.08 * prof.module):
+        sector = _sector(prof, get_material("Steel1045"), 20.0, 10.0, spacing)
+        rho, ang = sector.rho[sector.patch], sector.ang[sector.patch]
+        assert sector.patch.sum() >= 2
+        assert np.all(ang <= prof.h(rho) + 1e-12)  # inside tooth 0: not past its working flank
+        assert np.all((prof.h(rho) - ang) * rho < 2.0 * spacing)  # on the flank
+
+
 def test_reference_pair_is_measured_like_the_grown_gear() -> None:
     from fab.morph.gear_report import fit_involute, reference_profile
 

@@ -91,12 +91,17 @@ def _sector(profile: ToothProfile, material: Material, torque: float, face_width
     m = profile.module
     r_in = profile.root_radius - RIM_MODULES * m
     body.point_set("rim", rho < r_in + 2.5 * spacing_mm)
-    # Load patch: working-flank particles (outermost two cells at each radius) just below the tip.
+    # Load patch: working-flank particles (outermost two cells at each radius) just below the tip, on this tooth
+    # only (the neighbouring tooth, past the flank, has a negative gap and would otherwise pass the test).
     ra = profile.tip_radius
     flank_gap = profile.h(rho) - ang  # angular distance to the working flank, rad
-    patch = (rho > ra - 0.35 * m) & (rho <= ra) & (ang > 0) & (flank_gap * rho < 2.0 * spacing_mm)
-    if patch.sum() < 2:  # a tip too thin to carry a patch: load the outermost particles
-        patch = rho >= np.sort(rho)[-3]
+    working_half = (ang > 0) & (flank_gap >= 0)
+    patch = (rho > ra - 0.35 * m) & (rho <= ra) & working_half & (flank_gap * rho < 2.0 * spacing_mm)
+    if patch.sum() < 2 and working_half.sum() >= 2:  # a tip too thin for the band: its outermost particles
+        patch = working_half & (rho >= np.sort(rho[working_half])[-min(3, int(working_half.sum()))])
+    if not patch.any():  # no particle on the working half at all: the one nearest tooth 0's tip
+        patch = np.zeros(len(rho), dtype=bool)
+        patch[np.argmin(np.hypot(pos[:, 0] - ra, pos[:, 1]))] = True
     body.point_set("load", patch)
     pr = float(np.median(rho[patch]))
     h = float(profile.h(pr))
