@@ -149,11 +149,11 @@ def _fixed_nodes(occ: np.ndarray, fixed: np.ndarray, ids: np.ndarray) -> np.ndar
     return ids[held]
 
 
-def _write_deck(path: Path, xyz, elems, fixed_ids, load_ids, loads, e_mpa, nu) -> None:
+def _write_deck(path: Path, xyz, elems, fixed_ids, load_ids, loads, e_mpa, nu, element: str = "C3D8I") -> None:
     with open(path, "w") as out:
-        out.write("** bits2atoms voxel design: one C3D8I element per voxel (mm, N, N/mm^2)\n*NODE, NSET=NALL\n")
+        out.write(f"** bits2atoms voxel design: one {element} element per voxel (mm, N, N/mm^2)\n*NODE, NSET=NALL\n")
         out.write("".join(f"{i + 1}, {x:.9g}, {y:.9g}, {z:.9g}\n" for i, (x, y, z) in enumerate(xyz)))
-        out.write("*ELEMENT, TYPE=C3D8I, ELSET=EALL\n")
+        out.write(f"*ELEMENT, TYPE={element}, ELSET=EALL\n")
         out.write("".join(f"{e + 1}, " + ", ".join(map(str, row)) + "\n" for e, row in enumerate(elems.tolist())))
         out.write("*NSET, NSET=FIXED\n")
         out.write("".join(f"{i},\n" for i in fixed_ids.tolist()))
@@ -205,11 +205,15 @@ def solve(
     threads: int = 1,
     keep: Path | None = None,
     timeout_s: float = 600.0,
+    element: str = "C3D8I",
 ) -> FEResult:
     """Linear static CalculiX solve of a voxel design (see the module docstring for the conventions).
 
     ``youngs_modulus`` Pa; ``pitch`` mm (one number, or (dx, dy, dz)); ``keep``: a folder to keep the deck and
-    ccx's output in (default: a temporary folder, removed)."""
+    ccx's output in (default: a temporary folder, removed). ``element``: ``C3D8I`` (the judge) or ``C3D8``
+    (plain trilinear hexahedra, full integration: the element SIMP's own model uses, to check that model)."""
+    if element not in ("C3D8I", "C3D8"):
+        raise VoxelFEError(f"element must be C3D8I or C3D8, got {element!r}")
     exe = ccx_path()
     if exe is None:
         raise VoxelFEError("CalculiX (ccx) is not installed: apt-get install calculix-ccx (or make peers)")
@@ -236,7 +240,7 @@ def solve(
     work.mkdir(parents=True, exist_ok=True)
     try:
         _write_deck(work / "job.inp", xyz, elems, fixed_ids, load_ids, loads, youngs_modulus / PA_PER_MPA,
-                    poisson_ratio)  # fmt: skip
+                    poisson_ratio, element)  # fmt: skip
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), CCX_NPROC_EQUATION_SOLVER=str(threads))
         t0 = time.perf_counter()
         try:
