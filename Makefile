@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stress.py
 	$(BIN)/python benchmarks/bench_morph_gear.py
 	$(BIN)/python benchmarks/bench_morph_bracket.py
+	$(BIN)/python benchmarks/bench_refine.py
 
 clean:
 	rm -rf out .pytest_cache

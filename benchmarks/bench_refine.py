@@ -1,0 +1,367 @@
+"""Issue 13: the refined part against the original and against a 3D SIMP of the same domain, and its speed.
+
+    .venv/bin/python benchmarks/bench_refine.py [--cases quick,search,dask] [--small] [--pitch MM]
+        [--design-space part|bbox|MM] [--generations 10] [--population 8] [--json]
+
+On the sample bracket's job (samples/bracket_refine/job.toml: its design space, keep-in/keep-out, rules and two load
+cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a quick check):
+
+- ``quick``: one development with the default genes (what ``fab run`` does in quick mode: the reference solves and
+  the development, timed together; the failure tests are not in that time). Then:
+  * mass and safety factor against the original, both from the same ``fab.stress`` failure test under each load
+    case (target: >= 30 % lighter at a safety factor no lower than the original's);
+  * the 3D SIMP reference (benchmarks/simp3d.py: H8 hexes, penalty 3, density filter 1.5 pitches, OC; the summed
+    compliance of the load cases) on the same domain, keep-in, supports and load cases, at the refined part's cell
+    count. **Same post-processing** on both designs: the densest cells (keep-in first) at that count, the job's
+    manufacturing rules (fab.morph.part.apply_rules: symmetry, minimum thickness, no voids, attached), refilled to
+    exactly that count (the densest face neighbours; the least dense surface cells off). Judged by CalculiX
+    (benchmarks/voxel_fe.py, one C3D8I per voxel, the held cells fixed, each load shared by its cells), a model
+    neither side was optimised against (target: refined compliance <= 1.10 x SIMP's, summed over the load
+    cases), and by the engine's failure test (target: the refined part's failure load >= SIMP's in every case).
+- ``search``: CMA-ES, ``--generations`` x ``--population`` designs on the process pool with 2 workers (target
+  <= 20 min for 10 x 8); ``dask``: the same search on a local dask cluster with 1 and 2 workers (target: 2 workers
+  faster in proportion).
+- Speed of the quick mode: target <= 2 min on a 20,000-voxel domain on 2 cores; a verdict is printed only when the
+  domain has 20,000 cells within 25 % (``--design-space bbox --pitch 1.5`` gives 21,600), else "not measured".
+
+Every target line says met / NOT met / not measured. A failed evaluation (CalculiX, a failure test, SIMP's solver)
+on either side is an error: exit 1, never a win. Progress on stderr; ``--json`` prints the figures on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # 2 shared cores: threaded BLAS in the AMG solves only thrashes
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from simp3d import compliance as h8_compliance  # noqa: E402
+from simp3d import simp3d, threshold  # noqa: E402
+from voxel_fe import VoxelFEError  # noqa: E402
+from voxel_fe import solve as fe_solve  # noqa: E402
+
+SMALL_PITCH = 2.5  # mm
+FACES = ndimage.generate_binary_structure(3, 1)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def same_post(density: np.ndarray, lay, rules, cells: int) -> np.ndarray:
+    """The shared post-processing: the ``cells`` densest domain cells (keep-in first), the job's manufacturing
+    rules; where they cut a load off the supports, the densest path from it to them as wide as the thinnest member
+    (as the refinement's own development does); then refilled to exactly ``cells``: the densest face neighbours
+    added, or the least dense removable surface cells taken off (keep-in stays; anything cut off goes)."""
+    from fab.morph.part import _attached, _carries, _spine, apply_rules
+
+    occ = apply_rules(threshold(density, lay.domain, lay.keep_in, cells), lay, rules)
+    if not _carries(occ, lay):
+        occ = _attached(occ | _spine(density, lay, rules.min_thickness / lay.pitch), lay)
+    flat = density.ravel()
+    for _ in range(200):
+        diff = cells - int(occ.sum())
+        if diff == 0:
+            if not _carries(occ, lay):
+                raise RuntimeError("post-processing left a load cut off from the supports")
+            return occ
+        if diff > 0:
+            ring = np.flatnonzero((ndimage.binary_dilation(occ, FACES) & lay.domain & ~occ).ravel())
+            pick = ring[np.argsort(-flat[ring], kind="stable")[:diff]]
+            occ.ravel()[pick] = True
+        else:
+            surface = np.flatnonzero((occ & ~ndimage.binary_erosion(occ, FACES) & ~lay.keep_in).ravel())
+            pick = surface[np.argsort(flat[surface], kind="stable")[:-diff]]
+            occ.ravel()[pick] = False
+            occ = _attached(occ, lay)
+    raise RuntimeError(f"post-processing could not reach {cells} cells (at {int(occ.sum())})")
+
+
+def case_loads(lay, case) -> list[tuple[np.ndarray, tuple[float, float, float]]]:
+    return [(lay.loads[n], lay.forces[n]) for n in case]
+
+
+def calculix(occ: np.ndarray, lay, material) -> dict:
+    """CalculiX C3D8I under each load case: summed compliance (N mm), peak von Mises (MPa) over the cases."""
+    comp, vm, detached = [], [], 0
+    for case in lay.cases:
+        vf = np.zeros(occ.shape + (3,))
+        for cells, force in case_loads(lay, case):
+            on = cells & occ
+            vf[on] += np.asarray(force, dtype=float) / int(on.sum())
+        fe = fe_solve(occ, lay.pitch, youngs_modulus=material.youngs_modulus, poisson_ratio=material.poisson_ratio,
+                      fixed=lay.fixed & occ, voxel_forces=vf, origin=tuple(lay.origin))  # fmt: skip
+        comp.append(fe.compliance_nmm)
+        vm.append(fe.max_von_mises_pa / 1e6)
+        detached = max(detached, fe.detached_voxels)
+    return {"ccx_compliance_nmm": comp, "ccx_max_von_mises_mpa": vm, "ccx_detached_voxels": detached}
+
+
+def judge(label: str, occ: np.ndarray, lay, problem, job, errors: list[str]) -> dict:
+    from fab.morph.guards import thin_fraction
+    from fab.refine import failure_tests
+    from fab.voxels import VoxelGrid
+
+    row: dict = {"cells": int(occ.sum()), "volume_fraction": float(occ.sum() / lay.domain.sum()),
+                 "thin_fraction": thin_fraction(occ)}  # fmt: skip
+    say(f"{label}: CalculiX C3D8I, {row['cells']} elements x {len(lay.cases)} load cases")
+    try:
+        row.update(calculix(occ, lay, problem.material))
+    except VoxelFEError as exc:
+        errors.append(f"{label}: CalculiX: {exc}")
+    mat = problem.material
+    row["h8_compliance_nmm"] = [
+        h8_compliance(occ, lay.fixed & occ, case_loads(lay, c), lay.pitch, mat.youngs_modulus / 1e6,
+                      mat.poisson_ratio) for c in lay.cases
+    ]  # fmt: skip
+    say(f"{label}: engine solves and failure tests")
+    row["engine_compliance_nmm"] = [s.compliance for s in problem.solve(occ, lay, problem.model)]
+    try:
+        tests = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=True)
+    except Exception as exc:  # a design the failure test refuses: an error of the comparison, never a loss
+        errors.append(f"{label}: failure test: {exc}")
+        tests = []
+    row["failure_load_n"] = [t["failure_load_n"] for t in tests]
+    row["safety_factor"] = [t["safety_factor"] for t in tests]
+    row["failure_seconds"] = sum(t["seconds"] for t in tests)
+    if tests and any(v is None for v in row["failure_load_n"]):
+        errors.append(f"{label}: the failure test found no failure load in some load case")
+    return row
+
+
+def load(args) -> tuple:
+    from fab.job import load_job
+    from fab.morph.part_job import read_refine_job
+
+    job = load_job(args.job)
+    pitch = args.pitch if args.pitch is not None else (SMALL_PITCH if args.small else None)
+    if pitch is not None:
+        job = replace(job, voxels=replace(job.voxels, pitch=float(pitch)))
+    morph = {**(job.morph or {}), "output": str(Path(args.out) / "refine")}
+    if args.design_space is not None:
+        morph["design_space"] = args.design_space if not args.design_space[0].isdigit() else float(
+            args.design_space)
+    job = replace(job, morph=morph)
+    return job, read_refine_job(job, quiet=True)
+
+
+def quick(args, job, rj, errors: list[str]) -> dict:
+    from fab.morph.part import DEFAULT_GENOME
+    from fab.refine import failure_tests
+    from fab.voxels import VoxelGrid
+
+    problem = rj.problem
+    lay = problem.layout()
+    say(f"domain {int(lay.domain.sum())} cells at {lay.pitch:g} mm, original {int(lay.original.sum())}, "
+        f"keep-in {int(lay.keep_in.sum())}, {len(lay.cases)} load cases")
+    t0 = time.perf_counter()
+    problem.reference()
+    dev = problem.develop(np.array(DEFAULT_GENOME), progress=lambda s, n, text: say(f"refining {s}/{n}: {text}"))
+    quick_s = time.perf_counter() - t0
+    refined = dev.occupancy
+    cells = int(refined.sum())
+    say(f"quick refinement: {cells} cells in {quick_s:.1f} s; failure tests of the original and the refined part")
+    original = lay.original & lay.domain | lay.keep_in
+    fails = {}
+    for label, occ in (("original", original), ("refined", refined)):
+        try:
+            fails[label] = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=True)
+        except Exception as exc:
+            errors.append(f"{label}: failure test: {exc}")
+            fails[label] = []
+    sf = {k: (min(t["safety_factor"] for t in v) if v and all(t["safety_factor"] for t in v) else None)
+          for k, v in fails.items()}  # fmt: skip
+    for k, v in sf.items():
+        if v is None:
+            errors.append(f"{k}: the failure test found no safety factor in some load case")
+
+    say(f"3D SIMP at {cells} cells ({cells / lay.domain.sum():.3f} of the domain)")
+    mat = problem.material
+    t1 = time.perf_counter()
+    try:
+        ref = simp3d(lay.domain, lay.keep_in, lay.fixed, [case_loads(lay, c) for c in lay.cases], cells, lay.pitch,
+                     youngs_modulus=mat.youngs_modulus / 1e6, poisson_ratio=mat.poisson_ratio,
+                     max_iterations=args.simp_iterations,
+                     progress=lambda i, c, ch: i % 10 == 0 and say(f"SIMP {i}: compliance {c:.4g} N mm, "
+                                                                   f"change {ch:.3f}"))  # fmt: skip
+    except RuntimeError as exc:
+        errors.append(f"SIMP: {exc}")
+        return {"errors": errors}
+    simp_s = time.perf_counter() - t1
+    try:
+        refined_pp = same_post(refined.astype(float), lay, problem.rules, cells)
+        simp_pp = same_post(ref.density, lay, problem.rules, cells)
+    except RuntimeError as exc:
+        errors.append(f"post-processing: {exc}")
+        return {"errors": errors}
+    rows = {"refined": judge("refined", refined_pp, lay, problem, job, errors),
+            "simp": judge("simp", simp_pp, lay, problem, job, errors)}  # fmt: skip
+    rows["refined"]["cells_changed_by_post_processing"] = int((refined_pp ^ refined).sum())
+    density = job.material.density * 1e-6 * lay.pitch**3  # g per cell
+    return {
+        "pitch_mm": lay.pitch,
+        "domain_cells": int(lay.domain.sum()),
+        "quick_seconds": quick_s,
+        "mass_original_g": float(original.sum()) * density,
+        "mass_refined_g": float(cells) * density,
+        "mass_saving": 1.0 - cells / float(original.sum()),
+        "safety_factor_original": sf["original"],
+        "safety_factor_refined": sf["refined"],
+        "failure_load_original_n": [t["failure_load_n"] for t in fails["original"]],
+        "failure_load_refined_n": [t["failure_load_n"] for t in fails["refined"]],
+        "simp": {"iterations": ref.iterations, "change": ref.change, "grey": ref.grey, "seconds": simp_s,
+                 "solver": ref.solver, "compliance_grey_nmm": ref.compliance, "penal": 3.0, "rmin_pitches": 1.5},
+        "compared": rows,
+    }  # fmt: skip
+
+
+def search(args, job, workers: int, scheduler: str | None) -> dict:
+    from fab.refine import refine
+
+    morph = {**job.morph, "generations": args.generations, "population": args.population}
+    job = replace(job, morph=morph)
+    say(f"search: {args.generations} x {args.population}, {workers} worker(s), {scheduler or 'process pool'}")
+    t0 = time.perf_counter()
+    summary = refine(job, mode="search", failure=False, exports=False, workers=workers, scheduler=scheduler,
+                     quiet=False)  # fmt: skip
+    info = summary.get("search", {})
+    return {"seconds": time.perf_counter() - t0, "workers": workers, "executor": info.get("executor"),
+            "generations": info.get("generations"), "evaluations": info.get("evaluations"),
+            "mass_saving": summary.get("mass_saving")}  # fmt: skip
+
+
+def verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("met" if ok else "NOT met")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", default=str(ROOT / "samples" / "bracket_refine" / "job.toml"))
+    parser.add_argument("--cases", default="quick", help="comma-separated: quick, search, dask")
+    parser.add_argument("--small", action="store_true", help=f"the job at a {SMALL_PITCH} mm pitch (a tiny domain)")
+    parser.add_argument("--pitch", type=float, default=None, help="mm, overrides the job's (and --small's)")
+    parser.add_argument("--design-space", default=None, help="overrides [morph] design_space: part, bbox or mm")
+    parser.add_argument("--generations", type=int, default=10)
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--simp-iterations", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
+    if not wanted or wanted - {"quick", "search", "dask"}:
+        parser.error(f"--cases takes quick, search, dask; got {args.cases!r}")
+
+    errors: list[str] = []
+    result: dict = {"load_average": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="bench_refine_") as tmp:
+        args.out = tmp
+        job, rj = load(args)
+        if "quick" in wanted:
+            result["quick"] = quick(args, job, rj, errors)
+        if "search" in wanted:
+            result["search"] = search(args, job, 2, None)
+        if "dask" in wanted:
+            result["dask"] = [search(args, job, w, "local") for w in (1, 2)]
+    result["errors"] = errors
+    if args.json:
+        print(json.dumps(result, default=float))
+        return 1 if errors else 0
+    return report(result, args)
+
+
+def report(result: dict, args) -> int:
+    errors = result["errors"]
+    lines: list[tuple[str, str, str]] = [("load average (1, 5, 15 min)", " ".join(f"{v:.1f}" for v in
+                                                                            result["load_average"]), "")]
+
+    def f(v, fmt):
+        return "ERROR" if v is None else format(v, fmt)
+
+    q = result.get("quick")
+    if q and "compared" in q:
+        r, s = q["compared"]["refined"], q["compared"]["simp"]
+        small = args.small or args.pitch is not None or args.design_space is not None
+        lines += [
+            ("domain cells / pitch", f"{q['domain_cells']} / {q['pitch_mm']:g} mm", "small" if small else ""),
+            ("mass original / refined (g)", f"{q['mass_original_g']:.2f} / {q['mass_refined_g']:.2f}", ""),
+            ("mass saving", f"{q['mass_saving']:.3f}", ">= 0.30"),
+            ("safety factor original / refined (fab.stress)",
+             f"{f(q['safety_factor_original'], '.3g')} / {f(q['safety_factor_refined'], '.3g')}", "refined >= original"),
+            ("SIMP iterations / change / grey share / s / solver",
+             f"{q['simp']['iterations']} / {q['simp']['change']:.3f} / {q['simp']['grey']:.2f} / "
+             f"{q['simp']['seconds']:.0f} / {q['simp']['solver']}", ""),
+            ("cells refined / SIMP (after the same post-processing)", f"{r['cells']} / {s['cells']}", "equal"),
+            ("refined cells changed by the post-processing", str(r["cells_changed_by_post_processing"]), ""),
+            ("thin share refined / SIMP", f"{r['thin_fraction']:.3f} / {s['thin_fraction']:.3f}", ""),
+        ]  # fmt: skip
+        for c in range(len(r["engine_compliance_nmm"])):
+            def pair(key, fmt, c=c):
+                a, b = r.get(key), s.get(key)
+                return f"{f(a[c] if a else None, fmt)} / {f(b[c] if b else None, fmt)}"
+
+            lines += [
+                (f"case {c + 1}: compliance CalculiX C3D8I (N mm) refined / SIMP", pair("ccx_compliance_nmm", ".4g"), ""),
+                (f"case {c + 1}: peak von Mises CalculiX (MPa) refined / SIMP", pair("ccx_max_von_mises_mpa", ".3g"), ""),
+                (f"case {c + 1}: compliance H8 (SIMP's model) refined / SIMP", pair("h8_compliance_nmm", ".4g"), ""),
+                (f"case {c + 1}: compliance engine (refined's scorer) refined / SIMP", pair("engine_compliance_nmm", ".4g"), ""),
+                (f"case {c + 1}: failure load fab.stress (N) refined / SIMP", pair("failure_load_n", ".4g"), ""),
+            ]  # fmt: skip
+    ok_ccx = ok_fail = ok_mass = ok_speed = None
+    if q and "compared" in q and not errors:
+        ccx_ratio = sum(r["ccx_compliance_nmm"]) / sum(s["ccx_compliance_nmm"])
+        fail_ratio = min(a / b for a, b in zip(r["failure_load_n"], s["failure_load_n"], strict=True))
+        ok_ccx, ok_fail = ccx_ratio <= 1.10, fail_ratio >= 1.0
+        ok_mass = q["mass_saving"] >= 0.30 and q["safety_factor_refined"] >= q["safety_factor_original"]
+        lines += [("compliance ratio refined / SIMP (CalculiX, summed over cases)", f"{ccx_ratio:.3f}", "<= 1.10"),
+                  ("failure load ratio refined / SIMP (worst case)", f"{fail_ratio:.3f}", ">= 1")]  # fmt: skip
+    if q and "quick_seconds" in q:
+        near = abs(q["domain_cells"] - 20000) <= 5000
+        ok_speed = (q["quick_seconds"] <= 120) if near else None
+        lines.append(("quick mode (reference solves + development) s", f"{q['quick_seconds']:.1f}",
+                      "<= 120 on 20,000 cells" if near else f"{q['domain_cells']} cells: not the target's size"))
+    ok_search = ok_dask = None
+    if "search" in result:
+        sr = result["search"]
+        full = args.generations == 10 and args.population == 8 and (q is None or abs(q["domain_cells"] - 20000) <= 5000)
+        ok_search = (sr["seconds"] <= 1200) if full else None
+        lines.append((f"search {sr['generations']} gen. / {sr['evaluations']} evals, {sr['executor']} s",
+                      f"{sr['seconds']:.0f}", "<= 1200 for 10 x 8 on 20,000 cells"))  # fmt: skip
+    if "dask" in result:
+        one, two = result["dask"]
+        speedup = one["seconds"] / two["seconds"]
+        ok_dask = speedup >= 1.6  # "faster in proportion to its workers": within 20 % of 2x
+        lines.append(("search on local dask, 1 / 2 workers (s), speed-up", f"{one['seconds']:.0f} / "
+                      f"{two['seconds']:.0f}, {speedup:.2f}", ">= 1.6 (2x within 20 %)"))  # fmt: skip
+    width = max(len(n) for n, _, _ in lines)
+    for name, value, target in lines:
+        print(f"{name:<{width}}  {value:<28}  {target}")
+    for err in errors:
+        print(f"ERROR {err}")
+    if errors:
+        print("no verdict: an evaluation failed (an error is never a win)")
+        return 1
+    for name, ok in (("mass >= 30 % lighter at the original's safety factor", ok_mass),
+                     ("compliance within 10 % of SIMP (CalculiX)", ok_ccx),
+                     ("failure load >= SIMP's (fab.stress)", ok_fail),
+                     ("quick mode <= 2 min on a 20,000-voxel domain", ok_speed),
+                     ("search 10 x 8 <= 20 min", ok_search),
+                     ("dask 2 workers ~2x faster than 1", ok_dask)):  # fmt: skip
+        print(f"target: {name}: {verdict(ok)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
