@@ -44,7 +44,8 @@ def shapes(size: int) -> dict[str, np.ndarray]:
 PHYSICS_TARGET_S = 60.0
 
 
-def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(0.0, 0.0, -5.0)) -> dict:
+def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(0.0, 0.0, -5.0),
+            workers: int = 1) -> dict:  # fmt: skip
     """Every build state of the geometric planner's order for an edge x edge x (edge - 1) block (edge 22: 10,164
     voxels), gravity and a 5 N placement force, incremental solves (warm-started two-level PCG, screened); direct
     (sparse LU) solves of the worst state and of a state from the middle check the incremental figures."""
@@ -68,7 +69,7 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         if time.perf_counter() - start <= PHYSICS_TARGET_S:
             within_target[0] = done
 
-    states = seq.check(push, max_seconds=max_seconds, progress=progress)
+    states = seq.check(push, max_seconds=max_seconds, progress=progress, workers=workers)
     done = len(states.utilisation)
     print(f"states checked {done:,} of {n:,} in {states.seconds:.2f} s, {states.iterations.mean():.1f} CG iterations "
           f"a state (checks against direct solves follow)", file=sys.stderr, flush=True)  # fmt: skip
@@ -80,6 +81,7 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         deviation[p] = (bool(states.exact[p]), abs(states.utilisation[p] / exact - 1.0))
     return {
         "voxels": n,
+        "workers": workers,
         "states_checked": done,
         "seconds": round(states.seconds, 2),
         "states_per_s": round(done / states.seconds, 1),
@@ -102,14 +104,15 @@ def main() -> None:
     ap.add_argument("--physics", action="store_true", help="check every build state by physics instead")
     ap.add_argument("--physics-size", type=int, default=22, help="edge of the physics block (22 -> 10,164)")
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop the physics check after this long")
+    ap.add_argument("--workers", type=int, default=1, help="physics: processes, each a run of consecutive states")
     args = ap.parse_args()
     if args.physics:
-        row = physics(args.physics_size, args.max_seconds)
+        row = physics(args.physics_size, args.max_seconds, workers=args.workers)
         if args.json:
             print(json.dumps(row, indent=1))
             return
         print(f"physics check of every build state: {row['voxels']:,}-voxel block (PLA-20mm-bolted, gravity, "
-              "5 N placement force)")  # fmt: skip
+              f"5 N placement force), {row['workers']} process(es)")  # fmt: skip
         print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s "
               f"({row['states_per_s']} states/s, {row['mean_cg_iterations']} CG iterations a state); "
               f"{row['states_solved_in_full']:,} solved in full, the rest screened (screening error seen "

@@ -540,6 +540,9 @@ def check_assembly(
         str | None, typer.Option(help="--physics: every voxel is this part type (built-in or --part-types; default: the plan's own).")
     ] = None,
     method: Annotated[str, typer.Option(help="--physics: incremental (warm-started CG) or direct.")] = "incremental",
+    workers: Annotated[
+        int, typer.Option(help="--physics, incremental: processes, each solving a run of consecutive states.")
+    ] = 1,
     replan: Annotated[
         Path | None,
         typer.Option(help="--physics: write an order of the same voxels whose every state stays under the limit (default: no new order)."),
@@ -577,7 +580,7 @@ def check_assembly(
 
         result = check_plan(plan, part_types=part_types, part_type=part_type, gravity=gravity,
                             placement_force=placement_force, limit=max_utilisation, method=method,
-                            quiet=as_json)  # fmt: skip
+                            workers=workers, quiet=as_json)  # fmt: skip
         result.pop("utilisation")
         w = result["worst_joint"]
         line = (f"worst state {result['worst_state']} of {result['states']}: joint utilisation "

@@ -469,6 +469,7 @@ def check_plan(
     placement_force: str | None = None,
     limit: float = 1.0,
     method: str = "incremental",
+    workers: int = 1,
     quiet: bool = True,
 ) -> dict[str, Any]:
     """``fab check-assembly PLAN --physics``: every state's largest joint utilisation; ``ok`` is False when a
@@ -480,6 +481,8 @@ def check_plan(
         raise FabError(f"--max-utilisation must be a positive number, got {limit}")
     if method not in ("incremental", "direct"):
         raise FabError(f"--method must be incremental or direct, got {method!r}")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise FabError(f"--workers must be a whole number of processes, at least 1, got {workers}")
     g = parse_vector(gravity, "--gravity", DEFAULT_GRAVITY)
     push = parse_vector(placement_force, "--placement-force", DEFAULT_PLACEMENT_FORCE)
     structure = load_structure(plan, part_types, part_type)
@@ -490,12 +493,15 @@ def check_plan(
     if not quiet and structure.count >= 2000:  # progress only where it takes seconds
         from fab.progress import stderr_console
 
+        shown = [0]
+
         def progress(done: int, total: int) -> None:
-            if done == total or done % 1024 == 1:
+            if done == total or done // 1024 > shown[0]:
+                shown[0] = done // 1024
                 stderr_console.print(f"state {done:,} of {total:,}", highlight=False)
 
     try:
-        states = sequence.check(push, method=method, limit=limit, progress=progress)
+        states = sequence.check(push, method=method, limit=limit, workers=workers, progress=progress)
     except PhysicsError as exc:
         raise FabError(str(exc)) from None
     p = states.worst_state

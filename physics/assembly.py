@@ -22,6 +22,7 @@ Units: SI (m, kg, N); lattice indices ijk with k up.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ from physics.errors import PhysicsError
 from physics.laws.voxel_joint import VoxelJoint, factorize
 
 _AXES = np.eye(3, dtype=np.int64)
+_FORKED = None  # (sequence, settings, counter) that BuildSequence.check hands its forked runs
+
+
+def _forked_run(first: int, last: int) -> tuple:
+    sequence, settings, counter = _FORKED
+    return sequence._check_run(first, last, settings, counter=counter)
 
 
 @dataclass
@@ -172,6 +179,7 @@ class BuildSequence:
         margin: float = 0.02,
         limit: float | None = None,
         max_iterations: int = 2000,
+        workers: int = 1,
         progress: Callable[[int, int], None] | None = None,
         max_seconds: float | None = None,
     ) -> StateCheck:
@@ -183,60 +191,112 @@ class BuildSequence:
         utilisation are those of a state solved to ``tolerance``; ``exact`` marks those states and
         ``screen_error`` is the largest relative difference between a screened and the exact utilisation seen
         (the margin holds while it stays well below ``margin``). ``screen_tolerance=None``: every state to
-        ``tolerance``. ``max_seconds``: stop after the state that passes this time (benchmarks); the arrays then
-        end there."""
+        ``tolerance``. ``workers`` > 1: the states in as many runs of consecutive states, one process each (forked),
+        of about equal work; each run starts cold and screens against its own worst, so the result is the same.
+        ``max_seconds``: stop after the state that passes this time (benchmarks); the arrays then end there (with
+        workers, at the first run that stopped)."""
         if method not in ("direct", "incremental"):
             raise PhysicsError(f"method must be 'direct' or 'incremental', got {method!r}")
         if not (0.0 <= margin < 1.0):
             raise PhysicsError(f"margin must be in [0, 1), got {margin}")
+        if workers < 1:
+            raise PhysicsError(f"workers must be at least 1, got {workers}")
+        settings = (np.asarray(placement_force, dtype=np.float64).reshape(3), method, tolerance, screen_tolerance,
+                    margin, limit, max_iterations, max_seconds)  # fmt: skip
+        start = time.perf_counter()
         # the solves' vectors are small for threaded BLAS: on a busy machine its threads cost more than they give
         with threadpool_limits(1, user_api="blas"):
-            return self._check(placement_force, method, tolerance, screen_tolerance, margin, limit, max_iterations,
-                               progress, max_seconds)  # fmt: skip
+            runs = min(workers, max(1, self.n // 64))
+            if runs > 1 and "fork" in multiprocessing.get_all_start_methods():
+                parts = self._check_parallel(settings, runs, progress)
+            else:
+                parts = [self._check_run(0, self.n, settings, progress)]
+        kept = []
+        for part in parts:  # a run stopped by max_seconds ends the arrays
+            kept.append(part)
+            if len(part[0]) < part[5]:
+                break
+        util, worst, iterations, exact = (np.concatenate([part[k] for part in kept]) for k in range(4))
+        screen_error = max(part[4] for part in kept)
+        return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start, exact,
+                          screen_error)  # fmt: skip
 
-    def _check(self, placement_force, method, tolerance, screen_tolerance, margin, limit, max_iterations, progress,
-               max_seconds) -> StateCheck:  # fmt: skip
-        placement = np.asarray(placement_force, dtype=np.float64).reshape(3)
+    def _check_parallel(self, settings, runs: int, progress) -> list:
+        """The states in ``runs`` runs of consecutive states, one forked process each: a state's work grows with
+        its size, so run k ends at n sqrt(k / runs)."""
+        global _FORKED
+        ends = [int(round(self.n * math.sqrt(k / runs))) for k in range(runs + 1)]
+        bounds = [(ends[k], ends[k + 1]) for k in range(runs) if ends[k + 1] > ends[k]]
+        context = multiprocessing.get_context("fork")
+        counter = context.Value("q", 0)
+        _FORKED = (self, settings, counter)
+        try:
+            with context.Pool(len(bounds)) as pool:
+                job = pool.starmap_async(_forked_run, bounds)
+                while not job.ready():
+                    job.wait(0.5)
+                    if progress is not None:
+                        progress(int(counter.value), self.n)
+                parts = job.get()
+        finally:
+            _FORKED = None
+        if progress is not None:
+            progress(sum(len(part[0]) for part in parts), self.n)
+        return parts
+
+    def _check_run(self, first: int, last: int, settings, progress=None, counter=None) -> tuple:
+        """States first..last-1 (see ``check``), the first from a cold start: (utilisation, worst joint,
+        iterations, exact, screen error, states asked for)."""
+        placement, method, tolerance, screen_tolerance, margin, limit, max_iterations, max_seconds = settings
         start = time.perf_counter()
-        util = np.zeros(self.n)
-        worst = np.full(self.n, -1, dtype=np.int64)
-        iterations = np.zeros(self.n, dtype=np.int64)
-        exact = np.zeros(self.n, dtype=bool)
+        if hasattr(self, "_diag") and self._active_upto >= first:
+            del self._diag  # joints of later states are in the blocks (an earlier check): build them again
+        count = last - first
+        util = np.zeros(count)
+        worst = np.full(count, -1, dtype=np.int64)
+        iterations = np.zeros(count, dtype=np.int64)
+        exact = np.zeros(count, dtype=bool)
         screen_error = 0.0
         largest = 0.0  # the largest exact utilisation so far
         floor = 1.0 - margin
         d = np.zeros(0)
-        for p in range(self.n):
+        for p in range(first, last):
+            k = p - first
             f = self._loads(p, placement)
             if method == "direct" or p < 8:
                 d = self._direct(p, f)
-                iterations[p] = 1
-                exact[p] = True
-                util[p], worst[p] = self._utilisation(p, d)
+                iterations[k] = 1
+                exact[k] = True
+                util[k], worst[k] = self._utilisation(p, d)
             elif screen_tolerance is None or screen_tolerance <= tolerance:
-                d, iterations[p] = self._incremental(p, f, d, tolerance, max_iterations)
-                exact[p] = True
-                util[p], worst[p] = self._utilisation(p, d)
+                d, iterations[k] = self._incremental(p, f, d, tolerance, max_iterations)
+                exact[k] = True
+                util[k], worst[k] = self._utilisation(p, d)
             else:
-                d, iterations[p] = self._incremental(p, f, d, screen_tolerance, max_iterations)
-                util[p], worst[p] = self._utilisation(p, d)
-                if util[p] >= floor * largest or (limit is not None and util[p] >= floor * limit):
-                    screened = util[p]
+                d, iterations[k] = self._incremental(p, f, d, screen_tolerance, max_iterations)
+                util[k], worst[k] = self._utilisation(p, d)
+                if util[k] >= floor * largest or (limit is not None and util[k] >= floor * limit):
+                    screened = util[k]
                     d, more = self._pcg(p, f, d, tolerance, max_iterations)
-                    iterations[p] += more
-                    exact[p] = True
-                    util[p], worst[p] = self._utilisation(p, d)
-                    if util[p] > 0:
-                        screen_error = max(screen_error, abs(screened / util[p] - 1.0))
-            if exact[p]:
-                largest = max(largest, util[p])
-            if progress is not None and (p % 64 == 0 or p == self.n - 1):
-                progress(p + 1, self.n)
+                    iterations[k] += more
+                    exact[k] = True
+                    util[k], worst[k] = self._utilisation(p, d)
+                    if util[k] > 0:
+                        screen_error = max(screen_error, abs(screened / util[k] - 1.0))
+            if p == first and p >= 8 and method == "incremental":
+                self._coarse_state = -1  # a cold start's iterations are no measure of the coarse level: refactor
+            if exact[k]:
+                largest = max(largest, util[k])
+            if (k % 64 == 63 or p == last - 1) and (progress is not None or counter is not None):
+                if counter is not None:
+                    with counter.get_lock():
+                        counter.value += 64 if k % 64 == 63 else (k % 64) + 1
+                if progress is not None:
+                    progress(p + 1, self.n)
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                util, worst, iterations, exact = util[: p + 1], worst[: p + 1], iterations[: p + 1], exact[: p + 1]
+                util, worst, iterations, exact = util[: k + 1], worst[: k + 1], iterations[: k + 1], exact[: k + 1]
                 break
-        return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start, exact,
-                          screen_error)  # fmt: skip
+        return util, worst, iterations, exact, screen_error, count
 
     def solve_state(self, p: int, placement_force=(0.0, 0.0, 0.0)) -> tuple[float, int]:
         """State p alone, solved directly (sparse LU): (its largest joint utilisation, that joint (index into

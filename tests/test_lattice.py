@@ -86,6 +86,13 @@ def test_screened_states_cannot_be_the_worst_and_the_solved_ones_are_exact():
         np.testing.assert_allclose(states.utilisation, direct.utilisation, rtol=5e-3)
         assert states.screen_error < 5e-3
         assert (direct.utilisation[~exact] < direct.utilisation.max()).all()
+    # two runs of states in two processes, and a sequence checked twice: the same result
+    again = sequence()
+    again.check(push)
+    for states in (sequence().check(push, workers=2), again.check(push)):
+        assert states.worst_state == direct.worst_state
+        np.testing.assert_allclose(states.utilisation[states.exact], direct.utilisation[states.exact], rtol=1e-5)
+        np.testing.assert_allclose(states.utilisation, direct.utilisation, rtol=5e-3)
     # a limit among the states' utilisations: the states near it are solved in full, so the count over it is exact
     limit = float(np.quantile(direct.utilisation, 0.6))
     states = sequence().check(push, limit=limit)
