@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
 from exporters.printers import DEFAULT_PRINTER, builtin_printers
@@ -616,7 +617,7 @@ def check_assembly(
         )
     elif violations:
         stderr_console.print(
-            f"[red]not buildable:[/red] {violations[0].message}", highlight=False, soft_wrap=True
+            f"[red]not buildable:[/red] {markup_escape(violations[0].message)}", highlight=False, soft_wrap=True
         )
     else:
         stdout_console.print(f"{plan}: buildable")

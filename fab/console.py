@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fab.errors import FabError, user_errors
 from fab.progress import stderr_console
@@ -27,14 +28,15 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-            stderr_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+            stderr_console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
 
         previous = warnings.showwarning
         warnings.showwarning = show_warning
         try:
             return command(*args, **kwargs)
         except user_errors() as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            # Messages quote user text ("[material]", region names): escaped, so rich shows them as they are.
+            stderr_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=getattr(exc, "exit_code", FabError.exit_code)) from None
         except KeyboardInterrupt:
             stderr_console.print("[red]interrupted[/red]")

@@ -229,3 +229,16 @@ def test_flag_errors(job_dir: Path, kwargs: dict, words: str) -> None:
 def test_parse_load_flag_keeps_colons_in_region() -> None:
     assert parse_load_flag(">X:2:torque=0,0,5").region == ">X:2"
     assert parse_load_flag("box(0,0,0,1,1,1):displacement=0.1,0,0").vector == (0.1, 0.0, 0.0)
+
+
+def test_cli_errors_show_table_names_in_brackets(tmp_path: Path) -> None:
+    """An error quoting a job file's table ("[part]") prints it as written: the console's markup must not eat it."""
+    from typer.testing import CliRunner
+
+    from fab.cli import app
+
+    job = tmp_path / "job.toml"
+    job.write_text('[part]\nsource = "nothing.py"\n[material]\nname = "PLA"\n')
+    result = CliRunner().invoke(app, ["simulate", str(job)])
+    assert result.exit_code == 2
+    assert "job.toml:2: [part]: part source not found" in result.stderr
