@@ -306,6 +306,15 @@ def _print_run_summary(summary: dict, report) -> None:
     stdout_console.print(table)
 
 
+def _print_lattice(summary: dict, report, as_json: bool) -> None:
+    """The report of an assembly plan's stress test (fab simulate / fab run on a plan)."""
+    if as_json:
+        print_json(summary)
+        return
+    for line in report.lines() + [f"written: {v}" for v in summary["outputs"].values()]:
+        stdout_console.print(line, highlight=False, soft_wrap=True)
+
+
 def _exit_if_not_converged(report, summary: dict) -> None:
     """Exit status 3 (after the results were printed and written) when the solver stopped short."""
     if report is None or report.converged:
@@ -436,12 +445,13 @@ def simulate(
             target, fix=fix, load=load, test=test, part_types=part_types, part_type=part_type, gravity=gravity,
             vtk=vtk, png=png,
         )
-        if as_json:
-            print_json(summary)
-        else:
-            for line in lattice_report.lines() + [f"written: {v}" for v in summary["outputs"].values()]:
-                stdout_console.print(line, highlight=False, soft_wrap=True)
+        _print_lattice(summary, lattice_report, as_json)
         return
+    if target.suffix.lower() == ".toml" and (part_types is not None or part_type is not None or gravity is not None):
+        raise FabError(
+            f"--part-types, --part-type and --gravity apply to an assembly plan (.json): put them in {target.name} "
+            "([part] part_types, part_type; [physics] gravity)"
+        )
     if part_types is not None or part_type is not None or gravity is not None:
         raise FabError("--part-types, --part-type and --gravity apply to an assembly plan (.json), not to a solid part")
     if target.suffix.lower() == ".toml":
@@ -450,6 +460,12 @@ def simulate(
         if given:
             raise FabError(f"{', '.join(given)} apply to a part, not a job file: put them in {target.name}")
         job = load_job(target)
+        if job.is_plan:  # a job on an assembly plan: the path of fab simulate PLAN.json
+            if options is not None or steps is not None or converge:
+                raise FabError("--live, --steps and --converge apply to a solid part, not an assembly plan")
+            summary, lattice_report = simulate_job(job, vtk=vtk, png=png, quiet=False)
+            _print_lattice(summary, lattice_report, as_json)
+            return
         if steps is not None:
             job = replace(job, test=replace(job.test, steps=steps))
     else:
@@ -504,6 +520,12 @@ def run(
             stdout_console.print_json(data={k: summary[k] for k in ("best", "outputs") if k in summary})
         return
     job = load_job(job_file)
+    if job.is_plan:
+        if options is not None:
+            raise FabError("--live shows the stress test of a solid part, not of an assembly plan")
+        summary, lattice_report = run_job(job, quiet=False)
+        _print_lattice(summary, lattice_report, as_json)
+        return
     if options is not None and not (job.fix or job.load):
         raise FabError(f"{job_file.name} has no stress test ([[fix]] and [[load]]) for --live to show")
     summary, report = _with_live_view(

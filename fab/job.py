@@ -42,9 +42,9 @@ DEFAULT_MODEL = "lps"
 DEFAULT_HORIZON = 3.015
 
 _TABLES: dict[str, tuple[str, ...]] = {
-    "part": ("source", "params", "units"),
+    "part": ("source", "params", "units", "part_type", "part_types"),
     "voxels": ("pitch", "count"),
-    "physics": ("model", "dimension", "horizon", "thickness"),
+    "physics": ("model", "dimension", "horizon", "thickness", "gravity"),
     "fix": ("region",),
     "load": ("region", *LOAD_KINDS, "point"),
     "test": (
@@ -68,6 +68,12 @@ _UNITS = ("mm", "cm", "m", "in", "inch", "ft")
 # [export] keys that are not an exporter of exporters/__init__.py: fab run writes them (a 3MF beside the STL,
 # the stress results, their picture, the voxel grid).
 RUN_OUTPUTS = ("threemf", "vtk", "png", "voxels")
+# What a job on an assembly plan (a lattice of voxel parts, fab/lattice.py) writes: the results, their picture,
+# the VoxCAD / voxcraft lattice. Suffix of each.
+PLAN_OUTPUTS = {"vtk": (".vtu",), "png": (".png",), "vxa": (".vxa", ".vxc")}
+# Keys that apply only to an assembly plan ([part] source = "PLAN.json"), and keys that apply only to a solid part.
+_PLAN_ONLY = {"part": ("part_type", "part_types"), "physics": ("gravity",)}
+_PART_ONLY = {"part": ("params", "units"), "physics": ("model", "dimension", "horizon", "thickness")}
 
 
 def export_keys() -> tuple[str, ...]:
@@ -92,11 +98,19 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True)
 class PartSpec:
-    """The part to import: ``source`` (absolute path), CadQuery ``params``, length ``units`` of the source."""
+    """The part to import: ``source`` (absolute path), CadQuery ``params``, length ``units`` of the source. An
+    assembly plan (``.json``) may name the ``part_type`` of every voxel and a ``part_types`` TOML file."""
 
     source: Path
     params: dict[str, Any] = field(default_factory=dict)
     units: str = "mm"
+    part_type: str | None = None
+    part_types: Path | None = None
+
+    @property
+    def is_plan(self) -> bool:
+        """An assembly plan of voxel parts (docs/assembly-format.md), tested by the voxel-joint law."""
+        return self.source.suffix.lower() == ".json"
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class PhysicsSpec:
     dimension: int = 3
     horizon: float = DEFAULT_HORIZON
     thickness: float | None = None
+    gravity: tuple[float, float, float] | None = None  # m/s^2, assembly plans only (None: 0, 0, -9.81)
 
 
 @dataclass(frozen=True)
@@ -213,7 +228,7 @@ class Job:
 
     part: PartSpec
     voxels: VoxelSpec
-    material: Material
+    material: Material | None  # None for an assembly plan: its part types carry their materials
     physics: PhysicsSpec = PhysicsSpec()
     fix: tuple[Fix, ...] = ()
     load: tuple[Load, ...] = ()
@@ -221,6 +236,10 @@ class Job:
     export: ExportSpec = ExportSpec()
     morph: dict[str, Any] | None = None
     path: Path | None = None
+
+    @property
+    def is_plan(self) -> bool:
+        return self.part.is_plan
 
 
 class _KeyLines:
@@ -340,7 +359,10 @@ class _Reader:
                 line = self.where.find(key) or self.where.find(key, 1)
                 loc = f"{self.name}:{line}" if line else self.name
                 raise FabError(f"{loc}: unknown table or key {key!r}: {hint}allowed: {', '.join(_TOP)}")
-        part, voxels, material, physics = self.part(), self.voxels(), self.material(), self.physics()
+        part = self.part()
+        if part.is_plan:
+            return self.plan_job(part, path)
+        voxels, material, physics = self.voxels(), self.material(), self.physics()
         fix = tuple(self.fixes())
         load = tuple(self.loads(fix))
         test, export = self.test(), self.export()
@@ -360,6 +382,9 @@ class _Reader:
         source = self.path("part", "source", t["source"])
         if not source.is_file():
             raise self.fail("part", 0, "source", f"part source not found: {source}")
+        if source.suffix.lower() == ".json":
+            return self.plan_part(t, source)
+        self.only_for_plans("part", t)
         params = t.get("params", {})
         if not isinstance(params, dict):
             raise self.fail(
@@ -394,6 +419,7 @@ class _Reader:
 
     def physics(self) -> PhysicsSpec:
         t = self.table("physics")
+        self.only_for_plans("physics", t)
         model = self.string("physics", 0, "model", t.get("model", DEFAULT_MODEL), models())
         dim = t.get("dimension", 3)
         if isinstance(dim, bool) or dim not in (2, 3):
@@ -412,6 +438,97 @@ class _Reader:
                 raise self.fail("physics", 0, "thickness", "'thickness' applies only to dimension = 2")
             thickness = self.number("physics", 0, "thickness", t["thickness"], "mm")
         return PhysicsSpec(model=model, dimension=int(dim), horizon=horizon, thickness=thickness)
+
+    # -- assembly plans ([part] source = "PLAN.json") --------------------------------------------------
+
+    def only_for_plans(self, table: str, t: dict[str, Any]) -> None:
+        for key in _PLAN_ONLY.get(table, ()):
+            if key in t:
+                raise self.fail(table, 0, key, f"{key!r} applies to an assembly plan ([part] source = \"PLAN.json\")")
+
+    def plan_part(self, t: dict[str, Any], source: Path) -> PartSpec:
+        from fab.part_types import get_part_type, load_part_types
+
+        for key in _PART_ONLY["part"]:
+            if key in t:
+                raise self.fail("part", 0, key, f"{key!r} applies to a solid part, not an assembly plan")
+        table = {}
+        part_types = None
+        if "part_types" in t:
+            part_types = self.path("part", "part_types", t["part_types"])
+            if not part_types.is_file():
+                raise self.fail("part", 0, "part_types", f"part type file not found: {part_types}")
+            try:
+                table = load_part_types(part_types)
+            except FabError as exc:
+                raise self.fail("part", 0, "part_types", str(exc)) from None
+        part_type = None
+        if "part_type" in t:
+            part_type = self.string("part", 0, "part_type", t["part_type"])
+            try:
+                get_part_type(part_type, table)
+            except FabError as exc:
+                msg = str(exc).replace("--part-types FILE.toml", "[part] part_types = \"FILE.toml\"")
+                raise self.fail("part", 0, "part_type", msg) from None
+        return PartSpec(source=source, part_type=part_type, part_types=part_types)
+
+    def plan_job(self, part: PartSpec, path: Path | None) -> Job:
+        """A job on an assembly plan: the plan's lattice sets the voxels and its part types the material; the
+        voxel-joint law takes gravity, [[fix]], force / torque / displacement [[load]]s and a static or failure
+        test (fab/lattice.py), and writes the outputs of a lattice (PLAN_OUTPUTS)."""
+        from fab.lattice import TESTS as PLAN_TESTS
+
+        why = {
+            "voxels": "the plan's lattice sets the voxels",
+            "material": "the plan's part types carry their materials (choose one with [part] part_type)",
+            "morph": "morphogenesis refines a solid part",
+        }
+        for key, reason in why.items():
+            if key in self.data:
+                raise self.fail(key, 0, "", f"does not apply to an assembly plan: {reason}")
+        t = self.table("physics")
+        for key in _PART_ONLY["physics"]:
+            if key in t:
+                raise self.fail(
+                    "physics", 0, key, f"{key!r} applies to a solid part; an assembly plan takes only 'gravity'"
+                )
+        gravity = None if "gravity" not in t else self.vector("physics", 0, "gravity", t["gravity"], "m/s^2")
+        fix = tuple(self.fixes())
+        load = tuple(self.loads(fix))
+        for i, ld in enumerate(load, start=1):
+            if ld.kind == "velocity":
+                raise self.fail(
+                    "load", i, "velocity", "an assembly plan takes force, torque or displacement loads (velocity "
+                    "is for impact tests of a solid part)"
+                )
+        t = self.table("test")
+        kind = self.string("test", 0, "kind", t.get("kind", "static"), PLAN_TESTS)
+        for key in t:
+            if key != "kind":
+                raise self.fail("test", 0, key, f"{key!r} applies to a solid part; an assembly plan takes only 'kind'")
+        t = self.data.get("export", {})
+        if not isinstance(t, dict):
+            raise self.fail("export", 0, "", f"must be a table, got {t!r}")
+        allowed = tuple(PLAN_OUTPUTS)
+        more = []
+        for key, value in t.items():
+            if key not in allowed:
+                what = "an output of a solid part" if key in export_keys() else "not an output"
+                raise self.fail(
+                    "export", 0, key, f"{key!r} is {what}, not of an assembly plan: write {', '.join(allowed)}"
+                )
+            out = self.path("export", key, value)
+            if out.suffix.lower() not in PLAN_OUTPUTS[key]:
+                raise self.fail(
+                    "export", 0, key, f"{key!r} of an assembly plan is a {' or '.join(PLAN_OUTPUTS[key])} file, got {out.name}"
+                )
+            more.append((key, out))
+        paths = dict(more)
+        if "vxa" in paths and gravity is not None and (gravity[0] or gravity[1]):
+            raise self.fail("physics", 0, "gravity", "[export] vxa: a .vxa file holds gravity along z only")
+        export = ExportSpec(vtk=paths.get("vtk"), png=paths.get("png"), more=tuple(p for p in more if p[0] == "vxa"))
+        return Job(part, VoxelSpec(), None, PhysicsSpec(gravity=gravity), fix, load, TestSpec(kind=kind), export,
+                   None, path)  # fmt: skip
 
     def _entries(self, name: str) -> list[dict[str, Any]]:
         entries = self.data.get(name, [])

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fab.errors import FabError
+from fab.job import Load
 from fab.materials import get_material
 from fab.part_types import PartType, get_part_type, load_part_types, make_part_type
 
@@ -331,21 +332,15 @@ def simulate_plan(
     vtk: str | os.PathLike[str] | None = None,
     png: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, Any], LatticeReport]:
-    """``fab simulate PLAN.json``: the assembled structure under the regions, loads and test (see the module
-    docstring); writes the reports asked for (temp file, then rename) and returns (summary, report)."""
-    import time
-
+    """``fab simulate PLAN.json``: the assembled structure under the regions, loads and test given as the quick
+    flags' text (see the module docstring); writes the reports asked for (temp file, then rename) and returns
+    (summary, report). A job file on a plan takes the same path, :func:`stress_structure`."""
     from fab.job import parse_load_flag
-    from fab.regions import parse_region, select
-    from physics import Displacement, Fixed, Force, Gravity, PhysicsError, Simulation, Torque
+    from fab.regions import parse_region
 
-    start = time.perf_counter()
     test = test.strip().lower()
     if test not in TESTS:
         raise FabError(f"--test for an assembly plan must be one of {', '.join(TESTS)}, got {test!r}")
-    for path, suffix in ((vtk, ".vtu"), (png, ".png")):
-        if path is not None and Path(path).suffix.lower() != suffix:
-            raise FabError(f"{path}: expected a {suffix} file name")
     g = parse_vector(gravity, "--gravity", DEFAULT_GRAVITY)
     for f in fix or []:
         try:
@@ -356,6 +351,36 @@ def simulate_plan(
     for ld in loads:
         if ld.kind == "velocity":
             raise FabError("--load velocity= is for impact tests; an assembly plan takes force, torque or displacement")
+    return stress_structure(plan, fix=[f.strip() for f in fix or []], loads=loads, test=test, part_types=part_types,
+                          part_type=part_type, gravity=g, vtk=vtk, png=png)  # fmt: skip
+
+
+def stress_structure(
+    plan: str | os.PathLike[str],
+    *,
+    fix: list[str],
+    loads: list[Load],
+    test: str,
+    part_types: str | os.PathLike[str] | None = None,
+    part_type: str | None = None,
+    gravity: tuple[float, float, float] = DEFAULT_GRAVITY,
+    vtk: str | os.PathLike[str] | None = None,
+    png: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Any], LatticeReport]:
+    """The stress test of a plan's finished structure from checked inputs (``fab simulate PLAN.json`` and a job
+    file on a plan): ``fix`` region expressions (none: the ground layer stands on the held plate), ``loads``
+    (force N, torque N*m, displacement mm), ``test`` static or failure, ``gravity`` m/s^2. Writes the ``vtk``
+    (.vtu) and ``png`` reports asked for and returns (summary, report)."""
+    import time
+
+    from fab.regions import select
+    from physics import Displacement, Fixed, Force, Gravity, PhysicsError, Simulation, Torque
+
+    start = time.perf_counter()
+    for path, suffix in ((vtk, ".vtu"), (png, ".png")):
+        if path is not None and Path(path).suffix.lower() != suffix:
+            raise FabError(f"{path}: expected a {suffix} file name")
+    g = gravity
     structure = load_structure(plan, part_types, part_type)
     plate = not fix
     body, voxel, types, on_plate = _body(structure, plate)
@@ -395,7 +420,7 @@ def simulate_plan(
         gravity_cond = Gravity("voxels", g=g, density=rho[real])
         conditions.append(gravity_cond)
     if not loads and gravity_cond is None:
-        raise FabError("nothing loads the structure: give --load or a non-zero --gravity")
+        raise FabError("nothing loads the structure: give a load (--load, [[load]]) or a non-zero gravity")
     sim = Simulation(body, law, conditions)
     dead = [gravity_cond] if gravity_cond is not None and loads else []
     notes: list[str] = []

@@ -75,6 +75,11 @@ def simulate_job(
     note) after writing the reports: the caller decides what to make of it. ``live``: the live view
     (fab.live.simulation.SimulationLive) that watches and steers the test.
     """
+    if job.is_plan:
+        given = [name for name, value in (("converge", converge), ("live", live)) if value]
+        if given:
+            raise FabError(f"{' and '.join(given)} apply to a solid part, not an assembly plan")
+        return simulate_plan_job(job, vtk=vtk, png=png, quiet=quiet)
     vtk = vtk if vtk is not None else job.export.vtk
     png = png if png is not None else job.export.png
     if vtk is not None:
@@ -113,6 +118,10 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
     """Everything the job asks for: the stress test (when it has supports or loads) and every [export] file,
     all inputs checked first and the files renamed into place together at the end. Returns (summary, report
     or None)."""
+    if job.is_plan:
+        if live is not None:
+            raise FabError("the live view shows the stress test of a solid part, not of an assembly plan")
+        return simulate_plan_job(job, quiet=quiet)
     check_output_paths(dict(job.export.requested()))
     fabrication = job.export.files()
     if fabrication:  # the printer, filament, tool and settings are checked before the part is simulated
@@ -130,6 +139,34 @@ def run_job(job: Job, *, quiet: bool = False, live: Any = None) -> tuple[dict[st
             _run_morph(job)
     with staged() as stage:
         return _run_job(job, fabrication, stage, quiet, live)
+
+
+def simulate_plan_job(
+    job: Job, *, vtk: Path | None = None, png: Path | None = None, quiet: bool = True
+) -> tuple[dict[str, Any], Any]:
+    """A job on an assembly plan (``[part] source = "PLAN.json"``): the finished structure's stress test by the
+    voxel-joint law, the same path as ``fab simulate PLAN.json`` (fab.lattice.stress_structure), then the
+    job's [export] vtk / png (``vtk``, ``png`` override them) and vxa. Returns (summary, LatticeReport)."""
+    from fab.lattice import DEFAULT_GRAVITY, export_vxa, stress_structure
+
+    vtk = vtk if vtk is not None else job.export.vtk
+    png = png if png is not None else job.export.png
+    vxa = dict(job.export.more).get("vxa")
+    check_output_paths({"vtk": vtk, "png": png, "vxa": vxa})
+    gravity = job.physics.gravity if job.physics.gravity is not None else DEFAULT_GRAVITY
+    timer = StageTimer(quiet=quiet)
+    with timer.stage("simulate", f"testing the structure of {job.part.source.name}"):
+        summary, report = stress_structure(
+            job.part.source, fix=[f.region for f in job.fix], loads=list(job.load), test=job.test.kind,
+            part_types=job.part.part_types, part_type=job.part.part_type, gravity=gravity, vtk=vtk, png=png,
+        )  # fmt: skip
+    if vxa is not None:
+        with timer.stage("vxa", f"writing {vxa}"):
+            info = export_vxa(job.part.source, vxa, part_types=job.part.part_types, part_type=job.part.part_type,
+                              gravity=",".join(repr(v) for v in gravity))  # fmt: skip
+        summary["outputs"]["vxa"] = info["path"]
+    summary["timing_s"] = timer.timings()
+    return summary, report
 
 
 def _run_job(
