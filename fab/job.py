@@ -470,6 +470,15 @@ class _Reader:
             except FabError as exc:
                 msg = str(exc).replace("--part-types FILE.toml", "[part] part_types = \"FILE.toml\"")
                 raise self.fail("part", 0, "part_type", msg) from None
+        # The plan itself (buildable, its part types known and of its pitch): checked here to name the job's line.
+        from fab.lattice import load_structure
+
+        try:
+            load_structure(source, part_types, part_type)
+        except FabError as exc:
+            msg = str(exc).replace("--part-type NAME", "[part] part_type = NAME")
+            msg = msg.replace("--part-types FILE.toml", "[part] part_types = FILE.toml")
+            raise self.fail("part", 0, "part_type" if part_type else "source", msg) from None
         return PartSpec(source=source, part_type=part_type, part_types=part_types)
 
     def plan_job(self, part: PartSpec, path: Path | None) -> Job:

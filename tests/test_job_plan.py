@@ -78,6 +78,7 @@ def test_a_job_on_a_plan_gives_the_quick_flags_result(plan_dir):
     ("old", "new", "line", "says"),
     [
         ('part_type = "PLA-20mm-snap"', 'part_type = "PLA-20mm-snp"', 3, "did you mean 'PLA-20mm-snap'"),
+        ('part_type = "PLA-20mm-snap"', 'part_type = "PLA-10mm-bonded"', 3, "the plan's lattice pitch is 20 mm"),
         ('vxa = "out/ledge.vxa"', 'gcode = "out/ledge.gcode"', 17, "'gcode' is an output of a solid part"),
         ('vtk = "out/ledge.vtu"', 'vtk = "out/ledge.vti"', 16, "'vtk' of an assembly plan is a .vtu file"),
         ('kind = "failure"', 'kind = "impact"', 13, "must be one of static, failure"),
