@@ -249,6 +249,8 @@ class Newton:
         z = self.precondition(r)
         p = z.copy()
         rz = _dot(r, z)
+        if not rz > 0:
+            return x, 0
         for it in range(1, MAX_KRYLOV + 1):
             self._krylov = it
             if self._stop:
@@ -265,9 +267,13 @@ class Newton:
             if np.sqrt(_dot(r, r)) <= eta * norm_b:
                 return x, it
             z_new = self.precondition(r)
+            rz_new = _dot(r, z_new)
+            if not rz_new > 0:
+                # The preconditioner sees nothing left of r (what remains lies where it has no stiffness, e.g. a
+                # plane body's out-of-plane components) or is not positive there: stop with what CG has.
+                return x, it
             beta = max(0.0, _dot(r, z_new - z) / rz)
-            z = z_new
-            rz = _dot(r, z)
+            z, rz = z_new, rz_new
             p = z + beta * p
         return x, MAX_KRYLOV
 
