@@ -133,7 +133,7 @@ def judge(label: str, occ: np.ndarray, lay, problem, job, errors: list[str]) -> 
     say(f"{label}: engine solves and failure tests")
     row["engine_compliance_nmm"] = [s.compliance for s in problem.solve(occ, lay, problem.model)]
     try:
-        tests = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=True)
+        tests = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=False)
     except Exception as exc:  # a design the failure test refuses: an error of the comparison, never a loss
         errors.append(f"{label}: failure test: {exc}")
         tests = []
@@ -195,7 +195,7 @@ def quick(args, job, rj, errors: list[str]) -> dict:
     fails = {}
     for label, occ in (("original", original), ("refined", refined)):
         try:
-            fails[label] = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=True)
+            fails[label] = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=False)
         except Exception as exc:
             errors.append(f"{label}: failure test: {exc}")
             fails[label] = []
