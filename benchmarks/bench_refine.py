@@ -113,7 +113,8 @@ def calculix(occ: np.ndarray, lay, material) -> dict:
     return {"ccx_compliance_nmm": comp, "ccx_max_von_mises_mpa": vm, "ccx_detached_voxels": detached}
 
 
-def judge(label: str, occ: np.ndarray, lay, problem, job, errors: list[str]) -> dict:
+def judge(label: str, occ: np.ndarray, lay, problem, job, errors: list[str], tests: list | None = None) -> dict:
+    """CalculiX, SIMP's H8 model and the engine on one design; ``tests``: its failure tests if already run."""
     from fab.morph.guards import thin_fraction
     from fab.refine import failure_tests
     from fab.voxels import VoxelGrid
@@ -133,7 +134,8 @@ def judge(label: str, occ: np.ndarray, lay, problem, job, errors: list[str]) -> 
     say(f"{label}: engine solves and failure tests")
     row["engine_compliance_nmm"] = [s.compliance for s in problem.solve(occ, lay, problem.model)]
     try:
-        tests = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=False)
+        if tests is None:
+            tests = failure_tests(VoxelGrid(occ, lay.pitch, lay.origin), job, lay.cases, label, quiet=False)
     except Exception as exc:  # a design the failure test refuses: an error of the comparison, never a loss
         errors.append(f"{label}: failure test: {exc}")
         tests = []
@@ -224,7 +226,8 @@ def quick(args, job, rj, errors: list[str]) -> dict:
     except RuntimeError as exc:
         errors.append(f"post-processing: {exc}")
         return {"errors": errors}
-    rows = {"refined": judge("refined", refined_pp, lay, problem, job, errors),
+    same = np.array_equal(refined_pp, refined)  # then its failure tests above are the compared design's
+    rows = {"refined": judge("refined", refined_pp, lay, problem, job, errors, fails["refined"] if same else None),
             "simp": judge("simp", simp_pp, lay, problem, job, errors)}  # fmt: skip
     rows["refined"]["cells_changed_by_post_processing"] = int((refined_pp ^ refined).sum())
     density = job.material.density * 1e-6 * lay.pitch**3  # g per cell
