@@ -287,16 +287,6 @@ def compliance(
     return float(f @ u)
 
 
-def threshold(density: np.ndarray, domain: np.ndarray, keep_in: np.ndarray, cells: int) -> np.ndarray:
-    """The ``cells`` densest domain cells (keep-in cells first), ties by cell index."""
-    score = np.where(domain, density, -np.inf)
-    score = np.where(keep_in & domain, np.inf, score)
-    order = np.argsort(-score.ravel(), kind="stable")[:cells]
-    out = np.zeros(density.size, dtype=bool)
-    out[order] = True
-    return out.reshape(density.shape) & domain
-
-
 def cantilever(nx: int = 24, ny: int = 8, nz: int = 4, volfrac: float = 0.3, **kw) -> Simp3DResult:
     """A cantilever after top3d's default problem: the cells of its x = 0 layer held, 1 N down (-z) shared by the
     cells along the bottom edge of its free end (x = nx - 1, z = 0); unit cubes, E0 = 1, nu = 0.3."""

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import simp3d as S  # noqa: E402
 import voxel_fe as V  # noqa: E402
+from simp import threshold  # noqa: E402
 
 
 def test_h8_stiffness_is_symmetric_and_rigid_motions_cost_nothing() -> None:
@@ -59,7 +60,7 @@ def test_cantilever_converges_to_a_lighter_stiff_design_at_the_volume() -> None:
     assert res.density.sum() == pytest.approx(cells, rel=2e-3)
     assert res.history[-1] < 0.6 * res.history[0]  # from the uniform grey start
     assert res.change < 0.2 or res.iterations == 40
-    design = S.threshold(res.density, dom, keep, int(cells))
+    design = threshold(res.density, dom, keep, int(cells))
     assert design.sum() == int(cells) and design[keep].all()
     # The 0/1 design is stiffer per unit volume than the same volume spread evenly (what OC is for).
     solid = sum(S.compliance(design, fixed, c, 1.0, 1.0, 0.3) for c in two)
