@@ -123,6 +123,19 @@ def test_impact_writes_a_time_series(bar, tmp_path):
 
     last = pv.read(tmp_path / "hit_0003.vtu")
     assert {"displacement_mm", "damage", "von_mises_pa", "fragment_id"} <= set(last.point_data)
+    # fab view reads the series back: every frame, in time order, and builds its page with a frame slider.
+    from fab.live import LiveOptions
+    from fab.live.view import open_view, read_series
+
+    points, frames = read_series(pvd)
+    assert len(points) == report.particles and len(frames) == 4
+    assert [t for t, _ in frames] == pytest.approx([f["time_s"] for f in report.frames])
+    assert np.allclose(frames[-1][1]["displacement_mm"], last.point_data["displacement_mm"])
+    server, page = open_view(pvd, LiveOptions())
+    try:
+        assert page.frame.max == 3 and len(page.frames) == 4
+    finally:
+        server.close()
 
 
 def test_simulate_quick_flags_json_and_reports(bar, tmp_path):
