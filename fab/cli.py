@@ -528,6 +528,17 @@ def run(
         return
     if options is not None and not (job.fix or job.load):
         raise FabError(f"{job_file.name} has no stress test ([[fix]] and [[load]]) for --live to show")
+    from fab.morph.part_job import is_part_job
+
+    if job.morph is not None and is_part_job(job):
+        # Refining the part: --live shows the refinement's search (its own page, as fab morph's), not a single
+        # stress test; a quick refinement says it has no search to watch.
+        summary, report = run_job(job, quiet=False, live=options)
+        if as_json:
+            print_json(summary)
+        else:
+            _print_run_summary(summary, report)
+        return
     summary, report = _with_live_view(
         options if (job.fix or job.load) else None,
         f"fab run {job_file.name}",

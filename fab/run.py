@@ -199,7 +199,8 @@ def _run_job(
             # refined part.
             from fab.refine import refine
 
-            summary.update(refine(job, part=part, grid=grid, timer=timer, quiet=quiet))
+            # ``live`` here is the CLI's LiveOptions (fab run opens no stress-test page for a part job).
+            summary.update(refine(job, part=part, grid=grid, timer=timer, quiet=quiet, live=live))
             summary["timing_s"] = timer.timings()
             return summary, None
     outputs: dict[str, Any] = {}

@@ -164,3 +164,24 @@ def test_workplane_refine_returns_a_solid_that_chains(tmp_path):
     assert Path(summary["outputs"]["step"]).stat().st_size > 0
     refined.export_stl(tmp_path / "refined.stl")
     assert trimesh.load(tmp_path / "refined.stl").is_watertight
+
+
+def test_fab_run_live_on_a_part_job_hands_the_page_to_the_refinement(bar, monkeypatch):
+    """`fab run --live` on a part job opens no single stress-test page: the refinement gets the live options (its
+    search's page, as fab morph's), where it used to drop them."""
+    from typer.testing import CliRunner
+
+    import fab.refine
+    from fab.cli import app
+    from fab.live import LiveOptions
+
+    seen = {}
+
+    def refine(job, **kw):
+        seen["live"] = kw.get("live")
+        raise FabError("refinement reached")
+
+    monkeypatch.setattr(fab.refine, "refine", refine)
+    result = CliRunner().invoke(app, ["run", str(bar / "job.toml"), "--live"])
+    assert result.exit_code == 2 and "refinement reached" in result.stderr, result.output
+    assert isinstance(seen["live"], LiveOptions) and seen["live"].host == "127.0.0.1"
