@@ -534,16 +534,12 @@ def run(
         # Refining the part: --live shows the refinement's search (its own page, as fab morph's), not a single
         # stress test; a quick refinement says it has no search to watch.
         summary, report = run_job(job, quiet=False, live=options)
-        if as_json:
-            print_json(summary)
-        else:
-            _print_run_summary(summary, report)
-        return
-    summary, report = _with_live_view(
-        options if (job.fix or job.load) else None,
-        f"fab run {job_file.name}",
-        lambda view: run_job(job, quiet=False, live=view),
-    )
+    else:
+        summary, report = _with_live_view(
+            options if (job.fix or job.load) else None,
+            f"fab run {job_file.name}",
+            lambda view: run_job(job, quiet=False, live=view),
+        )
     if as_json:
         print_json(summary)
     else:

@@ -47,26 +47,23 @@ def promote(mj: MorphJob, record: Record, index: int) -> dict[str, Any]:
                     errors,
                 )
             )
-        elif mj.problem_name == "bracket":
+        elif mj.problem_name in ("bracket", "part"):
             from fab.export import export
-            from fab.morph.bracket import design_grid
 
             lay = mj.problem.layout(fine=False)
             dev = mj.problem.develop(record.genome, fine=False)
-            grid = design_grid(mj.problem, dev.occupancy, lay.pitch)
-            grid.save(folder / "bracket_voxels.npz")
-            export(grid, stl=folder / "bracket.stl", quiet=True)
-            files.update(voxels_npz=str(folder / "bracket_voxels.npz"), stl=str(folder / "bracket.stl"))
-        elif mj.problem_name == "part":
-            from fab.export import export
-            from fab.voxels import VoxelGrid
+            if mj.problem_name == "bracket":
+                from fab.morph.bracket import design_grid
 
-            lay = mj.problem.layout(fine=False)
-            dev = mj.problem.develop(record.genome, fine=False)
-            grid = VoxelGrid(dev.occupancy, lay.pitch, lay.origin)
-            grid.save(folder / "part_voxels.npz")
-            export(grid, stl=folder / "part.stl", quiet=True)
-            files.update(voxels_npz=str(folder / "part_voxels.npz"), stl=str(folder / "part.stl"))
+                grid = design_grid(mj.problem, dev.occupancy, lay.pitch)
+            else:
+                from fab.voxels import VoxelGrid
+
+                grid = VoxelGrid(dev.occupancy, lay.pitch, lay.origin)
+            voxels, stl = folder / f"{mj.problem_name}_voxels.npz", folder / f"{mj.problem_name}.stl"
+            grid.save(voxels)
+            export(grid, stl=stl, quiet=True)
+            files.update(voxels_npz=str(voxels), stl=str(stl))
     except user_errors() as exc:
         errors["files"] = str(exc)
     info = {
