@@ -390,6 +390,30 @@ def _voxelize_at(
     return occupancy, shifted_origin, meta
 
 
+def lattice_occupancy(
+    mesh: trimesh.Trimesh,
+    origin: np.ndarray,
+    spacing: float | np.ndarray,
+    shape: tuple[int, int, int],
+) -> np.ndarray:
+    """Exact inside test of the points ``origin + (i, j, k) * spacing`` (mm; ``spacing`` may differ per axis).
+
+    The same ray parity and tie rule as :func:`voxelize`, on a lattice the caller chooses (another tool's grid, a
+    shifted phase): for a watertight mesh, any other exact inside test of these points gives the same array.
+    Returns a bool array of ``shape`` in (x, y, z) order.
+    """
+    vertices, faces = _checked_mesh(mesh)
+    step = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,))
+    if not (np.isfinite(step).all() and (step > 0).all()):
+        raise FabError(f"lattice spacing must be positive numbers of mm, got {step.tolist()}")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise FabError(f"lattice shape must be three positive counts, got {shape}")
+    # Parity along a ray is unchanged by scaling each axis, so anisotropic spacing maps onto unit grid units.
+    tri_grid = (vertices[faces] - np.asarray(origin, dtype=np.float64).reshape(3)) / step
+    return _parity_along(tri_grid, shape, 0)[0]  # type: ignore[arg-type]
+
+
 def open_face_count(mesh: trimesh.Trimesh) -> int:
     """Faces with at least one edge that no other face shares (0 for a closed mesh)."""
     edges = np.sort(mesh.edges_sorted, axis=1)

@@ -321,3 +321,25 @@ def test_row_rasterizer_keeps_exactly_the_columns_of_a_full_scan() -> None:
             assert ks[:n].tolist() == want_k and xs[:n].tolist() == want_x, (t, j)
             rows += n > 0
     assert rows > 1000  # the comparison saw plenty of covered rows
+
+
+def test_lattice_occupancy_is_exact_on_any_lattice_and_agrees_with_pyvista() -> None:
+    # An exact inside test of the same points must agree with any other exact one: on the voxelizer's own centred
+    # lattice, on a shifted lattice with a different spacing per axis (pyvista's kind of grid), cell by cell.
+    import pyvista as pv
+
+    from fab.voxels import lattice_occupancy
+
+    torus = trimesh.creation.torus(major_radius=4.0, minor_radius=1.5, major_sections=48, minor_sections=24)
+    grid = voxelize(torus, pitch=0.5, match_volume=False)
+    assert np.array_equal(lattice_occupancy(torus, grid.origin, grid.pitch, grid.shape), grid.occupancy)
+    origin, spacing, shape = np.array([-6.1, -5.93, -1.77]), np.array([0.41, 0.37, 0.29]), (31, 33, 13)
+    occ = lattice_occupancy(torus, origin, spacing, shape)
+    points = origin + np.indices(shape).reshape(3, -1).T * spacing
+    assert occ.any() and np.array_equal(occ.ravel(), winding_reference(torus, points))
+    poly = pv.PolyData(torus.vertices, np.column_stack([np.full(len(torus.faces), 3), torus.faces]).ravel())
+    ref = pv.ImageData(dimensions=shape, spacing=spacing, origin=origin)
+    mask = poly.voxelize_binary_mask(reference_volume=ref).point_data["mask"]
+    assert np.array_equal(mask.reshape(shape[::-1]).transpose(2, 1, 0).astype(bool), occ)
+    with pytest.raises(FabError, match="spacing"):
+        lattice_occupancy(torus, origin, np.array([0.4, 0.0, 0.4]), shape)
