@@ -172,6 +172,7 @@ class Level:
         self.amplitude = (FINE_PROBE if probe is not None else PROBE) * body.lattice.spacing
         self.lmax = 1.0
         self.count = body.count
+        self.after: Callable[[], None] | None = None  # called after every product while the hierarchy is built
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """K v (force density, N/m^3, on free particles) from the law's bond forces at a small multiple of v."""
@@ -183,6 +184,8 @@ class Level:
         np.multiply(v, scale, out=op.u)
         integrators.to_grid(op.u, op.body.lattice.cells, op.ux, op.uy, op.uz)
         op.law.compute(op)
+        if self.after is not None:
+            self.after()
         return np.where(self.free, op.force, 0.0) * (-1.0 / scale)
 
     def factorize(self, reach: int) -> None:
@@ -416,18 +419,23 @@ def handover(steps: int) -> dict:
     return {"handover": True, "steps": steps}
 
 
-def solver_for(sim) -> Solver | None:
+def solver_for(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     """The multigrid solver of ``sim`` (built once and kept while ``sim`` lives), or None where multigrid does
-    not apply: no held particle, a law without an elastic copy, or a body too small to coarsen."""
+    not apply: no held particle, a law without an elastic copy, or a body too small to coarsen.
+
+    ``tick()`` (a caller's look inside the build, 1-2 s at 62,500 particles) is called between its steps: after
+    each level and each product of the Lanczos estimates and the coarsest level's probing. It may raise to
+    abandon the build (nothing is cached then)."""
     cached = _SOLVERS.get(sim)
     if cached is not None:
         return cached if cached.levels else None
-    solver = _build(sim)
+    solver = _build(sim, tick)
     _SOLVERS[sim] = solver if solver is not None else Solver(sim, [], [])
     return solver
 
 
-def _build(sim) -> Solver | None:
+def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
+    tick = tick or (lambda: None)
     if sim.free.all() or not sim.free.any():
         return None
     # A damaged body (pre-cracks) still gets its hierarchy: Newton's preconditioner uses it (coarse levels
@@ -448,8 +456,11 @@ def _build(sim) -> Solver | None:
         levels.append(Level(cbody, sim.law.elastic_copy(), ~cheld))
         transfers.append(transfer)
         body, held = cbody, cheld
+        tick()
     if len(levels) < 2:
         return None
+    for level in levels:
+        level.after = tick
     for k in range(len(levels) - 2, 0, -1):
         levels[k].estimate_lmax(seed=k)
     levels[0].estimate_lmax(seed=0, steps=FINE_POWER_STEPS)
@@ -461,4 +472,6 @@ def _build(sim) -> Solver | None:
         levels[-1].factorize(reach)
     except np.linalg.LinAlgError:  # not positive definite: a coarse body that can move freely
         return None
+    for level in levels:
+        level.after = None
     return Solver(sim, levels, transfers)

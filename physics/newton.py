@@ -174,12 +174,20 @@ class Pattern:
 class Newton:
     """Newton-Krylov equilibrium of one simulation (its law, conditions and current bond state)."""
 
-    def __init__(self, sim) -> None:
+    def __init__(self, sim, tick: Callable[[dict], bool] | None = None) -> None:
         from physics import multigrid as mg
 
         self.sim = sim
         self.pattern = Pattern(sim)
-        base = mg.solver_for(sim) if sim.body.count >= 8 * mg.MIN_COARSE else None
+        # ``tick`` (see below) looks inside the preconditioner's build too (where["building"] True; a stop
+        # asked there is left to the solve's callback).
+        self.tick = tick
+        self._ticked = time.perf_counter()
+        self._residuals = 0
+        self.iterations = 0
+        self._krylov = 0
+        building = None if tick is None else (lambda: self._tick(building=True))
+        base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
         if base is not None:
             fine = base.levels[0]
             self.tangent = Tangent(sim, fine.inv_d, fine.lmax)
@@ -187,19 +195,15 @@ class Newton:
         else:
             self.tangent = Tangent(sim)
             self.mg = None
-        self._residuals = 0
-        self.iterations = 0
         # An observer's look inside a long Newton iteration (an evaluation of the law can take a second on a big
         # body, an iteration dozens): tick(where) is called at most every TICK_SECONDS, between evaluations,
         # with where = {"iteration": Newton iterations so far, "krylov": CG iteration of the linear solve (0
-        # outside one), "evaluations": of the law so far}. sim.u is the current iterate (a line search's trial state inside one). True asks the
+        # outside one), "evaluations": of the law so far, "building": True inside the preconditioner's build}.
+        # sim.u is the current iterate (a line search's trial state inside one). True asks the
         # solve to stop at its current iterate after the callback has seen it (``solve`` returns "stopped");
         # ``trace`` knows no stop: its observer raises instead.
-        self.tick: Callable[[dict], bool] | None = None
         self.tangent.after = self._tick
-        self._ticked = time.perf_counter()
         self._stop = False
-        self._krylov = 0
 
     @property
     def evaluations(self) -> int:
@@ -218,10 +222,12 @@ class Newton:
         self._tick()
         return r
 
-    def _tick(self) -> None:
+    def _tick(self, building: bool = False) -> None:
         if self.tick is None or time.perf_counter() - self._ticked < TICK_SECONDS:
             return
-        if self.tick({"iteration": self.iterations, "krylov": self._krylov, "evaluations": self.evaluations}):
+        where = {"iteration": self.iterations, "krylov": self._krylov,
+                 "evaluations": 0 if building else self.evaluations, "building": building}  # fmt: skip
+        if self.tick(where) and not building:
             self._stop = True
         self._ticked = time.perf_counter()
 
@@ -401,8 +407,9 @@ def solve(
 _SOLVERS: dict = {}
 
 
-def newton_for(sim) -> Newton:
-    """The Newton solver of ``sim`` (built once; kept while ``sim`` lives)."""
+def newton_for(sim, tick: Callable[[dict], bool] | None = None) -> Newton:
+    """The Newton solver of ``sim`` (built once; kept while ``sim`` lives); ``tick``: its Newton.tick, given
+    before the build so that the build looks in too."""
     import weakref
 
     global _SOLVERS
@@ -410,8 +417,10 @@ def newton_for(sim) -> Newton:
         _SOLVERS = weakref.WeakKeyDictionary()
     solver = _SOLVERS.get(sim)
     if solver is None:
-        solver = Newton(sim)
+        solver = Newton(sim, tick)
         _SOLVERS[sim] = solver
+    elif tick is not None:
+        solver.tick = tick
     return solver
 
 

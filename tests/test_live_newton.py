@@ -121,3 +121,48 @@ def test_a_failure_tests_curve_on_the_page_is_its_load_path() -> None:
     assert w[1:] == pytest.approx([p["displacement_mm"] for p in report.curve])
     assert load[1:] == pytest.approx([p["load_n"] for p in report.curve])
     assert max(load) == pytest.approx(report.failure_load_n)
+
+
+def test_the_page_updates_while_newtons_preconditioner_is_built_and_a_stop_there_ends_the_solve(monkeypatch) -> None:
+    """The multigrid build (levels, Lanczos estimates, the coarsest level's probing: 1-2 s at 62,500 particles)
+    looks in through the tick given before it (physics.multigrid.solver_for's tick): snapshots stay under a
+    second apart, and a stop pressed there ends the solve at its first callback."""
+    from physics import multigrid
+
+    grid, job = _bar_job()
+    run_test(grid, job)  # numba's cached kernels loaded (the first evaluation in a process takes ~0.5 s)
+    grid = type(grid)(np.ones((20, 8, 8), dtype=bool), 1.0, (0.5, 0.5, 0.5))  # 1,280 particles: two levels
+    apply = multigrid.Level.apply
+
+    def slow_fine_apply(self, v):
+        if self.count == grid.count:
+            time.sleep(0.25)  # the finest level's Lanczos products: about 2.5 s of build
+        return apply(self, v)
+
+    monkeypatch.setattr(multigrid.Level, "apply", slow_fine_apply)
+    with LiveServer("bar", quiet=True) as server:
+        view = SimulationLive(server, interval=0.2, hold=False, quiet=True)
+        snapshots, callbacks = _watched(view)
+        statuses: list[str] = []
+        snapshot = view._snapshot
+
+        def noting_snapshot(sim):
+            snapshot(sim)
+            statuses.append(view.status.content)
+
+        view._snapshot = noting_snapshot
+
+        def press_stop() -> None:
+            while len(snapshots) < 3:  # inside the build
+                time.sleep(0.01)
+            view._stop()
+
+        person = threading.Thread(target=press_stop, daemon=True)
+        person.start()
+        report = run_test(grid, job, live=view)
+        person.join(5)
+    built = [t for t in snapshots if not callbacks or t < callbacks[0]]
+    assert built[-1] - built[0] > 1.5 and np.diff(built).max() < 1.1, np.diff(built).round(2)
+    assert any("building the solver's preconditioner" in s for s in statuses)
+    assert not report.converged and any("stopped from the live view" in n for n in report.notes)
+    assert len(callbacks) == 1  # the solve's first callback saw the stop

@@ -164,8 +164,9 @@ class SimulationLive:
 
             if equilibrium.NEWTON and newton.supports(sim):
                 self.label = "building the Newton solver (its multigrid preconditioner)"
-                self._snapshot(sim)  # the reference shape: the solver's first callback draws the next frame
-                newton.newton_for(sim).tick = self.tick
+                self._snapshot(sim)  # the reference shape, redrawn by the tick while the solver is built
+                newton.newton_for(sim, tick=self.tick)
+                self.inner = None
                 self.label = "starting"
                 return
         self._snapshot(sim)
@@ -185,20 +186,24 @@ class SimulationLive:
     def tick(self, where: dict) -> bool:
         """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.1 s at most): a snapshot
         when one is due, and pause and stop as at the callback. True asks the solve to stop at its iterate (its
-        callback then reports why)."""
+        callback then reports why). Inside the solver's build (where["building"]) the page updates and pause
+        holds it; a stop waits for the solve's first callback (a failure test's stop is reported from there)."""
         self.inner = where
+        if where.get("building"):
+            self._steer(self.sim, building=True)
+            return False
         return self._steer(self.sim) is not None
 
-    def _steer(self, sim) -> str | None:
+    def _steer(self, sim, building: bool = False) -> str | None:
         if self.controls.paused:
             self._snapshot(sim)
             self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))
-        if self.controls.stopped:
+        if self.controls.stopped and not building:
             self._snapshot(sim)
             if self.test in ("failure", "shear"):  # many solves: the test ends as a whole (fab.stress reports)
                 raise LiveStopped(self.label, self.offset + self.step)
             return STOPPED
-        if self._requested is not None and self.test == "static":
+        if self._requested is not None and self.test == "static" and not building:
             return RESOLVE
         if self._dirty or self.throttle.due():
             started = time.perf_counter()
@@ -323,6 +328,8 @@ class SimulationLive:
         within = (
             ""
             if inner is None
+            else "  \nbuilding the solver's preconditioner (multigrid levels, eigenvalue estimates)"
+            if inner.get("building")
             else "  \nthe next iteration under way: "
             + (f"linear solve step {inner['krylov']}, " if inner["krylov"] else "")
             + f"{inner['evaluations']:,} evaluations of the law so far"
