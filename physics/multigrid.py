@@ -35,6 +35,7 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from physics import balance as bal
 from physics import integrators
@@ -227,7 +228,10 @@ class Level:
         k_ff = dense[np.ix_(dofs, dofs)]
         k_ff = 0.5 * (k_ff + k_ff.T)  # probing in float32 leaves a tiny asymmetry
         self.dofs = dofs
-        self.factor = scipy.linalg.cho_factor(k_ff)
+        # One BLAS thread: the matrix is small (576 dofs at 62,500 particles: 0.012 s), and OpenBLAS's threads
+        # waiting on each other took 1.5 s on a loaded 2-core machine (a pause in the live page too).
+        with threadpool_limits(1, user_api="blas"):
+            self.factor = scipy.linalg.cho_factor(k_ff)
 
     def direct(self, r: np.ndarray) -> np.ndarray:
         """K z = r on the free dofs by the factor of ``factorize``."""
