@@ -1,4 +1,5 @@
-"""Time integration kernels: velocity Verlet on the particle arrays (float64), mirrored to the float32 grid.
+"""Time integration kernels: velocity Verlet on the particle arrays (float64), mirrored to the grid the bond
+kernels read (float32, or float64 on the float64 path).
 
 Serial on purpose: a pass over the particles costs about 1 % of a force evaluation, less than waking threads
 (which matters for small bodies and on a busy machine).
@@ -9,22 +10,37 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from physics.rotations import qexp, qmul
 
-# Displacements below this (m) reach the float32 grid as 0. A stress wave running into material at rest leaves
+# Displacements below this (m) reach a float32 grid as 0. A stress wave running into material at rest leaves
 # float64 displacements of 1e-40 m and less ahead of its front; in float32 those are denormals, and every bond
 # touching one took the CPU's slow path: a 96,000-particle two-block impact ran its bond kernel 4.5x slower
 # (126 vs 28 ms per evaluation) until the wave had filled the blocks; flushing below 1e-18 m left 32 ms (products
 # of two tiny bond terms still underflow), below 1e-15 m 27.5 ms. A femtometre is far below any displacement a
-# float32 grid resolves usefully (about 1e-7 of the displacement itself).
+# float32 grid resolves usefully (about 1e-7 of the displacement itself). A float64 grid (the float64 path) flushes
+# only below FLUSH64: products of two bond terms stay far above its denormals (1e-308), and every displacement that
+# could matter to the residual it exists to resolve is kept.
 FLUSH = 1e-15
+FLUSH64 = 1e-100
+
+
+def _flush_below(grid):  # pragma: no cover - replaced in compiled code by the overload below
+    raise NotImplementedError
+
+
+@overload(_flush_below, inline="always")
+def _flush_below_for(grid):
+    """FLUSH for a float32 grid, FLUSH64 for a float64 one: chosen when a kernel is compiled for the grid."""
+    limit = FLUSH if grid.dtype == types.float32 else FLUSH64
+    return lambda grid: limit
 
 
 @njit(cache=True, inline="always")
-def _f32(value: float) -> np.float32:
-    return np.float32(value if abs(value) > FLUSH else 0.0)
+def _flushed(value: float, limit: float) -> float:
+    return value if abs(value) > limit else 0.0
 
 
 @njit(cache=True)
@@ -43,15 +59,16 @@ def kick_drift(
     """v += dt/2 * f/rho; u += dt * v (free particles only); copy u to the float32 grid the force kernels read
     (displacements below FLUSH as 0)."""
     half = 0.5 * dt * inv_rho
+    limit = _flush_below(ux)
     for i in range(u.shape[0]):
         if free[i]:
             for a in range(3):
                 v[i, a] += half * force[i, a]
                 u[i, a] += dt * v[i, a]
         p = cells[i]
-        ux[p] = _f32(u[i, 0])
-        uy[p] = _f32(u[i, 1])
-        uz[p] = _f32(u[i, 2])
+        ux[p] = _flushed(u[i, 0], limit)  # rounded to the grid's type on the store
+        uy[p] = _flushed(u[i, 1], limit)
+        uz[p] = _flushed(u[i, 2], limit)
 
 
 @njit(cache=True)
@@ -77,12 +94,14 @@ def kinetic_energy(v: np.ndarray, rho_volume: float) -> float:
 
 @njit(cache=True)
 def to_grid(u: np.ndarray, cells: np.ndarray, ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> None:
-    """Copy the (n, 3) displacements to the float32 padded grids the force kernels read (tiny values as 0)."""
+    """Copy the (n, 3) displacements to the padded grids the force kernels read (float32: tiny values as 0;
+    float64 on the float64 path)."""
+    limit = _flush_below(ux)
     for i in range(u.shape[0]):
         p = cells[i]
-        ux[p] = _f32(u[i, 0])
-        uy[p] = _f32(u[i, 1])
-        uz[p] = _f32(u[i, 2])
+        ux[p] = _flushed(u[i, 0], limit)
+        uy[p] = _flushed(u[i, 1], limit)
+        uz[p] = _flushed(u[i, 2], limit)
 
 
 @njit(cache=True)

@@ -11,6 +11,12 @@ quaternions [w, x, y, z], ``w`` (n, 3) angular velocities (rad/s, world frame) a
 densities (N m/m^3) beside ``force``; the law gives the rotational inertia (``law.inertia``, kg m^2 per particle,
 isotropic) and its own static solver (``law.relax``). Other laws never see them.
 
+Precision: the bond kernels compute in float32 (displacement grids, tables, sums; positions, velocities and the
+integration stay float64). ``Simulation(..., precision="float64")`` compiles and runs them in float64 (laws that
+list it in ``precisions``: PMB, LPS) for what float32 cannot resolve: static residuals below about 1e-4 of the bond
+forces, comparisons with double-precision codes. It costs about twice the memory traffic per bond evaluation
+(the first use also compiles the float64 kernels once; they are cached like the float32 ones).
+
 Units: SI. The run stops with a PhysicsError naming the step when displacements turn NaN or the kinetic energy
 blows up, and suggests the fix.
 """
@@ -25,6 +31,7 @@ import numpy as np
 
 from physics import analysis, integrators, relaxation
 from physics.errors import PhysicsError
+from physics.laws.base import grid_dtype
 
 
 @dataclass
@@ -55,9 +62,14 @@ class Result:
 class Simulation:
     """Explicit dynamics of one body under a force law and conditions."""
 
-    def __init__(self, body, law, conditions: Sequence = (), *, damping: float = 0.0) -> None:
+    def __init__(
+        self, body, law, conditions: Sequence = (), *, damping: float = 0.0, precision: str | None = None
+    ) -> None:
         self.body = body
         self.law = law
+        if precision is not None:
+            law.use_precision(precision)  # before setup: the law's tables are made in this type
+        real = grid_dtype(law)
         self.conditions = list(conditions)
         self.damping = float(damping)
         n = body.count
@@ -65,14 +77,14 @@ class Simulation:
         self.u = np.zeros((n, 3))
         self.v = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
-        # Force density (N/m^3) from the bonds alone, before loads. float32 loses nothing: the bond kernels sum in
-        # float32 (and memory per particle is a target).
-        self.internal = np.zeros((n, 3), dtype=np.float32)
+        # Force density (N/m^3) from the bonds alone, before loads, in the bond kernels' type: float32 loses
+        # nothing there (they sum in float32, and memory per particle is a target); float64 on the float64 path.
+        self.internal = np.zeros((n, 3), dtype=real)
         ncells = int(np.prod(lat.padded_shape))
-        self.ux = np.zeros(ncells, dtype=np.float32)
-        self.uy = np.zeros(ncells, dtype=np.float32)
-        self.uz = np.zeros(ncells, dtype=np.float32)
-        self.min_stretch = np.zeros(n, dtype=np.float32)
+        self.ux = np.zeros(ncells, dtype=real)
+        self.uy = np.zeros(ncells, dtype=real)
+        self.uz = np.zeros(ncells, dtype=real)
+        self.min_stretch = np.zeros(n, dtype=real)
         self.newly_broken = np.zeros(n, dtype=np.int32)
         self.rotational = bool(getattr(law, "rotational", False))
         if self.rotational:

@@ -36,8 +36,8 @@ Per body (``setup(body)`` first; ``body`` is a physics.body.Body: lattice, parti
 - ``compute(state)``: the force density (N/m^3) at the state's displacements into ``state.force`` (n, 3),
   overwriting it; a bond that breaks clears its bit in ``state.bits`` and adds 1 to ``state.newly_broken[i]`` of
   its particle. The state (a physics.Simulation, or the multigrid's probe) offers ``u`` (n, 3) float64
-  displacements (m), the same on the padded lattice grid as float32 ``ux``, ``uy``, ``uz``, ``bits``,
-  ``min_stretch`` (n,) float32 scratch, ``force`` and ``newly_broken``.
+  displacements (m), the same on the padded lattice grid as ``ux``, ``uy``, ``uz`` in the law's ``dtype``,
+  ``bits``, ``min_stretch`` (n,) scratch of that type, ``force`` and ``newly_broken``.
 - ``stable_time_step(body) -> float``: the largest stable explicit step (s).
 - ``relaxation_stiffness(body) -> (n,)``: a diagonal stiffness bound per particle (N/m^3 per m): the fictitious
   masses of dynamic relaxation and the Jacobi scaling of the multigrid smoother.
@@ -56,6 +56,13 @@ Static solves (physics.relaxation.relax):
 - ``linear_near_reference``: True when the forces are linear in tiny displacements about the reference state
   (the multigrid's finest level then probes the law itself); False for laws with a short-range contact of their
   own.
+
+Precision:
+- ``precisions`` (class level): the float types the law's kernels compute in, ("float32",) by default;
+  ``use_precision(name)`` (before ``setup``) picks one and sets ``dtype``, the type of the grids and bond
+  forces every state allocates for the law (``physics.laws.base.grid_dtype(law)``). PMB and LPS also compute in
+  "float64" (``Simulation(..., precision="float64")``): numba compiles the float64 kernels on their first use
+  only, so the default float32 path compiles nothing more.
 
 Per-particle state beyond displacements:
 - Tables that follow from the reference state and the bonds (LPS's shape tensors, PMB's surface factors) live

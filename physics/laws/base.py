@@ -19,12 +19,35 @@ REQUIRED = ("setup", "initial_bonds", "compute", "stable_time_step")
 LAWS: dict[str, type] = {}
 
 
+PRECISIONS = ("float32", "float64")
+
+
+def grid_dtype(law) -> np.dtype:
+    """The float type of the displacement grids and bond forces a state hands ``law`` (float32 by default)."""
+    return np.dtype(getattr(law, "dtype", np.float32))
+
+
 class ForceLaw:
     """Defaults for the contract above; a law overrides what it has."""
 
     name: ClassVar[str] = ""
     dimensions: ClassVar[tuple[int, ...]] = (2, 3)
     interaction_range: ClassVar[int] = 1
+    # Float types its kernels compute in; ``dtype`` is the one in use (set by ``use_precision`` before setup).
+    precisions: ClassVar[tuple[str, ...]] = ("float32",)
+    dtype: ClassVar[np.dtype] = np.dtype(np.float32)
+
+    def use_precision(self, precision: str) -> None:
+        """Compute in ``precision`` ("float32", the default, or "float64") from the next ``setup`` on; a
+        PhysicsError names the ones this law has."""
+        name = str(precision).strip().lower()
+        if name not in PRECISIONS:
+            raise PhysicsError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if name not in self.precisions:
+            raise PhysicsError(
+                f"force law {self.name!r} computes in {', '.join(self.precisions)} only, not {name}"
+            )
+        self.dtype = np.dtype(name)  # an instance attribute: copies made by dataclasses.replace start at float32
 
     @property
     def linear_near_reference(self) -> bool:

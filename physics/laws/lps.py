@@ -125,6 +125,7 @@ class LPS(ForceLaw):
     plane: str = "stress"  # 2D only: "stress" or "strain"
     surface_correction: bool = True
     name: ClassVar[str] = "lps"
+    precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
     interaction_range: ClassVar[int] = 2  # the dilatation couples neighbours of neighbours
 
     def __post_init__(self) -> None:
@@ -193,7 +194,7 @@ class LPS(ForceLaw):
         lengths = np.linalg.norm(xi, axis=1)
         n = xi / lengths[:, None]
         volume = body.particle_volume
-        f32 = np.float32
+        real = self.dtype  # the float type of every table the kernels read (float32 unless asked)
         wd = deviatoric_weights(lat.stencil)
         self._xi = xi
         self._len64 = lengths
@@ -233,23 +234,23 @@ class LPS(ForceLaw):
         self._rhs_b = 2.0 * g * np.einsum("mac,mac->m", modes, modes)
         self._moment_b = (volume * wd * lengths**2)[:, None, None] * ndn2[:, :, None] * phib[:, None, c]
         self._iso = np.array([1.0, 1.0, 1.0 if d == 3 else 0.0, 0.0, 0.0, 0.0])
-        self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
-        self.length = lengths.astype(f32)
-        self.inv_len = (1.0 / lengths).astype(f32)
-        self.pq = self._pq64.astype(f32)  # (6, nb)
-        self.wd = wd.astype(f32)
-        self.phi = self._phi64.astype(f32)  # (6, nb)
-        self.wdx = (wd * lengths).astype(f32)
-        self.xd = (lengths / d).astype(f32)
+        self.xix, self.xiy, self.xiz = (xi[:, a].astype(real) for a in range(3))
+        self.length = lengths.astype(real)
+        self.inv_len = (1.0 / lengths).astype(real)
+        self.pq = self._pq64.astype(real)  # (6, nb)
+        self.wd = wd.astype(real)
+        self.phi = self._phi64.astype(real)  # (6, nb)
+        self.wdx = (wd * lengths).astype(real)
+        self.xd = (lengths / d).astype(real)
         ncells = int(np.prod(lat.padded_shape))
         cells = lat.cells
         # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
         self.order = np.argsort(lat.flat_offset, kind="stable")
         # Per-cell table read for both ends of a bond (lps_kernels), field-major so runs read it contiguously.
-        self.fields = np.zeros((kern.NFIELDS, ncells), dtype=f32)
+        self.fields = np.zeros((kern.NFIELDS, ncells), dtype=real)
         self.bmat = self.fields[kern.BM : kern.BM + 6]  # (6, ncells) view
-        self.amat = np.zeros((6, ncells), dtype=f32)
-        self.mb = np.zeros(ncells, dtype=f32)
+        self.amat = np.zeros((6, ncells), dtype=real)
+        self.mb = np.zeros(ncells, dtype=real)
         # Initial normalisations (full intact family) and bond counts, for the damage floor and change detection.
         exists = lat.neighbours() >= 0
         m0 = (exists * (volume * lengths**2)).sum(axis=1)
@@ -272,7 +273,7 @@ class LPS(ForceLaw):
             coeff = 6.0 * g / math.pi + 16.0 / (9.0 * math.pi**2) * (self.bulk - 2.0 * g)
             s0 = math.sqrt(self.fracture_energy / (coeff * delta))
         self.s00 = s0
-        self.s_grid = np.zeros(ncells, dtype=f32)
+        self.s_grid = np.zeros(ncells, dtype=real)
         self.s_grid[cells] = min(s0, 3.0e38)
         self._scrit = (
             self.s_grid if math.isfinite(s0) else None
@@ -282,7 +283,7 @@ class LPS(ForceLaw):
         self._stiffness = self._particle_stiffness()
         self._stiffness_ref = self._interior_stiffness()
         # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
-        self.coef = np.full(len(lengths), self._stiffness_ref / float((volume / lengths).sum()), dtype=f32)
+        self.coef = np.full(len(lengths), self._stiffness_ref / float((volume / lengths).sum()), dtype=real)
 
     def _update_particles(self, rows: np.ndarray, intact: np.ndarray) -> None:
         """Recompute A_i, B_i and mb_i of particles ``rows`` from their intact bonds, (m, nb) bool."""

@@ -81,8 +81,9 @@ def _dilatation_run(
 
     Indices are unsigned (no wraparound selects, which would turn vector loads into scalar inserts); each particle
     still sums its bonds in stencil ``order``, so the result does not depend on the thread count."""
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
+    real = ux.dtype.type  # float32, or float64 on the float64 path
+    zero = real(0.0)
+    one = real(1.0)
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
@@ -176,12 +177,13 @@ def lps_dilatation(
     counts changed (bonds broken last step, pre-cracks): their A, B, mb are stale and this pass must be redone
     after refreshing them. Counting here saves the separate pass over the bond words at every step."""
     words = bits.shape[0]
-    inv_d = np.float32(1.0 / dim)
-    kb = np.float32(bulk)
-    vol = np.float32(volume)
+    real = ux.dtype.type  # float32, or float64 on the float64 path
+    inv_d = real(1.0 / dim)
+    kb = real(bulk)
+    vol = real(volume)
     total = 0
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(SCRATCH_DIL * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH_DIL * LANES, dtype=ux.dtype)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _dilatation_run(
@@ -236,9 +238,10 @@ def _force_run(
     """Force sums of the particles of one run into acc rows fx, fy, fz (without the factor V) and the count of
     intact bonds over their limit. ``scrit`` None (bonds never break): no limit test; numba compiles that loop
     separately."""
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    tiny = np.float32(1e-30)
+    real = ux.dtype.type  # float32, or float64 on the float64 path
+    zero = real(0.0)
+    one = real(1.0)
+    tiny = real(1e-30)
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
@@ -365,9 +368,9 @@ def lps_forces(
     newly_broken: np.ndarray,  # (n,) int32 output: bonds broken at this step per particle
 ) -> None:
     """Pass 2: force densities; bonds whose stretch passed min(s_i, s_j) break after contributing this step."""
-    vol = np.float32(volume)
+    vol = ux.dtype.type(volume)
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(SCRATCH_FORCE * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH_FORCE * LANES, dtype=ux.dtype)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             _force_run(

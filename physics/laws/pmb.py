@@ -50,6 +50,7 @@ class PMB(ForceLaw):
     contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
     stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
     name: ClassVar[str] = "pmb"
+    precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
 
     def __post_init__(self) -> None:
         if self.variant not in ("calibrated", "lammps"):
@@ -141,26 +142,26 @@ class PMB(ForceLaw):
         else:
             s0 = math.sqrt(4.0 * math.pi * self.fracture_energy / (9.0 * self.youngs_modulus * delta))
         self.s00 = s0
-        f32 = np.float32
+        real = self.dtype  # the float type of every table the kernels read (float32 unless asked)
         # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
         self.order = np.argsort(lat.flat_offset, kind="stable")
-        self.xix, self.xiy, self.xiz = (xi[:, a].astype(f32) for a in range(3))
-        self.length = lengths.astype(f32)
-        self.inv_len = (1.0 / lengths).astype(f32)
-        self.coef = (c * scale).astype(f32)
+        self.xix, self.xiy, self.xiz = (xi[:, a].astype(real) for a in range(3))
+        self.length = lengths.astype(real)
+        self.inv_len = (1.0 / lengths).astype(real)
+        self.coef = (c * scale).astype(real)
         if self.contact:
-            self.contact_d = np.minimum(0.9 * lengths, 1.35 * lat.spacing).astype(f32)
+            self.contact_d = np.minimum(0.9 * lengths, 1.35 * lat.spacing).astype(real)
             self.contact_k = 15.0 * c / delta
         else:
-            self.contact_d = np.full(len(lengths), -1.0, dtype=f32)
+            self.contact_d = np.full(len(lengths), -1.0, dtype=real)
             self.contact_k = 0.0
         ncells = int(np.prod(lat.padded_shape))
-        self.vol_grid = np.zeros(ncells, dtype=f32)
+        self.vol_grid = np.zeros(ncells, dtype=real)
         self.vol_grid[lat.cells] = volume
         # Per-axis surface factors (3, ncells) and squared bond direction cosines, for the directional rule.
-        self.g_axes = np.ones((3, ncells if self.surface_correction else 0), dtype=f32)
-        self.n2 = ((xi / lengths[:, None]) ** 2).T.astype(f32).copy()
-        self.s_grid = np.zeros(ncells, dtype=f32)
+        self.g_axes = np.ones((3, ncells if self.surface_correction else 0), dtype=real)
+        self.n2 = ((xi / lengths[:, None]) ** 2).T.astype(real).copy()
+        self.s_grid = np.zeros(ncells, dtype=real)
         # LAMMPS starts every particle with an unbounded s0 and sets it from the first step's stretches.
         self.s_grid[lat.cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
         if self.surface_correction:
@@ -173,7 +174,7 @@ class PMB(ForceLaw):
                 raise PhysicsError(
                     f"stiffness_scale must be {body.count} positive finite weights (one a particle)"
                 )
-            self.w_grid = np.zeros(ncells, dtype=f32)
+            self.w_grid = np.zeros(ncells, dtype=real)
             self.w_grid[lat.cells] = scale
             self._row_stiffness = self._scaled_row_stiffness(body)
 
@@ -191,7 +192,7 @@ class PMB(ForceLaw):
             energy = (exists * (s2 * lengths)[None, :]).sum(axis=1)
             bulk = float((s2 * lengths).sum())
             factors[axis] = bulk / np.maximum(energy, 1e-30)
-        return np.array(factors, dtype=np.float32)
+        return np.array(factors, dtype=self.dtype)
 
     def _scaled_row_stiffness(self, body) -> np.ndarray:
         """(n,) sum_j c G_ij w_i w_j V_j / |xi_j| over each particle's bonds (weighted bodies: the ADR masses

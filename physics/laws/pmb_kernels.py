@@ -146,10 +146,11 @@ def _plain_run(
     load of ``scrit`` in the loop); None: per-particle limits min(s_i, s_j). ``contact_d`` None: no contact;
     ``track_min`` None: no minimum stretch. numba prunes those branches at compile time, so each combination is
     its own loop."""
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    big = np.float32(3.0e38)
-    tiny = np.float32(1e-30)
+    real = ux.dtype.type  # float32, or float64 on the float64 path: every constant in the grid's type
+    zero = real(0.0)
+    one = real(1.0)
+    big = real(3.0e38)
+    tiny = real(1e-30)
     a1 = np.uint64(LANES)
     a2 = np.uint64(2 * LANES)
     a3 = np.uint64(3 * LANES)
@@ -253,15 +254,15 @@ def pmb_forces(
     """Bond-based forces without surface correction (LAMMPS variant, or surface_correction=False).
 
     ``min_stretch`` None: not computed (only LAMMPS's alpha rule needs it)."""
-    kc = np.float32(contact_k)
-    vp = np.float32(volume)
+    kc = ux.dtype.type(contact_k)
+    vp = ux.dtype.type(volume)
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(SCRATCH * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH * LANES, dtype=ux.dtype)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             if uniform_limit >= 0.0:
                 _plain_run(
-                    p0, i0, lanes, ux, uy, uz, vol, scrit, np.float32(uniform_limit), bits, off, order, xix, xiy,
+                    p0, i0, lanes, ux, uy, uz, vol, scrit, ux.dtype.type(uniform_limit), bits, off, order, xix, xiy,
                     xiz, inv_len, length, coef, vp, contact_d, kc, None if min_stretch is None else True, acc,
                 )  # fmt: skip
             else:
@@ -319,10 +320,11 @@ def _directional_run(
 ) -> None:
     """As _plain_run with the directional surface correction and no minimum stretch (acc: fx, fy, fz, over);
     ``wgrid`` (per cell, or None) scales each bond by the product of its ends' weights."""
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    half = np.float32(0.5)
-    tiny = np.float32(1e-30)
+    real = ux.dtype.type  # float32, or float64 on the float64 path
+    zero = real(0.0)
+    one = real(1.0)
+    half = real(0.5)
+    tiny = real(1e-30)
     a1 = np.uint64(LANES)
     a2 = np.uint64(2 * LANES)
     a3 = np.uint64(3 * LANES)
@@ -444,15 +446,15 @@ def pmb_forces_directional(
     wgrid: np.ndarray | None = None,  # (ncells,) float32 weights: a bond x w_i w_j; None: all 1
 ) -> None:
     """Bond-based forces with the directional surface correction."""
-    kc = np.float32(contact_k)
-    vp = np.float32(volume)
+    kc = ux.dtype.type(contact_k)
+    vp = ux.dtype.type(volume)
     for c in prange(chunks.shape[0] - 1):
-        acc = np.empty(SCRATCH * LANES, dtype=np.float32)
+        acc = np.empty(SCRATCH * LANES, dtype=ux.dtype)
         for r in range(chunks[c], chunks[c + 1]):
             p0, i0, count, lanes = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
             if uniform_limit >= 0.0:
                 _directional_run(
-                    p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, np.float32(uniform_limit),
+                    p0, i0, lanes, ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z, scrit, ux.dtype.type(uniform_limit),
                     bits, off, order, xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc, wgrid,
                 )  # fmt: skip
             else:
@@ -480,4 +482,4 @@ def stretch_limits(
     """LAMMPS's rule for the next step: s0_i = s00 - alpha * (smallest stretch of i's intact bonds, this step)."""
     for i in range(cells.shape[0]):
         smin = min_stretch[i]
-        scrit[cells[i]] = np.float32(s00 - alpha * smin) if smin < 1.0e38 else np.float32(3.0e38)
+        scrit[cells[i]] = scrit.dtype.type(s00 - alpha * smin) if smin < 1.0e38 else scrit.dtype.type(3.0e38)
