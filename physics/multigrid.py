@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from physics import balance as bal
 from physics import integrators
 from physics.body import Body
+from physics.laws.base import grid_dtype
 
 MIN_COARSE = 100  # coarsen while the next level keeps at least about this many particles: the coarsest level
 # (under 8 x MIN_COARSE particles) is solved directly (dense Cholesky of its assembled stiffness)
@@ -143,10 +144,11 @@ class Probe:
         self.law = law
         self.u = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
-        self.ux = np.zeros(ncells, dtype=np.float32)
-        self.uy = np.zeros(ncells, dtype=np.float32)
-        self.uz = np.zeros(ncells, dtype=np.float32)
-        self.min_stretch = np.zeros(n, dtype=np.float32)
+        real = grid_dtype(law)  # the law's float type: float32, or float64 on the float64 path
+        self.ux = np.zeros(ncells, dtype=real)
+        self.uy = np.zeros(ncells, dtype=real)
+        self.uz = np.zeros(ncells, dtype=real)
+        self.min_stretch = np.zeros(n, dtype=real)
         self.newly_broken = np.zeros(n, dtype=np.int32)
         self.bits = bits.copy()
 

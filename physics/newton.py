@@ -43,6 +43,7 @@ import numpy as np
 
 from physics import integrators, relaxation
 from physics.conditions import Displacement, Fixed, Force, Torque
+from physics.laws.base import grid_dtype
 
 FD_STEP = 3e-4  # directional derivatives: the largest displacement of h v, in lattice spacings
 MAX_NEWTON = 12  # Newton iterations per solve before it counts as failed (load stepping takes over)
@@ -83,10 +84,11 @@ class Tangent:
         self.law = sim.law
         self.u = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
-        self.ux = np.zeros(ncells, dtype=np.float32)
-        self.uy = np.zeros(ncells, dtype=np.float32)
-        self.uz = np.zeros(ncells, dtype=np.float32)
-        self.min_stretch = np.zeros(n, dtype=np.float32)
+        real = grid_dtype(sim.law)  # the law's float type: float32, or float64 on the float64 path
+        self.ux = np.zeros(ncells, dtype=real)
+        self.uy = np.zeros(ncells, dtype=real)
+        self.uz = np.zeros(ncells, dtype=real)
+        self.min_stretch = np.zeros(n, dtype=real)
         self.newly_broken = np.zeros(n, dtype=np.int32)
         self.bits = sim.bits.copy()
         self.count = n
