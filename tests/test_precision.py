@@ -1,0 +1,90 @@
+"""The float64 engine path (Simulation(precision="float64")): the bond kernels compiled for float64, on tiny
+bodies. float32 stays the default and computes exactly as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics import Body, Fixed, Force, PhysicsError, Simulation, make_law, multigrid, newton, relaxation
+
+DX = 1e-3
+
+
+def _bar(shape, law, precision=None, force=(0.0, 0.0, -20.0)) -> Simulation:
+    body = Body.from_occupancy(np.ones(shape, dtype=bool), DX, 2700.0)
+    body.point_set("clamp", lambda x: x[:, 0] < 1.5 * DX)
+    body.point_set("tip", lambda x: x[:, 0] > (shape[0] - 1.5) * DX)
+    return Simulation(body, law, [Fixed("clamp"), Force("tip", value=force)], precision=precision)
+
+
+def _residual(sim) -> tuple[float, float]:
+    f = relaxation.out_of_balance(sim)
+    return relaxation.residual_of(sim, f), relaxation.imbalance(sim)
+
+
+def test_float64_static_solve_reaches_a_residual_float32_cannot():
+    """Newton to 1e-9 of the bond forces: the float32 kernels cannot resolve it (the solve fails), the float64
+    ones get there in a few iterations, at the deflection the float32 solve converges to at its own floor."""
+    shape = (10, 3, 3)
+    loose = _bar(shape, make_law("pmb", youngs_modulus=70e9))
+    assert newton.solve(loose, tolerance=1e-4, balance=1e-4)["converged"]
+    single = _bar(shape, make_law("pmb", youngs_modulus=70e9))
+    assert single.ux.dtype == np.float32 and single.law.xix.dtype == np.float32  # the default is unchanged
+    assert not newton.solve(single, tolerance=1e-9, balance=1e-9)["converged"]
+    double = _bar(shape, make_law("pmb", youngs_modulus=70e9), precision="float64")
+    assert double.ux.dtype == np.float64 and double.internal.dtype == np.float64
+    info = newton.solve(double, tolerance=1e-9, balance=1e-9)
+    assert info["converged"] and info["iterations"] <= 8
+    residual, imbalance = _residual(double)
+    assert residual < 1e-9 and imbalance < 1e-9
+    tip = double.body.sets["tip"]
+    assert double.u[tip, 2].mean() == pytest.approx(loose.u[tip, 2].mean(), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("pmb", dict(youngs_modulus=70e9, critical_stretch=4e-3)),
+        ("lps", dict(youngs_modulus=70e9, poisson_ratio=0.3, critical_stretch=4e-3)),
+    ],
+)
+def test_float64_forces_agree_with_float32_and_break_the_same_bonds(name, params):
+    """The same law in both types on a holed block at random displacements: forces within float32's resolution
+    of the float64 ones, and the same bonds broken (none near the limit, so rounding cannot split them)."""
+    occ = np.ones((8, 6, 5), dtype=bool)
+    occ[3:5, 2:4, 1:3] = False
+    rng = np.random.default_rng(3)
+    u = rng.normal(scale=1.5e-6, size=(int(occ.sum()), 3))
+    u[:40, 0] += 1e-5  # stretches far past the limit: these bonds break in both types
+    forces, bits = {}, {}
+    for precision in ("float32", "float64"):
+        sim = Simulation(Body.from_occupancy(occ, DX, 2700.0), make_law(name, **params), precision=precision)
+        sim.u[:] = u
+        for _ in range(2):  # LAMMPS's alpha rule sets the limits from the first evaluation's stretches
+            relaxation.out_of_balance(sim)
+        forces[precision], bits[precision] = sim.force.copy(), sim.bits.copy()
+        assert sim.law.xix.dtype == np.dtype(precision)
+    scale = np.abs(forces["float64"]).max()
+    assert np.abs(forces["float32"] - forces["float64"]).max() < 1e-4 * scale
+    assert np.array_equal(bits["float32"], bits["float64"])
+    assert not np.array_equal(bits["float64"], sim.law.initial_bonds(sim.body))  # some did break
+
+
+def test_float64_multigrid_and_lps_reach_a_tight_residual(monkeypatch):
+    """The multigrid solver on an LPS body in float64 (its coarse levels stay float32: a preconditioner) meets a
+    residual the float32 evaluation cannot."""
+    monkeypatch.setattr(multigrid, "MIN_COARSE", 40)
+    sim = _bar((24, 4, 4), make_law("lps", youngs_modulus=70e9, poisson_ratio=0.3), "float64")
+    info = relaxation.relax(sim, 4000, 1e-8, multigrid=True, balance=1e-8)
+    assert info["converged"] and multigrid.solver_for(sim) is not None
+    residual, imbalance = _residual(sim)
+    assert residual < 1e-8 and imbalance < 1e-8
+
+
+def test_precision_is_checked():
+    with pytest.raises(PhysicsError, match="precision must be one of"):
+        _bar((4, 2, 2), make_law("pmb", youngs_modulus=70e9), precision="float16")
+    joint = make_law("voxel_joint")
+    with pytest.raises(PhysicsError, match="float32 only"):
+        joint.use_precision("float64")
