@@ -12,6 +12,13 @@ tick redraws it; solving), also printed for the preconditioner's build alone.
 
     .venv/bin/python benchmarks/bench_live.py                # ~1 min on 2 cores
     .venv/bin/python benchmarks/bench_live.py --shape 60 16 16 --repeats 3
+
+The page cannot update inside one evaluation of the law (a numba kernel over every bond). ``--evaluation``
+measures how long one takes in a static Newton solve (its residuals, median) and the solve's peak memory per
+particle (VmHWM over the process's before the body, each size in a fresh process), and prints the particle count
+at which one evaluation would take 0.5 s and the memory that count needs:
+
+    .venv/bin/python benchmarks/bench_live.py --evaluation --model lps --shapes 50x25x25 100x25x25
 """
 
 from __future__ import annotations
@@ -47,13 +54,13 @@ with connect(sys.argv[1], subprotocols=["viser-v" + viser.__version__], max_size
 """
 
 
-def job_and_grid(shape: tuple[int, int, int]) -> tuple[VoxelGrid, Job]:
+def job_and_grid(shape: tuple[int, int, int], model: str = "pmb") -> tuple[VoxelGrid, Job]:
     grid = VoxelGrid(np.ones(shape, dtype=bool), 1.0, (0.5, 0.5, 0.5))
     job = Job(
         part=PartSpec(source=Path("bar")),
         voxels=VoxelSpec(pitch=1.0),
         material=get_material("PLA"),
-        physics=PhysicsSpec(model="pmb"),
+        physics=PhysicsSpec(model=model),
         fix=(Fix("x < 1"),),
         load=(parse_load_flag(">X:force=0,0,-20"),),
         test=TestSpec(kind="static", tolerance=1e-4),
@@ -102,11 +109,73 @@ def solve(grid, job, live: bool) -> tuple[float, int, float, int, float, float]:
         return seconds, report.steps, view.throttle.spent, view.throttle.count, gap, build_gap
 
 
+def _high_water() -> int:
+    """Peak resident memory of this process (bytes)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise SystemExit("no VmHWM in /proc/self/status")
+
+
+def evaluation_child(shape: tuple[int, int, int], model: str) -> None:
+    """One size in this (fresh) process: print particles, median seconds per residual, peak bytes per particle."""
+    from physics import newton
+
+    small, small_job = job_and_grid((12, 4, 4), model)
+    run_test(small, small_job)  # imports and numba's caches
+    base = _high_water()
+    grid, job = job_and_grid(shape, model)
+    seconds: list[float] = []
+    residual = newton.Newton.residual
+
+    def timed(self):
+        t0 = time.perf_counter()
+        out = residual(self)
+        seconds.append(time.perf_counter() - t0)
+        return out
+
+    newton.Newton.residual = timed
+    run_test(grid, job)
+    print(grid.count, statistics.median(seconds), (_high_water() - base) / grid.count)
+
+
+def evaluation(shapes: list[str], model: str) -> None:
+    rows = []
+    for text in shapes:
+        shape = [int(v) for v in text.lower().split("x")]
+        out = subprocess.run(
+            [sys.executable, __file__, "--evaluation-child", *map(str, shape), "--model", model],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        n, sec, per = out.stdout.split()[-3:]
+        rows.append((int(n), float(sec), float(per)))
+    load = open("/proc/loadavg").read().split()[0]
+    print(f"bench_live --evaluation: one evaluation of the {model.upper()} law in a static Newton solve of a bar "
+          f"(residuals, median), peak memory of the solve (load average {load})")  # fmt: skip
+    for n, sec, per in rows:
+        print(f"  {n:>9,} particles  {1e3 * sec:8.1f} ms an evaluation ({1e9 * sec / n:6.0f} ns a particle), "
+              f"{per:6.0f} bytes a particle at the solve's peak")  # fmt: skip
+    n, sec, per = rows[-1]
+    at = 0.5 * n / sec
+    print(f"  one evaluation takes 0.5 s at about {at / 1e6:.2f} M particles (linear from the largest), whose solve "
+          f"needs about {at * per / 2**30:.1f} GiB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", type=int, nargs=3, default=(40, 10, 10), help="bar voxels (1 mm)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--evaluation", action="store_true", help="time one evaluation of the law (see above)")
+    parser.add_argument("--shapes", nargs="+", default=["50x25x25", "100x25x25"], help="--evaluation's bars")
+    parser.add_argument("--model", default="lps", help="--evaluation's law (pmb, lps)")
+    parser.add_argument("--evaluation-child", type=int, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.evaluation_child:
+        evaluation_child(tuple(args.evaluation_child), args.model)
+        return
+    if args.evaluation:
+        evaluation(args.shapes, args.model)
+        return
     grid, job = job_and_grid(tuple(args.shape))
     solve(grid, job, False)  # warm numba's caches and the imports
     plain, live, shares, gaps, build_gaps = [], [], [], [], []
