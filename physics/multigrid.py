@@ -430,8 +430,9 @@ def solver_for(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     not apply: no held particle, a law without an elastic copy, or a body too small to coarsen.
 
     ``tick()`` (a caller's look inside the build, 1-2 s at 62,500 particles) is called between its steps: after
-    each level and each product of the Lanczos estimates and the coarsest level's probing. It may raise to
-    abandon the build (nothing is cached then)."""
+    each level and each product of the Lanczos estimates and the coarsest level's probing (and inside a product
+    of a body over physics.laws.base.GROUP_PARTICLES). It may raise to abandon the build (nothing is cached
+    then)."""
     cached = _SOLVERS.get(sim)
     if cached is not None:
         return cached if cached.levels else None
@@ -441,7 +442,7 @@ def solver_for(sim, tick: Callable[[], None] | None = None) -> Solver | None:
 
 
 def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
-    tick = tick or (lambda: None)
+    observer, tick = tick, tick or (lambda: None)
     if sim.free.all() or not sim.free.any():
         return None
     # A damaged body (pre-cracks) still gets its hierarchy: Newton's preconditioner uses it (coarse levels
@@ -467,6 +468,7 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
         return None
     for level in levels:
         level.after = tick
+        level.op.between = observer  # and inside a product of a very large body (physics.laws.base.chunk_groups)
     for k in range(len(levels) - 2, 0, -1):
         levels[k].estimate_lmax(seed=k)
     levels[0].estimate_lmax(seed=0, steps=FINE_POWER_STEPS)
@@ -479,5 +481,5 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     except np.linalg.LinAlgError:  # not positive definite: a coarse body that can move freely
         return None
     for level in levels:
-        level.after = None
+        level.after = level.op.between = None
     return Solver(sim, levels, transfers)

@@ -183,6 +183,7 @@ class Newton:
         self.pattern = Pattern(sim)
         # ``tick`` (see below) looks inside the preconditioner's build too (where["building"] True; a stop
         # asked there is left to the solve's callback).
+        self.tangent = None
         self.tick = tick
         self._ticked = time.perf_counter()
         self._residuals = 0
@@ -200,18 +201,34 @@ class Newton:
         # An observer's look inside a long Newton iteration (an evaluation of the law can take a second on a big
         # body, an iteration dozens): tick(where) is called at most every TICK_SECONDS, between evaluations,
         # with where = {"iteration": Newton iterations so far, "krylov": CG iteration of the linear solve (0
-        # outside one), "evaluations": of the law so far, "building": True inside the preconditioner's build}.
+        # outside one), "evaluations": of the law so far, "building": True inside the preconditioner's build,
+        # "within": True inside an evaluation (between kernel calls of a body over GROUP_PARTICLES)}.
         # sim.u is the current iterate (a line search's trial state inside one). True asks the
         # solve to stop at its current iterate after the callback has seen it (``solve`` returns "stopped");
         # ``trace`` knows no stop: its observer raises instead.
         self.tangent.after = self._tick
+        self.tangent.between = self.sim.between
         self._stop = False
+
+    @property
+    def tick(self) -> Callable[[dict], bool] | None:
+        return self._observer
+
+    @tick.setter
+    def tick(self, tick: Callable[[dict], bool] | None) -> None:
+        # An evaluation of a very large body (over 0.5 s) looks in between its kernel calls too
+        # (physics.laws.base.chunk_groups; where["within"] True): the states' ``between``.
+        self._observer = tick
+        between = None if tick is None else (lambda: self._tick(within=True))
+        self.sim.between = between
+        if self.tangent is not None:
+            self.tangent.between = between
 
     @property
     def evaluations(self) -> int:
         """Evaluations of the law on the body so far: residuals and tangent products (the preconditioner's
         smoothing included; its coarse levels not)."""
-        return self._residuals + self.tangent.products
+        return self._residuals + (self.tangent.products if self.tangent is not None else 0)
 
     # ---- evaluations ------------------------------------------------------------------------------------
     def residual(self) -> np.ndarray:
@@ -224,12 +241,12 @@ class Newton:
         self._tick()
         return r
 
-    def _tick(self, building: bool = False) -> None:
-        if self.tick is None or time.perf_counter() - self._ticked < TICK_SECONDS:
+    def _tick(self, building: bool = False, within: bool = False) -> None:
+        if self._observer is None or time.perf_counter() - self._ticked < TICK_SECONDS:
             return
-        where = {"iteration": self.iterations, "krylov": self._krylov,
-                 "evaluations": 0 if building else self.evaluations, "building": building}  # fmt: skip
-        if self.tick(where) and not building:
+        where = {"iteration": self.iterations, "krylov": self._krylov, "evaluations": 0 if building else
+                 self.evaluations, "building": building, "within": within}  # fmt: skip
+        if self._observer(where) and not building:
             self._stop = True
         self._ticked = time.perf_counter()
 

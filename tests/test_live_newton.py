@@ -166,3 +166,34 @@ def test_the_page_updates_while_newtons_preconditioner_is_built_and_a_stop_there
     assert any("building the solver's preconditioner" in s for s in statuses)
     assert not report.converged and any("stopped from the live view" in n for n in report.notes)
     assert len(callbacks) == 1  # the solve's first callback saw the stop
+
+
+@pytest.mark.parametrize("model", ["pmb", "lps"])
+def test_an_observed_evaluation_of_a_big_body_looks_in_between_its_kernel_calls_and_gives_the_same_forces(
+    monkeypatch, model
+) -> None:
+    """A body over physics.laws.base.GROUP_PARTICLES is evaluated in groups of particles when Newton's tick is
+    attached (the page updates inside an evaluation of over 0.5 s); the solve is the same to the bit."""
+    from fab.stress import build_model, make_conditions, make_law
+    from physics import Simulation
+    from physics.laws import base
+
+    grid, job = _bar_job()
+    grid = type(grid)(np.ones((20, 8, 8), dtype=bool), 1.0, (0.5, 0.5, 0.5))  # 1,280 particles, 5 chunks
+    job = dataclasses.replace(job, physics=dataclasses.replace(job.physics, model=model))
+    monkeypatch.setattr(base, "GROUP_PARTICLES", 300)
+    monkeypatch.setattr(newton, "TICK_SECONDS", 0.0)
+
+    def solved(tick) -> np.ndarray:
+        model_ = build_model(grid, job, job.material)
+        law, _ = make_law(job.physics, job.material, 3, model_.body.lattice.horizon)
+        sim = Simulation(model_.body, law, make_conditions(model_, job, job.material).conditions, damping=0.0)
+        newton.newton_for(sim, tick=tick)
+        assert len(base.chunk_groups(sim.body.lattice, sim)) == (1 if tick is None else 4)
+        assert newton.static(sim, tolerance=1e-4)["converged"]
+        return sim.u
+
+    looks: list[dict] = []
+    observed = solved(lambda where: looks.append(where) or False)
+    assert sum(w["within"] for w in looks) > 50 and any(w["building"] for w in looks)
+    assert np.array_equal(observed, solved(None))

@@ -186,15 +186,18 @@ class SimulationLive:
     def tick(self, where: dict) -> bool:
         """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.1 s at most): a snapshot
         when one is due, and pause and stop as at the callback. True asks the solve to stop at its iterate (its
-        callback then reports why). Inside the solver's build (where["building"]) the page updates and pause
-        holds it; a stop waits for the solve's first callback (a failure test's stop is reported from there)."""
+        callback then reports why). Inside the solver's build (where["building"]) or one evaluation of a very
+        large body (where["within"]) the page updates and pause holds it; a stop waits for the next look from
+        outside (the solve's first callback after a build, where a failure test's stop is reported)."""
         self.inner = where
-        if where.get("building"):
+        if where.get("building") or where.get("within"):
             self._steer(self.sim, building=True)
             return False
         return self._steer(self.sim) is not None
 
     def _steer(self, sim, building: bool = False) -> str | None:
+        """Pause, stop, a new load factor, a snapshot when due; ``building``: inside the solver's build or one
+        evaluation of the law (a stop or a new factor waits for the next look from outside)."""
         if self.controls.paused:
             self._snapshot(sim)
             self.controls.wait_while_paused(lambda: self._redraw_if_dirty(sim))

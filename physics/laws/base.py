@@ -18,6 +18,31 @@ REQUIRED = ("setup", "initial_bonds", "compute", "stable_time_step")
 
 LAWS: dict[str, type] = {}
 
+# An observed evaluation (the state has ``between``, a callable) of a body above this many particles calls its
+# kernels on about this many at a time and the observer between them (a live page within one evaluation: 0.5 s
+# at about 0.5 M particles of LPS on the loaded 2-core machine, benchmarks/bench_live.py --evaluation).
+GROUP_PARTICLES = 100_000
+
+
+def chunk_groups(lattice, state) -> list[np.ndarray]:
+    """The run-chunk boundaries (``lattice.run_chunks``) of each kernel call of one evaluation: all of them in one
+    call (the normal path), or, where ``state.between`` is set and the body is larger than GROUP_PARTICLES,
+    consecutive slices of about GROUP_PARTICLES particles. A law calls ``state.between()`` after each call of a
+    split evaluation (``between_groups``); each particle's outputs come from the same arithmetic either way."""
+    chunks = lattice.run_chunks
+    if getattr(state, "between", None) is None or lattice.count <= GROUP_PARTICLES:
+        return [chunks]
+    ends = np.concatenate([[0], np.cumsum(lattice.runs[:, 2])])[chunks]  # particles before each chunk boundary
+    marks = np.searchsorted(ends, np.arange(GROUP_PARTICLES, ends[-1], GROUP_PARTICLES))
+    cuts = np.unique(np.concatenate([[0], marks, [len(chunks) - 1]]))
+    return [np.ascontiguousarray(chunks[a : b + 1]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def between_groups(state, groups: list[np.ndarray]) -> None:
+    """After a kernel call over one of ``groups``: the state's observer, where the evaluation is split."""
+    if len(groups) > 1:
+        state.between()
+
 
 PRECISIONS = ("float32", "float64")
 

@@ -47,7 +47,7 @@ from numba import njit, prange
 from physics.bonds import intact_bond_mask
 from physics.errors import PhysicsError
 from physics.laws import lps_kernels as kern
-from physics.laws.base import ForceLaw, register_law
+from physics.laws.base import ForceLaw, between_groups, chunk_groups, register_law
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
 CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor
@@ -421,25 +421,31 @@ class LPS(ForceLaw):
 
     def compute(self, state) -> None:
         lat = self.body.lattice
-        runs, chunks = lat.runs, lat.run_chunks
+        runs = lat.runs
+        groups = chunk_groups(lat, state)  # one call each (the normal path) unless observed on a big body
         args = (self.xix, self.xiy, self.xiz, self.length)
         bits = state.bits
         # Pass 1 also counts intact bonds: where a count changed (bonds broke last step, pre-cracks), refresh
         # those particles' A, B, mb and redo the pass. No separate pass over the bond words at every step.
         for _ in range(2):
-            changed = kern.lps_dilatation(
-                runs, chunks, state.ux, state.uy, state.uz, self.amat, self.fields, self.mb, bits,
-                self._counts, self._changed, lat.flat_offset, self.order, *args, self.pq, self.phi, self.wdx,
-                self._volume, self.bulk, self.dim,
-            )  # fmt: skip
+            changed = 0
+            for chunks in groups:
+                changed += kern.lps_dilatation(
+                    runs, chunks, state.ux, state.uy, state.uz, self.amat, self.fields, self.mb, bits,
+                    self._counts, self._changed, lat.flat_offset, self.order, *args, self.pq, self.phi, self.wdx,
+                    self._volume, self.bulk, self.dim,
+                )  # fmt: skip
+                between_groups(state, groups)
             if changed == 0:
                 break
             self._refresh_changed(bits)
-        kern.lps_forces(
-            runs, chunks, state.ux, state.uy, state.uz, self.fields, self._scrit, bits, lat.flat_offset,
-            self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd, self._volume, state.force,
-            state.newly_broken,
-        )  # fmt: skip
+        for chunks in groups:
+            kern.lps_forces(
+                runs, chunks, state.ux, state.uy, state.uz, self.fields, self._scrit, bits, lat.flat_offset,
+                self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd, self._volume, state.force,
+                state.newly_broken,
+            )  # fmt: skip
+            between_groups(state, groups)
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):

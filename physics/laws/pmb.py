@@ -33,7 +33,7 @@ import numpy as np
 from physics.bonds import bond_geometry
 from physics.errors import PhysicsError
 from physics.laws import pmb_kernels as kern
-from physics.laws.base import ForceLaw, register_law
+from physics.laws.base import ForceLaw, between_groups, chunk_groups, register_law
 
 
 @register_law
@@ -251,9 +251,18 @@ class PMB(ForceLaw):
             return
         lat = self.body.lattice
         per_particle = self.variant == "lammps" and bool(self.alpha)
+        groups = chunk_groups(lat, state)
+        for chunks in groups:
+            self._forces(lat, chunks, state, per_particle)
+            between_groups(state, groups)
+        if per_particle:
+            # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
+            kern.stretch_limits(lat.cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
+
+    def _forces(self, lat, chunks, state, per_particle: bool) -> None:
         kern.pmb_forces(
             lat.runs,
-            lat.run_chunks,
+            chunks,
             state.ux,
             state.uy,
             state.uz,
@@ -276,15 +285,18 @@ class PMB(ForceLaw):
             state.min_stretch if per_particle else None,
             state.newly_broken,
         )
-        if per_particle:
-            # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
-            kern.stretch_limits(lat.cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
 
     def _compute_directional(self, state) -> None:
         lat = self.body.lattice
+        groups = chunk_groups(lat, state)
+        for chunks in groups:
+            self._forces_directional(lat, chunks, state)
+            between_groups(state, groups)
+
+    def _forces_directional(self, lat, chunks, state) -> None:
         kern.pmb_forces_directional(
             lat.runs,
-            lat.run_chunks,
+            chunks,
             state.ux,
             state.uy,
             state.uz,
