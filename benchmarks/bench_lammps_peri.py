@@ -13,8 +13,10 @@ How the two sides are timed (the same work where it can be, said plainly where i
 - LAMMPS at its best on this machine: 1 and 2 MPI ranks, its neighbour skin tuned per lattice (the fastest of
   0.5, 1, 2 and 4 spacings on a short run). Debian's build has no OPENMP package (``lmp -h``), so no
   ``peri/pmb/omp`` style; ours runs 2 numba threads (and 1, for the serial pair);
-- precision differs and is labelled: our bond kernels compute in float32 (displacements and velocities in
-  float64), LAMMPS in double;
+- precision: our bond kernels compute in float32 by default (displacements and velocities in float64), LAMMPS in
+  double; every case with a LAMMPS run also runs our float64 path (``Simulation(precision="float64")``, the
+  same kernels compiled for double) against the same LAMMPS runs, so the "float64" ratio compares the same
+  precision (``--no-float64`` skips it);
 - contact scope differs and is measured: ours applies LAMMPS's short-range force to every pair of the reference
   stencil (bonded or broken); LAMMPS to every pair of its neighbour list, which also holds pairs that were
   not neighbours at the start. The run counts, at its end, the non-stencil pairs closer than LAMMPS's contact
@@ -75,7 +77,7 @@ def cylinder_occupancy(spacing: float) -> tuple[np.ndarray, np.ndarray]:
     return occ, origin
 
 
-def _indentation(spacing: float, shift: float = 0.0) -> Simulation:
+def _indentation(spacing: float, shift: float = 0.0, precision: str | None = None) -> Simulation:
     occ, origin = cylinder_occupancy(spacing)
     # LAMMPS's horizon is given in metres; our stencil is in cells.
     body = Body.from_occupancy(occ, spacing, 2200.0, origin=origin, horizon_cells=HORIZON / spacing)
@@ -83,7 +85,7 @@ def _indentation(spacing: float, shift: float = 0.0) -> Simulation:
     indenter = SphereIndenter(
         center=(0.0, 0.00155 * (1.0 + shift), 0.0), radius=0.0015, stiffness=1e17, velocity=(0.0, -100.0, 0.0)
     )
-    return Simulation(body, law, [indenter])
+    return Simulation(body, law, [indenter], precision=precision)
 
 
 def _best_of(make, steps: int, repeat: int, threads: int, **run) -> tuple[float, Simulation, object]:
@@ -98,19 +100,26 @@ def _best_of(make, steps: int, repeat: int, threads: int, **run) -> tuple[float,
     return best, sim, res
 
 
-def run_engine(spacing: float, steps: int, repeat: int, threads: int, ensemble: int = 1) -> dict:
+def run_engine(
+    spacing: float, steps: int, repeat: int, threads: int, ensemble: int = 1, precision: str = "float32"
+) -> dict:
     """Time in.peri.pmb at ``spacing`` (best of ``repeat``, on ``threads`` and on 1 thread); with ``ensemble`` > 1
     also run copies whose indenter starts a few nm off.
 
     Dynamic fracture is chaotic: moving the indenter's start by 1e-7 of its height moves the mean damage by
     about +-0.02 (ours and, presumably, LAMMPS's: its rank count changes summation order), so the ensemble's mean is
-    the figure to compare with LAMMPS's single run."""
-    _indentation(spacing).run(2, dt=1e-7)  # numba compile / cache load outside the timing
-    sim, held = _built(lambda: _indentation(spacing))
-    seconds, sim, res = _best_of(lambda: _indentation(spacing), steps, repeat, threads, dt=1e-7)
-    serial, _, _ = _best_of(lambda: _indentation(spacing), steps, repeat, 1, dt=1e-7)
+    the figure to compare with LAMMPS's single run. ``precision``: the bond kernels' float type."""
+
+    def make(shift: float = 0.0) -> Simulation:
+        return _indentation(spacing, shift, precision)
+
+    make().run(2, dt=1e-7)  # numba compile / cache load outside the timing
+    sim, held = _built(make)
+    seconds, sim, res = _best_of(make, steps, repeat, threads, dt=1e-7)
+    serial, _, _ = _best_of(make, steps, repeat, 1, dt=1e-7)
     numba.set_num_threads(threads)
     row = _row(sim, steps, seconds, held) | {
+        "precision": precision,
         "threads": threads,
         "seconds_1_thread": serial,
         "mean_damage": res.mean_damage,
@@ -119,7 +128,7 @@ def run_engine(spacing: float, steps: int, repeat: int, threads: int, ensemble: 
     if ensemble > 1:
         shifts = [1e-7, -1e-7, 1e-6, -1e-6, 2e-6, -2e-6, 5e-6][: ensemble - 1]
         damage = [res.mean_damage] + [
-            _indentation(spacing, d).run(steps, dt=1e-7, check_every=steps).mean_damage for d in shifts
+            make(d).run(steps, dt=1e-7, check_every=steps).mean_damage for d in shifts
         ]
         row["ensemble_mean_damage"] = float(np.mean(damage))
         row["ensemble_damage_std"] = float(np.std(damage))
@@ -166,17 +175,19 @@ def _built(make) -> tuple[Simulation, int]:
 
 
 def _step_bytes(sim: Simulation) -> float:
-    """Bytes a time step must move per particle: the force kernel reads the float32 displacement grids and the
-    bond bits and writes the float64 force and the broken-bond count (plus the per-particle limits and least
-    stretch of LAMMPS's alpha rule, or the three surface factors of the directional law); Verlet reads the force
-    and reads and writes u and v (float64) and writes the float32 grids. Neighbours' values come from cache."""
+    """Bytes a time step must move per particle: the force kernel reads the displacement grids (float32, or
+    float64 on the float64 path) and the bond bits and writes the float64 force and the broken-bond count (plus
+    the per-particle limits and least stretch of LAMMPS's alpha rule, or the three surface factors of the
+    directional law); Verlet reads the force and reads and writes u and v (float64) and writes the grids.
+    Neighbours' values come from cache."""
     law = sim.law
     n = sim.body.count
-    per = 12 + sim.bits.nbytes / n + 24 + 4 + 3 * 24 + 2 * 24 + 12
+    g = sim.ux.itemsize
+    per = 3 * g + sim.bits.nbytes / n + 24 + 4 + 3 * 24 + 2 * 24 + 3 * g
     if getattr(law, "variant", "") == "lammps" and getattr(law, "alpha", 0.0):
-        per += 8
+        per += 2 * g
     if getattr(law, "surface_correction", False):
-        per += 12
+        per += 3 * g
     return per
 
 
@@ -315,6 +326,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="numba threads for our engine (default: all)")
     ap.add_argument("--no-lammps", action="store_true")
+    ap.add_argument("--no-float64", action="store_true", help="skip our float64 runs of the LAMMPS cases")
     args = ap.parse_args()
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(threads)
@@ -342,15 +354,21 @@ def main() -> None:
         row["memory_bound_particle_steps_per_s"] = mem
         row["flop_bound_particle_steps_per_s"] = flop
         row["share_of_bound"] = row["particle_steps_per_s"] / min(mem, flop)
+        if case in peers and not args.no_float64:
+            # The same case on our float64 path (same precision as LAMMPS), against the same LAMMPS runs.
+            row["float64"] = run_engine(*peers[case], args.repeat, threads, 5 if case == "peri" else 1, "float64")
         if case in peers and not args.no_lammps:
             peer = lammps_best(*peers[case], args.repeat)
             row["lammps"] = peer
             if peer:
                 times = [peer.get("seconds_1_rank"), peer.get("seconds_2_rank")]
                 best = min(t for t in times if t is not None) if any(times) else None
-                row["ratio_best_vs_best"] = best / row["seconds"] if best else None
                 s1 = peer.get("seconds_1_rank")
-                row["ratio_1_rank_vs_1_thread"] = s1 / row["seconds_1_thread"] if s1 else None
+                for ours in (row, row.get("float64")):
+                    if ours is None:
+                        continue
+                    ours["ratio_best_vs_best"] = best / ours["seconds"] if best else None
+                    ours["ratio_1_rank_vs_1_thread"] = s1 / ours["seconds_1_thread"] if s1 else None
         rows[case] = row
         if not args.json:
             _print_case(case, row)
@@ -379,6 +397,19 @@ def _print_case(case: str, row: dict) -> None:
         f"  ours (float32 bonds, {row['threads']} threads, best of runs)   {g(row['seconds'])} s  "
         f"{row['particle_steps_per_s'] / 1e6:.2f} M particle-steps/s  (1 thread: {g(row.get('seconds_1_thread'))} s)"
     )
+    double = row.get("float64")
+    if double is not None:
+        ens = (
+            f", damage {double['mean_damage']:.4g} (ensemble {double['ensemble_mean_damage']:.3f} +- "
+            f"{double['ensemble_damage_std']:.3f})"
+            if "ensemble_mean_damage" in double
+            else f", damage {double['mean_damage']:.4g}"
+        )
+        print(
+            f"  ours (float64 bonds, {double['threads']} threads, best of runs)   {g(double['seconds'])} s  "
+            f"{double['particle_steps_per_s'] / 1e6:.2f} M particle-steps/s  "
+            f"(1 thread: {g(double.get('seconds_1_thread'))} s){ens}"
+        )
     print(
         f"  bounds: memory {row['memory_bound_particle_steps_per_s'] / 1e6:.1f} M/s "
         f"({row['bytes_per_particle_step']:.0f} B/particle-step), float32 arithmetic "
@@ -411,6 +442,12 @@ def _print_case(case: str, row: dict) -> None:
             f"1 rank / 1 thread: {g(row.get('ratio_1_rank_vs_1_thread'), '.2f')}x "
             "(float32 vs double; contact scope as above)"
         )
+        if double is not None:
+            print(
+                f"  ratio LAMMPS best / ours best, both double: {g(double.get('ratio_best_vs_best'), '.2f')}x; "
+                f"1 rank / 1 thread: {g(double.get('ratio_1_rank_vs_1_thread'), '.2f')}x "
+                "(same precision; contact scope as above)"
+            )
 
 
 if __name__ == "__main__":
