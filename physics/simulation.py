@@ -23,6 +23,7 @@ blows up, and suggests the fix.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,26 @@ class Simulation:
         self.t = 0.0
         self.step = 0
         self.dt = 0.0
+
+    def set_precision(self, precision: str) -> None:
+        """Switch the bond kernels' float type now, keeping the state: e.g. a float32 solve finished in float64
+        (its last iterations and the residual and balance tests), where float32 stops resolving the residual.
+
+        The law's tables keep their values (the same model, evaluated in the new type; a law shared with another
+        simulation switches for it too). Solvers built on the old type's buffers (multigrid, Newton) are dropped
+        and rebuilt on their next use."""
+        self.law.to_precision(precision)
+        real = grid_dtype(self.law)
+        if self.ux.dtype == real:
+            return
+        self.internal = self.internal.astype(real)
+        self.ux, self.uy, self.uz = (np.zeros_like(g, dtype=real) for g in (self.ux, self.uy, self.uz))
+        self.min_stretch = self.min_stretch.astype(real)
+        integrators.to_grid(self.u, self.body.lattice.cells, self.ux, self.uy, self.uz)
+        for module in ("physics.multigrid", "physics.newton"):
+            solvers = getattr(sys.modules.get(module), "_SOLVERS", None)
+            if solvers is not None:
+                solvers.pop(self, None)
 
     # ---- bookkeeping --------------------------------------------------------------------------------
     @property

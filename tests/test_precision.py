@@ -88,3 +88,20 @@ def test_precision_is_checked():
     joint = make_law("voxel_joint")
     with pytest.raises(PhysicsError, match="float32 only"):
         joint.use_precision("float64")
+
+
+@pytest.mark.parametrize("name", ["pmb", "lps"])
+def test_a_float32_solve_finishes_in_float64(name):
+    """The last iterations in float64: a float32 Newton solve at its own tolerance, then set_precision("float64")
+    on the same simulation (tables keep their values, solvers are rebuilt) meets 1e-9 in a few more iterations."""
+    params = dict(youngs_modulus=70e9) if name == "pmb" else dict(youngs_modulus=70e9, poisson_ratio=0.3)
+    sim = _bar((10, 3, 3), make_law(name, **params))
+    assert newton.solve(sim, tolerance=1e-4, balance=1e-4)["converged"]
+    coef = sim.law.coef.copy()
+    sim.set_precision("float64")
+    assert sim.ux.dtype == np.float64 and sim.law.coef.dtype == np.float64
+    assert np.array_equal(sim.law.coef, coef.astype(np.float64))  # the same model
+    info = newton.solve(sim, tolerance=1e-9, balance=1e-9)
+    assert info["converged"] and info["iterations"] <= 4
+    residual, imbalance = _residual(sim)
+    assert residual < 1e-9 and imbalance < 1e-9

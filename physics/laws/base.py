@@ -74,6 +74,25 @@ class ForceLaw:
             )
         self.dtype = np.dtype(name)  # an instance attribute: copies made by dataclasses.replace start at float32
 
+    # The float arrays the law's kernels read (made in ``dtype`` by setup), for ``to_precision``.
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    def to_precision(self, precision: str) -> None:
+        """Switch a law that is set up already to ``precision``, in place: its kernel tables change type and keep
+        their values (made in float32, they stay float32's numbers: the same model, evaluated in the new type)."""
+        old = self.dtype
+        self.use_precision(precision)
+        if self.dtype == old:
+            return
+        for name in self.tables:
+            value = getattr(self, name, None)
+            if isinstance(value, np.ndarray):
+                setattr(self, name, value.astype(self.dtype))
+        self._relink_tables()
+
+    def _relink_tables(self) -> None:
+        """After ``to_precision``: restore what referred to the old tables (views, aliases)."""
+
     @property
     def linear_near_reference(self) -> bool:
         return True

@@ -126,6 +126,10 @@ class LPS(ForceLaw):
     surface_correction: bool = True
     name: ClassVar[str] = "lps"
     precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    tables: ClassVar[tuple[str, ...]] = (
+        "xix", "xiy", "xiz", "length", "inv_len", "pq", "wd", "phi", "wdx", "xd", "fields", "amat", "mb", "s_grid",
+        "coef",
+    )  # fmt: skip
     interaction_range: ClassVar[int] = 2  # the dilatation couples neighbours of neighbours
 
     def __post_init__(self) -> None:
@@ -284,6 +288,10 @@ class LPS(ForceLaw):
         self._stiffness_ref = self._interior_stiffness()
         # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
         self.coef = np.full(len(lengths), self._stiffness_ref / float((volume / lengths).sum()), dtype=real)
+
+    def _relink_tables(self) -> None:
+        self.bmat = self.fields[kern.BM : kern.BM + 6]  # B lives in the per-cell table
+        self._scrit = self.s_grid if math.isfinite(self.s00) else None
 
     def _update_particles(self, rows: np.ndarray, intact: np.ndarray) -> None:
         """Recompute A_i, B_i and mb_i of particles ``rows`` from their intact bonds, (m, nb) bool."""

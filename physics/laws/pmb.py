@@ -51,6 +51,10 @@ class PMB(ForceLaw):
     stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
     name: ClassVar[str] = "pmb"
     precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    tables: ClassVar[tuple[str, ...]] = (
+        "xix", "xiy", "xiz", "length", "inv_len", "coef", "contact_d", "vol_grid", "g_axes", "n2", "s_grid",
+        "w_grid",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.variant not in ("calibrated", "lammps"):
