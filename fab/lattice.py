@@ -551,10 +551,12 @@ def check_plan(
         "states_over_limit": int(len(over)),
         "method": method,
         "mean_iterations": float(states.iterations.mean()),
-        # incremental: states whose utilisation came within 2 % of the worst so far or of the limit are solved in
-        # full, the others to a screening tolerance (their utilisation good to about screen_error)
+        # incremental: states that might be the worst or straddle the limit are solved in full, the others to a
+        # screening tolerance with a bound that keeps them under the worst (and on one side of the limit)
         "states_solved_in_full": int(states.exact.sum()),
         "screen_error": float(states.screen_error),
+        "worst_bound": float(states.bound[p]) if states.bound is not None else 0.0,
+        "largest_screened_bound": float(states.bound[~states.exact].max()) if (~states.exact).any() else 0.0,
         "seconds": round(states.seconds, 3),
         "utilisation": states.utilisation,
     }

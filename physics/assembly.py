@@ -10,11 +10,15 @@ Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows wi
 (the default): conjugate gradients, matrix-free over the active joints, warm-started from the previous state's
 solution (the new voxel starting where its support moved), preconditioned by two levels: each voxel's 6 x 6
 diagonal block, plus the rigid-body motions of aggregates of 4 x 4 x 4 voxels, whose stiffness is refactored when
-the iterations show it has gone stale. Every state is first solved to a screening tolerance (residual 1e-3 of its
-loads) and only the states whose utilisation comes within a margin (2 %) of the worst so far, or of the limit, go
-on to the full tolerance (1e-6): the worst state and its utilisation are those of a fully solved state, and the
-screened states are more than the margin below it (the screening error is measured on every state that goes on;
-it stays near 1e-3, tests check the result against ``direct``).
+the iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
+bound on how far its exact largest utilisation can be from the screened one (``BuildSequence._bounded``: the
+residual's forces carried to the support along a tree of joints give joint forces in equilibrium with the loads,
+so by Prager-Synge the exact joint forces are within the complementary energy of those tree forces; no joint
+can take more than all of it). A state goes on to the full tolerance (1e-6) unless its utilisation plus its
+bound is under the worst so far (less that one's bound) and on one side of the limit: the worst state and its
+utilisation are those of a fully solved state, and every screened state is, by its bound, under it. The bound is
+loose (100-1,000 x the true error: it lets one joint take the whole error energy), so screening still needs a
+residual of about 1e-3 of the loads; it replaces a margin that was checked by measurement only.
 
 Units: SI (m, kg, N); lattice indices ijk with k up.
 """
@@ -48,7 +52,9 @@ def _forked_run(first: int, last: int) -> tuple:
 class StateCheck:
     """Per state p (0-based, after placing voxel p): the largest joint utilisation, that joint (index into
     ``joints``, -1 when the state has none) and the solver's iterations; plus the joint list (i, j, axis; j = -1
-    for a plate joint under voxel i) and the seconds taken."""
+    for a plate joint under voxel i) and the seconds taken. ``exact``: the states solved to the full tolerance (or
+    directly); ``bound``: per state, how far its exact largest utilisation can be from ``utilisation`` at most (0
+    for a direct solve; ``BuildSequence._bounded``)."""
 
     utilisation: np.ndarray
     worst_joint: np.ndarray
@@ -57,6 +63,7 @@ class StateCheck:
     seconds: float
     exact: np.ndarray | None = None
     screen_error: float = 0.0
+    bound: np.ndarray | None = None
 
     @property
     def worst_state(self) -> int:
@@ -176,7 +183,7 @@ class BuildSequence:
         method: str = "incremental",
         tolerance: float = 1e-6,
         screen_tolerance: float | None = 1e-3,
-        margin: float = 0.02,
+        margin: float = 0.0,
         limit: float | None = None,
         max_iterations: int = 2000,
         workers: int = 1,
@@ -185,14 +192,15 @@ class BuildSequence:
     ) -> StateCheck:
         """Solve every state p = 0..n-1 (gravity + ``placement_force`` N on voxel p); see the module docstring.
 
-        ``incremental`` solves each state to ``screen_tolerance`` first and goes on to ``tolerance`` only where the
-        state may matter: its screened utilisation within ``margin`` (relative) of the largest exact one so far or
-        of ``limit``. Every other state is more than ``margin`` below the worst, so the worst state and its
-        utilisation are those of a state solved to ``tolerance``; ``exact`` marks those states and
-        ``screen_error`` is the largest relative difference between a screened and the exact utilisation seen
-        (the margin holds while it stays well below ``margin``). ``screen_tolerance=None``: every state to
-        ``tolerance``. ``workers`` > 1: the states in as many runs of consecutive states, one process each (forked),
-        of about equal work; each run starts cold and screens against its own worst, so the result is the same.
+        ``incremental`` solves each state to ``screen_tolerance`` (or tighter where the previous state's bound
+        says that is needed) first and goes on, tightening, only while the state may matter: its utilisation plus its bound
+        (``StateCheck.bound``) reaches ``1 - margin`` times the largest fully solved one so far less its bound,
+        or its bound straddles ``limit``; at ``tolerance`` it is solved in full (``exact``). Every other state is, by its bound,
+        under the worst, so the worst state and its utilisation are those of a state solved to ``tolerance``;
+        ``screen_error`` is the largest relative difference between a screened and the exact utilisation seen on
+        the states that went on (the bound is far wider). ``screen_tolerance=None``: every state to ``tolerance``.
+        ``workers`` > 1: the states in as many runs of consecutive states, one process each (forked), of about
+        equal work; each run starts cold and screens against its own worst, so the result is the same.
         ``max_seconds``: stop after the state that passes this time (benchmarks); the arrays then end there (with
         workers, at the first run that stopped)."""
         if method not in ("direct", "incremental"):
@@ -217,9 +225,10 @@ class BuildSequence:
             if len(part[0]) < part[5]:
                 break
         util, worst, iterations, exact = (np.concatenate([part[k] for part in kept]) for k in range(4))
+        bound = np.concatenate([part[6] for part in kept])
         screen_error = max(part[4] for part in kept)
         return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start, exact,
-                          screen_error)  # fmt: skip
+                          screen_error, bound)  # fmt: skip
 
     def _check_parallel(self, settings, runs: int, progress) -> list:
         """The states in ``runs`` runs of consecutive states, one forked process each: a state's work grows with
@@ -256,9 +265,11 @@ class BuildSequence:
         worst = np.full(count, -1, dtype=np.int64)
         iterations = np.zeros(count, dtype=np.int64)
         exact = np.zeros(count, dtype=bool)
+        bound = np.zeros(count)
         screen_error = 0.0
-        largest = 0.0  # the largest exact utilisation so far
+        largest = 0.0  # the largest utilisation less its bound over the states solved in full so far
         floor = 1.0 - margin
+        per_residual = 0.0
         d = np.zeros(0)
         for p in range(first, last):
             k = p - first
@@ -271,22 +282,35 @@ class BuildSequence:
             elif screen_tolerance is None or screen_tolerance <= tolerance:
                 d, iterations[k] = self._incremental(p, f, d, tolerance, max_iterations)
                 exact[k] = True
-                util[k], worst[k] = self._utilisation(p, d)
+                util[k], worst[k], bound[k] = self._bounded(p, f, d)
             else:
-                d, iterations[k] = self._incremental(p, f, d, screen_tolerance, max_iterations)
-                util[k], worst[k] = self._utilisation(p, d)
-                if util[k] >= floor * largest or (limit is not None and util[k] >= floor * limit):
-                    screened = util[k]
-                    d, more = self._pcg(p, f, d, tolerance, max_iterations)
+                # the first tolerance aims the bound at half the gap under the worst so far that the previous state
+                # left (the bound per unit of residual as it was there), no looser than screen_tolerance
+                reached = screen_tolerance
+                gap = floor * largest - util[k - 1] if k > 0 else 0.0
+                if per_residual > 0 and gap > 0:
+                    reached = min(screen_tolerance, max(10 * tolerance, 0.5 * gap / per_residual))
+                d, iterations[k] = self._incremental(p, f, d, reached, max_iterations)
+                util[k], worst[k], bound[k] = self._bounded(p, f, d)
+                per_residual = bound[k] / reached
+                screened = util[k]
+                while reached > tolerance:
+                    gap = _undecided(util[k], bound[k], floor * largest, limit, floor)
+                    if gap is None:
+                        break  # below the worst so far and on one side of the limit, bound included: skipped
+                    # the bound falls about as the residual does: aim at half the gap, at least halve the residual
+                    reached = max(tolerance, reached * min(0.5, 0.5 * gap / bound[k])) if gap > 0 else tolerance
+                    d, more = self._pcg(p, f, d, reached, max_iterations)
                     iterations[k] += more
+                    util[k], worst[k], bound[k] = self._bounded(p, f, d)
+                if reached <= tolerance:
                     exact[k] = True
-                    util[k], worst[k] = self._utilisation(p, d)
                     if util[k] > 0:
                         screen_error = max(screen_error, abs(screened / util[k] - 1.0))
             if p == first and p >= 8 and method == "incremental":
                 self._coarse_state = -1  # a cold start's iterations are no measure of the coarse level: refactor
             if exact[k]:
-                largest = max(largest, util[k])
+                largest = max(largest, util[k] - bound[k])
             if (k % 64 == 63 or p == last - 1) and (progress is not None or counter is not None):
                 if counter is not None:
                     with counter.get_lock():
@@ -294,9 +318,9 @@ class BuildSequence:
                 if progress is not None:
                     progress(p + 1, self.n)
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                util, worst, iterations, exact = util[: k + 1], worst[: k + 1], iterations[: k + 1], exact[: k + 1]
+                util, worst, iterations, exact, bound = (v[: k + 1] for v in (util, worst, iterations, exact, bound))
                 break
-        return util, worst, iterations, exact, screen_error, count
+        return util, worst, iterations, exact, screen_error, count, bound
 
     def solve_state(self, p: int, placement_force=(0.0, 0.0, 0.0)) -> tuple[float, int]:
         """State p alone, solved directly (sparse LU): (its largest joint utilisation, that joint (index into
@@ -357,7 +381,7 @@ class BuildSequence:
         m = self._off_starts[p + 1]
         x[: 6 * clamped] = 0.0
         q = np.empty(6 * nv)
-        kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, q)
+        self._apply(m, nv, x, q)
         r = f - q
         r[: 6 * clamped] = 0.0
         target = tolerance * math.sqrt(kern.dot(f[6 * clamped :], f[6 * clamped :]))
@@ -367,7 +391,7 @@ class BuildSequence:
         rr = kern.dot(r, r)
         it = 0
         while math.sqrt(rr) > target and it < max_iterations:
-            kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, s, q)
+            self._apply(m, nv, s, q)
             q[: 6 * clamped] = 0.0
             rr = kern.cg_step(x, r, s, q, rz / kern.dot(s, q))
             z = self._precondition(r, nv, clamped)
@@ -430,6 +454,19 @@ class BuildSequence:
         self._oi = np.ascontiguousarray(ji[pair])
         self._oj = np.ascontiguousarray(jj[pair])
         self._off = np.ascontiguousarray(K[pair][:, :6, 6:])
+        # a beam joint's off-diagonal block holds 10 of its 36 entries (kernels.apply_beam); any other law's
+        # blocks go through the dense product
+        self._oaxis = np.ascontiguousarray(self.law.axis[self.order][pair].astype(np.int64))
+        a = self._oaxis
+        b, c = (a + 1) % 3, (a + 2) % 3
+        rows = np.stack([a, 3 + a, b, b, 3 + c, 3 + c, c, c, 3 + b, 3 + b], axis=1)
+        cols = np.stack([a, 3 + a, b, 3 + c, b, 3 + c, c, 3 + b, c, 3 + b], axis=1)
+        picked = np.arange(len(a))[:, None]
+        self._beam = np.ascontiguousarray(self._off[picked, rows, cols])
+        rest = self._off.copy()
+        rest[picked, rows, cols] = 0.0
+        self._beam_only = not np.any(rest)
+        self._prepare_bound()
         counts = np.cumsum(np.concatenate([[0], pair.astype(np.int64)]))
         self._off_starts = counts[self.starts]  # voxel-voxel joints active in states < p
         # aggregates of the coarse level: blocks of aggregate^3 lattice cells, rigid-body modes about their centres
@@ -455,6 +492,69 @@ class BuildSequence:
         self._slow = False
         self._fresh_iterations = 0
 
+    def _prepare_bound(self) -> None:
+        """The load-path tree and the joints' flexibilities of the bound (``_bounded``): each voxel's tree joint
+        goes to the earlier-placed neighbour (or the plate) with the fewest joints to the support, lowest first;
+        per distinct joint matrix its flexibility K^+ and, per joint, the utilisation that one unit of
+        sqrt(energy) can give it at most (c = sum over N, V, M, T of sqrt(the largest eigenvalue of S K^+ S^T over
+        that resultant's rows) / its strength)."""
+        n = self.n
+        clamped = 0 if self.plate else 1
+        ni, nj = self.dofs[:, 0] // 6, self.dofs[:, 6] // 6
+        m = len(self.elements)
+        distinct, which = np.unique(self.elements.reshape(m, -1), axis=0, return_inverse=True)
+        which = which.ravel()
+        self._kplus = np.ascontiguousarray(np.linalg.pinv(distinct.reshape(-1, 12, 12), rcond=1e-10, hermitian=True))
+        first = np.zeros(len(distinct), dtype=np.int64)
+        first[which[::-1]] = np.arange(m)[::-1]
+        S = self.section_maps[first]
+        M = np.einsum("uij,ujk,ulk->uil", S, self._kplus, S)
+        groups = [[0], [1, 2], [4, 5], [3]]  # N, V, M, T: the order of the strengths
+        reach = np.stack([np.sqrt(np.maximum(np.linalg.eigvalsh(M[:, g][:, :, g])[:, -1], 0.0)) for g in groups], 1)
+        c = (reach[which] / self.strength).sum(axis=1)
+        self._bound_c = np.maximum.accumulate(c)  # the largest over the joints of a state: [starts[p + 1] - 1]
+        depth = np.full(n + 1, np.iinfo(np.int64).max)
+        depth[n] = 0
+        if not self.plate:
+            depth[0] = 0
+        self._tree_parent = np.full(n, -1, dtype=np.int64)
+        self._tree_k = np.full(n, -1, dtype=np.int64)
+        self._tree_side = np.zeros(n, dtype=np.int64)
+        self._tree_offset = np.zeros((n, 3))
+        for p in range(clamped, n):
+            best = None
+            for k in range(self.starts[p], self.starts[p + 1]):
+                other, side = (nj[k], 0) if ni[k] == p else (ni[k], 1)
+                below = self.ijk[other, 2] if other < n else self.ijk[p, 2] - 1
+                key = (depth[other], below)
+                if best is None or key < best[0]:
+                    best = (key, other, k, side)
+            if best is None:
+                raise PhysicsError(f"state {p}: the placed voxels are not all joined to the plate (a loose piece)")
+            _, other, k, side = best
+            depth[p] = depth[other] + 1
+            self._tree_parent[p], self._tree_k[p], self._tree_side[p] = other, which[k], side
+            self._tree_offset[p] = ((self.ijk[p] - self.ijk[other]) if other < n else np.array([0, 0, 1])) * self.law.spacing
+
+    def _bounded(self, p: int, f: np.ndarray, d: np.ndarray) -> tuple[float, int, float]:
+        """(largest utilisation of ``d``, its joint, a bound on how far the exact state's largest utilisation can
+        be from it). The bound (Prager-Synge): the joint forces of ``d`` plus the tree's forces carrying the
+        residual r = f - K d to the support are in equilibrium with the loads, so the exact joint forces are
+        within sqrt(E) in energy of those of ``d``, E the tree forces' complementary energy (r^T K^-1 r <= E);
+        no joint's energy can exceed the whole, so no utilisation moves by more than c sqrt(E) (c per joint,
+        ``_prepare_bound``; U is a sum of norms of linear resultants, so |U(a) - U(b)| <= U'(a - b))."""
+        clamped = 0 if self.plate else 1
+        nv = p + 1
+        q = np.empty(6 * nv)
+        self._apply(self._off_starts[p + 1], nv, d, q)
+        r = f - q
+        r[: 6 * clamped] = 0.0
+        energy = kern.tree_energy(self._tree_parent, self._tree_offset, self._kplus, self._tree_k, self._tree_side,
+                                  nv, clamped, r)  # fmt: skip
+        u, w = self._utilisation(p, d)
+        m = int(self.starts[p + 1])
+        return u, w, float(self._bound_c[m - 1]) * math.sqrt(max(energy, 0.0)) if m else 0.0
+
     def _activate(self, p: int) -> None:
         """Add the diagonal contributions of the joints that activate in states up to p."""
         if not hasattr(self, "_diag"):
@@ -471,6 +571,25 @@ class BuildSequence:
         for v in touched:
             if v < self.n:
                 self._diag_inv[v] = np.linalg.inv(self._diag[v]) if np.abs(self._diag[v]).max() > 0 else 0.0
+
+    def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
+        """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""
+        if self._beam_only:
+            kern.apply_beam(self._diag, self._beam, self._oaxis, self._oi, self._oj, m, nv, x, y)
+        else:
+            kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, y)
+
+
+def _undecided(u: float, bound: float, below: float, limit: float | None, floor: float) -> float | None:
+    """None when a state of utilisation ``u`` +- ``bound`` is surely under ``below`` (the worst so far) and on one
+    side of ``limit`` (under ``floor`` x limit or over it); else how far ``u`` is from the nearest undecided line
+    (<= 0: the state may be the worst)."""
+    gaps = []
+    if u + bound >= below:
+        gaps.append(below - u)
+    if limit is not None and u + bound >= floor * limit and u - bound <= limit:
+        gaps.append(floor * limit - u if u < floor * limit else u - limit)
+    return min(gaps) if gaps else None
 
 
 def worst_summary(check: StateCheck, ijk: np.ndarray) -> dict:

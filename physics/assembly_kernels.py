@@ -134,3 +134,94 @@ def cg_step(x, r, s, q, alpha):
 def new_direction(s, z, beta):
     for k in range(s.size):
         s[k] = z[k] + beta * s[k]
+
+
+# the 10 entries of a beam joint's off-diagonal 6 x 6 block along axis a (b, c the next two axes cyclically):
+# (row, column) = (a, a), (3+a, 3+a), (b, b), (b, 3+c), (3+c, b), (3+c, 3+c), (c, c), (c, 3+b), (3+b, c), (3+b, 3+b)
+@njit(cache=True)
+def apply_beam(diag, w, oaxis, oi, oj, m, nv, x, y):
+    """y = K x as ``apply``, each voxel-voxel joint's off-diagonal block by its 10 nonzero entries ``w`` (the
+    order above; BuildSequence checks that its blocks have no others): 20 products a joint instead of 72."""
+    for v in range(nv):
+        for a in range(6):
+            s = 0.0
+            for b in range(6):
+                s += diag[v, a, b] * x[6 * v + b]
+            y[6 * v + a] = s
+    for e in range(m):
+        i6 = 6 * oi[e]
+        j6 = 6 * oj[e]
+        a = oaxis[e]
+        b = (a + 1) % 3
+        c = (a + 2) % 3
+        y[i6 + a] += w[e, 0] * x[j6 + a]
+        y[i6 + 3 + a] += w[e, 1] * x[j6 + 3 + a]
+        y[i6 + b] += w[e, 2] * x[j6 + b] + w[e, 3] * x[j6 + 3 + c]
+        y[i6 + 3 + c] += w[e, 4] * x[j6 + b] + w[e, 5] * x[j6 + 3 + c]
+        y[i6 + c] += w[e, 6] * x[j6 + c] + w[e, 7] * x[j6 + 3 + b]
+        y[i6 + 3 + b] += w[e, 8] * x[j6 + c] + w[e, 9] * x[j6 + 3 + b]
+        y[j6 + a] += w[e, 0] * x[i6 + a]
+        y[j6 + 3 + a] += w[e, 1] * x[i6 + 3 + a]
+        y[j6 + b] += w[e, 2] * x[i6 + b] + w[e, 4] * x[i6 + 3 + c]
+        y[j6 + 3 + c] += w[e, 3] * x[i6 + b] + w[e, 5] * x[i6 + 3 + c]
+        y[j6 + c] += w[e, 6] * x[i6 + c] + w[e, 8] * x[i6 + 3 + b]
+        y[j6 + 3 + b] += w[e, 7] * x[i6 + c] + w[e, 9] * x[i6 + 3 + b]
+
+
+@njit(cache=True)
+def tree_energy(parent, offset, kplus, kindex, side, nv, clamped, r):
+    """Complementary energy of the joint forces that carry the loads ``r`` (the residual, (6 nv,), N and N m
+    about each voxel's centre) to the support along a tree of joints: voxel v hands everything on its subtree to
+    its parent (parent[v] < v, or past nv: the plate) through its tree joint, whose end forces (v's end: the
+    subtree's resultant about v's centre; the parent's end: its opposite about the parent's centre, ``offset`` =
+    centre of v - centre of the parent) cost f^T K^+ f (kplus[kindex[v]], the joint's flexibility over its 12
+    DOFs, v's end first when side[v] == 0). The sum bounds r^T K^{-1} r from above (complementary energy)."""
+    acc = np.zeros((nv, 6))
+    for v in range(clamped, nv):
+        for a in range(6):
+            acc[v, a] = r[6 * v + a]
+    f = np.empty(12)
+    total = 0.0
+    for v in range(nv - 1, clamped - 1, -1):
+        k = kindex[v]
+        if k < 0:
+            continue
+        f0 = acc[v, 0]
+        f1 = acc[v, 1]
+        f2 = acc[v, 2]
+        l0 = offset[v, 0]
+        l1 = offset[v, 1]
+        l2 = offset[v, 2]
+        m0 = acc[v, 3] + l1 * f2 - l2 * f1
+        m1 = acc[v, 4] + l2 * f0 - l0 * f2
+        m2 = acc[v, 5] + l0 * f1 - l1 * f0
+        o = 6 * side[v]
+        q = 6 - o
+        f[o] = f0
+        f[o + 1] = f1
+        f[o + 2] = f2
+        f[o + 3] = acc[v, 3]
+        f[o + 4] = acc[v, 4]
+        f[o + 5] = acc[v, 5]
+        f[q] = -f0
+        f[q + 1] = -f1
+        f[q + 2] = -f2
+        f[q + 3] = -m0
+        f[q + 4] = -m1
+        f[q + 5] = -m2
+        s = 0.0
+        for a in range(12):
+            t = 0.0
+            for b in range(12):
+                t += kplus[k, a, b] * f[b]
+            s += f[a] * t
+        total += s
+        w = parent[v]
+        if clamped <= w < nv:
+            acc[w, 0] += f0
+            acc[w, 1] += f1
+            acc[w, 2] += f2
+            acc[w, 3] += m0
+            acc[w, 4] += m1
+            acc[w, 5] += m2
+    return total

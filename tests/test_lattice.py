@@ -93,12 +93,61 @@ def test_screened_states_cannot_be_the_worst_and_the_solved_ones_are_exact():
         assert states.worst_state == direct.worst_state
         np.testing.assert_allclose(states.utilisation[states.exact], direct.utilisation[states.exact], rtol=1e-5)
         np.testing.assert_allclose(states.utilisation, direct.utilisation, rtol=5e-3)
-    # a limit among the states' utilisations: the states near it are solved in full, so the count over it is exact
+    # a limit among the states' utilisations: a state is left screened only where its bound puts it on one side of
+    # the limit, so the count over it is exact
     limit = float(np.quantile(direct.utilisation, 0.6))
     states = sequence().check(push, limit=limit)
-    near = np.abs(direct.utilisation / limit - 1.0) < 0.01
-    assert states.exact[near].all()
+    u, b = states.utilisation[~states.exact], states.bound[~states.exact]
+    assert ((u + b < limit) | (u - b > limit)).all()
     assert (states.utilisation > limit).sum() == (direct.utilisation > limit).sum()
+    # every state, screened or not, is within its bound of the direct solve; a screened one's bound keeps it under
+    # the worst
+    for states in (sequence().check(push), sequence().check(push, screen_tolerance=3e-2)):
+        assert (np.abs(states.utilisation - direct.utilisation) <= states.bound + 1e-12).all()
+        screened = ~states.exact
+        assert (states.utilisation[screened] + states.bound[screened] < direct.utilisation.max()).all()
+        assert states.worst_state == direct.worst_state
+
+
+def _rough_solutions(seq: BuildSequence, p: int, push, clamped: int, rng) -> list:
+    """The direct solution of state p and that solution disturbed by noise of several sizes, and a few conjugate
+    gradient steps from zero: (displacements, exact largest utilisation)."""
+    seq._activate(p)
+    f = seq._loads(p, np.asarray(push, dtype=float))
+    exact = seq._direct(p, f)
+    u = seq._utilisation(p, exact)[0]
+    out = [exact]
+    for size in (1e-6, 1e-3, 1e-1):
+        d = exact + size * np.abs(exact).max() * rng.standard_normal(exact.shape)
+        d[: 6 * clamped] = 0.0  # the clamp holds
+        out.append(d)
+    out.append(seq._pcg(p, f, np.zeros_like(exact), 0.3, 3)[0])
+    return f, u, out
+
+
+def test_state_bound_covers_rough_solutions():
+    """The a-posteriori bound (the residual carried to the support along a tree of joints, its complementary
+    energy, the most one joint can take of it) holds for rough solutions of a block on the plate and of a ledge
+    hanging sideways, on the plate and clamped at voxel 0, and falls with the residual."""
+    part = get_part_type(SNAP)
+    rng = np.random.default_rng(7)
+    block = plan_assembly(np.ones((4, 3, 3), bool), 20.0)["placements"][:, 1:4]
+    ledge = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1], [2, 0, 1], [3, 0, 1],
+                      [3, 1, 1], [2, 1, 1], [2, 0, 2], [4, 0, 1]])  # fmt: skip
+    for ijk, plate, push in ((block, True, (0.0, 0.0, -5.0)), (ledge, True, (2.0, -1.0, -8.0)),
+                             (ledge, False, (0.0, 3.0, -8.0))):  # fmt: skip
+        n = len(ijk)
+        seq = BuildSequence(ijk, np.zeros(n, int), VoxelJoint(**part.law_parameters()), np.full(n, part.mass_kg),
+                            0.02, plate=plate)  # fmt: skip
+        for p in (n // 2, n - 1):
+            f, exact_u, solutions = _rough_solutions(seq, p, push, 0 if plate else 1, rng)
+            bounds = []
+            for d in solutions:
+                u, _, b = seq._bounded(p, f, d)
+                assert abs(u - exact_u) <= b + 1e-12 * exact_u
+                bounds.append(b)
+            assert bounds[0] < 1e-7 * exact_u and bounds[1] < bounds[2] < bounds[3]
+            assert bounds[3] > 0.1 * exact_u  # the noisy ones: a bound that says something, not zero
 
 
 def test_structure_part_types(tmp_path):
