@@ -44,6 +44,14 @@ def shapes(size: int) -> dict[str, np.ndarray]:
 PHYSICS_TARGET_S = 60.0
 
 
+def _load_average() -> float:
+    """The 1-minute load average (figures on a shared machine are printed beside it); nan where unknown."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(0.0, 0.0, -5.0),
             workers: int = 1) -> dict:  # fmt: skip
     """Every build state of the geometric planner's order for an edge x edge x (edge - 1) block (edge 22: 10,164
@@ -69,7 +77,9 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         if time.perf_counter() - start <= PHYSICS_TARGET_S:
             within_target[0] = done
 
+    load_before = _load_average()
     states = seq.check(push, max_seconds=max_seconds, progress=progress, workers=workers)
+    load_after = _load_average()
     done = len(states.utilisation)
     print(f"states checked {done:,} of {n:,} in {states.seconds:.2f} s, {states.iterations.mean():.1f} CG iterations "
           f"a state (checks against direct solves follow)", file=sys.stderr, flush=True)  # fmt: skip
@@ -91,6 +101,12 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         "screen_error": float(f"{states.screen_error:.2g}"),
         "worst_state": states.worst_state,
         "worst_utilisation": round(float(states.utilisation.max()), 7),
+        "worst_bound": float(f"{states.bound[states.worst_state]:.2g}"),
+        # every screened state's utilisation plus its bound is under the worst: none of them can be the worst
+        "screened_under_worst": bool((states.utilisation + states.bound)[~states.exact].max(initial=0.0)
+                                     < states.utilisation.max()),  # fmt: skip
+        "largest_screened_bound": float(f"{states.bound[~states.exact].max(initial=0.0):.2g}"),
+        "load_average": [load_before, load_after],
         "deviation_from_direct": {str(p): {"solved_in_full": e, "deviation": float(f"{v:.2g}")}
                                   for p, (e, v) in deviation.items()},  # fmt: skip
         "meets_target": done == n and states.seconds <= PHYSICS_TARGET_S,
@@ -113,10 +129,13 @@ def main() -> None:
             return
         print(f"physics check of every build state: {row['voxels']:,}-voxel block (PLA-20mm-bolted, gravity, "
               f"5 N placement force), {row['workers']} process(es)")  # fmt: skip
-        print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s "
-              f"({row['states_per_s']} states/s, {row['mean_cg_iterations']} CG iterations a state); "
-              f"{row['states_solved_in_full']:,} solved in full, the rest screened (screening error seen "
-              f"{row['screen_error']:.2g}); worst state {row['worst_state']:,}, utilisation {row['worst_utilisation']:.6g}")
+        print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s at a load average "
+              f"of {row['load_average'][0]:.1f}-{row['load_average'][1]:.1f} ({row['states_per_s']} states/s, "
+              f"{row['mean_cg_iterations']} CG iterations a state); {row['states_solved_in_full']:,} solved in full, "
+              f"the rest screened (largest bound of a screened state {row['largest_screened_bound']:.2g}, every one "
+              f"under the worst with its bound: {row['screened_under_worst']}; screening error seen "
+              f"{row['screen_error']:.2g}); worst state {row['worst_state']:,}, utilisation "
+              f"{row['worst_utilisation']:.6g} (+- {row['worst_bound']:.2g} by its bound)")
         for p, dev in row["deviation_from_direct"].items():
             kind = "solved in full" if dev["solved_in_full"] else "screened"
             print(f"state {int(p):,} ({kind}) against a direct solve: deviation {dev['deviation']:.2g}")

@@ -152,8 +152,8 @@ def apply_beam(diag, w, oaxis, oi, oj, m, nv, x, y):
         i6 = 6 * oi[e]
         j6 = 6 * oj[e]
         a = oaxis[e]
-        b = (a + 1) % 3
-        c = (a + 2) % 3
+        b = a + 1 if a < 2 else 0
+        c = b + 1 if b < 2 else 0
         y[i6 + a] += w[e, 0] * x[j6 + a]
         y[i6 + 3 + a] += w[e, 1] * x[j6 + 3 + a]
         y[i6 + b] += w[e, 2] * x[j6 + b] + w[e, 3] * x[j6 + 3 + c]
