@@ -110,6 +110,8 @@ class BuildSequence:
         grid = np.full(tuple(shape), -1, dtype=np.int64)
         local = ijk - lo + 1
         grid[tuple(local.T)] = np.arange(n)
+        self._grid, self._grid_origin = grid, lo - 1
+        self._older = None  # (state, solution) of the state before the previous one: the shifted warm start
         ji, jj, axis = [], [], []
         for a in range(3):
             other = grid[tuple((local + _AXES[a]).T)]
@@ -260,6 +262,7 @@ class BuildSequence:
         start = time.perf_counter()
         if hasattr(self, "_diag") and self._active_upto >= first:
             del self._diag  # joints of later states are in the blocks (an earlier check): build them again
+        self._older = None
         count = last - first
         util = np.zeros(count)
         worst = np.full(count, -1, dtype=np.int64)
@@ -352,8 +355,10 @@ class BuildSequence:
         self._activate(p)
         x = np.zeros(6 * (p + 1))
         x[: len(previous)] = previous
-        # the new voxel starts where a joined neighbour moved (rigidly: translation plus rotation x lever)
-        for e in self.order[self.starts[p] : self.starts[p + 1]]:
+        shifted = self._shift_increment(p, previous, x)
+        self._older = (p - 1, previous)
+        # else the new voxel starts where a joined neighbour moved (rigidly: translation plus rotation x lever)
+        for e in self.order[self.starts[p] : self.starts[p + 1]] if not shifted else ():
             q = int(self.law.ji[e] if self.law.jj[e] == p else self.law.jj[e])
             if q < p:
                 dq = x[6 * q : 6 * q + 6]
@@ -371,6 +376,31 @@ class BuildSequence:
             self._fresh_iterations = max(it, 4)
         self._slow = it > 1.5 * self._fresh_iterations
         return x, it
+
+    def _shift_increment(self, p: int, previous: np.ndarray, x: np.ndarray) -> bool:
+        """When voxel p is one more step of the same stride (a row placed voxel by voxel), the last state's change
+        (d_{p-1} - d_{p-2}: the push moved one voxel on, a voxel's weight added) is added again, shifted by that
+        step, and the new voxel continues the newest voxel's motion (2 d_{p-1}[p-1] - d_{p-2}[p-2]): in a row the
+        structure under the push looks the same one voxel on, so most of the push's move is in the warm start
+        (mid-row of a 900-voxel block: a starting residual of 0.075 of the loads instead of 2.2; only the starting
+        point of the iterations, the solve and its bound are unchanged). False where it does not apply."""
+        if self._older is None or self._older[0] != p - 2 or p < 2:
+            return False
+        older = self._older[1]
+        if len(older) != 6 * (p - 1) or len(previous) != 6 * p:
+            return False  # a run's cold start
+        step = self.ijk[p] - self.ijk[p - 1]
+        if not np.array_equal(step, self.ijk[p - 1] - self.ijk[p - 2]):
+            return False
+        change = (previous[: len(older)] - older).reshape(-1, 6)  # voxels 0..p-2
+        source = self.ijk[:p] - step - self._grid_origin
+        inside = ((source >= 0) & (source < np.array(self._grid.shape))).all(axis=1)
+        index = np.full(p, -1, dtype=np.int64)
+        index[inside] = self._grid[tuple(source[inside].T)]
+        ok = (index >= 0) & (index <= p - 2)
+        x[: 6 * p].reshape(p, 6)[ok] += change[index[ok]]
+        x[6 * p : 6 * p + 6] = 2.0 * previous[6 * (p - 1) : 6 * p] - older[6 * (p - 2) : 6 * (p - 1)]
+        return True
 
     def _pcg(self, p, f, x, tolerance, max_iterations) -> tuple[np.ndarray, int]:
         """Conjugate gradients on state p's stiffness from ``x`` (updated in place) until |r| <= tolerance |f|."""
