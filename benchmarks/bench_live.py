@@ -135,8 +135,25 @@ def evaluation_child(shape: tuple[int, int, int], model: str) -> None:
         return out
 
     newton.Newton.residual = timed
+    kept: list = []
+    newton_for = newton.newton_for
+    newton.newton_for = lambda sim, tick=None: kept.append(sim) or newton_for(sim, tick)
     run_test(grid, job)
-    print(grid.count, statistics.median(seconds), (_high_water() - base) / grid.count)
+    peak = (_high_water() - base) / grid.count
+    # The observed path on a body over GROUP_PARTICLES: the kernels in groups (state.between after each) against
+    # one call, on the solved state, alternated.
+    from physics.laws import base as laws
+
+    sim = kept[0]
+    laws.GROUP_PARTICLES = max(1, grid.count // 3)
+    one, grouped = [], []
+    for _ in range(5):
+        for between, out in ((None, one), (lambda: None, grouped)):
+            sim.between = between
+            t0 = time.perf_counter()
+            sim.law.compute(sim)
+            out.append(time.perf_counter() - t0)
+    print(grid.count, statistics.median(seconds), peak, statistics.median(grouped) / statistics.median(one))
 
 
 def evaluation(shapes: list[str], model: str) -> None:
@@ -147,15 +164,16 @@ def evaluation(shapes: list[str], model: str) -> None:
             [sys.executable, __file__, "--evaluation-child", *map(str, shape), "--model", model],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        n, sec, per = out.stdout.split()[-3:]
-        rows.append((int(n), float(sec), float(per)))
+        n, sec, per, ratio = out.stdout.split()[-4:]
+        rows.append((int(n), float(sec), float(per), float(ratio)))
     load = open("/proc/loadavg").read().split()[0]
     print(f"bench_live --evaluation: one evaluation of the {model.upper()} law in a static Newton solve of a bar "
           f"(residuals, median), peak memory of the solve (load average {load})")  # fmt: skip
-    for n, sec, per in rows:
+    for n, sec, per, ratio in rows:
         print(f"  {n:>9,} particles  {1e3 * sec:8.1f} ms an evaluation ({1e9 * sec / n:6.0f} ns a particle), "
-              f"{per:6.0f} bytes a particle at the solve's peak")  # fmt: skip
-    n, sec, per = rows[-1]
+              f"{per:6.0f} bytes a particle at the solve's peak; the law's kernels in 3 groups (observed, "
+              f"physics.laws.base.chunk_groups) {ratio:.3f} x one call")  # fmt: skip
+    n, sec, per, _ = rows[-1]
     at = 0.5 * n / sec
     print(f"  one evaluation takes 0.5 s at about {at / 1e6:.2f} M particles (linear from the largest), whose solve "
           f"needs about {at * per / 2**30:.1f} GiB")  # fmt: skip
