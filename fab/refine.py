@@ -35,14 +35,27 @@ def case_job(job: Job, case: tuple[int, ...], kind: str = "failure") -> Job:
     return replace(job, load=tuple(job.load[i] for i in case), test=test)
 
 
-def failure_tests(grid: VoxelGrid, job: Job, cases, label: str, quiet: bool) -> list[dict[str, Any]]:
-    """``fab.stress`` failure test of ``grid`` under each load case: failure load (N), safety factor, notes."""
+def failure_tests(
+    grid: VoxelGrid, job: Job, cases, label: str, quiet: bool, server: Any = None
+) -> list[dict[str, Any]]:
+    """``fab.stress`` failure test of ``grid`` under each load case: failure load (N), safety factor, notes.
+    ``server`` (a :class:`fab.live.server.LiveServer`): each test on its page in turn (fab.live.simulation:
+    watched, paused, stopped: a stopped test reports no safety factor)."""
     from fab.stress import run_test
 
     out = []
     for c, case in enumerate(cases, start=1):
         t0 = time.perf_counter()
-        report = run_test(grid, case_job(job, case), quiet=quiet)
+        view = None
+        if server is not None:
+            from fab.live.simulation import SimulationLive
+
+            server.next_page()
+            loads = ", ".join(str(i + 1) for i in case)
+            view = SimulationLive(server, hold=False, quiet=quiet, heading=(
+                f"**part refinement**: failure test of the **{label}** part, load case {c} of {len(cases)} "
+                f"([[load]] {loads})"))  # fmt: skip
+        report = run_test(grid, case_job(job, case), quiet=quiet, live=view)
         out.append(
             {
                 "case": c,
@@ -84,8 +97,9 @@ def refine(
 ) -> dict[str, Any]:
     """Refine the job's part (see the module docstring); returns the summary (also written as summary.json in
     the [morph] output folder). ``failure``: run the failure tests (``fab run``); ``exports``: write [export].
-    ``live`` (a :class:`fab.live.LiveOptions`): the search's live page (``mode = "search"``; fab.live.search)."""
-    from fab.morph.part import DEFAULT_GENOME
+    ``live`` (a :class:`fab.live.LiveOptions`): one live page for the run, on which its stages follow each other:
+    the failure tests of the original and of the refined part (fab.live.simulation) and the search (``mode =
+    "search"``; fab.live.search)."""
     from fab.morph.part_job import read_refine_job
 
     timer = timer or StageTimer(quiet=quiet)
@@ -108,13 +122,32 @@ def refine(
          f"{rj.cell_counts['original']:,}, keep-in {rj.cell_counts['keep_in']:,}; {len(cases)} load case(s), "
          f"goal {problem.goal}")
     summary: dict[str, Any] = {"problem": "part", "mode": rj.mode, "goal": problem.goal}
+    need_failure = failure or (problem.goal == "mass" and rj.safety_factor is not None)
+    server = None
+    if live is not None and (need_failure or rj.mode != "quick"):
+        from fab.live.server import LiveServer
+
+        server = LiveServer("fab: refine the part", host=live.host, port=live.port, token=live.token, quiet=quiet)
+    try:
+        return _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer, t_start, quiet=quiet,
+                       failure=failure, exports=exports, workers=workers, scheduler=scheduler, live=live,
+                       server=server)  # fmt: skip
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer, t_start, *, quiet, failure,
+            exports, workers, scheduler, live, server) -> dict[str, Any]:  # fmt: skip
+    """refine() from the original's failure tests on (``server``: the run's live page, or None)."""
+    from fab.morph.part import DEFAULT_GENOME
+
     # The original: failure tests (the safety factor to keep) and the engine's reference solves.
     sf_original = None
     tests_original: list[dict[str, Any]] = []
-    need_failure = failure or (problem.goal == "mass" and rj.safety_factor is not None)
     if need_failure:
         with timer.stage("failure_original", "failure test of the original"):
-            tests_original = failure_tests(original, job, cases, "original", quiet)
+            tests_original = failure_tests(original, job, cases, "original", quiet, server)
         sf_original = _min_sf(tests_original)
     with timer.stage("reference", "solving the original under each load case"):
         ref = problem.reference()
@@ -138,14 +171,15 @@ def refine(
     search_info: dict[str, Any] = {}
     if rj.mode == "quick":
         if live is not None:
-            _say(quiet, 'live view: a quick refinement runs no search to watch (mode = "search" runs one)')
+            _say(quiet, 'live view: a quick refinement runs no search to watch (mode = "search" runs one)'
+                 + ("; its failure tests are on the page" if server is not None else ""))  # fmt: skip
         genome = np.array(DEFAULT_GENOME, dtype=float)
         progress = _StepProgress(quiet, problem.steps)
         with progress:
             dev = problem.develop(genome, progress=progress.update)
         guards = {}
     else:
-        genome, search_info, guards = _search(problem, rj, workers, scheduler, quiet, live)
+        genome, search_info, guards = _search(problem, rj, workers, scheduler, quiet, live, server)
         dev = problem.develop(genome)
     timer.seconds["refine"] = time.perf_counter() - t0
     evaluation = problem.evaluate_design(dev)
@@ -156,7 +190,7 @@ def refine(
     tests_refined: list[dict[str, Any]] = []
     if failure:
         with timer.stage("failure_refined", "failure test of the refined part"):
-            tests_refined = failure_tests(refined, job, cases, "refined", quiet)
+            tests_refined = failure_tests(refined, job, cases, "refined", quiet, server)
     with timer.stage("stress", "stress of both parts under each load case"):
         orig_sol = problem.solve(original.occupancy | lay.keep_in, lay, problem.model, von_mises=True)
         ref_sol = problem.solve(dev.occupancy, lay, problem.model, von_mises=True)
@@ -242,7 +276,9 @@ class _StepProgress:
                 stderr_console.print(f"refining, step {step}/{steps}: {text}", highlight=False)
 
 
-def _search(problem, rj, workers, scheduler, quiet, live=None):
+def _search(problem, rj, workers, scheduler, quiet, live=None, server=None):
+    """The refinement's search: (genome, info, guards). ``live``: its page, on ``server`` (the run's, left open
+    for the next stage) or on a server of its own."""
     from fab.morph.executors import PoolExecutor, make_executor
     from fab.morph.search import run_search
 
@@ -250,7 +286,7 @@ def _search(problem, rj, workers, scheduler, quiet, live=None):
     executor = make_executor(None if local else scheduler, workers if workers is not None else rj.workers,
                              dask_local=local)
     rj.output.mkdir(parents=True, exist_ok=True)
-    server = steering = None
+    own = steering = None
     pareto = ("mass_ratio", "peak_over_allowed")
     if live is not None:  # the search's live page, as fab morph's (fab.live.search)
         import types
@@ -261,12 +297,15 @@ def _search(problem, rj, workers, scheduler, quiet, live=None):
         if not executor.resizable:
             executor.close()
             executor = PoolExecutor(1)  # a pool the page can grow
-        try:
-            server = LiveServer("fab morph (refine the part)", host=live.host, port=live.port, token=live.token,
-                                quiet=quiet)  # fmt: skip
-        except BaseException:
-            executor.close()
-            raise
+        if server is None:
+            try:
+                server = own = LiveServer("fab morph (refine the part)", host=live.host, port=live.port,
+                                          token=live.token, quiet=quiet)  # fmt: skip
+            except BaseException:
+                executor.close()
+                raise
+        else:
+            server.next_page()
         job = types.SimpleNamespace(problem_name="part", problem=problem, output=rj.output, settings=rj.settings)
         steering = SearchLive(server, job, executor, pareto)
 
@@ -278,8 +317,10 @@ def _search(problem, rj, workers, scheduler, quiet, live=None):
         result = run_search(problem, problem.dimension, rj.settings, executor, rj.output / "checkpoint.pkl",
                             on_generation=on_generation, pareto_keys=pareto, steering=steering)
     finally:
-        if server is not None:
-            server.close()
+        if steering is not None:
+            steering.close()
+        if own is not None:
+            own.close()
         executor.close()
     info = {
         "generations": result.generations,

@@ -208,3 +208,85 @@ def test_a_gear_designs_inspect_panel_shows_its_score_terms_and_a_picture_under_
             screenshot(driver, tmp_path / "live_gear_loaded.png")
             assert requested_hosts(driver) <= {"127.0.0.1"}
     assert (tmp_path / "live_gear_loaded.png").stat().st_size > 10_000
+
+
+def test_a_part_refinements_failure_tests_stream_to_its_page(tmp_path: Path, monkeypatch) -> None:
+    """A part refinement with --live (fab run / fab morph on a [part] job with a [morph] problem = "part") has one
+    page for the run: the failure test of the original part is on it (held, watched, stopped in the browser),
+    then the refined part's, on the same URL."""
+    import trimesh
+
+    import fab.live.server as live_server
+    import fab.live.simulation as live_simulation
+    import fab.refine
+    from fab.job import load_job
+
+    trimesh.creation.box(extents=(24, 8, 8)).apply_translation((12, 0, 0)).export(tmp_path / "bar.stl")
+    (tmp_path / "job.toml").write_text(
+        '[part]\nsource = "bar.stl"\n[voxels]\npitch = 2.0\n[material]\nname = "PLA"\n[physics]\nmodel = "pmb"\n'
+        '[[fix]]\nregion = "x < 2"\n[[load]]\nregion = ">X:2"\nforce = [0, 0, -20]\n'
+        '[morph]\nproblem = "part"\nsteps = 4\nmin_thickness = 4\noutput = "out"\n'
+    )
+    servers: list = []
+    views: list = []
+
+    class Server(live_server.LiveServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            servers.append(self)
+
+    class View(live_simulation.SimulationLive):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.controls.pause()  # each test holds at its first check until the person (the test) acts
+            views.append(self)
+
+    checked = threading.Event()
+    write = fab.refine._write
+
+    def write_when_checked(*a, **kw):  # the run holds before its files until the page has been read
+        checked.wait(60)
+        return write(*a, **kw)
+
+    monkeypatch.setattr(live_server, "LiveServer", Server)
+    monkeypatch.setattr(live_simulation, "SimulationLive", View)
+    monkeypatch.setattr(fab.refine, "_write", write_when_checked)
+    out: dict = {}
+    job = load_job(tmp_path / "job.toml")
+    run = threading.Thread(target=lambda: out.update(summary=fab.refine.refine(
+        job, quiet=True, mode="quick", exports=False, live=LiveOptions())), daemon=True)  # fmt: skip
+    run.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not servers and run.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert servers, "the refinement opened no page"
+        with chromium() as driver:
+            driver.get(servers[0].url)
+            page = wait_for(driver, lambda p: "failure test of the original part" in p and "(paused)" in p and p,
+                            timeout=60, what="the original's failure test, held")  # fmt: skip
+            first = _status(page)
+            assert first["particles"] == 12 * 4 * 4 and "load case 1 of 1" in page
+            click(driver, "Resume")
+            wait_for(driver, lambda p: (_status(p)["frame"] or 0) > first["frame"] + 1 and "(running)" in p,
+                     timeout=60, what="the original's test running")  # fmt: skip
+            click(driver, "Stop")
+            page = wait_for(driver, lambda p: "failure test of the refined part" in p and "(paused)" in p and p,
+                            timeout=90, what="the refined part's failure test")  # fmt: skip
+            refined = _status(page)["particles"]
+            assert refined is not None and 0 < refined < first["particles"]
+            assert "failure test of the original part" not in page  # a new page for the new stage
+            screenshot(driver, tmp_path / "live_refine.png")
+            click(driver, "Stop")
+            wait_for(driver, lambda p: "(stopped)" in p, what="the refined part's test stopped")
+            assert requested_hosts(driver) <= {"127.0.0.1"}
+    finally:
+        checked.set()
+        run.join(120)
+    summary = out["summary"]
+    assert [t["converged"] for t in summary["failure_tests_original"] + summary["failure_tests_refined"]] == [
+        False,
+        False,
+    ]
+    assert len(views) == 2 and servers[0].closed
+    assert (tmp_path / "live_refine.png").stat().st_size > 10_000

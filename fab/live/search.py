@@ -74,6 +74,7 @@ class SearchLive:
         self._evaluated: tuple[int, int] | None = None  # (done, total) of its evaluations
         self._drawing: threading.Thread | None = None  # the best design's picture, drawn off the search thread
         self._lock = threading.Lock()
+        self._closed = False  # the search is over and the page goes on to another stage (close())
         self._scratch = Path(tempfile.mkdtemp(prefix="fab-live-"))
         gui = server.gui
         self.status = gui.add_markdown(f"**{mj.problem_name} search**: starting")
@@ -139,6 +140,12 @@ class SearchLive:
         if not finished:
             threading.Thread(target=self._every_second, name="fab-live-search", daemon=True).start()
 
+    def close(self) -> None:
+        """The search is over and the server goes on to another page: stop redrawing this one."""
+        self._closed = True
+        if self._drawing is not None:
+            self._drawing.join(30)
+
     # ---- the search calls these (its own thread) ----------------------------------------------------------
 
     def before_generation(self, executor: Any) -> None:
@@ -177,7 +184,7 @@ class SearchLive:
         workers are redrawn every second, so the page stays live within a long generation."""
         while not self.server.closed:
             time.sleep(1.0)
-            if self.server.closed or self.controls.stopped and self._started is None:
+            if self.server.closed or self._closed or self.controls.stopped and self._started is None:
                 return
             try:  # only what changed goes to the page (an unchanged redraw would re-render it for nothing)
                 workers = self._workers_text()

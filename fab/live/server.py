@@ -110,6 +110,12 @@ class LiveServer:
             time.sleep(0.05)
         return False
 
+    def next_page(self) -> None:
+        """Clear the page for the next stage of a run on the same URL (a part refinement: the failure tests of
+        the original, the search, the failure tests of the refined part); a connected browser follows."""
+        self.gui.reset()
+        self.scene.reset()
+
     def _stop_viser(self) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             self.viser.stop()

@@ -60,6 +60,7 @@ class SimulationLive:
         max_points: int = MAX_POINTS,
         hold: bool = True,
         quiet: bool = False,
+        heading: str = "",
     ) -> None:
         self.server = server
         self.quiet = quiet
@@ -84,6 +85,8 @@ class SimulationLive:
         self._path = False  # a failure test's load path draws the curve (path_point)
         self.inner: dict | None = None  # where Newton is inside an iteration (its tick), None at the callback
         gui = server.gui
+        if heading:  # which stage of a longer run this test is (a part refinement's failure tests)
+            gui.add_markdown(heading)
         # The controls come first: the status and the legend below them change length as the run goes, and a
         # button must not move under the mouse.
         with gui.add_folder("Controls"):
