@@ -220,6 +220,7 @@ class Newton:
         # (physics.laws.base.chunk_groups; where["within"] True): the states' ``between``.
         self._observer = tick
         between = None if tick is None else (lambda: self._tick(within=True))
+        self.sim.observer = tick  # a solver rebuilt for this simulation (Simulation.set_precision) keeps it
         self.sim.between = between
         if self.tangent is not None:
             self.tangent.between = between
@@ -436,7 +437,7 @@ def newton_for(sim, tick: Callable[[dict], bool] | None = None) -> Newton:
         _SOLVERS = weakref.WeakKeyDictionary()
     solver = _SOLVERS.get(sim)
     if solver is None:
-        solver = Newton(sim, tick)
+        solver = Newton(sim, tick if tick is not None else getattr(sim, "observer", None))
         _SOLVERS[sim] = solver
     elif tick is not None:
         solver.tick = tick

@@ -197,3 +197,19 @@ def test_an_observed_evaluation_of_a_big_body_looks_in_between_its_kernel_calls_
     observed = solved(lambda where: looks.append(where) or False)
     assert sum(w["within"] for w in looks) > 50 and any(w["building"] for w in looks)
     assert np.array_equal(observed, solved(None))
+
+
+def test_the_tick_survives_a_rebuilt_solver() -> None:
+    """Simulation.set_precision drops the Newton solver; the one rebuilt for the simulation keeps its observer."""
+    from fab.stress import build_model, make_conditions, make_law
+    from physics import Simulation
+
+    grid, job = _bar_job()
+    model = build_model(grid, job, job.material)
+    law, _ = make_law(job.physics, job.material, 3, model.body.lattice.horizon)
+    sim = Simulation(model.body, law, make_conditions(model, job, job.material).conditions, damping=0.0)
+    tick = lambda where: False  # noqa: E731
+    assert newton.newton_for(sim, tick=tick).tick is tick
+    sim.set_precision("float64")
+    rebuilt = newton.newton_for(sim)
+    assert rebuilt.tick is tick and sim.between is not None and rebuilt.tangent.between is sim.between
