@@ -209,6 +209,7 @@ class Newton:
         self.tangent.after = self._tick
         self.tangent.between = self.sim.between
         self._stop = False
+        self._ticked = time.perf_counter()  # the solve's first look: after its first callback, as before the build
 
     @property
     def tick(self) -> Callable[[dict], bool] | None:

@@ -84,6 +84,7 @@ class SimulationLive:
         self.sim = None
         self._path = False  # a failure test's load path draws the curve (path_point)
         self.inner: dict | None = None  # where Newton is inside an iteration (its tick), None at the callback
+        self._observed = False  # the solver's callback has reported once (a stop is reported under its label)
         gui = server.gui
         if heading:  # which stage of a longer run this test is (a part refinement's failure tests)
             gui.add_markdown(heading)
@@ -175,6 +176,7 @@ class SimulationLive:
         self._snapshot(sim)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
+        self._observed = True
         if label != self.label:
             self.label = label
         self.step = step
@@ -189,11 +191,12 @@ class SimulationLive:
     def tick(self, where: dict) -> bool:
         """Newton's look inside a long iteration (``physics.newton.Newton.tick``, every 0.1 s at most): a snapshot
         when one is due, and pause and stop as at the callback. True asks the solve to stop at its iterate (its
-        callback then reports why). Inside the solver's build (where["building"]) or one evaluation of a very
-        large body (where["within"]) the page updates and pause holds it; a stop waits for the next look from
-        outside (the solve's first callback after a build, where a failure test's stop is reported)."""
+        callback then reports why). Inside the solver's build (where["building"]), one evaluation of a very
+        large body (where["within"]) or before the solver's first callback the page updates and pause holds it; a
+        stop waits for the next look from outside (the first callback: a failure test's stop is reported under
+        the stage it names)."""
         self.inner = where
-        if where.get("building") or where.get("within"):
+        if where.get("building") or where.get("within") or not self._observed:
             self._steer(self.sim, building=True)
             return False
         return self._steer(self.sim) is not None
