@@ -109,3 +109,22 @@ def test_a_float32_solve_finishes_in_float64(name):
     assert info["converged"] and info["iterations"] <= 4
     residual, imbalance = _residual(sim)
     assert residual < 1e-9 and imbalance < 1e-9
+
+
+def test_a_stress_test_tighter_than_float32_runs_in_float64():
+    """fab: a static test asked for a tolerance float32 cannot resolve computes its bond forces in float64 (and
+    says so), converges, and lands on the default test's deflection; the default stays float32 (no note)."""
+    import cadquery as cq
+
+    from fab.stress import stress_test
+
+    beam = cq.Workplane().box(12, 3, 3, centered=(False, True, True))
+    args = dict(material="Al6061-T6", pitch=1.0, fix="<X", load=">X:force=0,0,-20", model="pmb")
+    default = stress_test(beam, **args)
+    tight = stress_test(beam, **args, tolerance=1e-8)
+    assert default.converged and tight.converged
+    assert not any("float64" in n for n in default.notes)
+    assert any("computed in float64" in n for n in tight.notes)
+    assert tight.residual < 1e-6  # the last residual the progress saw, below float32's floor already
+    tip = default.points_mm[:, 0] > 11
+    assert tight.displacement_mm[tip, 2].mean() == pytest.approx(default.displacement_mm[tip, 2].mean(), rel=2e-3)
