@@ -28,10 +28,11 @@ the equilibrium criterion itself (fab's acceptance of a stalled solve within STA
 switched off), so "converged" means converged.
 
 Then a 200k-particle static test of the bracket (count=200000) for each of --big-models: seconds, particle
-count, iterations, converged flag and the load average; the target is equilibrium within 60 s on 2 cores. Large
-bodies relax by multigrid (physics/multigrid.py); a smaller bracket (--compare-count) is solved by both multigrid
-and plain ADR in the same run under the same stop rule (the criterion itself, no stall acceptance on either
-side), to compare time and results (max |u|, max von Mises, reaction).
+count, iterations, converged flag and the load average; the target is equilibrium within 60 s on 2 cores. Static
+tests run Newton-Krylov with the multigrid preconditioner (physics/newton.py, fab's default); a smaller bracket
+(--compare-count) is solved by Newton, by the multigrid solver alone and by plain ADR in the same run under the
+same stop rule (the criterion itself, no stall acceptance on any side), to compare time and results (max |u|,
+max von Mises, reaction).
 
     .venv/bin/python benchmarks/bench_stress.py --cases bar --models pmb --no-fe --pitches 2 --big-models pmb,lps
 
@@ -306,18 +307,22 @@ def big_run(step: Path, model: str, count: int, steps: int | None, progress: boo
 
 
 def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dict | None:
-    """The bracket at ``count`` particles solved by multigrid and by plain ADR: seconds, iterations and the
-    relative differences of max |u|, max von Mises and the reaction (multigrid against ADR)."""
+    """The bracket at ``count`` particles solved by Newton-Krylov (fab's default static path), by multigrid and by
+    plain ADR: seconds, iterations and the relative differences of max |u|, max von Mises and the reaction
+    (Newton and multigrid against ADR). Each row forces its solver: Newton off for the other two (fab's
+    static path takes Newton wherever it applies, so switching multigrid's threshold alone ran Newton twice)."""
+    from fab import equilibrium
     from physics import relaxation
 
     case = CASES["bracket"]
-    print(f"\nmultigrid vs ADR: bracket, {model}, count={count} ({_load()})", flush=True)
+    print(f"\nNewton and multigrid vs ADR: bracket, {model}, count={count} ({_load()})", flush=True)
     out: dict = {"model": model}
-    saved = relaxation.MULTIGRID_MIN
+    saved = relaxation.MULTIGRID_MIN, equilibrium.NEWTON
     try:
-        # The same stop rule on both sides: run_ours switches fab's stall acceptance off for every solve.
-        for solver, threshold in (("multigrid", 0), ("adr", 10**12)):
+        # The same stop rule on every side: run_ours switches fab's stall acceptance off for every solve.
+        for solver, threshold, use_newton in (("newton", 0, True), ("multigrid", 0, False), ("adr", 10**12, False)):
             relaxation.MULTIGRID_MIN = threshold
+            equilibrium.NEWTON = use_newton
             try:
                 report, face, _ = run_ours(step, case, model, pitch=None, count=count, steps=steps)
             except Exception as exc:
@@ -346,22 +351,22 @@ def solver_compare(step: Path, model: str, count: int, steps: int | None) -> dic
             for note in r["notes"]:
                 print(f"    {note}")
     finally:
-        relaxation.MULTIGRID_MIN = saved
-    mg, adr = out["multigrid"], out["adr"]
-    reaction = np.linalg.norm(np.subtract(mg["reaction_n"], adr["reaction_n"])) / np.linalg.norm(
-        adr["reaction_n"]
-    )
-    out["difference"] = {
-        "max_mm": mg["max_mm"] / adr["max_mm"] - 1.0,
-        "max_von_mises_pa": mg["max_von_mises_pa"] / adr["max_von_mises_pa"] - 1.0,
-        "reaction_n": float(reaction),
-    }
-    d = out["difference"]
-    print(
-        f"  multigrid - ADR: max |u| {100 * d['max_mm']:+.3f} %, max von Mises {100 * d['max_von_mises_pa']:+.3f} %, "
-        f"reaction {100 * d['reaction_n']:.3f} %; time ratio ADR / multigrid "
-        f"{adr['seconds'] / mg['seconds']:.1f}"
-    )
+        relaxation.MULTIGRID_MIN, equilibrium.NEWTON = saved
+    adr = out["adr"]
+    out["difference"] = {}
+    for solver in ("newton", "multigrid"):
+        r = out[solver]
+        reaction = np.linalg.norm(np.subtract(r["reaction_n"], adr["reaction_n"])) / np.linalg.norm(adr["reaction_n"])
+        d = out["difference"][solver] = {
+            "max_mm": r["max_mm"] / adr["max_mm"] - 1.0,
+            "max_von_mises_pa": r["max_von_mises_pa"] / adr["max_von_mises_pa"] - 1.0,
+            "reaction_n": float(reaction),
+        }
+        print(
+            f"  {solver} - ADR: max |u| {100 * d['max_mm']:+.3f} %, max von Mises "
+            f"{100 * d['max_von_mises_pa']:+.3f} %, reaction {100 * d['reaction_n']:.3f} %; time ratio ADR / "
+            f"{solver} {adr['seconds'] / r['seconds']:.1f}"
+        )
     return out
 
 
