@@ -2,7 +2,7 @@
 every build state of a ~10,000-voxel plan (target: <= 60 s on 2 cores).
 
     .venv/bin/python benchmarks/bench_assembly.py [--size 100] [--json]
-    .venv/bin/python benchmarks/bench_assembly.py --physics [--physics-size 22] [--max-seconds 600]
+    .venv/bin/python benchmarks/bench_assembly.py --physics [--physics-size 22] [--max-seconds 600] [--workers 2]
 
 Prints one row per shape: voxels, plan / check / write seconds, placements per second. The first call of
 each numba kernel is compiled (or loaded from cache) in a warm-up on a small grid and not timed.
