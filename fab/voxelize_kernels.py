@@ -2,8 +2,9 @@
 
 A ray runs along axis 0 through every column of voxel centres (j, k). Each triangle is rasterized onto the
 (axis 1, axis 2) lattice of columns one row j at a time; where it covers a column it yields a crossing x. The
-parity kernel toggles a crossing bit at the first voxel whose centre lies at or beyond the crossing and turns the
-bits of the row into occupancy with a running XOR along axis 0; the phase kernel histograms the crossings instead.
+parity kernels toggle a crossing bit at the first voxel whose centre lies at or beyond the crossing and turn the
+bits into occupancy with a running XOR along axis 0 (whole planes, a word at a time); the phase kernel
+histograms the crossings instead.
 
 Centres that fall exactly on an edge or vertex of the projected triangles are decided by an antisymmetric rule
 (each edge is evaluated from its lexicographically smaller end; a point on an edge belongs to the triangle on one
@@ -155,22 +156,20 @@ def row_bins(tri: np.ndarray, ny: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, parallel=True)
-def parity_grid(
+def toggle_crossings(
     tri: np.ndarray,  # (F, 3, 3) float64 vertex coordinates in grid units (voxel centre (i,j,k) at (i,j,k))
     row_start: np.ndarray,  # (ny + 1,) CSR offsets into row_tris, per j
     row_tris: np.ndarray,  # triangle ids whose u range holds each row
-    out: np.ndarray,  # (nx, ny, nz) bool, overwritten with the occupancy
+    out: np.ndarray,  # (nx, ny, nz) uint8, zeros on entry
     threads: int,
 ) -> np.ndarray:
-    """Occupancy by ray parity along axis 0, one (x, z) plane per row j: crossing bits go to a small per-thread
-    plane (it stays in cache) and a running XOR along x writes ``out`` once, with no full-grid pass before it."""
+    """Crossing bits: flips ``out[i, j, k]`` at the first voxel whose centre lies at or beyond each crossing of
+    ray (j, k). Threads own interleaved rows j, so they never write the same byte."""
     nx, ny, nz = out.shape
     for thread in prange(threads):
-        flips = np.zeros((nx, nz), dtype=np.uint8)
-        parity = np.empty(nz, dtype=np.uint8)
         ks = np.empty(nz, dtype=np.int64)
         xs = np.empty(nz, dtype=np.float64)
-        for j in range(thread, ny, threads):  # interleaved rows balance the threads' work
+        for j in range(thread, ny, threads):
             pu = float(j)
             for s in range(row_start[j], row_start[j + 1]):
                 n, _ = _row_crossings(tri, row_tris[s], pu, nz, ks, xs)
@@ -179,40 +178,70 @@ def parity_grid(
                     if i < 0:
                         i = 0
                     if i < nx:
-                        flips[i, ks[m]] ^= np.uint8(1)
-            parity[:] = 0
-            for i in range(nx):
-                for k in range(nz):
-                    parity[k] ^= flips[i, k]
-                    out[i, j, k] = parity[k] != 0
-                    flips[i, k] = 0  # clean for the next row
+                        out[i, j, ks[m]] ^= np.uint8(1)
+    return out
+
+
+@njit(cache=True)
+def xor_prefix(out: np.ndarray) -> np.ndarray:
+    """Running XOR of a C-ordered (nx, ny, nz) uint8 array along axis 0, in place: crossing bits to parity.
+
+    Byte b of the flat array takes byte b - plane (plane = ny * nz), already final when b is reached, so the
+    scan runs over the flat array eight bytes (one uint64) at a time; when the plane is not a whole number of
+    words, the word one plane back is assembled from the two aligned words it straddles (little-endian shifts).
+    Memory-bound: one read and one write of the grid.
+    """
+    nx, ny, nz = out.shape
+    plane = ny * nz
+    n = nx * plane
+    flat = out.reshape(n)
+    q, r = plane // 8, plane % 8
+    if q == 0:  # planes under a word: bytewise
+        for b in range(plane, n):
+            flat[b] ^= flat[b - plane]
+        return out
+    first, last = (plane + 7) // 8, n // 8  # the whole words from plane 1 on
+    for b in range(plane, min(n, 8 * first)):
+        flat[b] ^= flat[b - plane]
+    words = flat[: 8 * last].view(np.uint64)
+    if r == 0:
+        for w in range(first, last):
+            words[w] ^= words[w - q]
+    else:
+        low, high = np.uint64(8 * (8 - r)), np.uint64(8 * r)
+        for w in range(first, last):
+            words[w] ^= (words[w - q - 1] >> low) | (words[w - q] << high)
+    for b in range(max(plane, 8 * last), n):
+        flat[b] ^= flat[b - plane]
     return out
 
 
 @njit(cache=True, parallel=True)
 def phase_histogram(
-    tri: np.ndarray, row_start: np.ndarray, row_tris: np.ndarray, ny: int, nz: int, bins: int
+    tri: np.ndarray, row_start: np.ndarray, row_tris: np.ndarray, ny: int, nz: int, bins: int, threads: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Filled count along axis 0 as a function of a shift of the grid along it, from the same crossings as
-    ``parity_grid`` (same rasterizer and tie rule). A crossing at x fills voxels from ceil(x - d) when entering
+    ``toggle_crossings`` (same rasterizer and tie rule). A crossing at x fills voxels from ceil(x - d) when entering
     (the triangle's normal points to -x) and stops there when leaving, so count(d) = sum(sign * ceil(x - d)).
     With y = x + 1/2 and d = (b + 1/2) / bins - 1/2, ceil(x - d) = ceil(y) - [b >= bins * (y - ceil(y) + 1) - 1/2]:
-    each crossing adds its sign to one histogram bin. Returns per-row base sums and (ny, bins + 1) histograms
-    (threads own rows, so they never race). Axes must be a cyclic permutation of (x, y, z) to keep the signs.
+    each crossing adds its sign to one histogram bin. Returns per-thread base sums and (threads, bins + 1)
+    histograms (each thread sums its own interleaved rows, so they never race). Axes must be a cyclic
+    permutation of (x, y, z) to keep the signs.
     """
-    base = np.zeros(ny, dtype=np.int64)
-    hist = np.zeros((ny, bins + 1), dtype=np.int64)
-    for j in prange(ny):
+    base = np.zeros(threads, dtype=np.int64)
+    hist = np.zeros((threads, bins + 1), dtype=np.int64)
+    for thread in prange(threads):
         ks = np.empty(nz, dtype=np.int64)
         xs = np.empty(nz, dtype=np.float64)
-        pu = float(j)
-        for s in range(row_start[j], row_start[j + 1]):
-            n, sign = _row_crossings(tri, row_tris[s], pu, nz, ks, xs)
-            for m in range(n):
-                y = xs[m] + 0.5
-                top = np.ceil(y)
-                base[j] += sign * int(top)
-                hist[j, int(np.ceil((y - top + 1.0) * bins - 0.5))] += sign
+        for j in range(thread, ny, threads):  # interleaved rows balance the threads' work
+            pu = float(j)
+            for s in range(row_start[j], row_start[j + 1]):
+                n, sign = _row_crossings(tri, row_tris[s], pu, nz, ks, xs)
+                for m in range(n):
+                    y = xs[m] + 0.5
+                    top = np.ceil(y)
+                    base[thread] += sign * int(top)
+                    hist[thread, int(np.ceil((y - top + 1.0) * bins - 0.5))] += sign
     return base, hist
 
 

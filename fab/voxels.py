@@ -229,7 +229,8 @@ def _parity_along(
     nx, ny, nz = (shape[a] for a in order)
     starts, members = kern.row_bins(tri, ny)
     # Allocated by numpy rather than in the kernel: numpy asks for huge pages on large arrays (fewer page faults).
-    occ = kern.parity_grid(tri, starts, members, np.empty((nx, ny, nz), dtype=bool), numba.get_num_threads())
+    bits = kern.toggle_crossings(tri, starts, members, np.zeros((nx, ny, nz), dtype=np.uint8), numba.get_num_threads())
+    occ = kern.xor_prefix(bits).view(np.bool_)
     return np.transpose(occ, np.argsort(order)), ~occ[-1]
 
 
@@ -288,7 +289,7 @@ def _phase_counts(tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int, 
     tri = np.ascontiguousarray(tri_grid[:, :, order])
     _, ny, nz = (shape[a] for a in order)
     starts, members = kern.row_bins(tri, ny)
-    base, hist = kern.phase_histogram(tri, starts, members, ny, nz, bins)
+    base, hist = kern.phase_histogram(tri, starts, members, ny, nz, bins, numba.get_num_threads())
     return base.sum() - np.cumsum(hist.sum(axis=0))[:bins]
 
 

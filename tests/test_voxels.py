@@ -343,3 +343,14 @@ def test_lattice_occupancy_is_exact_on_any_lattice_and_agrees_with_pyvista() -> 
     assert np.array_equal(mask.reshape(shape[::-1]).transpose(2, 1, 0).astype(bool), occ)
     with pytest.raises(FabError, match="spacing"):
         lattice_occupancy(torus, origin, np.array([0.4, 0.0, 0.4]), shape)
+
+
+@pytest.mark.parametrize("plane", [(1, 1), (1, 3), (2, 4), (3, 3), (2, 5), (1, 11), (3, 4), (1, 13), (2, 7), (3, 5), (4, 6)])
+def test_xor_prefix_is_the_running_xor_along_x(plane: tuple[int, int]) -> None:
+    # The parity scan runs a word at a time over the flat grid; planes of under a word, whole words and every
+    # misalignment of a plane against the words (ny * nz mod 8) must give numpy's running XOR.
+    from fab.voxelize_kernels import xor_prefix
+
+    shape = (7, *plane)
+    bits = (np.random.default_rng(sum(plane)).random(shape) < 0.3).astype(np.uint8)
+    assert np.array_equal(xor_prefix(bits.copy()), np.bitwise_xor.accumulate(bits, axis=0))
