@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,11 +185,7 @@ def read_refine_job(job: Job, part=None, grid=None, quiet: bool = True) -> Refin
         raise k.fail("design_space", f"margin must be > 0 mm, got {space!r}")
     envelope = None
     if isinstance(space, str) and space.strip().lower() not in ("part", "bbox"):
-        path = Path(space).expanduser()
-        path = path if path.is_absolute() else base / path
-        if not path.is_file():
-            raise k.fail("design_space", f"CAD file not found: {path}")
-        envelope = path.resolve()
+        envelope = _envelope(k, space, base)
     keep_in, keep_out = k.regions("keep_in"), k.regions("keep_out")
 
     if part is None and grid is None:
@@ -263,6 +260,37 @@ def _planes(k: _Keys, value: Any) -> list[tuple[int, float]]:
     return out
 
 
+def _envelope(k: _Keys, space: str, base: Path):
+    """The second CAD file of ``design_space``: its mesh, a closed solid (its inside is where material may go)."""
+    from fab.part import MESH_SUFFIXES, SCRIPT_SUFFIXES, STEP_SUFFIXES, load_part
+
+    path = Path(space.strip()).expanduser()
+    path = path if path.is_absolute() else base / path
+    known = MESH_SUFFIXES | STEP_SUFFIXES | SCRIPT_SUFFIXES
+    if not path.is_file():
+        if path.suffix.lower() in known:
+            raise k.fail("design_space", f"CAD file not found: {path}")
+        try:
+            float(space)
+            hint = " (a margin is a number, not a string: design_space = 2)"
+        except ValueError:
+            hint = ""
+        raise k.fail("design_space", f'must be "part", "bbox", a margin in mm or a CAD file, got {space!r}: no '
+                     f"such file{hint}")
+    with warnings.catch_warnings(record=True) as caught:  # the import's warnings: said below, or again after
+        warnings.simplefilter("always")
+        try:
+            mesh = load_part(path).mesh
+        except FabError as exc:
+            raise k.fail("design_space", f"cannot read {path.name}: {exc}") from None
+    if not mesh.is_watertight or mesh.volume <= 0:
+        raise k.fail("design_space", f"{path.name} is not a closed solid (its mesh has holes or faces inwards): "
+                     "its inside, where material may grow, is undefined")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return mesh
+
+
 def _pad(grid, cells: int):
     from fab.voxels import VoxelGrid
 
@@ -273,7 +301,6 @@ def _pad(grid, cells: int):
 
 
 def _layout(k: _Keys, job: Job, grid, space, envelope, keep_in, keep_out, margin, cases, planes) -> Layout:
-    from fab.part import load_part
     from fab.regions import select
 
     pitch = grid.pitch
@@ -285,7 +312,7 @@ def _layout(k: _Keys, job: Job, grid, space, envelope, keep_in, keep_out, margin
     shape = original.shape
     centres = grid.origin + np.indices(shape).reshape(3, -1).T * pitch
     if envelope is not None:
-        mesh = load_part(envelope).mesh
+        mesh = envelope
         lo, hi = mesh.bounds
         glo, ghi = centres.min(axis=0), centres.max(axis=0)
         if np.any(lo < glo - pitch) or np.any(hi > ghi + pitch):
