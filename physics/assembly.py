@@ -534,7 +534,12 @@ class BuildSequence:
         m = len(self.elements)
         distinct, which = np.unique(self.elements.reshape(m, -1), axis=0, return_inverse=True)
         which = which.ravel()
-        self._kplus = np.ascontiguousarray(np.linalg.pinv(distinct.reshape(-1, 12, 12), rcond=1e-10, hermitian=True))
+        # K^+ over the range of each joint matrix: all but its 6 rigid-body modes (a relative cut-off would drop a
+        # soft but real mode, a weak torsion say, and the bound with it)
+        w, V = np.linalg.eigh(distinct.reshape(-1, 12, 12))
+        if (w[:, 6] <= 0).any():
+            raise PhysicsError("a joint type has a stiffness of zero (a joint must resist all six motions)")
+        self._kplus = np.ascontiguousarray(np.einsum("uik,uk,ujk->uij", V[:, :, 6:], 1.0 / w[:, 6:], V[:, :, 6:]))
         first = np.zeros(len(distinct), dtype=np.int64)
         first[which[::-1]] = np.arange(m)[::-1]
         S = self.section_maps[first]

@@ -134,11 +134,14 @@ def test_state_bound_covers_rough_solutions():
     block = plan_assembly(np.ones((4, 3, 3), bool), 20.0)["placements"][:, 1:4]
     ledge = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1], [2, 0, 1], [3, 0, 1],
                       [3, 1, 1], [2, 1, 1], [2, 0, 2], [4, 0, 1]])  # fmt: skip
-    for ijk, plate, push in ((block, True, (0.0, 0.0, -5.0)), (ledge, True, (2.0, -1.0, -8.0)),
-                             (ledge, False, (0.0, 3.0, -8.0))):  # fmt: skip
+    # a joint whose torsion is 1e-11 of its axial stiffness (the flexibility keeps all but the 6 rigid modes)
+    weak = {**part.law_parameters(), "torsion_stiffness": 3.5e-5}
+    for ijk, plate, push, params in ((block, True, (0.0, 0.0, -5.0), part.law_parameters()),
+                                     (ledge, True, (2.0, -1.0, -8.0), part.law_parameters()),
+                                     (ledge, False, (0.0, 3.0, -8.0), part.law_parameters()),
+                                     (ledge, True, (1.0, 1.0, -8.0), weak)):  # fmt: skip
         n = len(ijk)
-        seq = BuildSequence(ijk, np.zeros(n, int), VoxelJoint(**part.law_parameters()), np.full(n, part.mass_kg),
-                            0.02, plate=plate)  # fmt: skip
+        seq = BuildSequence(ijk, np.zeros(n, int), VoxelJoint(**params), np.full(n, part.mass_kg), 0.02, plate=plate)
         for p in (n // 2, n - 1):
             f, exact_u, solutions = _rough_solutions(seq, p, push, 0 if plate else 1, rng)
             bounds = []
