@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random phases")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     part = load_part(fillet_bracket(), tolerance_mm=TOLERANCE_MM, angular_tolerance_rad=ANGULAR_TOLERANCE_RAD)
     mesh, exact = part.mesh, part.brep_volume_mm3
     longest = float(max(mesh.extents))
@@ -387,6 +388,8 @@ def main() -> None:
         brep_volume_mm3=exact,
         mesh_volume_error_pct=err(float(mesh.volume)),
         threads=int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)),
+        # 1-minute load average at the start and the end: the timings are only as quiet as the machine was.
+        load_average=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         rows=rows,
         centred_rows=centred_rows,
         accuracy=accuracy,
@@ -407,7 +410,8 @@ def main() -> None:
     console.print(
         f"part: fillet bracket, {len(mesh.faces):,} triangles (tolerance {TOLERANCE_MM} mm), B-rep volume "
         f"{exact:,.2f} mm^3, mesh volume error {summary['mesh_volume_error_pct']:+.4f} %, "
-        f"{summary['threads']} threads"
+        f"{summary['threads']} threads, load average {summary['load_average'][0]:.2f} (start) / "
+        f"{summary['load_average'][1]:.2f} (end)"
     )
     table = Table(title="speed (best of repeats after warm-up); volume error vs the B-rep")
     columns = ("tool", "voxels across", "pitch mm", "seconds", "grid", "filled", "volume error %", "differ")
