@@ -183,37 +183,50 @@ def toggle_crossings(
 
 
 @njit(cache=True)
-def xor_prefix(out: np.ndarray) -> np.ndarray:
-    """Running XOR of a C-ordered (nx, ny, nz) uint8 array along axis 0, in place: crossing bits to parity.
+def xor_prefix(out: np.ndarray) -> int:
+    """Running XOR of a C-ordered (nx, ny, nz) uint8 array of 0 / 1 bytes along axis 0, in place (crossing bits
+    to parity); returns the number of ones after it (the filled count, without another pass over the grid).
 
     Byte b of the flat array takes byte b - plane (plane = ny * nz), already final when b is reached, so the
     scan runs over the flat array eight bytes (one uint64) at a time; when the plane is not a whole number of
     words, the word one plane back is assembled from the two aligned words it straddles (little-endian shifts).
-    Memory-bound: one read and one write of the grid.
+    A word of 0 / 1 bytes times 0x0101010101010101 holds their sum in its top byte. Memory-bound: one read and
+    one write of the grid.
     """
     nx, ny, nz = out.shape
     plane = ny * nz
     n = nx * plane
     flat = out.reshape(n)
     q, r = plane // 8, plane % 8
+    count = 0
     if q == 0:  # planes under a word: bytewise
-        for b in range(plane, n):
-            flat[b] ^= flat[b - plane]
-        return out
+        for b in range(n):
+            if b >= plane:
+                flat[b] ^= flat[b - plane]
+            count += flat[b]
+        return count
     first, last = (plane + 7) // 8, n // 8  # the whole words from plane 1 on
-    for b in range(plane, min(n, 8 * first)):
-        flat[b] ^= flat[b - plane]
+    for b in range(min(n, 8 * first)):
+        if b >= plane:
+            flat[b] ^= flat[b - plane]
+        count += flat[b]
     words = flat[: 8 * last].view(np.uint64)
+    ones, top = np.uint64(0x0101010101010101), np.uint64(56)
     if r == 0:
         for w in range(first, last):
-            words[w] ^= words[w - q]
+            word = words[w] ^ words[w - q]
+            words[w] = word
+            count += int((word * ones) >> top)
     else:
         low, high = np.uint64(8 * (8 - r)), np.uint64(8 * r)
         for w in range(first, last):
-            words[w] ^= (words[w - q - 1] >> low) | (words[w - q] << high)
-    for b in range(max(plane, 8 * last), n):
+            word = words[w] ^ ((words[w - q - 1] >> low) | (words[w - q] << high))
+            words[w] = word
+            count += int((word * ones) >> top)
+    for b in range(max(8 * first, 8 * last), n):
         flat[b] ^= flat[b - plane]
-    return out
+        count += flat[b]
+    return count
 
 
 @njit(cache=True, parallel=True)

@@ -222,8 +222,9 @@ def _triangles(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def _parity_along(
     tri_grid: np.ndarray, shape: tuple[int, int, int], axis: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Occupancy from rays along ``axis`` (triangles in grid units), in (x, y, z) order, and the columns it trusts.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Occupancy from rays along ``axis`` (triangles in grid units), in (x, y, z) order, the columns it trusts and
+    the filled count (summed by the parity scan).
 
     The second array (the grid's shape with ``axis`` dropped) is True for rays that cross the surface an even
     number of times. The last layer along the ray is padding, so its running parity is the column's total: an odd
@@ -235,8 +236,9 @@ def _parity_along(
     starts, members = kern.row_bins(tri, ny)
     # Allocated by numpy rather than in the kernel: numpy asks for huge pages on large arrays (fewer page faults).
     bits = kern.toggle_crossings(tri, starts, members, np.zeros((nx, ny, nz), dtype=np.uint8), numba.get_num_threads())
-    occ = kern.xor_prefix(bits).view(np.bool_)
-    return np.transpose(occ, np.argsort(order)), ~occ[-1]
+    count = kern.xor_prefix(bits)
+    occ = bits.view(np.bool_)
+    return np.transpose(occ, np.argsort(order)), ~occ[-1], count
 
 
 def _vote_table() -> np.ndarray:
@@ -267,7 +269,7 @@ def _robust_occupancy(tri_grid: np.ndarray, shape: tuple[int, int, int]) -> tupl
         shape, dtype=np.uint8
     )  # yes + 4 * trusted + 16 * raw, packed to keep the peak at ~3 B/cell
     for axis in range(3):
-        occ, trusted = _parity_along(tri_grid, shape, axis)
+        occ, trusted, _ = _parity_along(tri_grid, shape, axis)
         weight = np.expand_dims(trusted.astype(np.uint8) + np.uint8(16), axis)
         votes += np.expand_dims(trusted.astype(np.uint8) * np.uint8(4), axis)
         parity = occ.view(np.uint8)
@@ -390,12 +392,12 @@ def _voxelize_at(
     if predicted >= centred_error:
         return _parity_along(_triangles(vertices_grid, faces), shape, 0)[0], origin, meta
     shifted_origin = origin + shift * pitch
-    occupancy = _parity_along(_triangles((vertices - shifted_origin) / pitch, faces), shape, 0)[0]
-    error = abs(np.count_nonzero(occupancy) - abs(target)) / abs(target)
+    occupancy, _, count = _parity_along(_triangles((vertices - shifted_origin) / pitch, faces), shape, 0)
+    error = abs(count - abs(target)) / abs(target)
     if error > max(predicted, PHASE_TOLERANCE):  # a face tied with centres and rounded the other way: check
         del occupancy
-        centred_occupancy = _parity_along(_triangles(vertices_grid, faces), shape, 0)[0]
-        if abs(np.count_nonzero(centred_occupancy) - abs(target)) / abs(target) <= error:
+        centred_occupancy, _, centred_count = _parity_along(_triangles(vertices_grid, faces), shape, 0)
+        if abs(centred_count - abs(target)) / abs(target) <= error:
             return centred_occupancy, origin, meta
         del centred_occupancy
         occupancy = _parity_along(_triangles((vertices - shifted_origin) / pitch, faces), shape, 0)[0]
