@@ -137,3 +137,15 @@ def test_malformed_design_space_is_one_line_exit_2_and_no_files(folder, space, m
     assert len(lines) == 1 and "design_space" in lines[0] and message in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not (folder / f"out-{name}").exists()
+
+
+def test_a_pitch_that_leaves_plates_one_voxel_thick_is_refused(folder):
+    """At a pitch as coarse as its plates, the part is a sheet of single particles: one line, exit 2, no files."""
+    _box((0, 0, 0), (12, 6, 1)).export(folder / "plate.stl")
+    job = _job(folder, "plate", '"part"', keep_out=False)
+    job.write_text(job.read_text().replace('"l.stl"', '"plate.stl"').replace('"z > 11"', '"x < 1"'))
+    result = _morph(job)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "one voxel thick" in lines[0] and "pitch to 0.5 mm or finer" in lines[0], lines
+    assert not (folder / "out-plate").exists()

@@ -193,6 +193,7 @@ def read_refine_job(job: Job, part=None, grid=None, quiet: bool = True) -> Refin
     if grid is None:
         grid = voxelize(part.mesh, pitch=job.voxels.pitch, count=job.voxels.count, source_sha256=part.source_sha256)
     pitch = grid.pitch
+    _check_resolved(name, grid.occupancy, pitch)
     margin = k.number("keep_margin", 0.0)
     margin = 2 * pitch if margin is None else margin
     thickness = k.number("min_thickness", 0.0)
@@ -226,6 +227,27 @@ def read_refine_job(job: Job, part=None, grid=None, quiet: bool = True) -> Refin
     }
     label = space if not isinstance(space, str) else space.strip()
     return RefineJob(problem, mode, settings, workers, out, safety, str(label), counts)
+
+
+THIN_REFUSED = 0.25  # share of the part's cells in features one voxel wide past which the pitch is refused
+
+
+def _check_resolved(name: str, original: np.ndarray, pitch: float) -> None:
+    """Refuse a pitch at which much of the part is one voxel thick (a plate the refinement cannot thin, whose
+    solves are a chain of single particles), warn where some of it is."""
+    from fab.morph.guards import thin_fraction
+    from fab.morph.part import THIN_LIMIT
+
+    share = thin_fraction(original)
+    if share <= THIN_LIMIT:
+        return
+    what = (f"at pitch {pitch:g} mm, {100 * share:.0f} % of the part's cells lie in features one voxel thick "
+            f"(plates, ribs or rods under {2 * pitch:g} mm)")
+    if share > THIN_REFUSED:
+        raise FabError(f"{name}: {what}: the refinement cannot thin what it cannot resolve; set [voxels] pitch to "
+                       f"{pitch / 2:g} mm or finer (2 voxels through the thinnest plate)")
+    warnings.warn(f"{name}: {what}: those features can only stay or go whole; a finer pitch refines them",
+                  stacklevel=2)
 
 
 def _cases(k: _Keys, value: Any, loads: int) -> tuple[tuple[int, ...], ...]:
