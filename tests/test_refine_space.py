@@ -149,3 +149,17 @@ def test_a_pitch_that_leaves_plates_one_voxel_thick_is_refused(folder):
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "one voxel thick" in lines[0] and "pitch to 0.5 mm or finer" in lines[0], lines
     assert not (folder / "out-plate").exists()
+
+
+def test_a_few_one_voxel_features_are_a_warning_not_an_error():
+    from fab.errors import FabError
+    from fab.morph.part_job import _check_resolved
+
+    block = np.zeros((12, 12, 12), dtype=bool)
+    block[1:11, 1:11, 1:9] = True
+    _check_resolved("job.toml", block, 1.0)  # nothing thin: silent
+    block[1:11, 5, 9:11] = True  # a fin one voxel thick: 20 of 820 cells
+    with pytest.warns(UserWarning, match="one voxel thick"):
+        _check_resolved("job.toml", block, 1.0)
+    with pytest.raises(FabError, match="pitch to 0.5 mm or finer"):
+        _check_resolved("job.toml", block[:, 5:6, :], 1.0)
