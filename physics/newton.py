@@ -189,6 +189,7 @@ class Newton:
         self._residuals = 0
         self.iterations = 0
         self._krylov = 0
+        self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
         if base is not None:
@@ -266,13 +267,20 @@ class Newton:
             return self.mg.precondition(0, r)
         return self.tangent.smooth(r, CHEB_STEPS)[0]
 
-    def krylov(self, b: np.ndarray, eta: float) -> tuple[np.ndarray, int]:
-        """Flexible PCG on K x = b to |b - K x| <= eta |b| (stops at negative curvature): (x, iterations)."""
-        x = np.zeros_like(b)
-        r = b.copy()
+    def krylov(self, b: np.ndarray, eta: float, x0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """Flexible PCG on K x = b to |b - K x| <= eta |b| (stops at negative curvature), from ``x0`` when given
+        (one product more): (x, iterations)."""
         norm_b = np.sqrt(_dot(b, b))
         if norm_b == 0:
-            return x, 0
+            return np.zeros_like(b), 0
+        if x0 is None:
+            x = np.zeros_like(b)
+            r = b.copy()
+        else:
+            x = x0.copy()
+            r = b - self.tangent.apply(x)
+            if np.sqrt(_dot(r, r)) <= eta * norm_b:
+                return x, 0
         z = self.precondition(r)
         p = z.copy()
         rz = _dot(r, z)
@@ -374,10 +382,13 @@ class Newton:
             if control is not None:
                 # Bordered step: K du - dlam q = r with q.du / sum|q| = w - w(u): du = b + dlam a, K a = q.
                 if unit is None:
-                    unit, _ = self.krylov(pat.q, 0.05)
+                    # K a = q about this state, from the last solve's a (the tangent changes little between
+                    # increments and settle rounds; the load's own local response dominates the first CG steps).
+                    unit, _ = self.krylov(pat.q, 0.05, self._unit)
                     if self._stop:
                         unit = None
                         continue
+                    self._unit = unit
                 ca = pat.work_displacement(unit)
                 dlam = (control - pat.work_displacement(sim.u) - pat.work_displacement(du)) / ca
                 du = du + dlam * unit
@@ -454,6 +465,9 @@ DROP = 0.5  # past the peak, a load below this share of it means the part has fa
 MAX_INCREMENTS = 80
 MAX_ROUNDS = 60  # break-and-re-equilibrate rounds within one increment
 SETTLE_SLACK = 3.0  # rounds inside an increment solve to this multiple of the tolerances (the last one to 1)
+CASCADE = 0.95  # a settle round whose load is below this share of the peak carries a running crack: ...
+CASCADE_SLACK = 10.0  # ... solved to this multiple of the tolerances ...
+CASCADE_ITERATIONS = 2  # ... in at most this many Newton iterations (the state where nothing breaks: fully)
 
 
 @dataclass
@@ -488,9 +502,10 @@ def trace(
     the largest bond stretch, the law being linear until then), then control of the load's work-conjugate
     displacement w (``Pattern.work_displacement``) with increments DW_FIRST x w, grown where nothing breaks,
     halved where the load falls fast; after each converged increment, bonds over their limit break and the
-    increment re-equilibrates at the same w until none does. The first increment whose settled load is below the
-    previous one is redone from the previous state with a quarter of the step, down to DW_MIN (the peak's
-    resolution). Failed: ``watch`` returns a reason (cut off, ran away), the load falls below DROP x the peak,
+    increment re-equilibrates at the same w until none does (a running crack's rounds loosely: see ``settle``).
+    The first increment whose settled load is below the previous one is redone from the previous state with a
+    quarter of the step, down to DW_MIN (the peak's resolution); a crack that runs again after one has been
+    followed to DROP ends the trace at once. Failed: ``watch`` returns a reason (cut off, ran away), the load falls below DROP x the peak,
     or an increment no longer converges past the peak (snap-back). ``progress(event)`` gets factor, w_mm,
     iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
     ``on_point(point)`` gets each point of the curve as it is recorded.
@@ -503,7 +518,7 @@ def trace(
     total0 = int(sim.initial_bond_count.sum())
     evaluations0, iterations0 = solver.evaluations, solver.iterations
     s0 = float(getattr(sim.law, "s00", np.inf))
-    state = {"phase": "load", "broken_new": 0, "peak": -np.inf}
+    state = {"phase": "load", "broken_new": 0, "peak": -np.inf, "cascade": ""}
 
     def broken_total() -> int:
         return (total0 - int(np.bitwise_count(sim.bits).sum())) // 2
@@ -521,22 +536,47 @@ def trace(
             on_point(out.curve[-1])
 
     def settle(control: float | None, tol_scale: float = 1.0) -> tuple[bool, int]:
-        """Break bonds over their limit and re-equilibrate until none breaks: (converged, bonds broken)."""
+        """Break bonds over their limit and re-equilibrate until none breaks: (converged, bonds broken).
+
+        Once the load has fallen below CASCADE x the peak at this w, the crack runs on and the rounds only carry
+        it: each solved loosely (CASCADE_SLACK x the tolerances, at most CASCADE_ITERATIONS Newton iterations;
+        the curve keeps none of these states), the state where nothing more breaks solved to the tolerance."""
         broken = 0
+        loose = False
         for _ in range(MAX_ROUNDS):
             n = solver.break_bonds()
             if n == 0:
-                return True, broken
+                if not loose:
+                    return True, broken
+                loose = False
+                res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
+                                   callback=callback, control=control)  # fmt: skip
+                if not (res["converged"] or res["stalled"]):
+                    return False, broken
+                continue
             broken += n
             state["broken_new"] = broken
-            res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
-                               callback=callback, control=control)  # fmt: skip
-            if not (res["converged"] or res["stalled"]):
-                return False, broken
+            if control is not None and pat.factor < CASCADE * state["peak"]:
+                if state["cascade"]:
+                    # A crack already followed to DROP runs again (a redo of the peak's increment found it): the
+                    # redo has found its top, and the cascade would only repeat the one seen.
+                    out.failed, out.reason = True, state["cascade"]
+                    return True, broken
+                loose = True
+                solver.solve(tolerance * CASCADE_SLACK, None if balance is None else balance * CASCADE_SLACK,
+                             max_iterations=CASCADE_ITERATIONS, callback=callback, control=control)  # fmt: skip
+                if not np.isfinite(sim.u).all():
+                    raise relaxation.diverged(solver.evaluations)
+            else:
+                res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
+                                   callback=callback, control=control)  # fmt: skip
+                if not (res["converged"] or res["stalled"]):
+                    return False, broken
             if control is not None and pat.factor < DROP * state["peak"]:
                 # The crack runs on at a falling load: failed; no need to follow the cascade to its end.
                 out.failed = True
                 out.reason = f"the load fell to {pat.factor / state['peak']:.0%} of its peak as the crack ran"
+                state["cascade"] = out.reason
                 return True, broken
         if watch is not None and broken and (reason := watch()) is not None:
             out.failed, out.reason = True, reason

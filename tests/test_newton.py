@@ -53,3 +53,44 @@ def test_trace_passes_the_peak_of_a_bar_in_tension():
     assert factors[-1] < factors[path.peak_index]  # traced past the peak in the same pass
     w = [p["w_m"] for p in path.curve]
     assert all(b >= a - 1e-12 for a, b in zip(w[1:], w[2:], strict=False))  # displacement never goes back
+
+
+def test_krylov_from_a_warm_start_needs_fewer_iterations_for_the_same_answer():
+    """The displacement-control solve K a = q starts from the last increment's a (Newton._unit): from its own
+    answer it takes at most one iteration; from the answer about a nearby state, fewer than from zero, to the
+    same tolerance (float64 products: float32's rounding would blur the count)."""
+    law = make_law("pmb", youngs_modulus=70e9)
+    sim = _bar((16, 3, 3), law, (0.0, 0.0, -100.0))
+    sim.set_precision("float64")
+    solver = newton.newton_for(sim)
+    solver.pattern = pat = newton.Pattern(sim)
+    solver.residual()
+    solver.prepare()
+    cold, cold_its = solver.krylov(pat.q, 1e-2)
+    again, its = solver.krylov(pat.q, 1e-2, cold)
+    assert its <= 1  # the finite-difference products are not exactly linear: at most one step to re-meet it
+    assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]  # a bent state: another tangent
+    solver.residual()
+    solver.prepare()
+    fresh, fresh_its = solver.krylov(pat.q, 1e-2)
+    warm, warm_its = solver.krylov(pat.q, 1e-2, cold)
+    assert 0 < warm_its < fresh_its
+    assert np.linalg.norm(warm - fresh) <= 1e-2 * np.linalg.norm(fresh)
+
+
+def test_a_running_cracks_loose_rounds_leave_the_peak_as_it_was(monkeypatch):
+    """Settle rounds past CASCADE x the peak are solved loosely (the crack runs on; no point of the curve keeps
+    them): the failure load and the verdict are those of the trace with every round solved fully."""
+    s0 = 1e-3
+
+    def traced():
+        sim = _bar((12, 3, 3), make_law("pmb", youngs_modulus=70e9, critical_stretch=s0), (100.0, 0.0, 0.0))
+        assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+        return newton.trace(sim, tolerance=2e-3, balance=5e-3)
+
+    loose = traced()
+    monkeypatch.setattr(newton, "CASCADE", 0.0)  # never loose
+    full = traced()
+    assert loose.failed and full.failed
+    assert loose.peak_factor == pytest.approx(full.peak_factor, rel=2e-3)
+    assert loose.evaluations <= full.evaluations
