@@ -9,15 +9,21 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def apply(diag, off, oi, oj, m, nv, x, y):
-    """y = K x over voxels 0..nv-1: diagonal 6 x 6 blocks plus the first ``m`` voxel-voxel joints' blocks."""
+@njit(cache=True, inline="always")
+def _diagonal(diag, nv, x, y):
+    """y = the diagonal 6 x 6 blocks of voxels 0..nv-1 times x (both products start with it)."""
     for v in range(nv):
         for a in range(6):
             s = 0.0
             for b in range(6):
                 s += diag[v, a, b] * x[6 * v + b]
             y[6 * v + a] = s
+
+
+@njit(cache=True)
+def apply(diag, off, oi, oj, m, nv, x, y):
+    """y = K x over voxels 0..nv-1: diagonal 6 x 6 blocks plus the first ``m`` voxel-voxel joints' blocks."""
+    _diagonal(diag, nv, x, y)
     for e in range(m):
         i = oi[e]
         j = oj[e]
@@ -142,12 +148,7 @@ def new_direction(s, z, beta):
 def apply_beam(diag, w, oaxis, oi, oj, m, nv, x, y):
     """y = K x as ``apply``, each voxel-voxel joint's off-diagonal block by its 10 nonzero entries ``w`` (the
     order above; BuildSequence checks that its blocks have no others): 20 products a joint instead of 72."""
-    for v in range(nv):
-        for a in range(6):
-            s = 0.0
-            for b in range(6):
-                s += diag[v, a, b] * x[6 * v + b]
-            y[6 * v + a] = s
+    _diagonal(diag, nv, x, y)
     for e in range(m):
         i6 = 6 * oi[e]
         j6 = 6 * oj[e]
