@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/validation_joints.py
 	$(BIN)/python benchmarks/bench_live.py
 	$(BIN)/python benchmarks/bench_stress.py
+	$(BIN)/python benchmarks/bench_failure.py
 	$(BIN)/python benchmarks/bench_morph_gear.py
 	$(BIN)/python benchmarks/bench_morph_bracket.py
 	$(BIN)/python benchmarks/bench_refine.py
