@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from physics import balance as bal
 from physics import integrators
@@ -59,6 +59,18 @@ STALL_FACTOR = 0.9  # an outer iteration that does not bring the score below thi
 STALL_CYCLES = 3  # ... this many times in a row: stalled (within STALL_SLACK) or handed to plain ADR
 
 _SOLVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+_BLAS: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """A context of one BLAS thread for the coarsest level's dense factor and solves, from a controller made once:
+    threadpool_limits rescans the loaded libraries on every call (0.5 ms, a quarter of a solve at 1,800 dofs)."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @dataclasses.dataclass
@@ -232,7 +244,7 @@ class Level:
         self.dofs = dofs
         # One BLAS thread: the matrix is small (576 dofs at 62,500 particles: 0.012 s), and OpenBLAS's threads
         # waiting on each other took 1.5 s on a loaded 2-core machine (a pause in the live page too).
-        with threadpool_limits(1, user_api="blas"):
+        with _one_blas_thread():
             self.factor = scipy.linalg.cho_factor(k_ff)
 
     def direct(self, r: np.ndarray) -> np.ndarray:
@@ -242,7 +254,7 @@ class Level:
         z = np.zeros(3 * self.count)
         # Once per preconditioner application: no finiteness scan (2 of its 7 ms at 1,800 dofs), one BLAS thread
         # (as the factorisation).
-        with threadpool_limits(1, user_api="blas"):
+        with _one_blas_thread():
             z[self.dofs] = scipy.linalg.cho_solve(self.factor, r.reshape(-1)[self.dofs], check_finite=False)
         return z.reshape(-1, 3)
 

@@ -505,9 +505,9 @@ def trace(
     increment re-equilibrates at the same w until none does (a running crack's rounds loosely: see ``settle``).
     The first increment whose settled load is below the previous one is redone from the previous state with a
     quarter of the step, down to DW_MIN (the peak's resolution); a crack that runs again after one has been
-    followed to DROP ends the trace at once. Failed: ``watch`` returns a reason (cut off, ran away), the load falls below DROP x the peak,
-    or an increment no longer converges past the peak (snap-back). ``progress(event)`` gets factor, w_mm,
-    iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
+    followed to DROP ends the trace at once. Failed: ``watch`` returns a reason (cut off, ran away), the load
+    falls below DROP x the peak, or an increment no longer converges past the peak (snap-back).
+    ``progress(event)`` gets factor, w_mm, iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
     ``on_point(point)`` gets each point of the curve as it is recorded.
     """
     from physics import analysis
@@ -541,6 +541,12 @@ def trace(
         Once the load has fallen below CASCADE x the peak at this w, the crack runs on and the rounds only carry
         it: each solved loosely (CASCADE_SLACK x the tolerances, at most CASCADE_ITERATIONS Newton iterations;
         the curve keeps none of these states), the state where nothing more breaks solved to the tolerance."""
+
+        def solved(scale: float, **limits) -> bool:
+            res = solver.solve(tolerance * scale, None if balance is None else balance * scale,
+                               callback=callback, control=control, **limits)  # fmt: skip
+            return bool(res["converged"] or res["stalled"])
+
         broken = 0
         loose = False
         for _ in range(MAX_ROUNDS):
@@ -549,9 +555,7 @@ def trace(
                 if not loose:
                     return True, broken
                 loose = False
-                res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
-                                   callback=callback, control=control)  # fmt: skip
-                if not (res["converged"] or res["stalled"]):
+                if not solved(tol_scale):
                     return False, broken
                 continue
             broken += n
@@ -563,15 +567,11 @@ def trace(
                     out.failed, out.reason = True, state["cascade"]
                     return True, broken
                 loose = True
-                solver.solve(tolerance * CASCADE_SLACK, None if balance is None else balance * CASCADE_SLACK,
-                             max_iterations=CASCADE_ITERATIONS, callback=callback, control=control)  # fmt: skip
+                solved(CASCADE_SLACK, max_iterations=CASCADE_ITERATIONS)  # not converging here is expected
                 if not np.isfinite(sim.u).all():
                     raise relaxation.diverged(solver.evaluations)
-            else:
-                res = solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale,
-                                   callback=callback, control=control)  # fmt: skip
-                if not (res["converged"] or res["stalled"]):
-                    return False, broken
+            elif not solved(tol_scale):
+                return False, broken
             if control is not None and pat.factor < DROP * state["peak"]:
                 # The crack runs on at a falling load: failed; no need to follow the cascade to its end.
                 out.failed = True
