@@ -173,10 +173,23 @@ class BuildSequence:
         m = int(self.starts[p + 1])
         if m == 0:
             return 0.0, -1
-        full = np.zeros(6 * (self.n + 1))
-        full[: len(d)] = d
-        u, k = kern.worst_joint(self.section_maps, self.strength, self.dofs, m, full)
+        if not hasattr(self, "_section_val"):
+            self._compress_sections()
+        u, k = kern.worst_joint_sparse(self._section_val, self._section_col, self._inverse_strength, m, d)
         return float(u), int(self.order[k]) if k >= 0 else -1
+
+    def _compress_sections(self) -> None:
+        """Each joint's section map (6 x 12) by the nonzero entries of its rows (a beam's hold 20 of 72), the held
+        plate's DOFs dropped (their displacement is zero), as global DOF indices: ``kern.worst_joint_sparse``."""
+        S = self.section_maps
+        cols = np.broadcast_to(self.dofs[:, None, :], S.shape)
+        keep = (S != 0.0) & (cols < 6 * self.n)
+        width = max(int(keep.sum(axis=2).max(initial=0)), 1)
+        first = np.argsort(~keep, axis=2, kind="stable")[:, :, :width]  # the kept entries first, in column order
+        kept = np.take_along_axis(keep, first, axis=2)
+        self._section_val = np.ascontiguousarray(np.where(kept, np.take_along_axis(S, first, axis=2), 0.0))
+        self._section_col = np.ascontiguousarray(np.where(kept, np.take_along_axis(cols, first, axis=2), 0))
+        self._inverse_strength = np.ascontiguousarray(1.0 / self.strength)
 
     def check(
         self,
@@ -415,6 +428,8 @@ class BuildSequence:
         r = f - q
         r[: 6 * clamped] = 0.0
         target = tolerance * math.sqrt(kern.dot(f[6 * clamped :], f[6 * clamped :]))
+        if self._beam_only:
+            return self._pcg_fused(nv, clamped, x, r, q, target, max_iterations)
         z = self._precondition(r, nv, clamped)
         s = z.copy()
         rz = kern.dot(r, z)
@@ -429,6 +444,28 @@ class BuildSequence:
             kern.new_direction(s, z, rz_new / rz)
             rz = rz_new
             it += 1
+        return x, it
+
+    def _pcg_fused(self, nv, clamped, x, r, q, target, max_iterations) -> tuple[np.ndarray, int]:
+        """``_pcg``'s iterations for beam joints in three passes each (``kern.apply_slots`` with s . q;
+        ``kern.step_and_smooth``: the update, |r|^2, the smoother and the restriction; ``kern.prolong_dot``) and
+        the coarse solve: the same iterates as the loop of separate kernels, fewer passes over the vectors."""
+        z = np.empty(6 * nv)
+        c = np.empty(self._coarse_size)
+        agg, lever, index, inv = self._agg, self._lever, self._coarse_index, self._diag_inv
+        rr = kern.step_and_smooth(x, r, x, q, 0.0, inv, agg, lever, index, nv, clamped, z, c)  # alpha 0: z, c only
+        rz = kern.prolong_dot(agg, lever, index, nv, clamped, self._coarse_solve(c), z, r)
+        s = z.copy()
+        it = 0
+        while math.sqrt(rr) > target and it < max_iterations:
+            sq = kern.apply_slots(self._diag, self._nb, self._slot_w, nv, clamped, s, q)
+            rr = kern.step_and_smooth(x, r, s, q, rz / sq, inv, agg, lever, index, nv, clamped, z, c)
+            it += 1
+            if math.sqrt(rr) <= target:
+                break
+            rz_new = kern.prolong_dot(agg, lever, index, nv, clamped, self._coarse_solve(c), z, r)
+            kern.new_direction(s, z, rz_new / rz)
+            rz = rz_new
         return x, it
 
     def _precondition(self, r: np.ndarray, nv: int, clamped: int) -> np.ndarray:
@@ -484,7 +521,7 @@ class BuildSequence:
         self._oi = np.ascontiguousarray(ji[pair])
         self._oj = np.ascontiguousarray(jj[pair])
         self._off = np.ascontiguousarray(K[pair][:, :6, 6:])
-        # a beam joint's off-diagonal block holds 10 of its 36 entries (kernels.apply_beam); any other law's
+        # a beam joint's off-diagonal block holds 10 of its 36 entries (kernels.apply_slots); any other law's
         # blocks go through the dense product
         self._oaxis = np.ascontiguousarray(self.law.axis[self.order][pair].astype(np.int64))
         a = self._oaxis
@@ -496,6 +533,18 @@ class BuildSequence:
         rest = self._off.copy()
         rest[picked, rows, cols] = 0.0
         self._beam_only = not np.any(rest)
+        if self._beam_only:
+            # per voxel and face slot (+x, -x, +y, -y, +z, -z): the neighbour and the joint's 10 entries with the
+            # voxel as the row (kernels.apply_slots); a joint's first voxel is its lower one along its axis
+            self._nb = np.full((n, 6), -1, dtype=np.int64)
+            self._slot_w = np.zeros((n, 6, 10))
+            step = self.ijk[self._oj] - self.ijk[self._oi]
+            if not np.array_equal(step, _AXES[self._oaxis]):
+                raise PhysicsError("a joint's voxels are not face neighbours along its axis")
+            self._nb[self._oi, 2 * self._oaxis] = self._oj
+            self._nb[self._oj, 2 * self._oaxis + 1] = self._oi
+            self._slot_w[self._oi, 2 * self._oaxis] = self._beam
+            self._slot_w[self._oj, 2 * self._oaxis + 1] = self._beam[:, [0, 1, 2, 4, 3, 5, 6, 8, 7, 9]]
         self._prepare_bound()
         counts = np.cumsum(np.concatenate([[0], pair.astype(np.int64)]))
         self._off_starts = counts[self.starts]  # voxel-voxel joints active in states < p
@@ -570,6 +619,25 @@ class BuildSequence:
             depth[p] = depth[other] + 1
             self._tree_parent[p], self._tree_k[p], self._tree_side[p] = other, which[k], side
             self._tree_offset[p] = ((self.ijk[p] - self.ijk[other]) if other < n else np.array([0, 0, 1])) * self.law.spacing
+        # each tree joint's flexibility as a 6 x 6 form in the resultant F (force, moment about the voxel's centre)
+        # it carries: its end forces are T F (the voxel's end F, the parent's end -F with the moment moved by the
+        # offset), so f^T K^+ f = F^T (T^T K^+ T) F
+        T = np.zeros((n, 12, 6))
+        has = np.flatnonzero(self._tree_k >= 0)
+        o, q = 6 * self._tree_side[has], 6 - 6 * self._tree_side[has]
+        lv = self._tree_offset[has]
+        cross = np.zeros((len(has), 3, 3))
+        cross[:, 0, 1], cross[:, 0, 2], cross[:, 1, 2] = -lv[:, 2], lv[:, 1], -lv[:, 0]
+        cross[:, 1, 0], cross[:, 2, 0], cross[:, 2, 1] = lv[:, 2], -lv[:, 1], lv[:, 0]
+        for a in range(3):
+            T[has, o + a, a] = 1.0
+            T[has, o + 3 + a, 3 + a] = 1.0
+            T[has, q + a, a] = -1.0
+            T[has, q + 3 + a, 3 + a] = -1.0
+            for b in range(3):
+                T[has, q + 3 + a, b] = -cross[:, a, b]
+        self._tree_flex = np.zeros((n, 6, 6))
+        self._tree_flex[has] = np.einsum("mia,mij,mjb->mab", T[has], self._kplus[self._tree_k[has]], T[has], optimize=True)
 
     def _bounded(self, p: int, f: np.ndarray, d: np.ndarray) -> tuple[float, int, float]:
         """(largest utilisation of ``d``, its joint, a bound on how far the exact state's largest utilisation can
@@ -584,8 +652,7 @@ class BuildSequence:
         self._apply(self._off_starts[p + 1], nv, d, q)
         r = f - q
         r[: 6 * clamped] = 0.0
-        energy = kern.tree_energy(self._tree_parent, self._tree_offset, self._kplus, self._tree_k, self._tree_side,
-                                  nv, clamped, r)  # fmt: skip
+        energy = kern.tree_energy_reduced(self._tree_parent, self._tree_offset, self._tree_flex, nv, clamped, r)
         u, w = self._utilisation(p, d)
         m = int(self.starts[p + 1])
         return u, w, float(self._bound_c[m - 1]) * math.sqrt(max(energy, 0.0)) if m else 0.0
@@ -610,7 +677,7 @@ class BuildSequence:
     def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
         """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""
         if self._beam_only:
-            kern.apply_beam(self._diag, self._beam, self._oaxis, self._oi, self._oj, m, nv, x, y)
+            kern.apply_slots(self._diag, self._nb, self._slot_w, nv, 0, x, y)  # a joint is active when both are placed
         else:
             kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, y)
 

@@ -49,31 +49,6 @@ def precondition(inv, nv, r, z, clamped):
 
 
 @njit(cache=True)
-def worst_joint(sec, strength, dofs, m, d):
-    """(largest utilisation, its joint position) over the first ``m`` joints: section = sec[e] @ d[dofs[e]]
-    (N, V_y, V_z, T, M_y, M_z), U = max(N, 0)/N_u + |V|/V_u + |M|/M_u + |T|/T_u."""
-    best = 0.0
-    where = -1
-    s = np.empty(6)
-    for e in range(m):
-        for a in range(6):
-            acc = 0.0
-            for b in range(12):
-                acc += sec[e, a, b] * d[dofs[e, b]]
-            s[a] = acc
-        u = (
-            max(s[0], 0.0) / strength[e, 0]
-            + math.sqrt(s[1] * s[1] + s[2] * s[2]) / strength[e, 1]
-            + math.sqrt(s[4] * s[4] + s[5] * s[5]) / strength[e, 2]
-            + abs(s[3]) / strength[e, 3]
-        )
-        if u > best:
-            best = u
-            where = e
-    return best, where
-
-
-@njit(cache=True)
 def restrict(agg, lever, coarse, nv, clamped, r, c):
     """c += Z^T r: each voxel's force and moment residual onto the rigid-body modes (translation, rotation about
     its aggregate's centre, ``lever`` = voxel centre - aggregate centre) of its aggregate's coarse index
@@ -142,87 +117,170 @@ def new_direction(s, z, beta):
         s[k] = z[k] + beta * s[k]
 
 
-# the 10 entries of a beam joint's off-diagonal 6 x 6 block along axis a (b, c the next two axes cyclically):
-# (row, column) = (a, a), (3+a, 3+a), (b, b), (b, 3+c), (3+c, b), (3+c, 3+c), (c, c), (c, 3+b), (3+b, c), (3+b, 3+b)
 @njit(cache=True)
-def apply_beam(diag, w, oaxis, oi, oj, m, nv, x, y):
-    """y = K x as ``apply``, each voxel-voxel joint's off-diagonal block by its 10 nonzero entries ``w`` (the
-    order above; BuildSequence checks that its blocks have no others): 20 products a joint instead of 72."""
-    _diagonal(diag, nv, x, y)
+def apply_slots(diag, nb, w, nv, clamped, x, y):
+    """y = K x over voxels 0..nv-1 gathered voxel by voxel (each y block written once): its diagonal 6 x 6 block
+    plus, per face slot (+x, -x, +y, -y, +z, -z), the joint to neighbour ``nb[v, slot]`` when that voxel is placed
+    (< nv), by the 10 nonzero entries ``w[v, slot]`` of a beam joint's off-diagonal block along axis a (b, c the
+    next two axes cyclically), in the order (row, column) = (a, a), (3+a, 3+a), (b, b), (b, 3+c), (3+c, b),
+    (3+c, 3+c), (c, c), (c, 3+b), (3+b, c), (3+b, 3+b) of the block with v as the row (BuildSequence checks that
+    its blocks have no others): 36 + 60 products a voxel. Rows of clamped voxels are zero. Returns x . y."""
+    xy = 0.0
+    acc = np.empty(6)
+    for v in range(nv):
+        v6 = 6 * v
+        if v < clamped:
+            for a in range(6):
+                y[v6 + a] = 0.0
+            continue
+        y0 = 0.0
+        y1 = 0.0
+        y2 = 0.0
+        y3 = 0.0
+        y4 = 0.0
+        y5 = 0.0
+        for b in range(6):
+            xb = x[v6 + b]
+            y0 += diag[v, 0, b] * xb
+            y1 += diag[v, 1, b] * xb
+            y2 += diag[v, 2, b] * xb
+            y3 += diag[v, 3, b] * xb
+            y4 += diag[v, 4, b] * xb
+            y5 += diag[v, 5, b] * xb
+        acc[0] = y0
+        acc[1] = y1
+        acc[2] = y2
+        acc[3] = y3
+        acc[4] = y4
+        acc[5] = y5
+        for slot in range(6):
+            u = nb[v, slot]
+            if u < 0 or u >= nv:
+                continue
+            a = slot >> 1
+            b = a + 1 if a < 2 else 0
+            c = b + 1 if b < 2 else 0
+            u6 = 6 * u
+            acc[a] += w[v, slot, 0] * x[u6 + a]
+            acc[3 + a] += w[v, slot, 1] * x[u6 + 3 + a]
+            acc[b] += w[v, slot, 2] * x[u6 + b] + w[v, slot, 3] * x[u6 + 3 + c]
+            acc[3 + c] += w[v, slot, 4] * x[u6 + b] + w[v, slot, 5] * x[u6 + 3 + c]
+            acc[c] += w[v, slot, 6] * x[u6 + c] + w[v, slot, 7] * x[u6 + 3 + b]
+            acc[3 + b] += w[v, slot, 8] * x[u6 + c] + w[v, slot, 9] * x[u6 + 3 + b]
+        for a in range(6):
+            y[v6 + a] = acc[a]
+            xy += x[v6 + a] * acc[a]
+    return xy
+
+
+@njit(cache=True)
+def step_and_smooth(x, r, s, q, alpha, inv, agg, lever, coarse, nv, clamped, z, c):
+    """One CG update and the first half of the two-level preconditioner, in one pass: x += alpha s, r -= alpha q;
+    z = the block-Jacobi smoother's D^-1 r; c = Z^T r (``restrict``, c zeroed here). Returns |r|^2."""
+    rr = 0.0
+    for k in range(6 * nv):
+        x[k] += alpha * s[k]
+        r[k] -= alpha * q[k]
+        rr += r[k] * r[k]
+    c[:] = 0.0
+    for v in range(nv):
+        v6 = 6 * v
+        if v < clamped:
+            for a in range(6):
+                z[v6 + a] = 0.0
+            continue
+        for a in range(6):
+            t = 0.0
+            for b in range(6):
+                t += inv[v, a, b] * r[v6 + b]
+            z[v6 + a] = t
+        ai = coarse[agg[v]]
+        if ai < 0:
+            continue
+        f0 = r[v6]
+        f1 = r[v6 + 1]
+        f2 = r[v6 + 2]
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        c[6 * ai] += f0
+        c[6 * ai + 1] += f1
+        c[6 * ai + 2] += f2
+        c[6 * ai + 3] += l1 * f2 - l2 * f1 + r[v6 + 3]
+        c[6 * ai + 4] += l2 * f0 - l0 * f2 + r[v6 + 4]
+        c[6 * ai + 5] += l0 * f1 - l1 * f0 + r[v6 + 5]
+    return rr
+
+
+@njit(cache=True)
+def prolong_dot(agg, lever, coarse, nv, clamped, c, z, r):
+    """z += Z c (``prolong_add``); returns r . z."""
+    prolong_add(agg, lever, coarse, nv, clamped, c, z)
+    return dot(r[: 6 * nv], z[: 6 * nv])
+
+
+@njit(cache=True)
+def worst_joint_sparse(val, col, inverse_strength, m, d):
+    """(largest utilisation, its joint position) over the first ``m`` joints: section = S_e d (N, V_y, V_z, T,
+    M_y, M_z), each row of S_e by its nonzero entries (resultant a = sum_k val[e, a, k] d[col[e, a, k]]: global DOF
+    indices, held plate DOFs dropped, padding val 0), U = max(N, 0)/N_u + |V|/V_u + |M|/M_u + |T|/T_u
+    (``inverse_strength`` = 1 / (N_u, V_u, M_u, T_u)). The square roots are taken only where the bound with
+    |V| <= |V_y| + |V_z| (and so for M) could pass the largest so far."""
+    best = 0.0
+    where = -1
+    width = val.shape[2]
+    s = np.empty(6)
     for e in range(m):
-        i6 = 6 * oi[e]
-        j6 = 6 * oj[e]
-        a = oaxis[e]
-        b = a + 1 if a < 2 else 0
-        c = b + 1 if b < 2 else 0
-        y[i6 + a] += w[e, 0] * x[j6 + a]
-        y[i6 + 3 + a] += w[e, 1] * x[j6 + 3 + a]
-        y[i6 + b] += w[e, 2] * x[j6 + b] + w[e, 3] * x[j6 + 3 + c]
-        y[i6 + 3 + c] += w[e, 4] * x[j6 + b] + w[e, 5] * x[j6 + 3 + c]
-        y[i6 + c] += w[e, 6] * x[j6 + c] + w[e, 7] * x[j6 + 3 + b]
-        y[i6 + 3 + b] += w[e, 8] * x[j6 + c] + w[e, 9] * x[j6 + 3 + b]
-        y[j6 + a] += w[e, 0] * x[i6 + a]
-        y[j6 + 3 + a] += w[e, 1] * x[i6 + 3 + a]
-        y[j6 + b] += w[e, 2] * x[i6 + b] + w[e, 4] * x[i6 + 3 + c]
-        y[j6 + 3 + c] += w[e, 3] * x[i6 + b] + w[e, 5] * x[i6 + 3 + c]
-        y[j6 + c] += w[e, 6] * x[i6 + c] + w[e, 8] * x[i6 + 3 + b]
-        y[j6 + 3 + b] += w[e, 7] * x[i6 + c] + w[e, 9] * x[i6 + 3 + b]
+        for a in range(6):
+            acc = 0.0
+            for k in range(width):
+                acc += val[e, a, k] * d[col[e, a, k]]
+            s[a] = acc
+        base = max(s[0], 0.0) * inverse_strength[e, 0] + abs(s[3]) * inverse_strength[e, 3]
+        upper = base + (abs(s[1]) + abs(s[2])) * inverse_strength[e, 1] + (abs(s[4]) + abs(s[5])) * inverse_strength[e, 2]
+        if upper <= best:
+            continue
+        u = (base + math.sqrt(s[1] * s[1] + s[2] * s[2]) * inverse_strength[e, 1]
+             + math.sqrt(s[4] * s[4] + s[5] * s[5]) * inverse_strength[e, 2])  # fmt: skip
+        if u > best:
+            best = u
+            where = e
+    return best, where
 
 
 @njit(cache=True)
-def tree_energy(parent, offset, kplus, kindex, side, nv, clamped, r):
+def tree_energy_reduced(parent, offset, flex, nv, clamped, r):
     """Complementary energy of the joint forces that carry the loads ``r`` (the residual, (6 nv,), N and N m
     about each voxel's centre) to the support along a tree of joints: voxel v hands everything on its subtree to
-    its parent (parent[v] < v, or past nv: the plate) through its tree joint, whose end forces (v's end: the
-    subtree's resultant about v's centre; the parent's end: its opposite about the parent's centre, ``offset`` =
-    centre of v - centre of the parent) cost f^T K^+ f (kplus[kindex[v]], the joint's flexibility over its 12
-    DOFs, v's end first when side[v] == 0). The sum bounds r^T K^{-1} r from above (complementary energy)."""
+    its parent (parent[v] < v, or past nv: the plate) through its tree joint; F (the subtree's force and moment
+    about v's centre) costs F^T Q_v F there (``flex[v]``: the joint's flexibility K^+ over its end forces, v's end
+    F and the parent's end -F with the moment moved by ``offset`` = centre of v - centre of the parent; zero
+    without a tree joint). The sum bounds r^T K^{-1} r from above (complementary energy)."""
     acc = np.zeros((nv, 6))
     for v in range(clamped, nv):
         for a in range(6):
             acc[v, a] = r[6 * v + a]
-    f = np.empty(12)
     total = 0.0
     for v in range(nv - 1, clamped - 1, -1):
-        k = kindex[v]
-        if k < 0:
-            continue
-        f0 = acc[v, 0]
-        f1 = acc[v, 1]
-        f2 = acc[v, 2]
-        l0 = offset[v, 0]
-        l1 = offset[v, 1]
-        l2 = offset[v, 2]
-        m0 = acc[v, 3] + l1 * f2 - l2 * f1
-        m1 = acc[v, 4] + l2 * f0 - l0 * f2
-        m2 = acc[v, 5] + l0 * f1 - l1 * f0
-        o = 6 * side[v]
-        q = 6 - o
-        f[o] = f0
-        f[o + 1] = f1
-        f[o + 2] = f2
-        f[o + 3] = acc[v, 3]
-        f[o + 4] = acc[v, 4]
-        f[o + 5] = acc[v, 5]
-        f[q] = -f0
-        f[q + 1] = -f1
-        f[q + 2] = -f2
-        f[q + 3] = -m0
-        f[q + 4] = -m1
-        f[q + 5] = -m2
         s = 0.0
-        for a in range(12):
+        for a in range(6):
             t = 0.0
-            for b in range(12):
-                t += kplus[k, a, b] * f[b]
-            s += f[a] * t
+            for b in range(6):
+                t += flex[v, a, b] * acc[v, b]
+            s += acc[v, a] * t
         total += s
         w = parent[v]
         if clamped <= w < nv:
+            f0 = acc[v, 0]
+            f1 = acc[v, 1]
+            f2 = acc[v, 2]
+            l0 = offset[v, 0]
+            l1 = offset[v, 1]
+            l2 = offset[v, 2]
             acc[w, 0] += f0
             acc[w, 1] += f1
             acc[w, 2] += f2
-            acc[w, 3] += m0
-            acc[w, 4] += m1
-            acc[w, 5] += m2
+            acc[w, 3] += acc[v, 3] + l1 * f2 - l2 * f1
+            acc[w, 4] += acc[v, 4] + l2 * f0 - l0 * f2
+            acc[w, 5] += acc[v, 5] + l0 * f1 - l1 * f0
     return total
