@@ -89,7 +89,7 @@ class BuildSequence:
         gravity=(0.0, 0.0, -9.81),
         plate: bool = True,
         aggregate: int = 4,
-        refresh: int = 256,
+        refresh: int = 32,
     ) -> None:
         ijk = np.asarray(ijk, dtype=np.int64)
         if aggregate < 1 or refresh < 1:
@@ -300,12 +300,12 @@ class BuildSequence:
                 exact[k] = True
                 util[k], worst[k], bound[k] = self._bounded(p, f, d)
             else:
-                # the first tolerance aims the bound at half the gap under the worst so far that the previous state
+                # the first tolerance aims the bound at 0.8 of the gap under the worst so far that the previous state
                 # left (the bound per unit of residual as it was there), no looser than screen_tolerance
                 reached = screen_tolerance
                 gap = floor * largest - util[k - 1] if k > 0 else 0.0
                 if per_residual > 0 and gap > 0:
-                    reached = min(screen_tolerance, max(10 * tolerance, 0.5 * gap / per_residual))
+                    reached = min(screen_tolerance, max(10 * tolerance, 0.8 * gap / per_residual))
                 d, iterations[k] = self._incremental(p, f, d, reached, max_iterations)
                 util[k], worst[k], bound[k] = self._bounded(p, f, d)
                 per_residual = bound[k] / reached
