@@ -71,9 +71,8 @@ def test_labelled_bodies_share_no_bonds():
     lone = Simulation(Body.from_occupancy(np.ones((6, 6, 6), bool), DX, RHO), PMB(youngs_modulus=200e9))
     first = body.body_id == 0
     assert (sim.initial_bond_count[first] == lone.initial_bond_count).all()
-    cells = body.lattice.cells[first]
-    lone_cells = lone.body.lattice.cells
-    assert np.allclose(sim.law.g_axes[:, cells], lone.law.g_axes[:, lone_cells])
+    cells = sim.law.grid_cells[first]
+    assert np.allclose(sim.law.g_axes[:, cells], lone.law.g_axes[:, lone.law.grid_cells])
     with pytest.raises(PhysicsError, match="labels"):
         Body.from_occupancy(np.ones((3, 3, 3), bool), DX, RHO, labels=np.zeros((3, 3), int))
     with pytest.raises(PhysicsError, match="several bodies"):

@@ -205,6 +205,50 @@ def test_runs_partition_the_particles():
     assert chunks[0] == 0 and chunks[-1] == len(runs) and (np.diff(chunks) > 0).all()
 
 
+def test_run_frame_orders_the_kernels_along_the_longest_runs():
+    """A plate lying in xy: the kernels run along y (RunFrame), and forces, broken bonds and LPS's refresh are
+    those of the lattice's own order (runs along z) to float32 rounding."""
+    from physics.lattice import RunFrame
+
+    occ = np.ones((6, 11, 2), dtype=bool)
+    occ[2, 3:5, 1] = False  # a notch: runs of several lengths
+    lat = Body.from_occupancy(occ, DX, 1000.0).lattice
+    frame = lat.frame
+    assert frame.axis == 1 and not frame.identity and lat.runs[:, 3].sum() > 1.4 * frame.runs[:, 3].sum()
+    assert (np.diff(frame.cells) > 0).all() and np.array_equal(np.sort(frame.particle), np.arange(lat.count))
+    assert np.array_equal(frame.grid_cells[frame.particle], frame.cells)
+    # Bond b joins the same two particles on both grids.
+    table = np.full(int(np.prod(frame.shape)), -1)
+    table[frame.grid_cells] = np.arange(lat.count)
+    assert np.array_equal(table[frame.grid_cells[:, None] + frame.flat_offset[None, :]], lat.neighbours())
+    assert RunFrame.of(Body.from_occupancy(np.ones((4, 4, 9), bool), DX, 1000.0).lattice).identity
+    rng = np.random.default_rng(5)
+    u = 4e-3 * DX * rng.standard_normal((lat.count, 3))
+    laws = (
+        lambda: PMB(youngs_modulus=1e9, critical_stretch=2e-3),
+        lambda: PMB(youngs_modulus=1e9, critical_stretch=2e-3, surface_correction=False),
+        lambda: PMB(micromodulus=1e18, critical_stretch=2e-3, variant="lammps", alpha=0.25),
+        lambda: make_law("lps", youngs_modulus=1e9, poisson_ratio=0.3, critical_stretch=2e-3),
+    )
+    for make in laws:
+        runs = []
+        for axis in (None, 2):
+            body = Body.from_occupancy(occ, DX, 1000.0)
+            if axis is not None:
+                body.lattice.__dict__["frame"] = RunFrame.of(body.lattice, axis)
+            sim = Simulation(body, make())
+            sim.u[:] = u
+            out = []
+            for _ in range(2):  # the second time after breaking: LPS refreshes the particles that lost bonds
+                sim._forces()  # (LAMMPS's limits come from the first step's stretches)
+                out.append((sim.force.copy(), sim.bits.copy(), sim.newly_broken.copy()))
+            runs.append(out)
+        for (f1, bits1, nb1), (f2, bits2, nb2) in zip(*runs, strict=True):
+            assert np.array_equal(bits1, bits2) and np.array_equal(nb1, nb2)
+            assert np.abs(f1 - f2).max() < 1e-5 * np.abs(f2).max()
+        assert sum(int(nb.sum()) for _f, _b, nb in runs[0]) > 0
+
+
 def _reference_forces(sim) -> np.ndarray:
     """Bond forces in float64 numpy, particle by particle from the stencil (no runs, no float32 grids)."""
     lat, law = sim.body.lattice, sim.law
@@ -216,7 +260,7 @@ def _reference_forces(sim) -> np.ndarray:
     r = np.linalg.norm(y, axis=2)
     s = (r - length) / length
     weight = (
-        law.coef.astype(np.float64) * law.bond_factors(lat.cells, lat.cells[j]) * sim.body.particle_volume
+        law.coef.astype(np.float64) * law.bond_factors(np.arange(lat.count), j) * sim.body.particle_volume
     )
     return ((weight * s * (nbr >= 0) / r)[:, :, None] * y).sum(axis=1)
 
@@ -325,12 +369,12 @@ def test_pmb_stiffness_scale_weights_each_bond_by_its_ends() -> None:
     w = np.where(ij[:, 1] < 2, 0.05, 1.0)
     soft, _ = _cantilever_2d(w)
     law = soft.law
-    cells = soft.body.lattice.cells
+    ids = np.arange(soft.body.count)
     nb = soft.body.lattice.neighbours()
     ok = nb >= 0
     j = np.where(ok, nb, 0)
-    expected = plain.law.bond_factors(cells, cells[j]) * w[:, None] * w[j]
-    np.testing.assert_allclose(law.bond_factors(cells, cells[j])[ok], expected[ok], rtol=1e-5)
+    expected = plain.law.bond_factors(ids, j) * w[:, None] * w[j]
+    np.testing.assert_allclose(law.bond_factors(ids, j)[ok], expected[ok], rtol=1e-5)
     assert soft.u[tip, 1].mean() < 1.2 * plain.u[tip, 1].mean()
     with pytest.raises(PhysicsError, match="stiffness_scale"):
         _cantilever_2d(np.ones(n - 1))
@@ -384,7 +428,7 @@ def test_lammps_variant_alpha_rule_and_contact_between_all_stencil_pairs():
     assert _intact(sim.bits, nb).sum() == intact0.sum()  # unbounded limits at the first step: nothing breaks
     smin = np.where(intact0, s, np.inf).min(axis=1)
     limit = s00 - alpha * smin
-    got = law.s_grid[lat.cells].astype(np.float64)
+    got = law.s_grid[law.grid_cells].astype(np.float64)
     assert np.allclose(got, limit, rtol=0, atol=1e-5)
     assert np.ptp(limit) > 0.05  # particles really have their own limits
 

@@ -25,7 +25,7 @@ GROUP_PARTICLES = 100_000
 
 
 def chunk_groups(lattice, state) -> list[np.ndarray]:
-    """The run-chunk boundaries (``lattice.run_chunks``) of each kernel call of one evaluation: all of them in one
+    """The run-chunk boundaries (``lattice.run_chunks``; ``lattice`` a Lattice or its RunFrame) of each kernel call of one evaluation: all of them in one
     call (the normal path), or, where ``state.between`` is set and the body is larger than GROUP_PARTICLES,
     consecutive slices of about GROUP_PARTICLES particles. A law calls ``state.between()`` after each call of a
     split evaluation (``between_groups``); each particle's outputs come from the same arithmetic either way."""
@@ -36,6 +36,26 @@ def chunk_groups(lattice, state) -> list[np.ndarray]:
     marks = np.searchsorted(ends, np.arange(GROUP_PARTICLES, ends[-1], GROUP_PARTICLES))
     cuts = np.unique(np.concatenate([[0], marks, [len(chunks) - 1]]))
     return [np.ascontiguousarray(chunks[a : b + 1]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def frame_inputs(law, state) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ux, uy, uz, bits) of ``state`` as the law's kernels read them, on its lattice's RunFrame
+    (physics.lattice): the state's own arrays where the frame is the lattice's order, else copies into buffers
+    the law keeps (one set per float type; their empty cells stay zero)."""
+    lattice = law.body.lattice
+    frame = lattice.frame
+    if frame.identity:
+        return state.ux, state.uy, state.uz, state.bits
+    from physics.laws.pmb_kernels import to_frame
+
+    buffers = law.__dict__.setdefault("_frame_buffers", {})
+    key = state.ux.dtype
+    if key not in buffers:
+        grid = np.zeros(int(np.prod(frame.shape)), dtype=key)
+        buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits))
+    fx, fy, fz, fbits = buffers[key]
+    to_frame(frame.particle, lattice.cells, frame.cells, state.ux, state.uy, state.uz, state.bits, fx, fy, fz, fbits)
+    return fx, fy, fz, fbits
 
 
 def between_groups(state, groups: list[np.ndarray]) -> None:

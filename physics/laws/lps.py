@@ -47,7 +47,7 @@ from numba import njit, prange
 from physics.bonds import intact_bond_mask
 from physics.errors import PhysicsError
 from physics.laws import lps_kernels as kern
-from physics.laws.base import ForceLaw, between_groups, chunk_groups, register_law
+from physics.laws.base import ForceLaw, between_groups, chunk_groups, frame_inputs, register_law
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
 CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor
@@ -247,9 +247,11 @@ class LPS(ForceLaw):
         self.wdx = (wd * lengths).astype(real)
         self.xd = (lengths / d).astype(real)
         ncells = int(np.prod(lat.padded_shape))
-        cells = lat.cells
-        # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
-        self.order = np.argsort(lat.flat_offset, kind="stable")
+        # Per-cell tables live on the grid of the lattice's RunFrame (the kernels' order): particle i's values at
+        # grid_cells[i]. Kernels visit the stencil in that grid's memory order: consecutive entries read the same
+        # neighbour row (cache reuse).
+        self.grid_cells = cells = lat.frame.grid_cells
+        self.order = np.argsort(lat.frame.flat_offset, kind="stable")
         # Per-cell table read for both ends of a bond (lps_kernels), field-major so runs read it contiguously.
         self.fields = np.zeros((kern.NFIELDS, ncells), dtype=real)
         self.bmat = self.fields[kern.BM : kern.BM + 6]  # (6, ncells) view
@@ -295,7 +297,6 @@ class LPS(ForceLaw):
 
     def _update_particles(self, rows: np.ndarray, intact: np.ndarray) -> None:
         """Recompute A_i, B_i and mb_i of particles ``rows`` from their intact bonds, (m, nb) bool."""
-        lat = self.body.lattice
         volume = self.body.particle_volume
         d = self.dim
         x2v = volume * self._len64**2
@@ -331,7 +332,7 @@ class LPS(ForceLaw):
             )
         a *= scale_a[:, None]
         bm *= scale_b[:, None]
-        cells = lat.cells[rows]
+        cells = self.grid_cells[rows]
         self.amat[:, cells] = a.T
         self.bmat[:, cells] = bm.T
         # mb_i = sum_b beta_ib wd_b |xi_b|^2 V_j over intact bonds.
@@ -369,18 +370,18 @@ class LPS(ForceLaw):
         sum_b V_j (|beta_ib| + |beta_jb|) wd_b + K [(sum_b V_j |g_ib|)^2 + sum_b V_j |g_jb| sum_c V |g_jc|]."""
         lat = self.body.lattice
         volume = self.body.particle_volume
-        cells = lat.cells
+        cells = self.grid_cells  # the tables' cells; a neighbour's is its particle's plus the frame's offset
         gsum = np.zeros(len(self.amat[0]))
         out = np.zeros(self.body.count)
         nbr_all = []
         for start in range(0, self.body.count, CHUNK):
             sl = slice(start, min(self.body.count, start + CHUNK))
-            nbr = lat.cell_to_particle[cells[sl, None] + lat.flat_offset[None, :]] >= 0
+            nbr = lat.cell_to_particle[lat.cells[sl, None] + lat.flat_offset[None, :]] >= 0
             gsum[cells[sl]] = (nbr * np.abs(self._bond_g(cells[sl]))).sum(axis=1) * volume
             nbr_all.append(nbr)
         for start, nbr in zip(range(0, self.body.count, CHUNK), nbr_all, strict=True):
             sl = slice(start, min(self.body.count, start + CHUNK))
-            cj = cells[sl, None] + lat.flat_offset[None, :]
+            cj = cells[sl, None] + lat.frame.flat_offset[None, :]
             beta_i = np.abs(self.bmat[:, cells[sl]].astype(np.float64).T @ self._phi64)
             beta_j = np.abs(np.einsum("kmb,kb->mb", self.bmat[:, cj].astype(np.float64), self._phi64))
             dev = (nbr * (beta_i + beta_j) * self._wd64[None, :]).sum(axis=1) * volume
@@ -428,37 +429,36 @@ class LPS(ForceLaw):
             self._update_particles(r, bit.T == 1)
 
     def compute(self, state) -> None:
-        lat = self.body.lattice
-        runs = lat.runs
-        groups = chunk_groups(lat, state)  # one call each (the normal path) unless observed on a big body
+        frame = self.body.lattice.frame
+        runs = frame.runs
+        groups = chunk_groups(frame, state)  # one call each (the normal path) unless observed on a big body
         args = (self.xix, self.xiy, self.xiz, self.length)
-        bits = state.bits
+        ux, uy, uz, bits = frame_inputs(self, state)  # the kernels' copies (RunFrame order)
         # Pass 1 also counts intact bonds: where a count changed (bonds broke last step, pre-cracks), refresh
         # those particles' A, B, mb and redo the pass. No separate pass over the bond words at every step.
         for _ in range(2):
             changed = 0
             for chunks in groups:
                 changed += kern.lps_dilatation(
-                    runs, chunks, state.ux, state.uy, state.uz, self.amat, self.fields, self.mb, bits,
-                    self._counts, self._changed, lat.flat_offset, self.order, *args, self.pq, self.phi, self.wdx,
+                    runs, chunks, ux, uy, uz, self.amat, self.fields, self.mb, bits, frame.particle,
+                    self._counts, self._changed, frame.flat_offset, self.order, *args, self.pq, self.phi, self.wdx,
                     self._volume, self.bulk, self.dim,
                 )  # fmt: skip
                 between_groups(state, groups)
             if changed == 0:
                 break
-            self._refresh_changed(bits)
+            self._refresh_changed(state.bits)
         for chunks in groups:
             kern.lps_forces(
-                runs, chunks, state.ux, state.uy, state.uz, self.fields, self._scrit, bits, lat.flat_offset,
-                self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd, self._volume, state.force,
-                state.newly_broken,
+                runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
+                frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
+                self._volume, state.force, state.newly_broken,
             )  # fmt: skip
             between_groups(state, groups)
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):
         """Yield (rows, y, r, weight V_j*intact, theta, beta, ed, t) per chunk of particles."""
-        lat = self.body.lattice
         volume = self.body.particle_volume
         d = self.dim
         xi, lengths, wd = self._xi, self._len64, self._wd64
@@ -469,7 +469,7 @@ class LPS(ForceLaw):
             y = xi[None, :, :] + (sim.u[j] - sim.u[sl][:, None, :])
             r = np.linalg.norm(y, axis=2)
             e = r - lengths[None, :]
-            cells = lat.cells[sl]
+            cells = self.grid_cells[sl]
             g = self._bond_g(cells)
             vw = volume * intact
             theta = (vw * g * e).sum(axis=1)

@@ -157,8 +157,9 @@ def lps_dilatation(
     amat: np.ndarray,  # (6, ncells) float32 Voigt components of A per particle
     fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table (module docstring); theta and lam A written
     mb: np.ndarray,  # (ncells,) float32 sum_b beta_ib wd_b |xi_b|^2 V_j over intact bonds
-    bits: np.ndarray,  # (W, n) uint32 intact-bond mask
-    counts: np.ndarray,  # (n,) int64 intact-bond count per particle at the last refresh; updated
+    bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
+    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle
+    counts: np.ndarray,  # (n,) int64 intact-bond count per (lattice) particle at the last refresh; updated
     changed: np.ndarray,  # (n,) bool output: whose intact-bond count differs from ``counts``
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which the kernel visits the stencil (neighbour rows together)
@@ -192,6 +193,7 @@ def lps_dilatation(
             )  # fmt: skip
             for k in range(count):
                 i = i0 + k
+                o = particle[i]
                 p = p0 + k
                 th = vol * acc[k]
                 pm = vol * acc[LANES + k]
@@ -202,12 +204,12 @@ def lps_dilatation(
                 nbonds = 0
                 for w in range(words):
                     nbonds += _popcount(bits[w, i])
-                if nbonds != counts[i]:
-                    counts[i] = nbonds
-                    changed[i] = True
+                if nbonds != counts[o]:
+                    counts[o] = nbonds
+                    changed[o] = True
                     total += 1
                 else:
-                    changed[i] = False
+                    changed[o] = False
     return total
 
 
@@ -351,7 +353,9 @@ def lps_forces(
     uz: np.ndarray,
     fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table, after lps_dilatation
     scrit: np.ndarray | None,  # (ncells,) float32 critical stretch per particle; None: bonds never break
-    bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place (bonds past their limit break)
+    bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
+    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    state_bits: np.ndarray,  # (W, n) uint32 the state's mask (lattice order): bonds past their limit break
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which the kernel visits the stencil
     xix: np.ndarray,  # (nb,) float32 reference bond vector
@@ -378,7 +382,7 @@ def lps_forces(
                 pq, phi, wd, xd, acc,
             )  # fmt: skip
             for k in range(count):
-                i = i0 + k
+                i = particle[i0 + k]
                 force[i, 0] = vol * acc[k]
                 force[i, 1] = vol * acc[LANES + k]
                 force[i, 2] = vol * acc[2 * LANES + k]
@@ -386,6 +390,6 @@ def lps_forces(
                 if scrit is not None and acc[3 * LANES + k] > 0.0:
                     # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
                     broken = _break_over_limit(
-                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                        i, p0 + k, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
                     )
                 newly_broken[i] = broken

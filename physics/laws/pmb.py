@@ -33,7 +33,7 @@ import numpy as np
 from physics.bonds import bond_geometry
 from physics.errors import PhysicsError
 from physics.laws import pmb_kernels as kern
-from physics.laws.base import ForceLaw, between_groups, chunk_groups, register_law
+from physics.laws.base import ForceLaw, between_groups, chunk_groups, frame_inputs, register_law
 
 
 @register_law
@@ -147,8 +147,12 @@ class PMB(ForceLaw):
             s0 = math.sqrt(4.0 * math.pi * self.fracture_energy / (9.0 * self.youngs_modulus * delta))
         self.s00 = s0
         real = self.dtype  # the float type of every table the kernels read (float32 unless asked)
-        # Kernels visit the stencil in memory order: consecutive entries read the same neighbour row (cache reuse).
-        self.order = np.argsort(lat.flat_offset, kind="stable")
+        # Per-cell tables live on the grid of the lattice's RunFrame (the kernels' order): particle i's values at
+        # grid_cells[i]. Kernels visit the stencil in that grid's memory order: consecutive entries read the same
+        # neighbour row (cache reuse).
+        frame = lat.frame
+        self.grid_cells = frame.grid_cells
+        self.order = np.argsort(frame.flat_offset, kind="stable")
         self.xix, self.xiy, self.xiz = (xi[:, a].astype(real) for a in range(3))
         self.length = lengths.astype(real)
         self.inv_len = (1.0 / lengths).astype(real)
@@ -161,15 +165,15 @@ class PMB(ForceLaw):
             self.contact_k = 0.0
         ncells = int(np.prod(lat.padded_shape))
         self.vol_grid = np.zeros(ncells, dtype=real)
-        self.vol_grid[lat.cells] = volume
+        self.vol_grid[self.grid_cells] = volume
         # Per-axis surface factors (3, ncells) and squared bond direction cosines, for the directional rule.
         self.g_axes = np.ones((3, ncells if self.surface_correction else 0), dtype=real)
         self.n2 = ((xi / lengths[:, None]) ** 2).T.astype(real).copy()
         self.s_grid = np.zeros(ncells, dtype=real)
         # LAMMPS starts every particle with an unbounded s0 and sets it from the first step's stretches.
-        self.s_grid[lat.cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
+        self.s_grid[self.grid_cells] = 3.0e38 if self.variant == "lammps" and self.alpha else min(s0, 3.0e38)
         if self.surface_correction:
-            self.g_axes[:, lat.cells] = self._surface_factors(body)
+            self.g_axes[:, self.grid_cells] = self._surface_factors(body)
         self.w_grid = None
         self._row_stiffness = None
         if self.stiffness_scale is not None:
@@ -179,7 +183,7 @@ class PMB(ForceLaw):
                     f"stiffness_scale must be {body.count} positive finite weights (one a particle)"
                 )
             self.w_grid = np.zeros(ncells, dtype=real)
-            self.w_grid[lat.cells] = scale
+            self.w_grid[self.grid_cells] = scale
             self._row_stiffness = self._scaled_row_stiffness(body)
 
     def _surface_factors(self, body) -> np.ndarray:
@@ -208,7 +212,7 @@ class PMB(ForceLaw):
         for start in range(0, body.count, 8192):
             sl = slice(start, min(body.count, start + 8192))
             j = nb[sl]
-            factor = self.bond_factors(lat.cells[sl], lat.cells[np.where(j >= 0, j, 0)])
+            factor = self.bond_factors(np.arange(sl.start, sl.stop), np.where(j >= 0, j, 0))
             out[sl] = (factor * (j >= 0) * w[None, :]).sum(axis=1)
         return out
 
@@ -220,11 +224,13 @@ class PMB(ForceLaw):
         return math.sqrt(2.0 * body.density / (stiffness * gmax))
 
     # ---- force evaluation ---------------------------------------------------------------------------
-    def bond_factors(self, cells_i: np.ndarray, cells_j: np.ndarray) -> np.ndarray:
+    def bond_factors(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """(m, nb) surface-correction factor of each bond (1 without correction) times its ends' weights
-        (``stiffness_scale``); as the kernels compute it."""
+        (``stiffness_scale``); as the kernels compute it. ``i`` (m,) particle ids, ``j`` (m, nb) their
+        neighbours'."""
         if not self.surface_correction:
-            return np.ones(cells_j.shape)
+            return np.ones(j.shape)
+        cells_i, cells_j = self.grid_cells[i], self.grid_cells[j]
         inv2 = 0.0
         for a in range(3):
             g = self.g_axes[a].astype(np.float64)
@@ -247,34 +253,38 @@ class PMB(ForceLaw):
         """(n,) the largest per-axis surface factor of each particle (for time steps and relaxation masses)."""
         if not self.surface_correction:
             return np.ones(self.body.count)
-        return self.g_axes[:, self.body.lattice.cells].max(axis=0).astype(np.float64)
+        return self.g_axes[:, self.grid_cells].max(axis=0).astype(np.float64)
 
     def compute(self, state) -> None:
         if self.surface_correction:
             self._compute_directional(state)
             return
-        lat = self.body.lattice
+        frame = self.body.lattice.frame
         per_particle = self.variant == "lammps" and bool(self.alpha)
-        groups = chunk_groups(lat, state)
+        grids = frame_inputs(self, state)
+        groups = chunk_groups(frame, state)
         for chunks in groups:
-            self._forces(lat, chunks, state, per_particle)
+            self._forces(frame, chunks, state, grids, per_particle)
             between_groups(state, groups)
         if per_particle:
             # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
-            kern.stretch_limits(lat.cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
+            kern.stretch_limits(self.grid_cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
 
-    def _forces(self, lat, chunks, state, per_particle: bool) -> None:
+    def _forces(self, frame, chunks, state, grids, per_particle: bool) -> None:
+        ux, uy, uz, bits = grids
         kern.pmb_forces(
-            lat.runs,
+            frame.runs,
             chunks,
-            state.ux,
-            state.uy,
-            state.uz,
+            ux,
+            uy,
+            uz,
             self.vol_grid,
             self.s_grid,
             self._uniform_limit(),
+            bits,
+            frame.particle,
             state.bits,
-            lat.flat_offset,
+            frame.flat_offset,
             self.order,
             self.xix,
             self.xiy,
@@ -291,19 +301,21 @@ class PMB(ForceLaw):
         )
 
     def _compute_directional(self, state) -> None:
-        lat = self.body.lattice
-        groups = chunk_groups(lat, state)
+        frame = self.body.lattice.frame
+        grids = frame_inputs(self, state)
+        groups = chunk_groups(frame, state)
         for chunks in groups:
-            self._forces_directional(lat, chunks, state)
+            self._forces_directional(frame, chunks, state, grids)
             between_groups(state, groups)
 
-    def _forces_directional(self, lat, chunks, state) -> None:
+    def _forces_directional(self, frame, chunks, state, grids) -> None:
+        ux, uy, uz, bits = grids
         kern.pmb_forces_directional(
-            lat.runs,
+            frame.runs,
             chunks,
-            state.ux,
-            state.uy,
-            state.uz,
+            ux,
+            uy,
+            uz,
             self.vol_grid,
             self.g_axes[0],
             self.g_axes[1],
@@ -313,8 +325,10 @@ class PMB(ForceLaw):
             self.n2[2],
             self.s_grid,
             self._uniform_limit(),
+            bits,
+            frame.particle,
             state.bits,
-            lat.flat_offset,
+            frame.flat_offset,
             self.order,
             self.xix,
             self.xiy,
@@ -343,9 +357,8 @@ class PMB(ForceLaw):
     def _bond_fields(self, sim):
         """Yield (rows, xi, y, r, s, length, weight*intact) per chunk: weight = force density per unit stretch."""
         coef = self.coef.astype(np.float64)
-        cells = sim.body.lattice.cells
         for sl, xi, y, r, s, length, j, intact in bond_geometry(sim):
-            factor = self.bond_factors(cells[sl], cells[j])
+            factor = self.bond_factors(np.arange(sl.start, sl.stop), j)
             weight = coef[None, :] * factor * sim.body.particle_volume * intact
             yield sl, xi, y, r, s, length, weight
 

@@ -235,7 +235,9 @@ def pmb_forces(
     vol: np.ndarray,  # (ncells,) float32 particle volume, 0 in empty cells
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
-    bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
+    bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
+    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    state_bits: np.ndarray,  # (W, n) uint32 the state's intact-bond mask (lattice order), updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
     xix: np.ndarray,  # (nb,) float32 reference bond vector
@@ -271,7 +273,7 @@ def pmb_forces(
                     length, coef, vp, contact_d, kc, None if min_stretch is None else True, acc,
                 )  # fmt: skip
             for k in range(count):
-                i = i0 + k
+                i = particle[i0 + k]
                 force[i, 0] = acc[k]
                 force[i, 1] = acc[LANES + k]
                 force[i, 2] = acc[2 * LANES + k]
@@ -281,7 +283,7 @@ def pmb_forces(
                 if acc[3 * LANES + k] > 0.0:
                     # Rare: some bond passed its limit this step; clear exactly those bits (same arithmetic).
                     broken = _break_over_limit(
-                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                        i, p0 + k, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
                     )
                 newly_broken[i] = broken
 
@@ -429,7 +431,9 @@ def pmb_forces_directional(
     n2z: np.ndarray,
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
-    bits: np.ndarray,  # (W, n) uint32 intact-bond mask, updated in place
+    bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
+    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    state_bits: np.ndarray,  # (W, n) uint32 the state's intact-bond mask (lattice order), updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
     xix: np.ndarray,  # (nb,) float32 reference bond vector
@@ -463,14 +467,14 @@ def pmb_forces_directional(
                     xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc, wgrid,
                 )  # fmt: skip
             for k in range(count):
-                i = i0 + k
+                i = particle[i0 + k]
                 force[i, 0] = acc[k]
                 force[i, 1] = acc[LANES + k]
                 force[i, 2] = acc[2 * LANES + k]
                 broken = 0
                 if acc[3 * LANES + k] > 0.0:
                     broken = _break_over_limit(
-                        i, p0 + k, bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
+                        i, p0 + k, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
                     )
                 newly_broken[i] = broken
 
@@ -479,7 +483,33 @@ def pmb_forces_directional(
 def stretch_limits(
     cells: np.ndarray, min_stretch: np.ndarray, s00: float, alpha: float, scrit: np.ndarray
 ) -> None:
-    """LAMMPS's rule for the next step: s0_i = s00 - alpha * (smallest stretch of i's intact bonds, this step)."""
+    """``cells``: each particle's cell on the frame grid. LAMMPS's rule for the next step: s0_i = s00 - alpha * (smallest stretch of i's intact bonds, this step)."""
     for i in range(cells.shape[0]):
         smin = min_stretch[i]
         scrit[cells[i]] = scrit.dtype.type(s00 - alpha * smin) if smin < 1.0e38 else scrit.dtype.type(3.0e38)
+
+
+@njit(cache=True, parallel=True)
+def to_frame(
+    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle
+    cells: np.ndarray,  # (n,) int64 lattice cell of each lattice particle
+    frame_cells: np.ndarray,  # (n,) int64 frame cell of each frame particle
+    ux: np.ndarray,  # (ncells,) the state's displacement grids (lattice layout)
+    uy: np.ndarray,
+    uz: np.ndarray,
+    bits: np.ndarray,  # (W, n) uint32 the state's bond words (lattice order)
+    fx: np.ndarray,  # (ncells,) output: the same on the frame grid (its empty cells stay as they are: zero)
+    fy: np.ndarray,
+    fz: np.ndarray,
+    fbits: np.ndarray,  # (W, n) output: the bond words in frame order
+) -> None:
+    """Copy what the kernels read of a state into a physics.lattice.RunFrame (exact copies, any float type)."""
+    for k in prange(particle.shape[0]):
+        i = particle[k]
+        p = cells[i]
+        q = frame_cells[k]
+        fx[q] = ux[p]
+        fy[q] = uy[p]
+        fz[q] = uz[p]
+        for w in range(bits.shape[0]):
+            fbits[w, k] = bits[w, i]
