@@ -242,15 +242,15 @@ class RunFrame:
     words into the frame (O(n), against O(n x bonds) in the kernels), and the kernels write forces and break
     bonds back by lattice particle id. Bond ``b`` is the same stencil entry in both.
 
-    Attributes: ``axis`` (0, 1, 2); ``shape`` the permuted padded grid; ``cells`` (n,) ascending frame cell of each
-    frame particle; ``particle`` (n,) lattice id of each frame particle; ``grid_cells`` (n,) frame cell of each
-    lattice particle (where a law's per-cell tables hold its values); ``flat_offset`` (nb,) the stencil's offsets
-    on the frame grid; ``runs``, ``run_chunks`` as Lattice's, of the frame; ``count``.
+    Attributes: ``axis`` (0, 1, 2); ``shape`` the permuted padded grid; ``particle`` (n,) int32 lattice id of each
+    frame particle; ``grid_cells`` (n,) int64 frame cell of each lattice particle (where a law's per-cell tables
+    hold its values; the lattice's own ``cells`` array in the identity frame, so that frame holds only
+    ``particle``, 4 bytes a particle); ``flat_offset`` (nb,) the stencil's offsets on the frame grid; ``runs``,
+    ``run_chunks`` as Lattice's, of the frame; ``cells`` (ascending frame cell of each frame particle), ``count``.
     """
 
     axis: int
     shape: tuple[int, int, int]
-    cells: np.ndarray
     particle: np.ndarray
     grid_cells: np.ndarray
     flat_offset: np.ndarray
@@ -259,7 +259,11 @@ class RunFrame:
 
     @property
     def count(self) -> int:
-        return int(len(self.cells))
+        return int(len(self.particle))
+
+    @property
+    def cells(self) -> np.ndarray:
+        return self.grid_cells[self.particle]
 
     @property
     def identity(self) -> bool:
@@ -290,14 +294,16 @@ class RunFrame:
         _, axis, perm, shape, key, order = best
         strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
         flat_offset = reach[:, perm] @ strides
-        grid_cells = np.empty(len(key), dtype=np.int64)
-        grid_cells[order] = key
+        if axis == 2:
+            grid_cells = lattice.cells
+        else:
+            grid_cells = np.empty(len(key), dtype=np.int64)
+            grid_cells[order] = key
         runs = runs_of(key, int(np.prod(shape)), int(flat_offset.max()))
         return cls(
             axis=axis,
             shape=shape,  # type: ignore[arg-type]
-            cells=key,
-            particle=order.astype(np.int64),
+            particle=order.astype(np.int32),
             grid_cells=grid_cells,
             flat_offset=flat_offset,
             runs=runs,

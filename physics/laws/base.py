@@ -54,7 +54,7 @@ def frame_inputs(law, state) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         grid = np.zeros(int(np.prod(frame.shape)), dtype=key)
         buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits))
     fx, fy, fz, fbits = buffers[key]
-    to_frame(frame.particle, lattice.cells, frame.cells, state.ux, state.uy, state.uz, state.bits, fx, fy, fz, fbits)
+    to_frame(frame.particle, lattice.cells, frame.grid_cells, state.ux, state.uy, state.uz, state.bits, fx, fy, fz, fbits)
     return fx, fy, fz, fbits
 
 

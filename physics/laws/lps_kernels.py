@@ -3,11 +3,11 @@
 Same storage and loop order as the PMB kernels (physics/laws/pmb_kernels.py): float32 displacements on the padded
 flat grid, bond ``b`` of the particle in cell ``p`` joins cell ``p + off[b]``, uint32 intact-bond words
 ``bits[w, i]``. Every particle gathers only its own bonds (no scatter), so results do not depend on the thread
-count. Loops run over z-runs of occupied cells (``Lattice.runs``), then stencil entries, then the particles of the
-run: for a fixed bond every per-cell array is read at a fixed offset from the run, contiguously, and the inner
-loop vectorizes across particles. As there, the bond bit is tested in 32-bit lanes (pmb_kernels._if_bit; numba's
-64-bit widening put it on 512-bit registers) and the run kernels compile with error_model="numpy" (a
-division-by-zero check blocks vectorization).
+count. Loops run over the runs of occupied cells of the lattice's RunFrame (as there), then stencil entries, then
+the particles of the run: for a fixed bond every per-cell array is read at a fixed offset from the run,
+contiguously, and the inner loop vectorizes across particles. As there, the bond bit is tested in 32-bit lanes
+(pmb_kernels._if_bit; numba's 64-bit widening put it on 512-bit registers) and the run kernels compile with
+error_model="numpy" (a division-by-zero check blocks vectorization).
 
 Per particle i with bond extensions e_b = |y_b| - |xi_b| (intact bonds only; V the particle volume, the same for
 every particle, so it multiplies the sums once at the end). The kernels evaluate e_b as eta_b.(xi_b + y_b) /
@@ -158,7 +158,7 @@ def lps_dilatation(
     fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table (module docstring); theta and lam A written
     mb: np.ndarray,  # (ncells,) float32 sum_b beta_ib wd_b |xi_b|^2 V_j over intact bonds
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
-    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle
+    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle
     counts: np.ndarray,  # (n,) int64 intact-bond count per (lattice) particle at the last refresh; updated
     changed: np.ndarray,  # (n,) bool output: whose intact-bond count differs from ``counts``
     off: np.ndarray,  # (nb,) int64 flat offsets
@@ -354,7 +354,7 @@ def lps_forces(
     fields: np.ndarray,  # (NFIELDS, ncells) float32 per-cell table, after lps_dilatation
     scrit: np.ndarray | None,  # (ncells,) float32 critical stretch per particle; None: bonds never break
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
-    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle (outputs, state_bits)
     state_bits: np.ndarray,  # (W, n) uint32 the state's mask (lattice order): bonds past their limit break
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which the kernel visits the stencil

@@ -7,9 +7,12 @@ y = xi_b + (u_j - u_i): the reference offset is exact per stencil entry and the 
 so float32 keeps the stretch accurate. Bond state is a bitmask over the stencil, uint32 words stored word-major
 (``bits[w, i]``), 16 bytes per particle at 122 bonds.
 
-Loop order: over runs of consecutive occupied cells (``Lattice.runs``), then stencil entries, then the particles
-of the run. Along a run cells and particle ids both step by one, so for a fixed stencil entry every read is
-contiguous and the innermost loop vectorizes across 8 particles (AVX2 float32), with no gathers.
+Loop order: over runs of consecutive occupied cells, then stencil entries, then the particles of the run. Runs
+are those of the lattice's RunFrame (physics/lattice.py: the padded grid with the axis of the body's longest runs
+fastest in memory; z, the lattice's own order, unless another axis gains), whose grid holds the per-cell tables
+and a copy of the displacements and bond words; outputs and breaking go to lattice particle ids
+(``particle``). Along a run cells and frame particle ids both step by one, so for a fixed stencil entry every
+read is contiguous and the innermost loop vectorizes across 8 particles (AVX2 float32), with no gathers.
 
 Per bond: s = (|y| - |xi_b|) / |xi_b|, evaluated as eta.(xi_b + y) / ((|y| + |xi_b|) |xi_b|) with eta = u_j - u_i
 (the same number without the float32 cancellation of |y| - |xi_b| at small strains); force density on i:
@@ -236,7 +239,7 @@ def pmb_forces(
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
-    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle (outputs, state_bits)
     state_bits: np.ndarray,  # (W, n) uint32 the state's intact-bond mask (lattice order), updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
@@ -432,7 +435,7 @@ def pmb_forces_directional(
     scrit: np.ndarray,  # (ncells,) float32 critical stretch per particle (bond limit = min of the two)
     uniform_limit: float,  # < 0: per-particle limits; else every scrit equals this (no scrit loads per bond)
     bits: np.ndarray,  # (W, n) uint32 intact-bond mask in frame order (physics.lattice.RunFrame)
-    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle (outputs, state_bits)
+    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle (outputs, state_bits)
     state_bits: np.ndarray,  # (W, n) uint32 the state's intact-bond mask (lattice order), updated in place
     off: np.ndarray,  # (nb,) int64 flat offsets
     order: np.ndarray,  # (nb,) int64 order in which a kernel visits the stencil (neighbour rows together)
@@ -491,9 +494,9 @@ def stretch_limits(
 
 @njit(cache=True, parallel=True)
 def to_frame(
-    particle: np.ndarray,  # (n,) int64 lattice particle id of each frame particle
+    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle
     cells: np.ndarray,  # (n,) int64 lattice cell of each lattice particle
-    frame_cells: np.ndarray,  # (n,) int64 frame cell of each frame particle
+    grid_cells: np.ndarray,  # (n,) int64 frame cell of each lattice particle
     ux: np.ndarray,  # (ncells,) the state's displacement grids (lattice layout)
     uy: np.ndarray,
     uz: np.ndarray,
@@ -507,7 +510,7 @@ def to_frame(
     for k in prange(particle.shape[0]):
         i = particle[k]
         p = cells[i]
-        q = frame_cells[k]
+        q = grid_cells[i]
         fx[q] = ux[p]
         fy[q] = uy[p]
         fz[q] = uz[p]
