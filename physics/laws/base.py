@@ -54,7 +54,8 @@ def frame_inputs(law, state) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         grid = np.zeros(int(np.prod(frame.shape)), dtype=key)
         buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits))
     fx, fy, fz, fbits = buffers[key]
-    to_frame(frame.particle, lattice.cells, frame.grid_cells, state.ux, state.uy, state.uz, state.bits, fx, fy, fz, fbits)
+    raw = [a.view(np.uint32) for a in (state.ux, state.uy, state.uz, fx, fy, fz)]  # one kernel for both types
+    to_frame(frame.particle, lattice.cells, frame.grid_cells, key.itemsize // 4, *raw[:3], state.bits, *raw[3:], fbits)
     return fx, fy, fz, fbits
 
 
