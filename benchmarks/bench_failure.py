@@ -2,10 +2,11 @@
 Newton-Krylov load path with bond breaking, physics/newton.py) on specimens with closed-form failure loads.
 
     .venv/bin/python benchmarks/bench_failure.py                       # every row
-    .venv/bin/python benchmarks/bench_failure.py --cases sent,tpb --pitch 0.5
+    .venv/bin/python benchmarks/bench_failure.py --cases sent,tpb --pitch 0.5 --energy-release
     .venv/bin/python benchmarks/bench_failure.py --cases cantilever40k,part200k   # the speed rows
 
-Rows (each prints its failure load, the reference, the ratio, particles, wall seconds, Newton iterations):
+Failure tests run as fab runs them (fab/stress.py: traced in float64 where Newton applies). Rows (each prints its
+failure load, the reference, the ratio, particles, wall seconds, Newton iterations):
 - ``bar``: an un-notched Al6061-T6 bar 20 x 4 x 4 mm (LPS, 3D), clamped over one end, pulled at the other:
   reference tensile strength x area (310 MPa x 16 mm^2 = 4,960 N); target within 10 %.
 - ``sent``: single-edge-notched tension, soda-lime glass (materials library), plane stress (LPS, 2D, 0.5 mm
@@ -20,10 +21,20 @@ Rows (each prints its failure load, the reference, the ratio, particles, wall se
   P = K_c W B / (sqrt(pi a) F), K_c = sqrt(E G0) in plane stress (G0 from the library's K_IC by the
   plane-strain relation, so K_c = K_IC sqrt(1 - nu^2) = 0.975 K_IC). Target within 15 %.
 - ``tpb``: three-point bend (SENB), glass, plane stress, W = 12 mm, span S = 4 W = 48 mm, a = 6 mm (a/W = 0.5,
-  horizon / a = 0.25), B = 0.5 mm. Modelled upside down in its own free body: the load point is the held patch
-  (top centre, 1.5 mm wide) and the two supports push up with P/2 each (force loads, so they slide freely:
-  fixed supports would add arching). ASTM E399: K = P S / (B W^1.5) f(a/W),
-  f(x) = 3 sqrt(x) [1.99 - x (1 - x)(2.15 - 3.93 x + 2.7 x^2)] / [2 (1 + 2x)(1 - x)^1.5]. Target within 15 %.
+  horizon / a = 0.25), B = 0.5 mm (the 2D model's thickness is one pitch, as for SENT; the same K_c). Modelled in
+  its own free body: the loading pin is the held patch (top centre, 1.5 mm wide, two layers) and each support
+  pushes up with P/2 on the two bottom particles under it (force loads: a support that cannot pull and lets the
+  beam slide, a roller; held supports would add arching). Three forces on a beam are statically determinate, so
+  the cracked section carries M = P S / 4 whatever the patches' sizes: measured, a held patch half as wide (two
+  columns) gives the same peak to 4 digits, supports spread over 3 mm x 1.5 mm deep 1.6 % higher. ASTM E399:
+  K = P S / (B W^1.5) f(a/W), f(x) = 3 sqrt(x) [1.99 - x (1 - x)(2.15 - 3.93 x + 2.7 x^2)] / [2 (1 + 2x)
+  (1 - x)^1.5] (f(0.5) = 2.66; Tada's F = f / (1.5 sqrt(pi x)) = 1.42 for S/W = 4). Target within 15 %.
+- ``--energy-release`` (sent, tpb): the elastic model's energy release rate against LEFM's over a = 5 .. 7 mm,
+  from its compliance (two elastic solves): near 1 when statics, supports and geometry factor agree, so that the
+  failure load's ratio measures the fracture criterion alone. Each row also prints its first bond break (the
+  pre-crack's tip bond) against the reference.
+- ``--horizon`` (spacings, default fab's 3.015): the same rows with another stencil, e.g. ``--pitch 0.4
+  --horizon 3.77`` keeps the 1.5 mm horizon of the default rows with 44 bonds a particle instead of 28.
 - ``cantilever40k``: the issue's LPS aluminium cantilever 80 x 10 x 6 mm at 0.5 mm (38,400 particles),
   clamped at x < 0.5, 100 N down at the tip: failure test wall time (target <= 60 s).
 - ``part200k``: the same cantilever at 0.28 mm (about 200,000 particles): wall time (target <= 10 minutes).
@@ -54,9 +65,11 @@ from fab.failure import failure_test  # noqa: E402
 from fab.job import DEFAULT_HORIZON, Fix, Job, Load, PartSpec, PhysicsSpec, TestSpec, VoxelSpec  # noqa: E402
 from fab.materials import get_material  # noqa: E402
 from fab.model import MM, bind_base, build_model, make_conditions, make_law  # noqa: E402
+from fab.stress import failure_in_float64  # noqa: E402
 from fab.voxels import VoxelGrid  # noqa: E402
 
 CASES = ["bar", "sent", "tpb", "cantilever40k", "part200k"]
+HORIZON = [DEFAULT_HORIZON]  # lattice spacings (--horizon); fab's default unless asked
 
 
 def sent_factor(x: float) -> float:
@@ -70,10 +83,13 @@ def senb_factor(x: float) -> float:
 
 
 def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimension: int, fixes: list[str],
-        loads: list[tuple[str, tuple[float, float, float]]], crack=None, max_factor: float = 1000.0) -> dict:  # fmt: skip
+        loads: list[tuple[str, tuple[float, float, float]]], crack=None, max_factor: float = 1000.0,
+        elastic: bool = False) -> dict:  # fmt: skip
     """fab's failure test on a voxel grid (origin at the first cell's centre = pitch / 2), with an optional
-    zero-width pre-crack ``crack`` = ((x0, y0), (x1, y1)) in mm, cut before the test."""
-    from physics import Simulation
+    zero-width pre-crack ``crack`` = ((x0, y0), (x1, y1)) in mm, cut before the test. ``elastic``: instead,
+    the compliance w / P (m/N) of the cracked part at its service load (unbreakable law, float64, Newton to
+    1e-6), w the loads' work-conjugate displacement (the load-weighted mean displacement along the loads)."""
+    from physics import Simulation, newton
 
     start = time.perf_counter()
     grid = VoxelGrid(occupancy, pitch, np.full(3, pitch / 2))
@@ -81,7 +97,7 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
         part=PartSpec(source=Path("<bench>")),
         voxels=VoxelSpec(pitch=pitch),
         material=get_material(material),
-        physics=PhysicsSpec(model=model, dimension=dimension, horizon=DEFAULT_HORIZON),
+        physics=PhysicsSpec(model=model, dimension=dimension, horizon=HORIZON[0]),
         fix=tuple(Fix(f) for f in fixes),
         load=tuple(Load(region, "force", vec) for region, vec in loads),
         test=TestSpec(kind="failure", max_factor=max_factor),
@@ -89,20 +105,40 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
     mat = job.material
     fab_model = build_model(grid, job, mat)
     law, _ = make_law(job.physics, mat, dimension, fab_model.body.lattice.horizon)
+    if elastic:
+        law = law.elastic_copy()
     load_set = make_conditions(fab_model, job, mat)
     sim = Simulation(fab_model.body, law, load_set.conditions)
+    if elastic or failure_in_float64(sim):  # the failure test as fab runs it (fab/stress.py run_test)
+        sim.set_precision("float64")
     bind_base(load_set)
     if crack is not None:
         (x0, y0), (x1, y1) = crack
         cut_bonds(sim, (x0 * MM, y0 * MM), (x1 * MM, y1 * MM))
+    if elastic:
+        res = newton.solve(sim, tolerance=1e-6, balance=1e-6)
+        if res is None or res["failed"]:
+            raise SystemExit("compliance: no elastic equilibrium")
+        force = float(np.linalg.norm(load_set.force_n))
+        return {"compliance": newton.Pattern(sim).work_displacement(sim.u) / force, "particles": sim.body.count}
     notes: list[str] = []
     with Progress(quiet=False) as progress:
         converged, steps, fields, extra = failure_test(
             sim, fab_model, load_set, job.test, DEFAULT_MAX_STEPS, progress, notes
         )
     seconds = time.perf_counter() - start
+    curve = extra.get("curve", [])
     return {"particles": sim.body.count, "seconds": seconds, "failure_n": extra.get("failure_load_n"),
-            "steps": steps, "curve": extra.get("curve", []), "notes": notes, "converged": converged}  # fmt: skip
+            "first_break_n": first_break(curve), "steps": steps, "curve": curve, "notes": notes, "converged": converged}  # fmt: skip
+
+
+def first_break(curve: list[dict]) -> float | None:
+    """The load (N) of the first bond break on a failure test's curve: the last point before the broken count
+    first grows (a pre-crack's bonds count as broken from the start); None when nothing broke."""
+    for p, q in zip(curve[:-1], curve[1:], strict=True):
+        if q["broken_bond_fraction"] > p["broken_bond_fraction"]:
+            return p["load_n"]
+    return None
 
 
 def case_bar(pitch: float) -> tuple[dict, float]:
@@ -112,23 +148,39 @@ def case_bar(pitch: float) -> tuple[dict, float]:
     return out, mat.tensile_strength * 16e-6
 
 
-def case_sent(pitch: float) -> tuple[dict, float]:
-    w, length, a = 20.0, 60.0, 6.0
+def glass_kc() -> float:
+    """Plane-stress toughness K_c = sqrt(E G0) (Pa sqrt(m)), G0 from the library's plane-strain K_IC."""
+    mat = get_material("Glass")
+    return math.sqrt(mat.youngs_modulus * mat.fracture_energy)
+
+
+SENT_W, SENT_LENGTH = 20.0, 60.0  # mm
+TPB_W, TPB_SPAN = 12.0, 48.0  # mm
+
+
+def sent_reference(a: float, b: float) -> float:
+    """Brown & Srawley: the SENT's failure load (N) at crack length a, thickness b (mm)."""
+    return glass_kc() * (SENT_W * MM) * b * MM / (math.sqrt(math.pi * a * MM) * sent_factor(a / SENT_W))
+
+
+def tpb_reference(a: float, b: float) -> float:
+    """ASTM E399: the three-point bend's failure load (N) at crack length a, thickness b (mm)."""
+    return glass_kc() * b * MM * (TPB_W * MM) ** 1.5 / ((TPB_SPAN * MM) * senb_factor(a / TPB_W))
+
+
+def case_sent(pitch: float, a: float = 6.0, elastic: bool = False) -> tuple[dict, float]:
+    w, length = SENT_W, SENT_LENGTH
     occ = np.ones((round(w / pitch), round(length / pitch), 1), bool)
     force = 10.0  # N, service load: below the failure load (about 32 N), so the service solve is elastic
     out = run(
         occ, pitch, "Glass", "lps", 2, ["<Y"], [(">Y", (0.0, force, 0.0))],
-        crack=((-pitch, length / 2), (a, length / 2)),
+        crack=((-pitch, length / 2), (a, length / 2)), elastic=elastic,
     )  # fmt: skip
-    mat = get_material("Glass")
-    kc = math.sqrt(mat.youngs_modulus * mat.fracture_energy)
-    b = pitch * MM
-    ref = kc * (w * MM) * b / (math.sqrt(math.pi * a * MM) * sent_factor(a / w))
-    return out, ref
+    return out, sent_reference(a, pitch)
 
 
-def case_tpb(pitch: float) -> tuple[dict, float]:
-    w, span, a = 12.0, 48.0, 6.0
+def case_tpb(pitch: float, a: float = 6.0, elastic: bool = False) -> tuple[dict, float]:
+    w, span = TPB_W, TPB_SPAN
     length = span + 4.0
     occ = np.ones((round(length / pitch), round(w / pitch), 1), bool)
     mid = length / 2
@@ -138,13 +190,25 @@ def case_tpb(pitch: float) -> tuple[dict, float]:
         [f">Y:{2 * pitch} and abs(x - {mid}) < 0.75"],
         [(f"<Y and abs(x - {mid - span / 2}) < {pitch}", (0.0, half, 0.0)),
          (f"<Y and abs(x - {mid + span / 2}) < {pitch}", (0.0, half, 0.0))],
-        crack=((mid, -pitch), (mid, a)),
+        crack=((mid, -pitch), (mid, a)), elastic=elastic,
     )  # fmt: skip
+    return out, tpb_reference(a, pitch)
+
+
+def energy_release(case, reference, pitch: float, a0: float, a1: float) -> tuple[float, float, float]:
+    """The cracked model's elastic energy release rate against LEFM's over crack lengths a0 .. a1 (mm): the
+    compliance's change C(a1) - C(a0) (two elastic solves) against (2 B / E) int K(a)^2 da at P = 1 N, K(a) per
+    newton = K_c / P_ref(a) from the case's reference, E plane stress. Near 1 when the statics, the supports and
+    the geometry factor agree with the elastic model; the failure load's ratio then measures the fracture
+    criterion alone. Returns (ratio, C(a0), C(a1)), C in m/N."""
     mat = get_material("Glass")
-    kc = math.sqrt(mat.youngs_modulus * mat.fracture_energy)
-    b = pitch * MM
-    ref = kc * b * (w * MM) ** 1.5 / ((span * MM) * senb_factor(a / w))
-    return out, ref
+    c0 = case(pitch, a0, elastic=True)[0]["compliance"]
+    c1 = case(pitch, a1, elastic=True)[0]["compliance"]
+    n = 16  # Simpson's rule over a0 .. a1
+    k2 = np.array([(glass_kc() / reference(a, pitch)) ** 2 for a in np.linspace(a0, a1, n + 1)])
+    integral = (k2[0] + k2[-1] + 4 * k2[1:-1:2].sum() + 2 * k2[2:-1:2].sum()) * (a1 - a0) * MM / (3 * n)
+    lefm = 2 * pitch * MM / mat.youngs_modulus * integral
+    return (c1 - c0) / lefm, c0, c1
 
 
 def case_cantilever(pitch: float) -> tuple[dict, None]:
@@ -158,28 +222,42 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--pitch", type=float, default=0.5, help="pitch (mm) of bar, sent, tpb")
     parser.add_argument("--curve", action="store_true", help="print each row's load-displacement curve")
+    parser.add_argument("--horizon", type=float, default=DEFAULT_HORIZON,
+                        help=f"horizon in lattice spacings (default fab's, {DEFAULT_HORIZON})")  # fmt: skip
+    parser.add_argument("--energy-release", action="store_true",
+                        help="sent, tpb: also the elastic model's energy release rate against LEFM's over a = 5 .. 7 mm "
+                        "(from its compliance: two elastic solves)")  # fmt: skip
     args = parser.parse_args()
+    HORIZON[0] = args.horizon
+    print(f"horizon {args.horizon:g} spacings ({args.horizon * args.pitch:.3g} mm for bar, sent, tpb; horizon / a "
+          f"{args.horizon * args.pitch / 6.0:.3g} for sent, tpb)", flush=True)
     rows = []
+    cracked = {"sent": (case_sent, sent_reference), "tpb": (case_tpb, tpb_reference)}
     for name in [c for c in args.cases.split(",") if c]:
         load_before = os.getloadavg()
         if name == "bar":
             out, ref = case_bar(args.pitch)
-        elif name == "sent":
-            out, ref = case_sent(args.pitch)
-        elif name == "tpb":
-            out, ref = case_tpb(args.pitch)
+        elif name in cracked:
+            out, ref = cracked[name][0](args.pitch)
         elif name == "cantilever40k":
             out, ref = case_cantilever(0.5)
         elif name == "part200k":
             out, ref = case_cantilever(0.28)
         else:
             raise SystemExit(f"unknown case {name!r}; cases: {', '.join(CASES)}")
-        failure = out["failure_n"]
+        failure, first = out["failure_n"], out["first_break_n"]
         ratio = failure / ref if failure and ref else None
+        first_ratio = first / ref if first and ref else None
         load = tuple(round(x, 2) for x in os.getloadavg())
-        rows.append((name, out, failure, ref, ratio, load_before, load))
-        print(f"{name}: particles {out['particles']:,}, failure {failure and round(failure, 1)} N, reference "
-              f"{ref and round(ref, 1)} N, ratio {ratio and round(ratio, 4)}, {out['seconds']:.1f} s, "
+        g_ratio = None
+        if args.energy_release and name in cracked:
+            g_ratio, c0, c1 = energy_release(*cracked[name], args.pitch, 5.0, 7.0)
+            print(f"{name}: compliance {c0 / MM:.5g} mm/N at a = 5 mm, {c1 / MM:.5g} at 7 mm: energy release rate "
+                  f"{g_ratio:.4f} x LEFM's (mean over a = 5 .. 7 mm)", flush=True)  # fmt: skip
+        rows.append((name, out, failure, ref, ratio, first_ratio, g_ratio, load_before, load))
+        print(f"{name}: particles {out['particles']:,}, failure {failure and round(failure, 2)} N, reference "
+              f"{ref and round(ref, 2)} N, ratio {ratio and round(ratio, 4)}, first bond break at "
+              f"{first_ratio and round(first_ratio, 4)} x the reference, {out['seconds']:.1f} s, "
               f"curve points {len(out['curve'])}, load average {load_before[0]:.2f} -> {load[0]:.2f}",
               flush=True)  # fmt: skip
         for note in out["notes"]:
@@ -189,14 +267,15 @@ def main() -> None:
                 print(f"    factor {p['factor']:.5g}  w {p['displacement_mm']:.5g} mm  broken "
                       f"{p['broken_bond_fraction']:.3e}{'  PEAK' if p['peak'] else ''}")  # fmt: skip
     print()
-    print("| case | particles | failure load (N) | reference (N) | ratio | target | wall s | load average |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | particles | failure load (N) | reference (N) | ratio | target | first break / reference | "
+          "G model / LEFM | wall s | load average |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     targets = {"bar": "within 10 %", "sent": "within 15 %", "tpb": "within 15 %", "cantilever40k": "<= 60 s",
                "part200k": "<= 600 s"}  # fmt: skip
-    for name, out, failure, ref, ratio, before, after in rows:
-        print(f"| {name} | {out['particles']:,} | {failure and f'{failure:.1f}'} | {ref and f'{ref:.1f}'} | "
-              f"{ratio and f'{ratio:.3f}'} | {targets[name]} | {out['seconds']:.1f} | "
-              f"{before[0]:.2f} -> {after[0]:.2f} |")  # fmt: skip
+    for name, out, failure, ref, ratio, first_ratio, g_ratio, before, after in rows:
+        print(f"| {name} | {out['particles']:,} | {failure and f'{failure:.2f}'} | {ref and f'{ref:.2f}'} | "
+              f"{ratio and f'{ratio:.3f}'} | {targets[name]} | {first_ratio and f'{first_ratio:.3f}'} | "
+              f"{g_ratio and f'{g_ratio:.3f}'} | {out['seconds']:.1f} | {before[0]:.2f} -> {after[0]:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
