@@ -2,9 +2,11 @@
 
 Every kernel is ``cache=True``: numba writes the machine code beside the source (``__pycache__/*.nbi, *.nbc``)
 keyed by the argument types, so a tiny run of each path with the types real runs use leaves the cache that
-the user's first ``fab`` command loads instead of compiling (about 20 s of compilation on a 2-core machine).
+the user's first ``fab`` command loads instead of compiling (about a minute of CPU on a 2-core machine).
 The runs: voxelizing a small mesh; static (LPS, PMB; 3D and plane), failure and impact tests of a small bar;
-the slicer's kernels through an FDM export.
+the slicer's kernels through an FDM export. The failure tests run as fab runs them, traced in float64 (fab/stress.py
+failure_in_float64), so the float64 kernels are cached too; the kernels do not specialise on the dimension, so
+plane failure tests load the same ones (tests/test_warm.py checks that they add none).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def warm(verbose: bool = True) -> float:
 
 
 def _stress_paths(stress_test, grid) -> None:
-    """Static (LPS, PMB; 3D and plane), failure and impact tests of a tiny bar."""
+    """Static (LPS, PMB; 3D and plane), failure (float64: fab's Newton trace) and impact tests of a tiny bar."""
     for model in ("lps", "pmb"):
         for dimension in (3, 2):
             stress_test(grid, material="Al6061-T6", fix="<X", load=">X:force=0,0,-20", model=model,
