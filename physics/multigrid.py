@@ -203,6 +203,11 @@ class Level:
             self.after()
         return np.where(self.free, op.force, 0.0) * (-1.0 / scale)
 
+    def probes(self, reach: int) -> int:
+        """Products ``factorize(reach)`` takes: three per colour."""
+        period = 2 * reach + 1
+        return 3 * len(np.unique((self.op.body.lattice.ijk % period) @ np.array([period * period, period, 1])))
+
     def factorize(self, reach: int) -> None:
         """Assemble this level's stiffness on its free dofs and factor it (the coarsest level's direct solve).
 
@@ -307,6 +312,36 @@ class Level:
         return z, r
 
 
+class Galerkin:
+    """A coarse level whose stiffness is the Galerkin product R K P of the level above it (``fine``: anything
+    with ``apply`` and ``free``, e.g. Newton's tangent about a cracked state), assembled by probing and factored:
+    the direct solve below that level. The re-discretised coarse law (Level) is another material: a coarser
+    lattice with its own surface layer and no cracks; on a cantilever at 4,800 particles its correction left CG
+    18 iterations to 1e-2 where the Galerkin product leaves 9-10, and with it one smoothing step a side does
+    (37 fine products instead of 137)."""
+
+    def __init__(self, fine, transfer: Transfer, coarse: Level, fine_reach: int) -> None:
+        self.level = coarse  # the re-discretised level it stands in for (its lattice: the colouring)
+        self.op = coarse.op
+        self.count = coarse.count
+        self.free = coarse.free
+        self._fine, self._transfer = fine, transfer
+        Level.factorize(self, galerkin_reach(fine_reach))
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        t = self._transfer
+        e = np.where(self._fine.free, t.prolong(v), 0.0)
+        return np.where(self.free, t.restrict(self._fine.apply(e), self.count), 0.0)
+
+    direct = Level.direct
+
+
+def galerkin_reach(fine_reach: int) -> int:
+    """Coarse cells apart two coarse particles still interact in R K P: a coarse particle's prolongation reaches
+    fine indices 2c - 1 .. 2c + 2, so |i - c| <= (fine_reach + 3) / 2."""
+    return (fine_reach + 3) // 2
+
+
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", a, b))
 
@@ -315,17 +350,19 @@ class Solver:
     """The level hierarchy of one simulation: flexible conjugate gradients on the finest level, preconditioned
     by a K-cycle (each coarse level solved by a few preconditioned CG iterations of its own)."""
 
-    def __init__(self, sim, levels: list[Level], transfers: list[Transfer]) -> None:
+    def __init__(self, sim, levels: list[Level], transfers: list[Transfer], smooth: int = SMOOTH) -> None:
         self.sim = sim
         self.levels = levels
         self.transfers = transfers
+        self.smooth = smooth  # Chebyshev steps a side on the finest level (the coarse ones take SMOOTH)
 
     def precondition(self, l: int, r: np.ndarray) -> np.ndarray:
         """An approximate solution z of K_l z = r."""
         level = self.levels[l]
         if l == len(self.levels) - 1:
             return level.direct(r)
-        z, r1 = level.smooth(r, SMOOTH)
+        steps = self.smooth if l == 0 else SMOOTH
+        z, r1 = level.smooth(r, steps)
         transfer = self.transfers[l]
         coarse = self.levels[l + 1]
         rc = transfer.restrict(r1, coarse.count)
@@ -334,7 +371,7 @@ class Solver:
         e = np.where(level.free, transfer.prolong(zc), 0.0)
         z += e
         r2 = r1 - level.apply(e)
-        z2, _ = level.smooth(r2, SMOOTH)
+        z2, _ = level.smooth(r2, steps)
         return z + z2
 
     def cg(self, l: int, b: np.ndarray, iterations: int, reduction: float) -> tuple[np.ndarray, int]:

@@ -54,6 +54,9 @@ STALL_ITERATIONS = 3  # iterations in a row without a 10 % gain in score: stalle
 CHEB_STEPS = 4  # Chebyshev smoothing as the whole preconditioner of bodies too small for multigrid
 SUPPORTED = (Fixed, Displacement, Force, Torque)
 TICK_SECONDS = 0.1  # Newton.tick: at most this often (wall clock) inside a Newton iteration
+GALERKIN_DOFS = 3000  # a failure test's coarse level, R K P of the tangent, dense: at most this many dofs ...
+GALERKIN_PROBES = 1200  # ... assembled in at most this many tangent products (a settle round takes 300-800)
+GALERKIN_SMOOTH = 1  # Chebyshev steps a side on the finest level above it (more cost products, not iterations)
 
 
 def supports(sim) -> bool:
@@ -232,6 +235,28 @@ class Newton:
         """Evaluations of the law on the body so far: residuals and tangent products (the preconditioner's
         smoothing included; its coarse levels not)."""
         return self._residuals + (self.tangent.products if self.tangent is not None else 0)
+
+    def galerkin(self) -> bool:
+        """Replace the preconditioner's coarse levels by one: the Galerkin product R K P of the tangent about the
+        current state (call after ``prepare``), factored. Worth its GALERKIN_PROBES-odd products where many
+        solves follow (a failure test's load path); where the first coarse level is too large to factor densely
+        or too costly to probe, nothing changes (False)."""
+        from physics import multigrid as mg
+
+        if self.mg is None or len(self.mg.levels) < 2:
+            return False
+        coarse, transfer = self.mg.levels[1], self.mg.transfers[0]
+        if isinstance(coarse, mg.Galerkin):
+            coarse = coarse.level
+        reach = int(np.floor(self.sim.body.lattice.horizon_cells + 1e-9)) * self.sim.law.interaction_range
+        if 3 * coarse.count > GALERKIN_DOFS or mg.Level.probes(coarse, mg.galerkin_reach(reach)) > GALERKIN_PROBES:
+            return False
+        try:
+            level = mg.Galerkin(self.tangent, transfer, coarse, reach)
+        except np.linalg.LinAlgError:  # not positive definite (a cracked-through state): keep what there is
+            return False
+        self.mg = mg.Solver(self.sim, [self.tangent, level], [transfer], smooth=GALERKIN_SMOOTH)
+        return True
 
     # ---- evaluations ------------------------------------------------------------------------------------
     def residual(self) -> np.ndarray:
@@ -606,6 +631,11 @@ def trace(
     if not jump * pat.factor <= max_factor:
         out.reason = f"no bond breaks up to {max_factor:g} x the service load"
         return finish()
+    # Many solves follow: a coarse level that is the tangent's own Galerkin product pays for its probes in the
+    # first few (the state here is the service equilibrium, intact or with the part's own cracks).
+    solver.residual()
+    solver.prepare()
+    solver.galerkin()
     service = snapshot()
     first_break = pat.factor * jump * (1.0 + 1e-3)
     pat.scale(first_break)
