@@ -5,13 +5,14 @@
 
 A ``git clone`` of this repository's HEAD into a temporary folder (so no numba cache exists: no ``*.nbi`` /
 ``*.nbc``), run with this virtualenv's Python and the clone first on PYTHONPATH; there ``python -m fab.warm``
-(what ``make setup`` runs), then each job's ``fab simulate JOB --json`` twice with ``NUMBA_DEBUG_CACHE=1``. The
-jobs: a 20 x 4 x 4 mm bar at 1 mm, held at <X, glass failure tests (traced in float64, as fab runs them) and PLA
-static tests, LPS and PMB, 3D and plane. Each run prints its CPU seconds (user + system of the child: the
-machine is shared, so wall seconds measure the queue too; printed with the load average) and how many kernels
-numba compiled and saved into the cache ("data saved") or loaded from it ("data loaded"). A first run that
-compiles nothing costs what the second does; target: the first spends <= 5 s more. Then ``fab --help`` five
-times (CPU and wall; target <= 0.5 s). Uncommitted changes are not in the clone.
+(what ``make setup`` runs), then each job's ``fab simulate JOB --json`` twice with ``NUMBA_DEBUG_CACHE=1``.
+The jobs: a 20 x 4 x 4 mm bar at 1 mm, held at <X; glass failure tests (20 N along x; traced in float64, as fab
+runs them) and PLA static tests (5 N along -y, in the plane of the plane-stress jobs); LPS and PMB, 3D and
+plane. Each run prints its CPU seconds (user + system of the child: the machine is shared, so wall seconds
+measure the queue too; printed with the load average) and how many kernels numba compiled and saved into the
+cache ("data saved") or loaded from it ("data loaded"). A first run that compiles nothing costs what the second
+does; target: the first spends <= 5 s more. Then ``fab --help`` five times (CPU and wall; target <= 0.5 s).
+Uncommitted changes are not in the clone.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def write_jobs(folder: Path, names: list[str]) -> None:
     bar.export(folder / "bar.stl")
     for name in names:
         kind, model, dimension = JOBS[name]
-        material, force = ("Glass", "[20, 0, 0]") if kind == "failure" else ("PLA", "[0, 0, -5]")
+        material, force = ("Glass", "[20, 0, 0]") if kind == "failure" else ("PLA", "[0, -5, 0]")  # in plane
         text = JOB.format(material=material, model=model, dimension=dimension, force=force, kind=kind)
         (folder / f"{name}.toml").write_text(text)
 
