@@ -99,7 +99,7 @@ force = [0, 10, 0]
 [morph]
 problem = "part"
 cases = [[1], [2]]
-steps = 4
+steps = 6
 min_thickness = 2
 output = "out"
 """
