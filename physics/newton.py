@@ -57,6 +57,8 @@ TICK_SECONDS = 0.1  # Newton.tick: at most this often (wall clock) inside a Newt
 GALERKIN_DOFS = 3000  # a failure test's coarse level, R K P of the tangent, dense: at most this many dofs ...
 GALERKIN_PROBES = 1200  # ... assembled in at most this many tangent products (a settle round takes 300-800)
 GALERKIN_SMOOTH = 1  # Chebyshev steps a side on the finest level above it (more cost products, not iterations)
+GALERKIN_STALE = 2.0  # rebuilt (cracks have grown) when a linear solve takes this many times its first ones' CG
+# iterations, once the products since the last build are twice the build's
 
 
 def supports(sim) -> bool:
@@ -193,6 +195,7 @@ class Newton:
         self.iterations = 0
         self._krylov = 0
         self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
+        self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
         if base is not None:
@@ -251,12 +254,29 @@ class Newton:
         reach = int(np.floor(self.sim.body.lattice.horizon_cells + 1e-9)) * self.sim.law.interaction_range
         if 3 * coarse.count > GALERKIN_DOFS or mg.Level.probes(coarse, mg.galerkin_reach(reach)) > GALERKIN_PROBES:
             return False
+        before = self.tangent.products
         try:
             level = mg.Galerkin(self.tangent, transfer, coarse, reach)
         except np.linalg.LinAlgError:  # not positive definite (a cracked-through state): keep what there is
             return False
         self.mg = mg.Solver(self.sim, [self.tangent, level], [transfer], smooth=GALERKIN_SMOOTH)
+        self._galerkin = {"at": self.tangent.products, "cost": self.tangent.products - before, "first": [],
+                          "stale": False}  # fmt: skip
         return True
+
+    def _watch_galerkin(self, iterations: int) -> None:
+        """After a linear solve from zero: mark the Galerkin level stale once solves take GALERKIN_STALE times the
+        iterations of the first four after its build (the cracks have outgrown it) and it has been used enough
+        to pay for another build."""
+        g = self._galerkin
+        if g is None:
+            return
+        if len(g["first"]) < 4:
+            g["first"].append(iterations)
+            return
+        used = self.tangent.products - g["at"]
+        if iterations > GALERKIN_STALE * max(np.mean(g["first"]), 1.0) and used > 2 * g["cost"]:
+            g["stale"] = True
 
     # ---- evaluations ------------------------------------------------------------------------------------
     def residual(self) -> np.ndarray:
@@ -342,6 +362,9 @@ class Newton:
         self.tangent.at(self.sim)
         if self.tangent.lmax is None:
             self.tangent.estimate_lmax()
+        if self._galerkin is not None and self._galerkin["stale"]:
+            self._galerkin["stale"] = False
+            self.galerkin()  # about this state, with its cracks
 
     # ---- solves -------------------------------------------------------------------------------------------
     def solve(
@@ -400,7 +423,8 @@ class Newton:
                 eta = min(ETA_MAX, max(ETA_MIN, 0.9 * (norm / norm_prev) ** 2))
             norm_prev = norm
             self.prepare()
-            du, _ = self.krylov(r, eta)
+            du, cg = self.krylov(r, eta)
+            self._watch_galerkin(cg)
             self._krylov = 0
             if self._stop:
                 continue  # stopped inside the linear solve: sim.u is still the iterate the callback saw
