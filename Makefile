@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.11 with pip and venv):
 #   make demo   -- create .venv, install bits2atoms, run the sample pipeline end to end (writes out/):
 #                  a PLA bracket stress-tested, printed (STL, G-code) and planned for voxel assembly, then
-#                  refined (29 % lighter, samples/bracket_refine) and printed again
+#                  refined (33 % lighter, samples/bracket_refine) and printed again
 #   make test   -- create .venv, install bits2atoms with test tools, lint, run the test suite
 PYTHON ?= python3
 VENV   := .venv

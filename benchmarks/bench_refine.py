@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_refine.py [--cases quick,search,dask] [--small] [--pitch MM]
         [--design-space part|bbox|MM] [--generations 10] [--population 8] [--json]
     .venv/bin/python benchmarks/bench_refine.py --cases speed --design-space bbox --pitch 1.5   # 20,800 cells
+    .venv/bin/python benchmarks/bench_refine.py --cases speed --baseline   # and the solve before 1fedd16, same run
 
 On the sample bracket's job (samples/bracket_refine/job.toml: its design space, keep-in/keep-out, rules and two load
 cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a quick check):
@@ -24,7 +25,10 @@ cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a q
   faster in proportion).
 - Speed of the quick mode (``quick``, or ``speed``: the quick refinement alone, no failure tests and no SIMP):
   target <= 2 min on a 20,000-voxel domain on 2 cores; a verdict is printed only when the domain has 20,000 cells
-  within 25 % (``--design-space bbox --pitch 1.5`` gives 20,800), else "not measured".
+  within 25 % (``--design-space bbox --pitch 1.5`` gives 20,800), else "not measured"; judged on the wall time and
+  on the process's CPU seconds (the wall time of a shared, loaded machine says little), the load average beside.
+  ``--baseline``: the quick refinement first with the development's solve before 1fedd16 (multigrid, plain dynamic
+  relaxation after a handover), in the same process: the speed-up in CPU seconds.
 
 Every target line says met / NOT met / not measured. A failed evaluation (CalculiX, a failure test, SIMP's solver)
 on either side is an error: exit 1, never a win. Progress on stderr; ``--json`` prints the figures on stdout.
@@ -164,10 +168,32 @@ def load(args) -> tuple:
     return job, read_refine_job(job, quiet=True)
 
 
-def speed(rj) -> dict:
-    """The quick refinement alone (the reference solves and one development with the default genes), timed."""
+def _relax_after_handover(sim, use_newton: bool) -> bool:
+    """The development's solve before 1fedd16 (``--baseline``): multigrid, plain dynamic relaxation where it hands
+    over (the relaxation's own, as physics.relaxation.relax does it)."""
+    from fab.morph.part import SOLVE_STEPS, SOLVE_TOLERANCE
+    from physics.relaxation import relax
+
+    relax(sim, SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=sim.body.count >= 800)
+    return True
+
+
+def speed(rj, baseline: bool = False) -> dict:
+    """The quick refinement alone (the reference solves and one development with the default genes), timed;
+    ``baseline``: first with the solve before 1fedd16 (_relax_after_handover), in the same process."""
+    from fab.morph import part
     from fab.morph.part import DEFAULT_GENOME
 
+    out = {}
+    if baseline:
+        current = part._static
+        part._static = _relax_after_handover
+        try:
+            out["baseline"] = speed(rj)
+        finally:
+            part._static = current
+            part._REFERENCE.clear()
+            part._SOLVED.clear()
     problem = rj.problem
     lay = problem.layout()
     say(f"speed: domain {int(lay.domain.sum())} cells at {lay.pitch:g} mm")
@@ -178,7 +204,8 @@ def speed(rj) -> dict:
     return {"pitch_mm": lay.pitch, "domain_cells": int(lay.domain.sum()), "quick_seconds": time.perf_counter() - t0,
             "quick_cpu_seconds": time.process_time() - c0, "load_average_during": [load0, os.getloadavg()],
             "refined_cells": int(dev.occupancy.sum()), "steps": dev.step,
-            "mass_ratio": float(dev.occupancy.sum()) / float((lay.original & lay.domain | lay.keep_in).sum())}
+            "mass_ratio": float(dev.occupancy.sum()) / float((lay.original & lay.domain | lay.keep_in).sum()),
+            **out}  # fmt: skip
 
 
 def quick(args, job, rj, errors: list[str]) -> dict:
@@ -287,6 +314,7 @@ def main() -> int:
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--simp-iterations", type=int, default=200)
+    parser.add_argument("--baseline", action="store_true", help="speed: also the solve before 1fedd16, same run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
@@ -299,7 +327,7 @@ def main() -> int:
         args.out = tmp
         job, rj = load(args)
         runs = {
-            "quick": lambda: quick(args, job, rj, errors) if "quick" in wanted else speed(rj),
+            "quick": lambda: quick(args, job, rj, errors) if "quick" in wanted else speed(rj, args.baseline),
             "search": lambda: search(args, job, 2, None),
             "dask": lambda: [search(args, job, w, "local") for w in (1, 2)],
         }
@@ -353,7 +381,7 @@ def report(result: dict, args) -> int:
                 (f"case {c + 1}: compliance engine (refined's scorer) refined / SIMP", pair("engine_compliance_nmm", ".4g"), ""),
                 (f"case {c + 1}: failure load fab.stress (N) refined / SIMP", pair("failure_load_n", ".4g"), ""),
             ]  # fmt: skip
-    ok_ccx = ok_fail = ok_mass = ok_speed = None
+    ok_ccx = ok_fail = ok_mass = ok_speed = ok_speed_cpu = None
     if q and "compared" in q and not errors:
         ccx_ratio = sum(r["ccx_compliance_nmm"]) / sum(s["ccx_compliance_nmm"])
         fail_ratio = min(a / b for a, b in zip(r["failure_load_n"], s["failure_load_n"], strict=True))
@@ -364,11 +392,23 @@ def report(result: dict, args) -> int:
     if q and "quick_seconds" in q:
         near = abs(q["domain_cells"] - 20000) <= 5000
         ok_speed = (q["quick_seconds"] <= 120) if near else None
+        ok_speed_cpu = (q["quick_cpu_seconds"] <= 120) if near else None
         lines.append(("quick mode (reference solves + development) s", f"{q['quick_seconds']:.1f}",
                       "<= 120 on 20,000 cells" if near else f"{q['domain_cells']} cells: not the target's size"))
         (a, _, _), (b, _, _) = q["load_average_during"]
         lines.append(("  its CPU seconds (this process) / load average at start, end",
-                      f"{q['quick_cpu_seconds']:.1f} / {a:.1f}, {b:.1f}", ""))
+                      f"{q['quick_cpu_seconds']:.1f} / {a:.1f}, {b:.1f}",
+                      "<= 120 on 20,000 cells (what a quiet machine's wall time can reach)" if near else ""))
+        lines.append(("  mass / the original's, remodelling steps", f"{q['mass_ratio']:.3f}, {q['steps']}", ""))
+        if "baseline" in q:
+            o = q["baseline"]
+            (a, _, _), (b, _, _) = o["load_average_during"]
+            lines += [
+                ("  before 1fedd16 (ADR after a multigrid handover), same run: s / CPU s / load",
+                 f"{o['quick_seconds']:.1f} / {o['quick_cpu_seconds']:.1f} / {a:.1f}, {b:.1f}", ""),
+                ("  ... its mass / the original's, steps", f"{o['mass_ratio']:.3f}, {o['steps']}", ""),
+                ("  speed-up now / before (CPU seconds)", f"{o['quick_cpu_seconds'] / q['quick_cpu_seconds']:.2f}", ""),
+            ]  # fmt: skip
     ok_search = ok_dask = None
     if "search" in result:
         sr = result["search"]
@@ -397,7 +437,8 @@ def report(result: dict, args) -> int:
     for name, ok in (("mass >= 30 % lighter at the original's safety factor", ok_mass),
                      ("compliance within 10 % of SIMP (CalculiX)", ok_ccx),
                      ("failure load >= SIMP's (fab.stress)", ok_fail),
-                     ("quick mode <= 2 min on a 20,000-voxel domain", ok_speed),
+                     ("quick mode <= 2 min on a 20,000-voxel domain (wall)", ok_speed),
+                     ("quick mode <= 2 min on a 20,000-voxel domain (CPU seconds)", ok_speed_cpu),
                      ("search 10 x 8 <= 20 min", ok_search),
                      ("dask 2 workers ~2x faster than 1", ok_dask)):  # fmt: skip
         print(f"target: {name}: {verdict(ok)}")
