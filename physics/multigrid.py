@@ -320,13 +320,13 @@ class Galerkin:
     18 iterations to 1e-2 where the Galerkin product leaves 9-10, and with it one smoothing step a side does
     (37 fine products instead of 137)."""
 
-    def __init__(self, fine, transfer: Transfer, coarse: Level, fine_reach: int) -> None:
+    def __init__(self, fine, transfer: Transfer | Composite, coarse: Level, reach: int) -> None:
         self.level = coarse  # the re-discretised level it stands in for (its lattice: the colouring)
         self.op = coarse.op
         self.count = coarse.count
         self.free = coarse.free
         self._fine, self._transfer = fine, transfer
-        Level.factorize(self, galerkin_reach(fine_reach))
+        Level.factorize(self, reach)
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         t = self._transfer
@@ -336,10 +336,30 @@ class Galerkin:
     direct = Level.direct
 
 
-def galerkin_reach(fine_reach: int) -> int:
-    """Coarse cells apart two coarse particles still interact in R K P: a coarse particle's prolongation reaches
-    fine indices 2c - 1 .. 2c + 2, so |i - c| <= (fine_reach + 3) / 2."""
-    return (fine_reach + 3) // 2
+class Composite:
+    """The transfer across several levels at once (the products of their prolongations and restrictions), the
+    intermediate levels' held particles masked as the K-cycle masks them."""
+
+    def __init__(self, transfers: list[Transfer], between: list[Level]) -> None:
+        self.transfers, self.between = transfers, between
+
+    def prolong(self, e: np.ndarray) -> np.ndarray:
+        for t, level in zip(self.transfers[:0:-1], self.between[::-1], strict=True):
+            e = np.where(level.free, t.prolong(e), 0.0)
+        return self.transfers[0].prolong(e)
+
+    def restrict(self, f: np.ndarray, n_coarse: int) -> np.ndarray:
+        for t, level in zip(self.transfers, self.between, strict=False):
+            f = np.where(level.free, t.restrict(f, level.count), 0.0)
+        return self.transfers[-1].restrict(f, n_coarse)
+
+
+def galerkin_reach(fine_reach: int, levels: int = 1) -> int:
+    """Coarse cells apart two coarse particles still interact in R K P, ``levels`` coarsenings (of 2) below:
+    a coarse particle's prolongation reaches fine indices 2^k c - (2^k - 1) .. 2^k c + 2 (2^k - 1), so
+    |i - c| <= (fine_reach + 3 (2^k - 1)) / 2^k."""
+    f = 2**levels
+    return (fine_reach + 3 * (f - 1)) // f
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
