@@ -447,24 +447,28 @@ class BuildSequence:
         return x, it
 
     def _pcg_fused(self, nv, clamped, x, r, q, target, max_iterations) -> tuple[np.ndarray, int]:
-        """``_pcg``'s iterations for beam joints in three passes each (``kern.apply_slots`` with s . q;
-        ``kern.step_and_smooth``: the update, |r|^2, the smoother and the restriction; ``kern.prolong_dot``) and
-        the coarse solve: the same iterates as the loop of separate kernels, fewer passes over the vectors."""
+        """``_pcg``'s iterations for beam joints in three passes each (``kern.apply_compact`` with s . q;
+        ``kern.step_smooth_dot``: the update, |r|^2, the smoother with its r . z and the restriction;
+        ``kern.prolong_direction``: the coarse correction and the new direction, r . z completed by the coarse
+        vectors' product) and the coarse solve: the iterates of the loop of separate kernels, fewer passes."""
         z = np.empty(6 * nv)
+        s = np.zeros(6 * nv)
         c = np.empty(self._coarse_size)
         agg, lever, index, inv = self._agg, self._lever, self._coarse_index, self._diag_inv
-        rr = kern.step_and_smooth(x, r, x, q, 0.0, inv, agg, lever, index, nv, clamped, z, c)  # alpha 0: z, c only
-        rz = kern.prolong_dot(agg, lever, index, nv, clamped, self._coarse_solve(c), z, r)
-        s = z.copy()
+        rr, rz = kern.step_smooth_dot(x, r, x, q, 0.0, inv, agg, lever, index, nv, clamped, z, c)  # alpha 0
+        cc = self._coarse_solve(c)
+        rz += kern.dot(c, cc)
+        kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, 0.0)
         it = 0
         while math.sqrt(rr) > target and it < max_iterations:
-            sq = kern.apply_slots(self._diag, self._nb, self._slot_w, nv, clamped, s, q)
-            rr = kern.step_and_smooth(x, r, s, q, rz / sq, inv, agg, lever, index, nv, clamped, z, c)
+            sq = kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, clamped, s, q)
+            rr, rz_new = kern.step_smooth_dot(x, r, s, q, rz / sq, inv, agg, lever, index, nv, clamped, z, c)
             it += 1
             if math.sqrt(rr) <= target:
                 break
-            rz_new = kern.prolong_dot(agg, lever, index, nv, clamped, self._coarse_solve(c), z, r)
-            kern.new_direction(s, z, rz_new / rz)
+            cc = self._coarse_solve(c)
+            rz_new += kern.dot(c, cc)
+            kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, rz_new / rz)
             rz = rz_new
         return x, it
 
@@ -517,7 +521,7 @@ class BuildSequence:
         self._oi = np.ascontiguousarray(ji[pair])
         self._oj = np.ascontiguousarray(jj[pair])
         self._off = np.ascontiguousarray(K[pair][:, :6, 6:])
-        # a beam joint's off-diagonal block holds 10 of its 36 entries (kernels.apply_slots); any other law's
+        # a beam joint's off-diagonal block holds 10 of its 36 entries (kernels.apply_compact); any other law's
         # blocks go through the dense product
         self._oaxis = np.ascontiguousarray(self.law.axis[self.order][pair].astype(np.int64))
         a = self._oaxis
@@ -528,19 +532,28 @@ class BuildSequence:
         self._beam = np.ascontiguousarray(self._off[picked, rows, cols])
         rest = self._off.copy()
         rest[picked, rows, cols] = 0.0
-        self._beam_only = not np.any(rest)
+        # a beam joint's diagonal blocks hold their 6 diagonal entries and two of kernels.BEAM_DIAGONAL_PAIRS
+        pattern = np.eye(6, dtype=bool)
+        for a, b in kern.BEAM_DIAGONAL_PAIRS:
+            pattern[a, b] = pattern[b, a] = True
+        self._beam_only = not np.any(rest) and not np.any(K[:, :6, :6][:, ~pattern]) and not np.any(K[:, 6:, 6:][:, ~pattern])
+        self._dd = np.zeros((n + 1, 6))
+        self._dc = np.zeros((n + 1, 6))
         if self._beam_only:
-            # per voxel and face slot (+x, -x, +y, -y, +z, -z): the neighbour and the joint's 10 entries with the
-            # voxel as the row (kernels.apply_slots); a joint's first voxel is its lower one along its axis
-            self._nb = np.full((n, 6), -1, dtype=np.int64)
-            self._slot_w = np.zeros((n, 6, 10))
+            # per voxel and face slot (+x, -x, +y, -y, +z, -z): the neighbour and its joint's 10 entries with the
+            # voxel as the row (kernels.apply_compact), as an index into a table of the distinct ones; a joint's
+            # first voxel is its lower one along its axis
+            self._nb = np.full((n, 6), -1, dtype=np.int32)
+            slot_w = np.zeros((n, 6, 10))
             step = self.ijk[self._oj] - self.ijk[self._oi]
             if not np.array_equal(step, _AXES[self._oaxis]):
                 raise PhysicsError("a joint's voxels are not face neighbours along its axis")
             self._nb[self._oi, 2 * self._oaxis] = self._oj
             self._nb[self._oj, 2 * self._oaxis + 1] = self._oi
-            self._slot_w[self._oi, 2 * self._oaxis] = self._beam
-            self._slot_w[self._oj, 2 * self._oaxis + 1] = self._beam[:, [0, 1, 2, 4, 3, 5, 6, 8, 7, 9]]
+            slot_w[self._oi, 2 * self._oaxis] = self._beam
+            slot_w[self._oj, 2 * self._oaxis + 1] = self._beam[:, [0, 1, 2, 4, 3, 5, 6, 8, 7, 9]]
+            self._slot_table, index = np.unique(slot_w.reshape(-1, 10), axis=0, return_inverse=True)
+            self._slot_index = np.ascontiguousarray(index.reshape(n, 6).astype(np.int32))
         self._prepare_bound()
         counts = np.cumsum(np.concatenate([[0], pair.astype(np.int64)]))
         self._off_starts = counts[self.starts]  # voxel-voxel joints active in states < p
@@ -686,11 +699,14 @@ class BuildSequence:
         for v in touched:
             if v < self.n:
                 self._diag_inv[v] = np.linalg.inv(self._diag[v]) if np.abs(self._diag[v]).max() > 0 else 0.0
+                self._dd[v] = np.diagonal(self._diag[v])
+                self._dc[v] = [self._diag[v][a, b] for a, b in kern.BEAM_DIAGONAL_PAIRS]
 
     def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
         """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""
         if self._beam_only:
-            kern.apply_slots(self._diag, self._nb, self._slot_w, nv, 0, x, y)  # a joint is active when both are placed
+            # a joint is active when both its voxels are placed
+            kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, 0, x, y)
         else:
             kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, y)
 

@@ -118,108 +118,6 @@ def new_direction(s, z, beta):
 
 
 @njit(cache=True)
-def apply_slots(diag, nb, w, nv, clamped, x, y):
-    """y = K x over voxels 0..nv-1 gathered voxel by voxel (each y block written once): its diagonal 6 x 6 block
-    plus, per face slot (+x, -x, +y, -y, +z, -z), the joint to neighbour ``nb[v, slot]`` when that voxel is placed
-    (< nv), by the 10 nonzero entries ``w[v, slot]`` of a beam joint's off-diagonal block along axis a (b, c the
-    next two axes cyclically), in the order (row, column) = (a, a), (3+a, 3+a), (b, b), (b, 3+c), (3+c, b),
-    (3+c, 3+c), (c, c), (c, 3+b), (3+b, c), (3+b, 3+b) of the block with v as the row (BuildSequence checks that
-    its blocks have no others): 36 + 60 products a voxel. Rows of clamped voxels are zero. Returns x . y."""
-    xy = 0.0
-    acc = np.empty(6)
-    for v in range(nv):
-        v6 = 6 * v
-        if v < clamped:
-            for a in range(6):
-                y[v6 + a] = 0.0
-            continue
-        y0 = 0.0
-        y1 = 0.0
-        y2 = 0.0
-        y3 = 0.0
-        y4 = 0.0
-        y5 = 0.0
-        for b in range(6):
-            xb = x[v6 + b]
-            y0 += diag[v, 0, b] * xb
-            y1 += diag[v, 1, b] * xb
-            y2 += diag[v, 2, b] * xb
-            y3 += diag[v, 3, b] * xb
-            y4 += diag[v, 4, b] * xb
-            y5 += diag[v, 5, b] * xb
-        acc[0] = y0
-        acc[1] = y1
-        acc[2] = y2
-        acc[3] = y3
-        acc[4] = y4
-        acc[5] = y5
-        for slot in range(6):
-            u = nb[v, slot]
-            if u < 0 or u >= nv:
-                continue
-            a = slot >> 1
-            b = a + 1 if a < 2 else 0
-            c = b + 1 if b < 2 else 0
-            u6 = 6 * u
-            acc[a] += w[v, slot, 0] * x[u6 + a]
-            acc[3 + a] += w[v, slot, 1] * x[u6 + 3 + a]
-            acc[b] += w[v, slot, 2] * x[u6 + b] + w[v, slot, 3] * x[u6 + 3 + c]
-            acc[3 + c] += w[v, slot, 4] * x[u6 + b] + w[v, slot, 5] * x[u6 + 3 + c]
-            acc[c] += w[v, slot, 6] * x[u6 + c] + w[v, slot, 7] * x[u6 + 3 + b]
-            acc[3 + b] += w[v, slot, 8] * x[u6 + c] + w[v, slot, 9] * x[u6 + 3 + b]
-        for a in range(6):
-            y[v6 + a] = acc[a]
-            xy += x[v6 + a] * acc[a]
-    return xy
-
-
-@njit(cache=True)
-def step_and_smooth(x, r, s, q, alpha, inv, agg, lever, coarse, nv, clamped, z, c):
-    """One CG update and the first half of the two-level preconditioner, in one pass: x += alpha s, r -= alpha q;
-    z = the block-Jacobi smoother's D^-1 r; c = Z^T r (``restrict``, c zeroed here). Returns |r|^2."""
-    rr = 0.0
-    for k in range(6 * nv):
-        x[k] += alpha * s[k]
-        r[k] -= alpha * q[k]
-        rr += r[k] * r[k]
-    c[:] = 0.0
-    for v in range(nv):
-        v6 = 6 * v
-        if v < clamped:
-            for a in range(6):
-                z[v6 + a] = 0.0
-            continue
-        for a in range(6):
-            t = 0.0
-            for b in range(6):
-                t += inv[v, a, b] * r[v6 + b]
-            z[v6 + a] = t
-        ai = coarse[agg[v]]
-        if ai < 0:
-            continue
-        f0 = r[v6]
-        f1 = r[v6 + 1]
-        f2 = r[v6 + 2]
-        l0 = lever[v, 0]
-        l1 = lever[v, 1]
-        l2 = lever[v, 2]
-        c[6 * ai] += f0
-        c[6 * ai + 1] += f1
-        c[6 * ai + 2] += f2
-        c[6 * ai + 3] += l1 * f2 - l2 * f1 + r[v6 + 3]
-        c[6 * ai + 4] += l2 * f0 - l0 * f2 + r[v6 + 4]
-        c[6 * ai + 5] += l0 * f1 - l1 * f0 + r[v6 + 5]
-    return rr
-
-
-@njit(cache=True)
-def prolong_dot(agg, lever, coarse, nv, clamped, c, z, r):
-    """z += Z c (``prolong_add``); returns r . z."""
-    prolong_add(agg, lever, coarse, nv, clamped, c, z)
-    return dot(r[: 6 * nv], z[: 6 * nv])
-
-
-@njit(cache=True)
 def worst_joint_sparse(val, col, inverse_strength, m, d):
     """(largest utilisation, its joint position) over the first ``m`` joints: section = S_e d (N, V_y, V_z, T,
     M_y, M_z), each row of S_e by its nonzero entries (resultant a = sum_k val[e, a, k] d[col[e, a, k]]: global DOF
@@ -284,3 +182,133 @@ def tree_energy_reduced(parent, offset, flex, nv, clamped, r):
             acc[w, 4] += acc[v, 4] + l2 * f0 - l0 * f2
             acc[w, 5] += acc[v, 5] + l0 * f1 - l1 * f0
     return total
+
+
+# the off-diagonal entries (row, column), row < column, that a beam joint's diagonal block can hold in global axes:
+# along axis a (b, c the next two) it couples (b, 3+c) and (c, 3+b); the three axes together give these six
+BEAM_DIAGONAL_PAIRS = ((0, 4), (0, 5), (1, 3), (1, 5), (2, 3), (2, 4))
+
+
+@njit(cache=True)
+def apply_compact(dd, dc, nb, widx, wtab, nv, clamped, x, y):
+    """y = K x over voxels 0..nv-1 for beam joints, gathered voxel by voxel (each y block written once): the
+    diagonal block by its 6 diagonal entries ``dd[v]`` and 6 symmetric couplings ``dc[v]`` (``BEAM_DIAGONAL_PAIRS``),
+    plus, per face slot (+x, -x, +y, -y, +z, -z), the joint to neighbour ``nb[v, slot]`` when that voxel is placed
+    (< nv), by the 10 nonzero entries of a beam joint's off-diagonal block along axis a (b, c the next two axes
+    cyclically), ``wtab[widx[v, slot]]`` (a lattice has few distinct joints), in the order (row, column) = (a, a),
+    (3+a, 3+a), (b, b), (b, 3+c), (3+c, b), (3+c, 3+c), (c, c), (c, 3+b), (3+b, c), (3+b, 3+b) of the block with v
+    as the row (BuildSequence checks that its blocks have no others): 18 + 60 products a voxel. Rows of clamped
+    voxels are zero. Returns x . y."""
+    xy = 0.0
+    acc = np.empty(6)
+    for v in range(nv):
+        v6 = 6 * v
+        if v < clamped:
+            for a in range(6):
+                y[v6 + a] = 0.0
+            continue
+        x0 = x[v6]
+        x1 = x[v6 + 1]
+        x2 = x[v6 + 2]
+        x3 = x[v6 + 3]
+        x4 = x[v6 + 4]
+        x5 = x[v6 + 5]
+        c04 = dc[v, 0]
+        c05 = dc[v, 1]
+        c13 = dc[v, 2]
+        c15 = dc[v, 3]
+        c23 = dc[v, 4]
+        c24 = dc[v, 5]
+        acc[0] = dd[v, 0] * x0 + c04 * x4 + c05 * x5
+        acc[1] = dd[v, 1] * x1 + c13 * x3 + c15 * x5
+        acc[2] = dd[v, 2] * x2 + c23 * x3 + c24 * x4
+        acc[3] = dd[v, 3] * x3 + c13 * x1 + c23 * x2
+        acc[4] = dd[v, 4] * x4 + c04 * x0 + c24 * x2
+        acc[5] = dd[v, 5] * x5 + c05 * x0 + c15 * x1
+        for slot in range(6):
+            u = nb[v, slot]
+            if u < 0 or u >= nv:
+                continue
+            a = slot >> 1
+            b = a + 1 if a < 2 else 0
+            c = b + 1 if b < 2 else 0
+            u6 = 6 * u
+            w = wtab[widx[v, slot]]
+            acc[a] += w[0] * x[u6 + a]
+            acc[3 + a] += w[1] * x[u6 + 3 + a]
+            acc[b] += w[2] * x[u6 + b] + w[3] * x[u6 + 3 + c]
+            acc[3 + c] += w[4] * x[u6 + b] + w[5] * x[u6 + 3 + c]
+            acc[c] += w[6] * x[u6 + c] + w[7] * x[u6 + 3 + b]
+            acc[3 + b] += w[8] * x[u6 + c] + w[9] * x[u6 + 3 + b]
+        for a in range(6):
+            y[v6 + a] = acc[a]
+            xy += x[v6 + a] * acc[a]
+    return xy
+
+
+@njit(cache=True)
+def step_smooth_dot(x, r, s, q, alpha, inv, agg, lever, coarse, nv, clamped, z, c):
+    """One CG update and the first half of the two-level preconditioner in one pass: x += alpha s, r -= alpha q;
+    z = the block-Jacobi smoother's D^-1 r; c = Z^T r (``restrict``, c zeroed here). Returns (|r|^2, r . z)."""
+    rr = 0.0
+    rz = 0.0
+    for k in range(6 * nv):
+        x[k] += alpha * s[k]
+        r[k] -= alpha * q[k]
+        rr += r[k] * r[k]
+    c[:] = 0.0
+    for v in range(nv):
+        v6 = 6 * v
+        if v < clamped:
+            for a in range(6):
+                z[v6 + a] = 0.0
+            continue
+        for a in range(6):
+            t = 0.0
+            for b in range(6):
+                t += inv[v, a, b] * r[v6 + b]
+            z[v6 + a] = t
+            rz += r[v6 + a] * t
+        ai = coarse[agg[v]]
+        if ai < 0:
+            continue
+        f0 = r[v6]
+        f1 = r[v6 + 1]
+        f2 = r[v6 + 2]
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        c[6 * ai] += f0
+        c[6 * ai + 1] += f1
+        c[6 * ai + 2] += f2
+        c[6 * ai + 3] += l1 * f2 - l2 * f1 + r[v6 + 3]
+        c[6 * ai + 4] += l2 * f0 - l0 * f2 + r[v6 + 4]
+        c[6 * ai + 5] += l0 * f1 - l1 * f0 + r[v6 + 5]
+    return rr, rz
+
+
+@njit(cache=True)
+def prolong_direction(agg, lever, coarse, nv, clamped, cc, z, s, beta):
+    """s = z + Z cc + beta s: the preconditioned residual (smoother part ``z`` plus the coarse correction
+    prolonged) and the new search direction in one pass (its r . z is r . D^-1 r + (Z^T r) . cc)."""
+    for v in range(nv):
+        v6 = 6 * v
+        if v < clamped:
+            continue
+        a = coarse[agg[v]]
+        if a < 0:
+            for k in range(6):
+                s[v6 + k] = z[v6 + k] + beta * s[v6 + k]
+            continue
+        w0 = cc[6 * a + 3]
+        w1 = cc[6 * a + 4]
+        w2 = cc[6 * a + 5]
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        s[v6] = z[v6] + cc[6 * a] + w1 * l2 - w2 * l1 + beta * s[v6]
+        s[v6 + 1] = z[v6 + 1] + cc[6 * a + 1] + w2 * l0 - w0 * l2 + beta * s[v6 + 1]
+        s[v6 + 2] = z[v6 + 2] + cc[6 * a + 2] + w0 * l1 - w1 * l0 + beta * s[v6 + 2]
+        s[v6 + 3] = z[v6 + 3] + w0 + beta * s[v6 + 3]
+        s[v6 + 4] = z[v6 + 4] + w1 + beta * s[v6 + 4]
+        s[v6 + 5] = z[v6 + 5] + w2 + beta * s[v6 + 5]
