@@ -405,6 +405,12 @@ class BuildSequence:
         step = self.ijk[p] - self.ijk[p - 1]
         if not np.array_equal(step, self.ijk[p - 1] - self.ijk[p - 2]):
             return False
+        unit = np.flatnonzero(step)
+        if self._beam_only and len(unit) == 1 and abs(step[unit[0]]) == 1:
+            # a face step: the voxel one step back is a face neighbour, in the slot table (kernels.add_shifted)
+            slot = 2 * int(unit[0]) + (1 if step[unit[0]] > 0 else 0)
+            kern.add_shifted(self._nb, slot, p, previous, older, x)
+            return True
         change = (previous[: len(older)] - older).reshape(-1, 6)  # voxels 0..p-2
         source = self.ijk[:p] - step - self._grid_origin
         inside = ((source >= 0) & (source < np.array(self._grid.shape))).all(axis=1)

@@ -200,7 +200,6 @@ def apply_compact(dd, dc, nb, widx, wtab, nv, clamped, x, y):
     as the row (BuildSequence checks that its blocks have no others): 18 + 60 products a voxel. Rows of clamped
     voxels are zero. Returns x . y."""
     xy = 0.0
-    acc = np.empty(6)
     for v in range(nv):
         v6 = 6 * v
         if v < clamped:
@@ -219,30 +218,80 @@ def apply_compact(dd, dc, nb, widx, wtab, nv, clamped, x, y):
         c15 = dc[v, 3]
         c23 = dc[v, 4]
         c24 = dc[v, 5]
-        acc[0] = dd[v, 0] * x0 + c04 * x4 + c05 * x5
-        acc[1] = dd[v, 1] * x1 + c13 * x3 + c15 * x5
-        acc[2] = dd[v, 2] * x2 + c23 * x3 + c24 * x4
-        acc[3] = dd[v, 3] * x3 + c13 * x1 + c23 * x2
-        acc[4] = dd[v, 4] * x4 + c04 * x0 + c24 * x2
-        acc[5] = dd[v, 5] * x5 + c05 * x0 + c15 * x1
-        for slot in range(6):
-            u = nb[v, slot]
-            if u < 0 or u >= nv:
-                continue
-            a = slot >> 1
-            b = a + 1 if a < 2 else 0
-            c = b + 1 if b < 2 else 0
+        y0 = dd[v, 0] * x0 + c04 * x4 + c05 * x5
+        y1 = dd[v, 1] * x1 + c13 * x3 + c15 * x5
+        y2 = dd[v, 2] * x2 + c23 * x3 + c24 * x4
+        y3 = dd[v, 3] * x3 + c13 * x1 + c23 * x2
+        y4 = dd[v, 4] * x4 + c04 * x0 + c24 * x2
+        y5 = dd[v, 5] * x5 + c05 * x0 + c15 * x1
+        # the six face slots written out (the axis fixes which entries meet: scalars the compiler keeps in registers)
+        u = nb[v, 0]
+        if 0 <= u < nv:
+            k = widx[v, 0]
             u6 = 6 * u
-            w = wtab[widx[v, slot]]
-            acc[a] += w[0] * x[u6 + a]
-            acc[3 + a] += w[1] * x[u6 + 3 + a]
-            acc[b] += w[2] * x[u6 + b] + w[3] * x[u6 + 3 + c]
-            acc[3 + c] += w[4] * x[u6 + b] + w[5] * x[u6 + 3 + c]
-            acc[c] += w[6] * x[u6 + c] + w[7] * x[u6 + 3 + b]
-            acc[3 + b] += w[8] * x[u6 + c] + w[9] * x[u6 + 3 + b]
-        for a in range(6):
-            y[v6 + a] = acc[a]
-            xy += x[v6 + a] * acc[a]
+            y0 += wtab[k, 0] * x[u6 + 0]
+            y3 += wtab[k, 1] * x[u6 + 3]
+            y1 += wtab[k, 2] * x[u6 + 1] + wtab[k, 3] * x[u6 + 5]
+            y5 += wtab[k, 4] * x[u6 + 1] + wtab[k, 5] * x[u6 + 5]
+            y2 += wtab[k, 6] * x[u6 + 2] + wtab[k, 7] * x[u6 + 4]
+            y4 += wtab[k, 8] * x[u6 + 2] + wtab[k, 9] * x[u6 + 4]
+        u = nb[v, 1]
+        if 0 <= u < nv:
+            k = widx[v, 1]
+            u6 = 6 * u
+            y0 += wtab[k, 0] * x[u6 + 0]
+            y3 += wtab[k, 1] * x[u6 + 3]
+            y1 += wtab[k, 2] * x[u6 + 1] + wtab[k, 3] * x[u6 + 5]
+            y5 += wtab[k, 4] * x[u6 + 1] + wtab[k, 5] * x[u6 + 5]
+            y2 += wtab[k, 6] * x[u6 + 2] + wtab[k, 7] * x[u6 + 4]
+            y4 += wtab[k, 8] * x[u6 + 2] + wtab[k, 9] * x[u6 + 4]
+        u = nb[v, 2]
+        if 0 <= u < nv:
+            k = widx[v, 2]
+            u6 = 6 * u
+            y1 += wtab[k, 0] * x[u6 + 1]
+            y4 += wtab[k, 1] * x[u6 + 4]
+            y2 += wtab[k, 2] * x[u6 + 2] + wtab[k, 3] * x[u6 + 3]
+            y3 += wtab[k, 4] * x[u6 + 2] + wtab[k, 5] * x[u6 + 3]
+            y0 += wtab[k, 6] * x[u6 + 0] + wtab[k, 7] * x[u6 + 5]
+            y5 += wtab[k, 8] * x[u6 + 0] + wtab[k, 9] * x[u6 + 5]
+        u = nb[v, 3]
+        if 0 <= u < nv:
+            k = widx[v, 3]
+            u6 = 6 * u
+            y1 += wtab[k, 0] * x[u6 + 1]
+            y4 += wtab[k, 1] * x[u6 + 4]
+            y2 += wtab[k, 2] * x[u6 + 2] + wtab[k, 3] * x[u6 + 3]
+            y3 += wtab[k, 4] * x[u6 + 2] + wtab[k, 5] * x[u6 + 3]
+            y0 += wtab[k, 6] * x[u6 + 0] + wtab[k, 7] * x[u6 + 5]
+            y5 += wtab[k, 8] * x[u6 + 0] + wtab[k, 9] * x[u6 + 5]
+        u = nb[v, 4]
+        if 0 <= u < nv:
+            k = widx[v, 4]
+            u6 = 6 * u
+            y2 += wtab[k, 0] * x[u6 + 2]
+            y5 += wtab[k, 1] * x[u6 + 5]
+            y0 += wtab[k, 2] * x[u6 + 0] + wtab[k, 3] * x[u6 + 4]
+            y4 += wtab[k, 4] * x[u6 + 0] + wtab[k, 5] * x[u6 + 4]
+            y1 += wtab[k, 6] * x[u6 + 1] + wtab[k, 7] * x[u6 + 3]
+            y3 += wtab[k, 8] * x[u6 + 1] + wtab[k, 9] * x[u6 + 3]
+        u = nb[v, 5]
+        if 0 <= u < nv:
+            k = widx[v, 5]
+            u6 = 6 * u
+            y2 += wtab[k, 0] * x[u6 + 2]
+            y5 += wtab[k, 1] * x[u6 + 5]
+            y0 += wtab[k, 2] * x[u6 + 0] + wtab[k, 3] * x[u6 + 4]
+            y4 += wtab[k, 4] * x[u6 + 0] + wtab[k, 5] * x[u6 + 4]
+            y1 += wtab[k, 6] * x[u6 + 1] + wtab[k, 7] * x[u6 + 3]
+            y3 += wtab[k, 8] * x[u6 + 1] + wtab[k, 9] * x[u6 + 3]
+        y[v6] = y0
+        y[v6 + 1] = y1
+        y[v6 + 2] = y2
+        y[v6 + 3] = y3
+        y[v6 + 4] = y4
+        y[v6 + 5] = y5
+        xy += x0 * y0 + x1 * y1 + x2 * y2 + x3 * y3 + x4 * y4 + x5 * y5
     return xy
 
 
@@ -312,3 +361,17 @@ def prolong_direction(agg, lever, coarse, nv, clamped, cc, z, s, beta):
         s[v6 + 3] = z[v6 + 3] + w0 + beta * s[v6 + 3]
         s[v6 + 4] = z[v6 + 4] + w1 + beta * s[v6 + 4]
         s[v6 + 5] = z[v6 + 5] + w2 + beta * s[v6 + 5]
+
+
+@njit(cache=True)
+def add_shifted(nb, slot, p, previous, older, x):
+    """``BuildSequence._shift_increment`` for a face step: each voxel v < p gets the last change
+    (previous - older) of the voxel one step back, ``nb[v, slot]``, where that one is among voxels 0..p-2; the new
+    voxel p continues the newest voxel's motion (2 previous[p-1] - older[p-2])."""
+    for v in range(p):
+        u = nb[v, slot]
+        if 0 <= u <= p - 2:
+            for a in range(6):
+                x[6 * v + a] += previous[6 * u + a] - older[6 * u + a]
+    for a in range(6):
+        x[6 * p + a] = 2.0 * previous[6 * (p - 1) + a] - older[6 * (p - 2) + a]
