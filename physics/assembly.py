@@ -175,21 +175,33 @@ class BuildSequence:
             return 0.0, -1
         if not hasattr(self, "_section_val"):
             self._compress_sections()
-        u, k = kern.worst_joint_sparse(self._section_val, self._section_col, self._inverse_strength, m, d)
+        u, k = kern.worst_joint_typed(self._section_i, self._section_j, self._section_kind, self._section_val,
+                                      self._section_col, self._section_strength, m, d)  # fmt: skip
         return float(u), int(self.order[k]) if k >= 0 else -1
 
     def _compress_sections(self) -> None:
-        """Each joint's section map (6 x 12) by the nonzero entries of its rows (a beam's hold 20 of 72), the held
-        plate's DOFs dropped (their displacement is zero), as global DOF indices: ``kern.worst_joint_sparse``."""
+        """Each joint as its two voxels (-1: the held plate, whose displacement is zero) and an index into a table
+        of the distinct joints (a lattice has few): their section maps (6 x 12) by the nonzero entries of each row
+        (a beam's hold 20 of 72) and their inverse strengths, for ``kern.worst_joint_typed``."""
         S = self.section_maps
-        cols = np.broadcast_to(self.dofs[:, None, :], S.shape)
-        keep = (S != 0.0) & (cols < 6 * self.n)
+        m = len(S)
+        node_i, node_j = self.dofs[:, 0] // 6, self.dofs[:, 6] // 6
+        if not (np.array_equal(self.dofs[:, :6], 6 * node_i[:, None] + np.arange(6))
+                and np.array_equal(self.dofs[:, 6:], 6 * node_j[:, None] + np.arange(6))):  # fmt: skip
+            raise PhysicsError("internal: a joint's DOFs are not its two voxels' six each")
+        rows = np.concatenate([S.reshape(m, 72), 1.0 / self.strength], axis=1)
+        table, kind = np.unique(rows, axis=0, return_inverse=True) if m else (np.zeros((0, 76)), np.zeros(0, int))
+        St = table[:, :72].reshape(-1, 6, 12)
+        keep = St != 0.0
         width = max(int(keep.sum(axis=2).max(initial=0)), 1)
         first = np.argsort(~keep, axis=2, kind="stable")[:, :, :width]  # the kept entries first, in column order
         kept = np.take_along_axis(keep, first, axis=2)
-        self._section_val = np.ascontiguousarray(np.where(kept, np.take_along_axis(S, first, axis=2), 0.0))
-        self._section_col = np.ascontiguousarray(np.where(kept, np.take_along_axis(cols, first, axis=2), 0))
-        self._inverse_strength = np.ascontiguousarray(1.0 / self.strength)
+        self._section_val = np.ascontiguousarray(np.where(kept, np.take_along_axis(St, first, axis=2), 0.0))
+        self._section_col = np.ascontiguousarray(np.where(kept, first, 0).astype(np.int32))
+        self._section_strength = np.ascontiguousarray(table[:, 72:])
+        self._section_kind = np.ascontiguousarray(kind.ravel().astype(np.int32))
+        self._section_i = np.ascontiguousarray(np.where(node_i >= self.n, -1, node_i).astype(np.int32))
+        self._section_j = np.ascontiguousarray(np.where(node_j >= self.n, -1, node_j).astype(np.int32))
 
     def check(
         self,

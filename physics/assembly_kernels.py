@@ -118,28 +118,45 @@ def new_direction(s, z, beta):
 
 
 @njit(cache=True)
-def worst_joint_sparse(val, col, inverse_strength, m, d):
-    """(largest utilisation, its joint position) over the first ``m`` joints: section = S_e d (N, V_y, V_z, T,
-    M_y, M_z), each row of S_e by its nonzero entries (resultant a = sum_k val[e, a, k] d[col[e, a, k]]: global DOF
-    indices, held plate DOFs dropped, padding val 0), U = max(N, 0)/N_u + |V|/V_u + |M|/M_u + |T|/T_u
-    (``inverse_strength`` = 1 / (N_u, V_u, M_u, T_u)). The square roots are taken only where the bound with
-    |V| <= |V_y| + |V_z| (and so for M) could pass the largest so far."""
+def worst_joint_typed(vi, vj, kind, val, col, inverse_strength, m, d):
+    """(largest utilisation, its joint position) over the first ``m`` joints. Joint e joins voxels vi[e] and
+    vj[e] (-1: the held plate, zero displacement); its section (N, V_y, V_z, T, M_y, M_z) = S d over their 12 DOFs,
+    S of its kind t = kind[e] by the nonzero entries of each row (resultant a = sum_k val[t, a, k]
+    d12[col[t, a, k]], padding val 0); U = max(N, 0)/N_u + |V|/V_u + |M|/M_u + |T|/T_u (``inverse_strength[t]`` =
+    1 / (N_u, V_u, M_u, T_u)). The square roots are taken only where the bound with |V| <= |V_y| + |V_z| (and so
+    for M) could pass the largest so far."""
     best = 0.0
     where = -1
     width = val.shape[2]
     s = np.empty(6)
+    d12 = np.empty(12)
     for e in range(m):
+        i = vi[e]
+        j = vj[e]
+        t = kind[e]
+        if i >= 0:
+            for a in range(6):
+                d12[a] = d[6 * i + a]
+        else:
+            d12[:6] = 0.0
+        if j >= 0:
+            for a in range(6):
+                d12[6 + a] = d[6 * j + a]
+        else:
+            d12[6:] = 0.0
         for a in range(6):
             acc = 0.0
             for k in range(width):
-                acc += val[e, a, k] * d[col[e, a, k]]
+                acc += val[t, a, k] * d12[col[t, a, k]]
             s[a] = acc
-        base = max(s[0], 0.0) * inverse_strength[e, 0] + abs(s[3]) * inverse_strength[e, 3]
-        upper = base + (abs(s[1]) + abs(s[2])) * inverse_strength[e, 1] + (abs(s[4]) + abs(s[5])) * inverse_strength[e, 2]
+        inv_n = inverse_strength[t, 0]
+        inv_v = inverse_strength[t, 1]
+        inv_m = inverse_strength[t, 2]
+        base = max(s[0], 0.0) * inv_n + abs(s[3]) * inverse_strength[t, 3]
+        upper = base + (abs(s[1]) + abs(s[2])) * inv_v + (abs(s[4]) + abs(s[5])) * inv_m
         if upper <= best:
             continue
-        u = (base + math.sqrt(s[1] * s[1] + s[2] * s[2]) * inverse_strength[e, 1]
-             + math.sqrt(s[4] * s[4] + s[5] * s[5]) * inverse_strength[e, 2])  # fmt: skip
+        u = base + math.sqrt(s[1] * s[1] + s[2] * s[2]) * inv_v + math.sqrt(s[4] * s[4] + s[5] * s[5]) * inv_m
         if u > best:
             best = u
             where = e
