@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -52,6 +53,12 @@ def _load_average() -> float:
         return float("nan")
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished child processes (the check's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(0.0, 0.0, -5.0),
             workers: int = 1) -> dict:  # fmt: skip
     """Every build state of the geometric planner's order for an edge x edge x (edge - 1) block (edge 22: 10,164
@@ -78,7 +85,9 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
             within_target[0] = done
 
     load_before = _load_average()
+    cpu_before = _cpu_seconds()
     states = seq.check(push, max_seconds=max_seconds, progress=progress, workers=workers)
+    cpu = _cpu_seconds() - cpu_before
     load_after = _load_average()
     done = len(states.utilisation)
     print(f"states checked {done:,} of {n:,} in {states.seconds:.2f} s, {states.iterations.mean():.1f} CG iterations "
@@ -94,6 +103,8 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         "workers": workers,
         "states_checked": done,
         "seconds": round(states.seconds, 2),
+        # CPU seconds of this process and its worker processes: what the check costs whatever else the machine runs
+        "cpu_seconds": round(cpu, 2),
         "states_per_s": round(done / states.seconds, 1),
         "states_within_target_s": done if states.seconds <= PHYSICS_TARGET_S else within_target[0],
         "mean_cg_iterations": round(float(states.iterations.mean()), 1),
@@ -130,7 +141,8 @@ def main() -> None:
         print(f"physics check of every build state: {row['voxels']:,}-voxel block (PLA-20mm-bolted, gravity, "
               f"5 N placement force), {row['workers']} process(es)")  # fmt: skip
         print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s at a load average "
-              f"of {row['load_average'][0]:.1f}-{row['load_average'][1]:.1f} ({row['states_per_s']} states/s, "
+              f"of {row['load_average'][0]:.1f}-{row['load_average'][1]:.1f}, {row['cpu_seconds']} CPU seconds "
+              f"({row['states_per_s']} states/s, "
               f"{row['mean_cg_iterations']} CG iterations a state); {row['states_solved_in_full']:,} solved in full, "
               f"the rest screened (largest bound of a screened state {row['largest_screened_bound']:.2g}, every one "
               f"under the worst with its bound: {row['screened_under_worst']}; screening error seen "

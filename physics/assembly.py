@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from physics import assembly_kernels as kern
 from physics.errors import PhysicsError
-from physics.laws.voxel_joint import VoxelJoint, factorize
+from physics.laws.voxel_joint import VoxelJoint, factorize, nested_dissection
 
 _AXES = np.eye(3, dtype=np.int64)
 _FORKED = None  # (sequence, settings, counter) that BuildSequence.check hands its forked runs
@@ -515,14 +515,15 @@ class BuildSequence:
         active = np.zeros(self._agg_count, dtype=bool)
         active[self._agg[clamped : p + 1]] = True
         index = np.full(self._agg_count, -1, dtype=np.int64)
-        index[active] = np.arange(int(active.sum()))
+        ranked = self._agg_order[active[self._agg_order]]  # the active aggregates in the nested-dissection order
+        index[ranked] = np.arange(len(ranked))
         used = np.flatnonzero(active[self._pair_ab[:, 0]] & active[self._pair_ab[:, 1]])
         ca, cb = index[self._pair_ab[used, 0]], index[self._pair_ab[used, 1]]
         rows = np.broadcast_to((6 * ca[:, None] + np.arange(6))[:, :, None], (len(used), 6, 6)).ravel()
         cols = np.broadcast_to((6 * cb[:, None] + np.arange(6))[:, None, :], (len(used), 6, 6)).ravel()
         size = 6 * int(active.sum())
         E = sp.csc_matrix((self._coarse_blocks[used].ravel(), (rows, cols)), shape=(size, size))
-        self._coarse_solve = factorize(E, self._agg_ijk[active])
+        self._coarse_solve = factorize(E, None)
         self._coarse_index = index
         self._coarse_size = size
         self._coarse_state = p
@@ -580,6 +581,8 @@ class BuildSequence:
         self._agg_ijk, self._agg = np.unique(cell, axis=0, return_inverse=True)
         self._agg = np.ascontiguousarray(self._agg.ravel().astype(np.int64))
         self._agg_count = len(self._agg_ijk)
+        # one nested-dissection order of all aggregates: a refresh factors the active ones in it (no reordering)
+        self._agg_order = nested_dissection(self._agg_ijk)
         centre = (self._agg_ijk + 0.5) * self.aggregate - 0.5 + self.ijk.min(axis=0)
         self._lever = np.ascontiguousarray((self.ijk - centre[self._agg]) * self.law.spacing)
         # each joint's element in the rigid-body modes of its two voxels' aggregates: Zd^T K Zd, Zd = diag(Z_i, Z_j)
@@ -702,23 +705,20 @@ class BuildSequence:
         """Add the diagonal contributions of the joints that activate in states up to p."""
         if not hasattr(self, "_diag"):
             self._prepare_blocks()
-        K = self.elements
-        touched = set()
-        for s in range(self._active_upto + 1, p + 1):
-            for k in range(self.starts[s], self.starts[s + 1]):
-                i, j = self.dofs[k, 0] // 6, self.dofs[k, 6] // 6
-                self._diag[i] += K[k, :6, :6]
-                self._diag[j] += K[k, 6:, 6:]
-                touched.update((int(i), int(j)))
-                for t, (oa, ob) in enumerate(((0, 0), (0, 6), (6, 0), (6, 6))):
-                    if self._pair_of[k, t] >= 0:
-                        self._coarse_blocks[self._pair_of[k, t]] += self._coarse_elements[k, oa : oa + 6, ob : ob + 6]
+        lo, hi = int(self.starts[self._active_upto + 1]), int(self.starts[p + 1])
         self._active_upto = p
-        for v in touched:
-            if v < self.n:
-                self._diag_inv[v] = np.linalg.inv(self._diag[v]) if np.abs(self._diag[v]).max() > 0 else 0.0
-                self._dd[v] = np.diagonal(self._diag[v])
-                self._dc[v] = [self._diag[v][a, b] for a, b in kern.BEAM_DIAGONAL_PAIRS]
+        if hi <= lo:
+            return
+        kern.add_joints(self.elements, self.dofs, lo, hi, self._diag, self._pair_of, self._coarse_elements,
+                        self._coarse_blocks)  # fmt: skip
+        nodes = np.unique(self.dofs[lo:hi][:, [0, 6]] // 6)
+        nodes = nodes[nodes < self.n]
+        blocks = self._diag[nodes]
+        held = np.abs(blocks).reshape(len(nodes), -1).max(axis=1) > 0
+        self._diag_inv[nodes] = 0.0
+        self._diag_inv[nodes[held]] = np.linalg.inv(blocks[held])
+        self._dd[nodes] = np.diagonal(blocks, axis1=1, axis2=2)
+        self._dc[nodes] = blocks[:, [a for a, _ in kern.BEAM_DIAGONAL_PAIRS], [b for _, b in kern.BEAM_DIAGONAL_PAIRS]]
 
     def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
         """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""

@@ -392,3 +392,26 @@ def add_shifted(nb, slot, p, previous, older, x):
                 x[6 * v + a] += previous[6 * u + a] - older[6 * u + a]
     for a in range(6):
         x[6 * p + a] = 2.0 * previous[6 * (p - 1) + a] - older[6 * (p - 2) + a]
+
+
+@njit(cache=True)
+def add_joints(K, dofs, lo, hi, diag, pair_of, coarse_elements, coarse_blocks):
+    """Joints lo..hi-1 activate: each adds its two diagonal 6 x 6 blocks to its voxels' (``diag``, the plate's
+    row n too) and its four coarse blocks (``coarse_elements``, rows / columns 0 and 6) to their pairs of
+    aggregates (``pair_of[k, t]``, t = 2 row + column; -1: none)."""
+    for k in range(lo, hi):
+        i = dofs[k, 0] // 6
+        j = dofs[k, 6] // 6
+        for a in range(6):
+            for b in range(6):
+                diag[i, a, b] += K[k, a, b]
+                diag[j, a, b] += K[k, 6 + a, 6 + b]
+        for t in range(4):
+            pair = pair_of[k, t]
+            if pair < 0:
+                continue
+            oa = 6 * (t // 2)
+            ob = 6 * (t % 2)
+            for a in range(6):
+                for b in range(6):
+                    coarse_blocks[pair, a, b] += coarse_elements[k, oa + a, ob + b]

@@ -107,9 +107,13 @@ def nested_dissection(ijk: np.ndarray, leaf: int = 8) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def factorize(K: sp.spmatrix, ijk: np.ndarray):
+def factorize(K: sp.spmatrix, ijk: np.ndarray | None):
     """A solver for the SPD joint stiffness ``K`` over voxels ``ijk`` (6 DOFs each, in that order): SuperLU on
-    the nested-dissection order, symmetric mode (no row pivoting). Returns solve(rhs) -> x."""
+    the nested-dissection order, symmetric mode (no row pivoting). Returns solve(rhs) -> x. ``ijk`` None: ``K``
+    is in its elimination order already (no permutation around each solve)."""
+    if ijk is None:
+        lu = splu(sp.csc_matrix(K), permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        return lu.solve
     order = nested_dissection(ijk)
     perm = (6 * order[:, None] + np.arange(6)).ravel()
     lu = splu(sp.csc_matrix(K)[perm][:, perm].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0,
