@@ -153,6 +153,34 @@ def test_state_bound_covers_rough_solutions():
             assert bounds[3] > 0.1 * exact_u  # the noisy ones: a bound that says something, not zero
 
 
+def test_compact_product_and_sections_match_the_assembled_state():
+    """The state solver's beam product (compact blocks from a table of distinct joints, both orientations of a
+    face slot) and its worst-joint kernel (section maps from a table, plate DOFs held) against the assembled sparse
+    stiffness and the law's own sections, on a ledge of two part types."""
+    ijk = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1], [2, 0, 1], [3, 0, 1],
+                    [3, 1, 1], [2, 1, 1], [2, 0, 2], [4, 0, 1]])  # fmt: skip
+    n = len(ijk)
+    parts = [get_part_type(SNAP).law_parameters(), get_part_type("PLA-20mm-bolted").law_parameters()]
+    law = VoxelJoint(**{key: [parts[0][key], parts[1][key]] for key in parts[0]})
+    types = np.arange(n) % 2
+    seq = BuildSequence(ijk, types, law, np.full(n, 0.002), 0.02)
+    rng = np.random.default_rng(3)
+    for p in (n // 2, n - 1):
+        seq._activate(p)
+        assert seq._beam_only
+        x = rng.standard_normal(6 * (p + 1))
+        y = np.empty_like(x)
+        seq._apply(0, p + 1, x, y)
+        expected = seq._matrix(p) @ x
+        np.testing.assert_allclose(y, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+        full = np.zeros(6 * (n + 1))
+        full[: len(x)] = x
+        joints = seq.order[: seq.starts[p + 1]]
+        u = law.utilisation(law.sections(full, joints), joints)
+        worst, where = seq._utilisation(p, x)
+        assert worst == pytest.approx(u.max(), rel=1e-12) and where == joints[np.argmax(u)]
+
+
 def test_structure_part_types(tmp_path):
     path = ledge_plan(tmp_path / "p.json", 3, 1, part="PLA-voxel")
     s = load_structure(path)  # not a part type: a bonded voxel of the library material at the plan's pitch
