@@ -111,7 +111,9 @@ class BuildSequence:
         local = ijk - lo + 1
         grid[tuple(local.T)] = np.arange(n)
         self._grid, self._grid_origin = grid, lo - 1
-        self._older = None  # (state, solution) of the state before the previous one: the shifted warm start
+        self._history: dict[int, np.ndarray] = {}  # the run's last solutions, by state: the shifted warm start
+        # as many as fit in about 160 MB (a row's worth: a row start reuses the change of the row before's)
+        self._keep = max(2, min(64, int(2e7 // (6 * n))))
         ji, jj, axis = [], [], []
         for a in range(3):
             other = grid[tuple((local + _AXES[a]).T)]
@@ -287,7 +289,7 @@ class BuildSequence:
         start = time.perf_counter()
         if hasattr(self, "_diag") and self._active_upto >= first:
             del self._diag  # joints of later states are in the blocks (an earlier check): build them again
-        self._older = None
+        self._history = {}
         count = last - first
         util = np.zeros(count)
         worst = np.full(count, -1, dtype=np.int64)
@@ -380,8 +382,10 @@ class BuildSequence:
         self._activate(p)
         x = np.zeros(6 * (p + 1))
         x[: len(previous)] = previous
+        if len(previous) == 6 * p:
+            self._history[p - 1] = previous
+            self._history.pop(p - 1 - self._keep, None)
         shifted = self._shift_increment(p, previous, x)
-        self._older = (p - 1, previous)
         # else the new voxel starts where a joined neighbour moved (rigidly: translation plus rotation x lever)
         for e in self.order[self.starts[p] : self.starts[p + 1]] if not shifted else ():
             q = int(self.law.ji[e] if self.law.jj[e] == p else self.law.jj[e])
@@ -403,34 +407,45 @@ class BuildSequence:
         return x, it
 
     def _shift_increment(self, p: int, previous: np.ndarray, x: np.ndarray) -> bool:
-        """When voxel p is one more step of the same stride (a row placed voxel by voxel), the last state's change
-        (d_{p-1} - d_{p-2}: the push moved one voxel on, a voxel's weight added) is added again, shifted by that
-        step, and the new voxel continues the newest voxel's motion (2 d_{p-1}[p-1] - d_{p-2}[p-2]): in a row the
-        structure under the push looks the same one voxel on, so most of the push's move is in the warm start
-        (mid-row of a 900-voxel block: a starting residual of 0.075 of the loads instead of 2.2; only the starting
-        point of the iterations, the solve and its bound are unchanged). False where it does not apply."""
-        if self._older is None or self._older[0] != p - 2 or p < 2:
-            return False
-        older = self._older[1]
-        if len(older) != 6 * (p - 1) or len(previous) != 6 * p:
+        """Where an earlier state q placed its voxel one face step e behind voxel p (q = the voxel at ijk[p] - e) and
+        the voxel before it one step behind voxel p - 1 (ijk[q - 1] + e = ijk[p - 1]), state p repeats state q's
+        change one step on: the push moved by the same step, a voxel's weight added. So q's change (d_q - d_{q-1})
+        is added again, shifted by e, and the new voxel moves from the newest one's motion as q's did from q - 1's.
+        The latest such q kept (``_keep`` states) is taken: within a row the previous state (q = p - 1), at a
+        row's start and second voxel the same voxel of the row before. Mid-row of a 900-voxel block the starting
+        residual is 0.075 of the loads instead of 2.2; only the starting point of the iterations, the solve and its
+        bound are unchanged. False where no state applies."""
+        if p < 2 or len(previous) != 6 * p:
             return False  # a run's cold start
-        step = self.ijk[p] - self.ijk[p - 1]
-        if not np.array_equal(step, self.ijk[p - 1] - self.ijk[p - 2]):
+        history = self._history
+        best = None
+        for a in range(3):
+            for sign in (1, -1):
+                e = sign * _AXES[a]
+                src = self.ijk[p] - e - self._grid_origin
+                if (src < 0).any() or (src >= np.array(self._grid.shape)).any():
+                    continue
+                q = int(self._grid[tuple(src)])
+                if not (1 <= q <= p - 1) or q - 1 not in history or q not in history:
+                    continue
+                if np.array_equal(self.ijk[q - 1] + e, self.ijk[p - 1]) and (best is None or q > best[0]):
+                    best = (q, a, sign)
+        if best is None:
             return False
-        unit = np.flatnonzero(step)
-        if self._beam_only and len(unit) == 1 and abs(step[unit[0]]) == 1:
-            # a face step: the voxel one step back is a face neighbour, in the slot table (kernels.add_shifted)
-            slot = 2 * int(unit[0]) + (1 if step[unit[0]] > 0 else 0)
-            kern.add_shifted(self._nb, slot, p, previous, older, x)
+        q, a, sign = best
+        newer, older = history[q], history[q - 1]
+        if self._beam_only:
+            # the voxel one step e back is a face neighbour, in the slot table (kernels.add_shifted)
+            kern.add_shifted(self._nb, 2 * a + (1 if sign > 0 else 0), q, p, newer, older, previous, x)
             return True
-        change = (previous[: len(older)] - older).reshape(-1, 6)  # voxels 0..p-2
-        source = self.ijk[:p] - step - self._grid_origin
+        source = self.ijk[:p] - sign * _AXES[a] - self._grid_origin
         inside = ((source >= 0) & (source < np.array(self._grid.shape))).all(axis=1)
         index = np.full(p, -1, dtype=np.int64)
         index[inside] = self._grid[tuple(source[inside].T)]
-        ok = (index >= 0) & (index <= p - 2)
+        ok = (index >= 0) & (index <= q - 1)
+        change = (newer[: 6 * q] - older[: 6 * q]).reshape(-1, 6)
         x[: 6 * p].reshape(p, 6)[ok] += change[index[ok]]
-        x[6 * p : 6 * p + 6] = 2.0 * previous[6 * (p - 1) : 6 * p] - older[6 * (p - 2) : 6 * (p - 1)]
+        x[6 * p : 6 * p + 6] = previous[6 * (p - 1) : 6 * p] + newer[6 * q : 6 * q + 6] - older[6 * (q - 1) : 6 * q]
         return True
 
     def _pcg(self, p, f, x, tolerance, max_iterations) -> tuple[np.ndarray, int]:

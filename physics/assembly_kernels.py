@@ -381,17 +381,17 @@ def prolong_direction(agg, lever, coarse, nv, clamped, cc, z, s, beta):
 
 
 @njit(cache=True)
-def add_shifted(nb, slot, p, previous, older, x):
-    """``BuildSequence._shift_increment`` for a face step: each voxel v < p gets the last change
-    (previous - older) of the voxel one step back, ``nb[v, slot]``, where that one is among voxels 0..p-2; the new
-    voxel p continues the newest voxel's motion (2 previous[p-1] - older[p-2])."""
+def add_shifted(nb, slot, q, p, newer, older, previous, x):
+    """``BuildSequence._shift_increment`` for beam joints: each voxel v < p gets state q's change (newer - older)
+    of the voxel one step back, ``nb[v, slot]``, where that one is among voxels 0..q-1; the new voxel p moves from
+    the newest one as voxel q did from q - 1 (previous[p-1] + newer[q] - older[q-1])."""
     for v in range(p):
         u = nb[v, slot]
-        if 0 <= u <= p - 2:
+        if 0 <= u <= q - 1:
             for a in range(6):
-                x[6 * v + a] += previous[6 * u + a] - older[6 * u + a]
+                x[6 * v + a] += newer[6 * u + a] - older[6 * u + a]
     for a in range(6):
-        x[6 * p + a] = 2.0 * previous[6 * (p - 1) + a] - older[6 * (p - 2) + a]
+        x[6 * p + a] = previous[6 * (p - 1) + a] + newer[6 * q + a] - older[6 * (q - 1) + a]
 
 
 @njit(cache=True)
