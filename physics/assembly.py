@@ -7,10 +7,11 @@ robot pressing it home). For each state the small-displacement joint model (phys
 every joint's utilisation U (1 = breaks); ``check`` returns the largest per state and where it is.
 
 Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows with the state) and ``incremental``
-(the default): conjugate gradients, matrix-free over the active joints, warm-started from the previous state's
-solution (the new voxel starting where its support moved), preconditioned by two levels: each voxel's 6 x 6
-diagonal block, plus the rigid-body motions of aggregates of 4 x 4 x 4 voxels, whose stiffness is refactored when
-the iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
+(the default): conjugate gradients, matrix-free over the active joints (beam joints by their nonzero entries, voxel
+by voxel), warm-started from the previous state's solution plus the change an earlier state made one face step
+behind, shifted (``_shift_increment``), preconditioned by two levels: each voxel's 6 x 6 diagonal block, plus the
+rigid-body motions of aggregates of 4 x 4 x 4 voxels, whose stiffness (summed per pair of aggregates as joints
+activate) is refactored every 32 states and when the iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
 bound on how far its exact largest utilisation can be from the screened one (``BuildSequence._bounded``: the
 residual's forces carried to the support along a tree of joints give joint forces in equilibrium with the loads,
 so by Prager-Synge the exact joint forces are within the complementary energy of those tree forces; no joint
