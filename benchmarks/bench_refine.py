@@ -169,8 +169,8 @@ def load(args) -> tuple:
 
 
 def _relax_after_handover(sim, use_newton: bool) -> bool:
-    """The development's solve before 1fedd16 (``--baseline``): multigrid, plain dynamic relaxation where it hands
-    over (the relaxation's own, as physics.relaxation.relax does it)."""
+    """The development's solve before 1fedd16 (``--baseline``, with the fixed volume step of every remodelling
+    step): multigrid, plain dynamic relaxation where it hands over (as physics.relaxation.relax does it)."""
     from fab.morph.part import SOLVE_STEPS, SOLVE_TOLERANCE
     from physics.relaxation import relax
 
@@ -180,18 +180,19 @@ def _relax_after_handover(sim, use_newton: bool) -> bool:
 
 def speed(rj, baseline: bool = False) -> dict:
     """The quick refinement alone (the reference solves and one development with the default genes), timed;
-    ``baseline``: first with the solve before 1fedd16 (_relax_after_handover), in the same process."""
+    ``baseline``: first as before 1fedd16 (_relax_after_handover, a fixed volume step), in the same process."""
     from fab.morph import part
     from fab.morph.part import DEFAULT_GENOME
 
     out = {}
     if baseline:
-        current = part._static
+        current, headroom = part._static, part._headroom_rate
         part._static = _relax_after_handover
+        part._headroom_rate = lambda rate, worst, limit, goal: rate  # the fixed volume step of every step
         try:
             out["baseline"] = speed(rj)
         finally:
-            part._static = current
+            part._static, part._headroom_rate = current, headroom
             part._REFERENCE.clear()
             part._SOLVED.clear()
     problem = rj.problem
@@ -404,7 +405,7 @@ def report(result: dict, args) -> int:
             o = q["baseline"]
             (a, _, _), (b, _, _) = o["load_average_during"]
             lines += [
-                ("  before 1fedd16 (ADR after a multigrid handover), same run: s / CPU s / load",
+                ("  before 1fedd16 (ADR after a multigrid handover, fixed step), same run: s / CPU s / load",
                  f"{o['quick_seconds']:.1f} / {o['quick_cpu_seconds']:.1f} / {a:.1f}, {b:.1f}", ""),
                 ("  ... its mass / the original's, steps", f"{o['mass_ratio']:.3f}, {o['steps']}", ""),
                 ("  speed-up now / before (CPU seconds)", f"{o['quick_cpu_seconds'] / q['quick_cpu_seconds']:.2f}", ""),

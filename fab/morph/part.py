@@ -20,7 +20,9 @@ steps:
    mirrored through the symmetry planes;
 3. rho *= (S / k) ** ``damping``, clipped to +-RHO_RATE a step, with one global set point k (bisected) so the
    tissue holds this step's volume; the volume shrinks by the share ``rate`` a step from the domain's down to the
-   goal's (the volume fraction, or for least mass the keep-in);
+   goal's (the volume fraction, or for least mass the keep-in); for least mass, while every load case's peak
+   stretch is under half the accepted one (an envelope design space starts far under it), by up to
+   sqrt(accepted / peak) x ``rate`` (at most 3 x, and 0.3 of the volume);
 4. the design is the volume's densest cells (keep-in first), then the manufacturing rules, as part of the
    development: material only in the domain; the symmetry planes; no member thinner than ``min_thickness`` mm
    (a morphological opening by a ball of that diameter); every cell supported within the overhang angle from
@@ -82,6 +84,9 @@ THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerate
 SOLVE_TOLERANCE = 1e-3  # relative residual of the solves (multigrid: a few iterations; tighter runs into the
 # float32 resolution and hands over to plain dynamic relaxation)
 SOLVE_STEPS = 4000
+HEADROOM = 0.5  # least mass: a peak stretch under this share of the accepted one lets a step give up more volume
+HEADROOM_GAIN = 3.0  # ... at most this many times ``rate`` ...
+HEADROOM_SHARE = 0.3  # ... and at most this share of the volume
 # Per-process caches: reference solves per (problem, fine), the last snapshot's development.
 _REFERENCE: dict[tuple[str, bool], Reference] = {}
 _SNAPSHOT: dict[str, object] = {}
@@ -375,7 +380,7 @@ class PartProblem:
             if previous is not None:
                 stim = (1.0 - g["history"]) * stim + g["history"] * previous
             previous = stim
-            total = max(floor, total * (1.0 - rate))
+            total = max(floor, total * (1.0 - _headroom_rate(rate, worst, limit, self.goal)))
             rho = remodel(rho, stim, free, total - float(keep.sum()), RHO_RATE, g["damping"], RHO_MIN)
             rho = _symmetric(rho, lay)
             # Ties (tissue at full density) go by the stimulus, not by cell index.
@@ -494,6 +499,16 @@ class PartProblem:
             dev.occupancy, lay, sols[worst], path,
             f"{title}: load case {worst + 1} of {len(sols)} (the worst), peak bond stretch {ratio:.3f} x the allowed",
         )  # fmt: skip
+
+
+def _headroom_rate(rate: float, worst: float, limit: float, goal: str) -> float:
+    """The share of the volume a least-mass step gives up: ``rate``, larger while every load case's peak stretch is
+    under half the accepted one (an envelope design space starts at a fraction of it: the bounding box of the
+    sample at 0.16), by sqrt(limit / worst) at most 3x and 0.3 of the volume. A step that goes too far is caught by
+    the held test and halved, as any other."""
+    if goal != "mass" or not (0.0 < worst < HEADROOM * limit):
+        return rate
+    return min(rate * min(math.sqrt(limit / worst), HEADROOM_GAIN), max(rate, HEADROOM_SHARE))
 
 
 def _static(sim, use_newton: bool) -> bool:
