@@ -532,7 +532,10 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
         cbody, cheld, transfer = coarsen(body, held)
         if cheld.all():
             break
-        levels.append(Level(cbody, sim.law.elastic_copy(), ~cheld))
+        level = Level(cbody, sim.law.elastic_copy(), ~cheld)
+        if not np.isfinite(level.inv_d).all():
+            break  # the law cannot stand on this coarse lattice (e.g. a surface correction with too few bonds)
+        levels.append(level)
         transfers.append(transfer)
         body, held = cbody, cheld
         tick()
@@ -551,6 +554,8 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     try:
         levels[-1].factorize(reach)
     except np.linalg.LinAlgError:  # not positive definite: a coarse body that can move freely
+        return None
+    except ValueError:  # non-finite forces on the coarse lattice (seen on a 2-cell-thick LPS plate's): no hierarchy
         return None
     for level in levels:
         level.after = level.op.between = None

@@ -83,3 +83,17 @@ def test_newton_with_the_galerkin_level_takes_fewer_products_to_the_same_answer(
     a_galerkin, _ = solver.krylov(q, 1e-6)
     assert solver.tangent.products - start < kcycle_products
     assert np.abs(a_galerkin - a_kcycle).max() < 1e-4 * np.abs(a_kcycle).max()
+
+
+def test_a_coarse_level_with_non_finite_forces_leaves_newton_without_a_hierarchy(monkeypatch):
+    """A coarse lattice on which the law gives non-finite forces (its factorisation raises ValueError) means no
+    multigrid, not a traceback: Newton solves with Chebyshev smoothing alone."""
+
+    def broken(self, reach):
+        raise ValueError("array must not contain infs or NaNs")
+
+    monkeypatch.setattr(multigrid.Level, "factorize", broken)
+    sim = _cantilever((40, 5, 5))
+    assert multigrid.solver_for(sim) is None
+    res = newton.solve(sim, tolerance=2e-3, balance=5e-3)
+    assert res["converged"] and newton.newton_for(sim).mg is None
