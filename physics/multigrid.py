@@ -205,8 +205,7 @@ class Level:
 
     def probes(self, reach: int) -> int:
         """Products ``factorize(reach)`` takes: three per colour."""
-        period = 2 * reach + 1
-        return 3 * len(np.unique((self.op.body.lattice.ijk % period) @ np.array([period * period, period, 1])))
+        return 3 * len(np.unique(_colours(self.op.body.lattice.ijk, reach)))
 
     def factorize(self, reach: int) -> None:
         """Assemble this level's stiffness on its free dofs and factor it (the coarsest level's direct solve).
@@ -223,7 +222,7 @@ class Level:
         pads = np.array([lat.pad, lat.pad, lat.pad if d == 3 else 0])
         shape = np.array(lat.padded_shape) - 2 * pads
         strides = np.array([lat.padded_shape[1] * lat.padded_shape[2], lat.padded_shape[2], 1])
-        colour_of = (ijk % period) @ np.array([period * period, period, 1])
+        colour_of = _colours(ijk, reach)
         n = self.count
         dense = np.zeros((3 * n, 3 * n))
         rows = np.arange(n)
@@ -321,8 +320,7 @@ class Galerkin:
     (37 fine products instead of 137)."""
 
     def __init__(self, fine, transfer: Transfer | Composite, coarse: Level, reach: int) -> None:
-        self.level = coarse  # the re-discretised level it stands in for (its lattice: the colouring)
-        self.op = coarse.op
+        self.op = coarse.op  # the re-discretised level it stands in for: its lattice (the colouring)
         self.count = coarse.count
         self.free = coarse.free
         self._fine, self._transfer = fine, transfer
@@ -360,6 +358,13 @@ def galerkin_reach(fine_reach: int, levels: int = 1) -> int:
     |i - c| <= (fine_reach + 3 (2^k - 1)) / 2^k."""
     f = 2**levels
     return (fine_reach + 3 * (f - 1)) // f
+
+
+def _colours(ijk: np.ndarray, reach: int) -> np.ndarray:
+    """Each particle's colour for probing: its lattice indices modulo 2 reach + 1 (two particles of one colour are
+    at least 2 reach + 1 cells apart along some axis, so no row of a K of that reach meets both)."""
+    period = 2 * reach + 1
+    return (ijk % period) @ np.array([period * period, period, 1])
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:

@@ -249,7 +249,7 @@ class Newton:
 
         if self.mg is None or len(self.mg.levels) < 2:
             return False
-        self._kcycle = kcycle = getattr(self, "_kcycle", None) or self.mg
+        self._kcycle = kcycle = self._kcycle or self.mg
         fine_reach = int(np.floor(self.sim.body.lattice.horizon_cells + 1e-9)) * self.sim.law.interaction_range
         # The first level small enough to factor densely and cheap enough to probe; below the first coarse level
         # the transfer skips the levels between (measured at 14,364 particles, levels 1,995 / 348: the Galerkin
