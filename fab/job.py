@@ -365,6 +365,10 @@ class _Reader:
         voxels, material, physics = self.voxels(), self.material(), self.physics()
         fix = tuple(self.fixes())
         load = tuple(self.loads(fix))
+        if physics.dimension == 2:
+            for i, ld in enumerate(load, start=1):
+                if (why := out_of_plane(ld)) is not None:
+                    raise self.fail("load", i, ld.kind, why)
         test, export = self.test(), self.export()
         morph = self.data.get("morph")
         if morph is not None and not isinstance(morph, dict):
@@ -684,6 +688,23 @@ def load_job(path: str | Path) -> Job:
     return parse_job(text, base=p.resolve().parent, name=p.name, path=p.resolve())
 
 
+def out_of_plane(load: Load) -> str | None:
+    """Why ``load`` cannot act on a plane-stress model (dimension = 2, the xy section), or None.
+
+    The section has no z: a force out of its plane meets nothing that resists it (the solve runs away), and a
+    torque can only turn about z; refused rather than dropped or diverged."""
+    x, y, z = load.vector
+    if load.kind == "torque":
+        if x or y:
+            return (f"dimension = 2 is plane stress in xy, so a torque turns about z only; its axis ({x:g}, {y:g}, "
+                    f"{z:g}) has an x or y part: use dimension = 3")
+        return None
+    if z:
+        return (f"dimension = 2 is plane stress in xy, and this {load.kind} has a z component ({z:g} "
+                f"{LOAD_UNITS[load.kind]}) the section cannot carry: use dimension = 3, or load in x and y")
+    return None
+
+
 _LOAD_FLAG = re.compile(
     r"^(?P<region>.+):\s*(?P<kind>force|torque|displacement|velocity)\s*=\s*(?P<vec>[^:]*)$"
 )
@@ -770,6 +791,9 @@ def job_from_flags(
         raise FabError(f"--dimension must be 3 or 2, got {dimension!r}")
     if units.strip().lower() not in _UNITS:
         raise FabError(f"--units must be one of {', '.join(_UNITS)}, got {units!r}")
+    for ld in loads if dimension == 2 else ():
+        if (why := out_of_plane(ld)) is not None:
+            raise FabError(f"--load {ld.region}:{ld.kind}=...: {why}")
     return Job(
         part=PartSpec(source=source, units=units.strip().lower()),
         voxels=voxels,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fab.errors import FabError
-from fab.job import Job, PhysicsSpec
+from fab.job import Job, PhysicsSpec, out_of_plane
 from fab.materials import Material
 from fab.regions import select
 from fab.voxels import VoxelGrid
@@ -318,6 +318,9 @@ def bind_base(loads: Loads) -> None:
 
 
 def check_supported(job: Job, model: Model) -> None:
+    for i, ld in enumerate(job.load if job.physics.dimension == 2 else (), start=1):
+        if (why := out_of_plane(ld)) is not None:  # a Job built in code (the CadQuery plugin) meets it here
+            raise FabError(f"load {i} ({ld.region}): {why}")
     if job.test.kind == "impact":
         return
     held = bool(model.fixed) or any(ld.kind in ("displacement", "velocity") for ld in job.load)

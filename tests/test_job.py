@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,7 @@ def line_of(text: str, needle: str) -> int:
         ("dimension = 3", "dimension = 1", "dimension", "3 or 2"),
         ("dimension = 3", "dimension = 3\nthickness = 5", "thickness", "only to dimension = 2"),
         ("horizon = 3.015", "horizon = 0.0015", "horizon", "lattice spacings"),
+        ("dimension = 3", "dimension = 2", "force = [0, 0, -200]", "z component (-200 N)"),
         ('kind = "failure"', 'kind = "fail"', 'kind = "fail"', "did you mean 'failure'"),
         ('kind = "failure"', 'kind = "static"\nsteps = 0', "steps", "positive whole number"),
         ('source = "bracket.py"', 'source = "missing.py"', "missing.py", "part source not found"),
@@ -215,6 +217,8 @@ def test_job_from_flags(job_dir: Path) -> None:
         ({"test": "bend"}, "--test"),
         ({"model": "bond"}, "--model"),
         ({"dimension": 4}, "--dimension"),
+        ({"dimension": 2, "load": [">X:force=0,5,-1"]}, "z component (-1 N)"),
+        ({"dimension": 2, "load": [">X:torque=1,0,0"]}, "turns about z only"),
     ],
 )
 def test_flag_errors(job_dir: Path, kwargs: dict, words: str) -> None:
@@ -224,6 +228,23 @@ def test_flag_errors(job_dir: Path, kwargs: dict, words: str) -> None:
     with pytest.raises(FabError) as err:
         job_from_flags(**args)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_plane_stress_takes_in_plane_loads(job_dir: Path) -> None:
+    """dimension = 2 has no z: in-plane forces and a torque about z are accepted, a tilted torque axis is refused
+    in the job file (with its line) and in a Job built in code (the plugin's path) before anything runs."""
+    from fab.model import check_supported
+
+    text = GOOD.replace("dimension = 3", "dimension = 2").replace("force = [0, 0, -200]", "force = [0, -200, 0]")
+    job = load_job(write(job_dir, text))
+    assert job.physics.dimension == 2 and job.load[0].vector == (0.0, -200.0, 0.0)
+    tilted = text.replace("torque = [0, 0, 5]", "torque = [0, 1, 5]")
+    with pytest.raises(FabError, match="turns about z only") as err:
+        load_job(write(job_dir, tilted))
+    assert str(err.value).startswith(f"job.toml:{line_of(tilted, 'torque = [0, 1, 5]')}:")
+    in_code = replace(job, load=(Load(">X", "force", (0.0, 0.0, -1.0)),))
+    with pytest.raises(FabError, match=r"load 1 \(>X\): .*z component"):
+        check_supported(in_code, model=None)
 
 
 def test_parse_load_flag_keeps_colons_in_region() -> None:
