@@ -54,7 +54,7 @@ def _stress_paths(stress_test, grid) -> None:
     """Static (LPS, PMB; 3D and plane), failure (float64: fab's Newton trace) and impact tests of a tiny bar."""
     for model in ("lps", "pmb"):
         for dimension in (3, 2):
-            stress_test(grid, material="Al6061-T6", fix="<X", load=">X:force=0,0,-20", model=model,
+            stress_test(grid, material="Al6061-T6", fix="<X", load=">X:force=0,-20,0", model=model,
                         dimension=dimension)  # fmt: skip
     stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="lps", test="failure")
     stress_test(grid, material="Glass", fix="<X", load=">X:force=50,0,0", model="pmb", test="failure")
