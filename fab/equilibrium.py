@@ -165,6 +165,8 @@ def equilibrium(
         res = None  # Newton found no equilibrium: dynamic relaxation from where it stands
     if res is None:
         res = relaxation.relax(sim, max_steps, tolerance, callback=callback, balance=BALANCE)
+    if res.get("residual") is not None:
+        progress.residual = float(res["residual"])  # the solve's last, not the last one the callback saw
     if res["converged"]:
         balanced[0] = True
     elif res["stalled"]:
