@@ -107,7 +107,7 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
     )
     mat = job.material
     fab_model = build_model(grid, job, mat)
-    law, _ = make_law(job.physics, mat, dimension, fab_model.body.lattice.horizon)
+    law, _ = make_law(job.physics, mat, fab_model.body.lattice)
     if elastic:
         law = law.elastic_copy()
     load_set = make_conditions(fab_model, job, mat)

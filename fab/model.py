@@ -2,9 +2,10 @@
 
 The part's voxel grid becomes one particle per voxel (2D: the mid-plane section), the job's regions become point
 sets, its loads become ``physics`` conditions. Units: the pipeline is in mm, N, N*m; ``physics`` is SI, so lengths
-are converted here (``MM``), once. Bonds break at the smaller of the fracture-energy critical stretch of the horizon
-(Silling & Askari 2005) and the tensile strain at the material's tensile strength, sigma_t / E, so an un-notched
-part cannot be stronger than its material.
+are converted here (``MM``), once. Bonds break at the smaller of the fracture-energy critical stretch calibrated on
+the body's own lattice (physics/fracture.py: the stretch at which the law's lattice, separated across a plane,
+releases the material's G0) and the tensile strain at the material's tensile strength, sigma_t / E, so an
+un-notched part cannot be stronger than its material.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -199,13 +201,13 @@ def _memory_bytes() -> int:
         return FALLBACK_MEMORY_BYTES
 
 
-def make_law(
-    physics: PhysicsSpec, material: Material, dimension: int, horizon_m: float
-) -> tuple[Any, list[str]]:
-    """The force law registered as the job's model (physics/laws/__init__.py), calibrated for this material;
-    notes say what the model cannot represent."""
+def make_law(physics: PhysicsSpec, material: Material, lattice: Any) -> tuple[Any, list[str]]:
+    """The force law registered as the job's model (physics/laws/__init__.py), calibrated for this material on
+    the body's ``lattice`` (physics.lattice.Lattice: dimension, spacing, horizon); notes say what the model
+    cannot represent."""
     from physics.laws import law_class, law_names
 
+    dimension = lattice.dimension
     law_type = law_class(physics.model)
     if dimension not in law_type.dimensions:
         dims = " or ".join(str(d) for d in law_type.dimensions)
@@ -223,24 +225,55 @@ def make_law(
         youngs_modulus=e,
         poisson_ratio=nu,
         fracture_energy=g0,
-        critical_stretch=critical_stretch(material, dimension, horizon_m),
+        critical_stretch=critical_stretch(material, physics.model, dimension, lattice.horizon_cells, lattice.spacing),
         plane=PLANE,
     )
     return law, notes
 
 
-def critical_stretch(material: Material, dimension: int, horizon_m: float) -> float:
-    """Bond breaking stretch: min(fracture-energy stretch of the horizon, tensile strength / E).
+def critical_stretch(
+    material: Material, model: str, dimension: int, horizon_cells: float, spacing_m: float
+) -> float:
+    """Bond breaking stretch: min(fracture-energy stretch of the lattice, tensile strength / E).
 
-    3D s0 = sqrt(5 G0 / (9 K delta)) and 2D plane stress s0 = sqrt(4 pi G0 / (9 E delta)) (Silling & Askari 2005,
-    Ha & Bobaru 2010); the strength limit keeps an un-notched part from outliving its material's strength.
+    The fracture-energy stretch is calibrated on the body's lattice (``horizon_cells`` spacings of
+    ``spacing_m`` m) for the law ``model`` actually used: every bond crossing a lattice plane at s0, the
+    others unstretched, holds G0 per unit area in the law's own energy (physics/fracture.py), so separating the
+    lattice costs the material's fracture energy. A law that cannot say its interior energy gets the bond-based
+    continuum value, 3D s0 = sqrt(5 G0 / (9 K delta)), 2D plane stress s0 = sqrt(4 pi G0 / (9 E delta))
+    (Silling & Askari 2005, Ha & Bobaru 2010). The strength limit keeps an un-notched part from outliving its
+    material's strength.
     """
     e, g0 = material.youngs_modulus, material.fracture_energy
-    if dimension == 3:
-        s_energy = math.sqrt(5.0 * g0 / (9.0 * material.bulk_modulus * horizon_m))
+    unit = _separation_energy_per_m(
+        model, e, material.poisson_ratio, dimension, round(float(horizon_cells), 9)
+    )
+    if unit is not None:
+        s_energy = math.sqrt(g0 / (unit * spacing_m))
+    elif dimension == 3:
+        s_energy = math.sqrt(5.0 * g0 / (9.0 * material.bulk_modulus * horizon_cells * spacing_m))
     else:
-        s_energy = math.sqrt(4.0 * math.pi * g0 / (9.0 * e * horizon_m))
+        s_energy = math.sqrt(4.0 * math.pi * g0 / (9.0 * e * horizon_cells * spacing_m))
     return min(s_energy, material.tensile_strength / e)
+
+
+@lru_cache(maxsize=64)
+def _separation_energy_per_m(
+    model: str, youngs_modulus: float, poisson_ratio: float, dimension: int, horizon_cells: float
+) -> float | None:
+    """J/m^2 per m of lattice spacing at unit stretch (the separation energy scales with the spacing at a fixed
+    stencil); None where the law has no ``interior_energy_density``. Once per law, material and stencil."""
+    from physics import PhysicsError
+    from physics.fracture import separation_energy
+    from physics.laws import law_class
+
+    try:
+        law = law_class(model).from_material(
+            youngs_modulus=youngs_modulus, poisson_ratio=poisson_ratio, plane=PLANE
+        )
+        return separation_energy(law, dimension, horizon_cells, 1.0)
+    except (PhysicsError, AttributeError):  # a law without interior_energy_density (another package's)
+        return None
 
 
 @dataclass

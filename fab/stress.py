@@ -219,7 +219,7 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
     model = build_model(grid, job, material)
     check_supported(job, model)
     body = model.body
-    law, law_notes = make_law(job.physics, material, job.physics.dimension, body.lattice.horizon)
+    law, law_notes = make_law(job.physics, material, body.lattice)
     loads = make_conditions(model, job, material)
     damping = 0.0
     # The float32 bond kernels resolve the out-of-balance force to about FLOAT32_TOLERANCE of the bond forces: a

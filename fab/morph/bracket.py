@@ -336,7 +336,7 @@ class BracketProblem:
         from fab.job import DEFAULT_HORIZON
         from fab.model import critical_stretch
 
-        s0 = critical_stretch(self.material, 2, DEFAULT_HORIZON * pitch * MM)
+        s0 = critical_stretch(self.material, "lps", 2, DEFAULT_HORIZON, pitch * MM)
         return self.force * s0 / peak_stretch if peak_stretch > 0 else math.inf
 
     def evaluate(self, genome: np.ndarray, fine: bool = False) -> Evaluation:

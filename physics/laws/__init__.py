@@ -45,6 +45,10 @@ Per body (``setup(body)`` first; ``body`` is a physics.body.Body: lattice, parti
   (float64; physics.analysis delegates to them; physics.bonds has the bond kinematics they share).
 - ``contact_stiffness() -> float``: the short-range repulsion k (N/m^7) that physics.contact.Contact uses by
   default: 15 c / delta, c the law's micromodulus or its bond-based equivalent.
+- ``interior_energy_density(lattice, extension) -> (k,)`` J/m^3: the energy density of a particle with its full
+  family on ``lattice`` (a physics.lattice.Lattice; the law need not be set up) at bond extensions ``extension``
+  (k, nb) m; physics.fracture counts the energy of separating the lattice across a plane with it, the critical
+  stretch calibrated on the lattice that fab uses (a law without it gets the bond-based continuum value).
 
 Static solves (physics.relaxation.relax):
 - ``relax(sim, max_steps, tolerance, callback=None) -> dict`` (optional): a static solver of the law's own,

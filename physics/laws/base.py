@@ -155,6 +155,9 @@ class ForceLaw:
     def contact_stiffness(self) -> float:
         raise self._lacks("contact stiffness (give Contact(stiffness=...))")
 
+    def interior_energy_density(self, lattice, extension: np.ndarray) -> np.ndarray:
+        raise self._lacks("interior energy density (physics.fracture's lattice-calibrated critical stretch)")
+
     def elastic_copy(self) -> ForceLaw | None:
         return None
 

@@ -27,8 +27,9 @@ the solution is not positive on every bond or exceeds CAP times the plain value 
 Fracture: a bond breaks when its stretch e / |xi| exceeds s0 (critical stretch from the fracture energy G0 as in
 Madenci & Oterkus 2014 for the ordinary state-based solid): s0 = sqrt(G0 / ((3 G + (3/4)^4 (K - 5 G / 3)) delta))
 in 3D, s0 = sqrt(G0 / ((6 G / pi + 16 / (9 pi^2) (K - 2 G)) delta)) in 2D; both reduce to the PMB values at
-PMB's Poisson ratio. A broken bond leaves theta, m_i and md_i (and A_i, B_i are solved again from the
-remaining bonds); the normalisation never drops below half the particle's initial one (``FLOOR``), so the last bonds of a
+PMB's Poisson ratio. fab passes ``critical_stretch`` calibrated on the body's own lattice instead
+(physics/fracture.py: the law's lattice, separated across a plane, releases G0). A broken bond leaves theta, m_i
+and md_i (and A_i, B_i are solved again from the remaining bonds); the normalisation never drops below half the particle's initial one (``FLOOR``), so the last bonds of a
 detaching particle are not stiffened beyond the stable time step.
 
 Units: SI (Pa, kg/m^3, J/m^2, m).
@@ -187,6 +188,23 @@ class LPS(ForceLaw):
         if self.plane == "stress":
             return e / (2.0 * (1.0 - nu)), self.shear_modulus
         return e / (2.0 * (1.0 + nu) * (1.0 - 2.0 * nu)), self.shear_modulus
+
+    def interior_energy_density(self, lattice, extension: np.ndarray) -> np.ndarray:
+        """(k,) J/m^3 of a particle with its full family on ``lattice`` (a physics.lattice.Lattice: its stencil
+        and spacing), at bond extensions ``extension`` (k, nb) m: W = K theta^2 / 2 + 1/2 sum_b alpha wd_b
+        (e_b - theta |xi_b| / d)^2 V, theta = (d / m) sum_b |xi_b| e_b V (the plain interior A and beta, which
+        the surface correction reproduces inside the body; a 2D particle's thickness cancels). physics.fracture
+        counts G0 with it."""
+        d = lattice.dimension
+        bulk, shear = self.moduli(d)
+        lengths = np.linalg.norm(lattice.stencil * lattice.spacing, axis=1)
+        wd = deviatoric_weights(lattice.stencil)
+        volume = lattice.spacing**d  # 2D: dx^2 t with t = dx (W does not depend on t)
+        m = volume * float((lengths**2).sum())
+        alpha = d * (d + 2) * shear / (volume * float((wd * lengths**2).sum()))
+        theta = d / m * volume * (extension * lengths[None, :]).sum(axis=1)
+        ed = extension - theta[:, None] * lengths[None, :] / d
+        return 0.5 * bulk * theta**2 + 0.5 * alpha * volume * (wd[None, :] * ed * ed).sum(axis=1)
 
     def setup(self, body) -> None:
         lat = body.lattice

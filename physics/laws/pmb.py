@@ -5,9 +5,9 @@ interior stencil, so a uniformly strained interior has exactly the continuum ene
 c = 18K/(pi delta^4) misses by up to 10 % on a cubic lattice). In 2D, c = 6E / sum_j(|xi_j| V_j) for plane
 stress (nu = 1/3) and 6.4E / sum_j(|xi_j| V_j) for plane strain (nu = 1/4). Critical stretch
 s0 = sqrt(5 G0 / (9 K delta)) in 3D, sqrt(4 pi G0 / (9 E delta)) in 2D plane stress, sqrt(5 pi G0 / (12 E delta)) in
-plane strain. A surface correction (energy method: per particle and axis, the
-ratio of the bulk energy density to the particle's under uniform strain along that axis) stiffens particles that
-miss part of their horizon; a bond averages its two ends' factors per axis and combines them by its direction,
+plane strain (fab passes ``critical_stretch`` calibrated on the body's own lattice instead: physics/fracture.py).
+A surface correction (energy method: per particle and axis, the ratio of the bulk energy density to the particle's
+under uniform strain along that axis) stiffens particles that miss part of their horizon; a bond averages its two ends' factors per axis and combines them by its direction,
 G = (sum_a n_a^2 / G_a^2)^(-1/2) (Madenci & Oterkus), so axial bonds of a thin bar are not over-stiffened.
 An optional ``stiffness_scale`` w (one weight per particle, e.g. from a graded or remodelled density) makes each
 bond w_i w_j times as stiff (symmetric; the strain energy density and stress follow); None (default) changes
@@ -114,25 +114,8 @@ class PMB(ForceLaw):
         lengths = np.linalg.norm(xi, axis=1)
         delta = lat.horizon
         volume = body.particle_volume
-        if self.variant == "lammps":
-            half = 0.5 * lat.spacing
-            scale = np.where(np.abs(lengths - delta) <= half, (delta + half - lengths) / lat.spacing, 1.0)
-        else:
-            scale = np.ones_like(lengths)
-        if self.micromodulus is not None:
-            c = float(self.micromodulus)
-        elif lat.dimension == 3:
-            bulk = self.youngs_modulus / (3.0 * (1.0 - 2.0 * 0.25))
-            c = 18.0 * bulk / float((lengths * volume * scale).sum())
-        elif self.plane == "stress":
-            # Continuum c = 9E / (pi t delta^3) = 6E / (t * 2 pi delta^3 / 3): the disc integral of |xi|, here summed.
-            c = 6.0 * self.youngs_modulus / float((lengths * volume * scale).sum())
-        elif self.plane == "strain":
-            # Continuum c = 48E / (5 pi t delta^3) = 6.4E / (t * 2 pi delta^3 / 3).
-            c = 6.4 * self.youngs_modulus / float((lengths * volume * scale).sum())
-        else:
-            raise PhysicsError(f"2D plane must be 'stress' or 'strain', got {self.plane!r}")
-        self.c = c
+        scale = self._volume_scale(lengths, lat.spacing, delta)
+        self.c = c = self._micromodulus(lat.dimension, lengths, volume, scale)
         if self.critical_stretch is not None:
             s0 = float(self.critical_stretch)
         elif self.fracture_energy is None:
@@ -185,6 +168,39 @@ class PMB(ForceLaw):
             self.w_grid = np.zeros(ncells, dtype=real)
             self.w_grid[self.grid_cells] = scale
             self._row_stiffness = self._scaled_row_stiffness(body)
+
+    def _micromodulus(self, dimension: int, lengths: np.ndarray, volume: float, scale: np.ndarray) -> float:
+        """c (N/m^6 in 3D) calibrated on the stencil (bond lengths m, particle volume m^3, LAMMPS volume scale)."""
+        if self.micromodulus is not None:
+            return float(self.micromodulus)
+        if dimension == 3:
+            bulk = self.youngs_modulus / (3.0 * (1.0 - 2.0 * 0.25))
+            return 18.0 * bulk / float((lengths * volume * scale).sum())
+        if self.plane == "stress":
+            # Continuum c = 9E / (pi t delta^3) = 6E / (t * 2 pi delta^3 / 3): the disc integral of |xi|, here summed.
+            return 6.0 * self.youngs_modulus / float((lengths * volume * scale).sum())
+        if self.plane == "strain":
+            # Continuum c = 48E / (5 pi t delta^3) = 6.4E / (t * 2 pi delta^3 / 3).
+            return 6.4 * self.youngs_modulus / float((lengths * volume * scale).sum())
+        raise PhysicsError(f"2D plane must be 'stress' or 'strain', got {self.plane!r}")
+
+    def _volume_scale(self, lengths: np.ndarray, spacing: float, delta: float) -> np.ndarray:
+        """Per-bond volume scale: LAMMPS's linear ramp within half a spacing of the horizon, else 1."""
+        if self.variant != "lammps":
+            return np.ones_like(lengths)
+        half = 0.5 * spacing
+        return np.where(np.abs(lengths - delta) <= half, (delta + half - lengths) / spacing, 1.0)
+
+    def interior_energy_density(self, lattice, extension: np.ndarray) -> np.ndarray:
+        """(k,) J/m^3 of a particle with its full family on ``lattice`` (a physics.lattice.Lattice: its stencil,
+        spacing and horizon), at bond extensions ``extension`` (k, nb) m: W = 1/4 sum_b c s_b^2 |xi_b| V (no
+        surface factor inside the body; a 2D particle's thickness cancels). physics.fracture counts G0 with it."""
+        lengths = np.linalg.norm(lattice.stencil * lattice.spacing, axis=1)
+        volume = lattice.spacing**lattice.dimension  # 2D: dx^2 t with t = dx (W does not depend on t)
+        scale = self._volume_scale(lengths, lattice.spacing, lattice.horizon)
+        c = self._micromodulus(lattice.dimension, lengths, volume, scale)
+        s = extension / lengths[None, :]
+        return 0.25 * (c * scale * s * s * lengths * volume).sum(axis=1)
 
     def _surface_factors(self, body) -> np.ndarray:
         """Per-particle stiffness factors from the energy method under uniform strain along x, y (and z)."""
