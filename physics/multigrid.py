@@ -291,8 +291,9 @@ class Level:
         tri = np.diag(alphas) + np.diag(betas[: m - 1], 1) + np.diag(betas[: m - 1], -1)
         self.lmax = LMAX_SAFETY * float(np.linalg.eigvalsh(tri)[-1])
 
-    def smooth(self, r: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Chebyshev iteration on K z = r from z = 0 damping [lmax / CHEB_RATIO, lmax] of D^-1 K: (z, r - K z)."""
+    def smooth(self, r: np.ndarray, steps: int, residual: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Chebyshev iteration on K z = r from z = 0 damping [lmax / CHEB_RATIO, lmax] of D^-1 K: (z, r - K z);
+        ``residual`` False: (z, None), one product fewer (a post-smoothing's residual is not used)."""
         hi = self.lmax
         lo = hi / CHEB_RATIO
         theta, delta = 0.5 * (hi + lo), 0.5 * (hi - lo)
@@ -302,6 +303,8 @@ class Level:
         z = np.zeros_like(r)
         for k in range(steps):
             z += d
+            if k == steps - 1 and not residual:
+                return z, None
             r = r - self.apply(d)
             if k == steps - 1:
                 break
@@ -396,7 +399,7 @@ class Solver:
         e = np.where(level.free, transfer.prolong(zc), 0.0)
         z += e
         r2 = r1 - level.apply(e)
-        z2, _ = level.smooth(r2, steps)
+        z2, _ = level.smooth(r2, steps, residual=False)
         return z + z2
 
     def cg(self, l: int, b: np.ndarray, iterations: int, reduction: float) -> tuple[np.ndarray, int]:

@@ -131,10 +131,10 @@ class Tangent:
         return np.where(self.free, self.f0 - self.force, 0.0) * (1.0 / h)
 
     # Chebyshev smoothing exactly as the multigrid levels do it.
-    def smooth(self, r: np.ndarray, steps: int):
+    def smooth(self, r: np.ndarray, steps: int, residual: bool = True):
         from physics import multigrid as mg
 
-        return mg.Level.smooth(self, r, steps)
+        return mg.Level.smooth(self, r, steps, residual)
 
     def estimate_lmax(self, seed: int = 0, steps: int = 10) -> None:
         from physics import multigrid as mg
@@ -318,7 +318,7 @@ class Newton:
     def precondition(self, r: np.ndarray) -> np.ndarray:
         if self.mg is not None:
             return self.mg.precondition(0, r)
-        return self.tangent.smooth(r, CHEB_STEPS)[0]
+        return self.tangent.smooth(r, CHEB_STEPS, residual=False)[0]
 
     def krylov(self, b: np.ndarray, eta: float, x0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Flexible PCG on K x = b to |b - K x| <= eta |b| (stops at negative curvature), from ``x0`` when given

@@ -110,3 +110,31 @@ def test_plane_lps_matches_adr(monkeypatch):
             assert multigrid.solver_for(sim) is not None
         tips[mode] = float(sim.u[body.sets["tip"], 1].mean())
     assert tips[True] == pytest.approx(tips[False], rel=0.01)
+
+
+def test_a_post_smoothing_without_its_residual_is_the_same_correction_for_one_product_fewer(monkeypatch):
+    """The preconditioner's post-smoothing discards the residual after its last Chebyshev step: asked without
+    it, smooth returns the same z and skips that step's product (one fine evaluation per preconditioning)."""
+    monkeypatch.setattr(multigrid, "MIN_COARSE", 40)
+    sim = _cantilever("pmb")
+    solver = multigrid.solver_for(sim)
+    assert solver is not None and len(solver.levels) >= 2
+    level = solver.levels[0]
+    r = np.random.default_rng(0).standard_normal((level.count, 3)) * level.free
+    products = [0]
+    apply = level.apply
+
+    def counted(v):
+        products[0] += 1
+        return apply(v)
+
+    monkeypatch.setattr(level, "apply", counted)
+    for steps in (1, 3):
+        products[0] = 0
+        z, res = level.smooth(r, steps)
+        with_residual = products[0]
+        products[0] = 0
+        z2, none = level.smooth(r, steps, residual=False)
+        assert none is None and products[0] == with_residual - 1 == steps - 1
+        assert np.array_equal(z, z2)
+        assert res is not None and np.allclose(res, r - apply(z), rtol=1e-4, atol=1e-6 * np.abs(r).max())
