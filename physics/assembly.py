@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from physics import assembly_kernels as kern
@@ -655,7 +656,11 @@ class BuildSequence:
         M = np.einsum("uij,ujk,ulk->uil", S, self._kplus, S)
         groups = [[0], [1, 2], [4, 5], [3]]  # N, V, M, T: the order of the strengths
         reach = np.stack([np.sqrt(np.maximum(np.linalg.eigvalsh(M[:, g][:, :, g])[:, -1], 0.0)) for g in groups], 1)
-        c = (reach[which] / self.strength).sum(axis=1)
+        # the sum of the four groups' largest changes lets each take the whole energy at once: Cauchy-Schwarz over
+        # the groups (weights found per distinct joint and strength) bounds the sum itself, about 1.9 x tighter
+        pairs, pair = np.unique(np.column_stack([which, self.strength]), axis=0, return_inverse=True)
+        c_pair = np.array([_sum_reach(M[int(row[0])], groups, 1.0 / row[1:]) for row in pairs])
+        c = np.minimum((reach[which] / self.strength).sum(axis=1), c_pair[pair.ravel()])
         self._bound_c = np.maximum.accumulate(c)  # the largest over the joints of a state: [starts[p + 1] - 1]
         depth = np.full(n + 1, np.iinfo(np.int64).max)
         depth[n] = 0
@@ -743,6 +748,35 @@ class BuildSequence:
             kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, 0, x, y)
         else:
             kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, y)
+
+
+def _sum_reach(M: np.ndarray, groups: list, inverse_strength: np.ndarray) -> float:
+    """The most that sum_g |S_g e| / s_g (a joint's utilisation change U'(e), g = N, V, M, T) can be per unit of
+    sqrt(e^T K e), by Cauchy-Schwarz: for weights w_g > 0 summing to 1, (sum_g a_g)^2 <= sum_g a_g^2 / w_g =
+    e^T S^T W S e <= lambda_max(W^1/2 S K^+ S^T W^1/2) e^T K e, W = 1 / (w_g s_g^2) on group g's rows (``M`` =
+    S K^+ S^T). Any weights give a bound; Nelder-Mead looks for small ones (within 2 % of the exact largest on the
+    built-in part types, where the sum of the groups' own largest is 1.9 x it). Groups of infinite strength drop
+    out."""
+    live = [k for k in range(len(groups)) if inverse_strength[k] > 0]
+    if not live:
+        return 0.0
+    rows = [groups[k] for k in live]
+    scale = np.concatenate([np.full(len(g), inverse_strength[k]) for g, k in zip(rows, live, strict=True)])
+    index = np.concatenate(rows)
+    Ms = M[np.ix_(index, index)] * np.outer(scale, scale)
+    sizes = [len(g) for g in rows]
+
+    def value(t: np.ndarray) -> float:
+        w = np.exp(t - t.max())
+        w /= w.sum()
+        root = np.repeat(1.0 / np.sqrt(w), sizes)
+        return float(np.sqrt(max(np.linalg.eigvalsh(Ms * np.outer(root, root))[-1], 0.0)))
+
+    own = np.array([np.sqrt(max(np.linalg.eigvalsh(M[np.ix_(g, g)])[-1], 0.0)) * inverse_strength[k]
+                    for g, k in zip(rows, live, strict=True)])  # fmt: skip
+    start = np.log(np.maximum(own, 1e-300 + own.max() * 1e-12))
+    best = minimize(value, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-10, "maxiter": 2000})
+    return min(value(best.x), value(start))
 
 
 def _undecided(u: float, bound: float, below: float, limit: float | None, floor: float) -> float | None:
