@@ -9,9 +9,10 @@ every joint's utilisation U (1 = breaks); ``check`` returns the largest per stat
 Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows with the state) and ``incremental``
 (the default): conjugate gradients, matrix-free over the active joints (beam joints by their nonzero entries, voxel
 by voxel), warm-started from the previous state's solution plus the change an earlier state made one face step
-behind, shifted (``_shift_increment``), preconditioned by two levels: each voxel's 6 x 6 diagonal block, plus the
-rigid-body motions of aggregates of 4 x 4 x 4 voxels, whose stiffness (summed per pair of aggregates as joints
-activate) is refactored every 32 states and when the iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
+behind, shifted (``_shift_increment``), preconditioned by two levels: a symmetric block Gauss-Seidel sweep in
+placement order (``smoother="jacobi"``: each voxel's 6 x 6 diagonal block alone), plus the rigid-body motions of
+aggregates of 6 x 6 x 6 voxels, whose stiffness (summed per pair of aggregates as joints activate) is refactored
+every 32 states and when the iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
 bound on how far its exact largest utilisation can be from the screened one (``BuildSequence._bounded``: the
 residual's forces carried to the support along a tree of joints give joint forces in equilibrium with the loads,
 so by Prager-Synge the exact joint forces are within the complementary energy of those tree forces; no joint
@@ -78,7 +79,9 @@ class BuildSequence:
     ``ijk`` (n, 3) lattice indices in placement order; ``types`` (n,) part type of each voxel (indices into the
     law's per-type parameters); ``law`` a VoxelJoint (its per-type stiffness and strength are used, not its
     body); ``mass`` (n,) kg per voxel; ``spacing`` m; ``gravity`` m/s^2; ``plate``: join the k == 0 voxels to a
-    held build plate (else voxel 0 is clamped).
+    held build plate (else voxel 0 is clamped). ``aggregate``: the coarse level's aggregate edge in voxels;
+    ``refresh``: states between its refactorings; ``smoother``: ``"gauss-seidel"`` (symmetric block sweeps, beam
+    joints) or ``"jacobi"`` (block-Jacobi; any other law's joints always take it).
     """
 
     def __init__(
@@ -90,12 +93,16 @@ class BuildSequence:
         spacing: float,
         gravity=(0.0, 0.0, -9.81),
         plate: bool = True,
-        aggregate: int = 4,
+        aggregate: int = 6,
         refresh: int = 32,
+        smoother: str = "gauss-seidel",
     ) -> None:
         ijk = np.asarray(ijk, dtype=np.int64)
         if aggregate < 1 or refresh < 1:
             raise PhysicsError(f"aggregate and refresh must be at least 1, got {aggregate} and {refresh}")
+        if smoother not in ("gauss-seidel", "jacobi"):
+            raise PhysicsError(f"smoother must be 'gauss-seidel' or 'jacobi', got {smoother!r}")
+        self.smoother = smoother
         self.aggregate = int(aggregate)
         self.refresh = int(refresh)
         n = len(ijk)
@@ -490,6 +497,8 @@ class BuildSequence:
         s = np.zeros(6 * nv)
         c = np.empty(self._coarse_size)
         agg, lever, index, inv = self._agg, self._lever, self._coarse_index, self._diag_inv
+        if self.smoother == "gauss-seidel":
+            return self._pcg_sgs(nv, clamped, x, r, q, z, s, c, target, max_iterations)
         rr, rz = kern.step_smooth_dot(x, r, x, q, 0.0, inv, agg, lever, index, nv, clamped, z, c)  # alpha 0
         cc = self._coarse_solve(c)
         rz += kern.dot(c, cc)
@@ -503,6 +512,31 @@ class BuildSequence:
                 break
             cc = self._coarse_solve(c)
             rz_new += kern.dot(c, cc)
+            kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, rz_new / rz)
+            rz = rz_new
+        return x, it
+
+    def _pcg_sgs(self, nv, clamped, x, r, q, z, s, c, target, max_iterations) -> tuple[np.ndarray, int]:
+        """``_pcg_fused`` with the symmetric block Gauss-Seidel smoother in the additive two-level preconditioner:
+        z = (D + U)^-1 D (D + L)^-1 r + Z E^-1 Z^T r (D, L, U: the state's diagonal blocks and its joints to earlier
+        and to later voxels in placement order; symmetric positive definite as D is). A forward sweep fused with the
+        CG update and the restriction, the coarse solve, a backward sweep, the prolongation with the new direction:
+        about half the iterations of block-Jacobi for about 1.5 x the work of one."""
+        agg, lever, index, inv = self._agg, self._lever, self._coarse_index, self._diag_inv
+        nb, widx, wtab = self._nb, self._slot_index, self._slot_table
+        rr = kern.step_forward_sweep(x, r, x, q, 0.0, inv, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
+        cc = self._coarse_solve(c)
+        rz = kern.backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
+        kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, 0.0)
+        it = 0
+        while math.sqrt(rr) > target and it < max_iterations:
+            sq = kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, clamped, s, q)
+            rr = kern.step_forward_sweep(x, r, s, q, rz / sq, inv, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
+            it += 1
+            if math.sqrt(rr) <= target:
+                break
+            cc = self._coarse_solve(c)
+            rz_new = kern.backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
             kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, rz_new / rz)
             rz = rz_new
         return x, it

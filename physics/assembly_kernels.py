@@ -388,3 +388,110 @@ def add_joints(K, dofs, lo, hi, diag, pair_of, coarse_elements, coarse_blocks):
             for a in range(6):
                 for b in range(6):
                     coarse_blocks[pair, a, b] += coarse_elements[k, oa + a, ob + b]
+
+
+@njit(cache=True, inline="always")
+def _gather(nb, widx, wtab, v, lo, hi, x, t0, t1, t2, t3, t4, t5):
+    """(t0..t5) minus the beam joints' off-diagonal blocks of voxel v (as the row) times x's neighbour voxels u with
+    lo <= u < hi, per face slot axis as in ``apply_compact`` (the same entries meet along an axis)."""
+    for slot in range(0, 2):
+        u = nb[v, slot]
+        if lo <= u < hi:
+            k = widx[v, slot]
+            u6 = 6 * u
+            t0 -= wtab[k, 0] * x[u6]
+            t3 -= wtab[k, 1] * x[u6 + 3]
+            t1 -= wtab[k, 2] * x[u6 + 1] + wtab[k, 3] * x[u6 + 5]
+            t5 -= wtab[k, 4] * x[u6 + 1] + wtab[k, 5] * x[u6 + 5]
+            t2 -= wtab[k, 6] * x[u6 + 2] + wtab[k, 7] * x[u6 + 4]
+            t4 -= wtab[k, 8] * x[u6 + 2] + wtab[k, 9] * x[u6 + 4]
+    for slot in range(2, 4):
+        u = nb[v, slot]
+        if lo <= u < hi:
+            k = widx[v, slot]
+            u6 = 6 * u
+            t1 -= wtab[k, 0] * x[u6 + 1]
+            t4 -= wtab[k, 1] * x[u6 + 4]
+            t2 -= wtab[k, 2] * x[u6 + 2] + wtab[k, 3] * x[u6 + 3]
+            t3 -= wtab[k, 4] * x[u6 + 2] + wtab[k, 5] * x[u6 + 3]
+            t0 -= wtab[k, 6] * x[u6] + wtab[k, 7] * x[u6 + 5]
+            t5 -= wtab[k, 8] * x[u6] + wtab[k, 9] * x[u6 + 5]
+    for slot in range(4, 6):
+        u = nb[v, slot]
+        if lo <= u < hi:
+            k = widx[v, slot]
+            u6 = 6 * u
+            t2 -= wtab[k, 0] * x[u6 + 2]
+            t5 -= wtab[k, 1] * x[u6 + 5]
+            t0 -= wtab[k, 2] * x[u6] + wtab[k, 3] * x[u6 + 4]
+            t4 -= wtab[k, 4] * x[u6] + wtab[k, 5] * x[u6 + 4]
+            t1 -= wtab[k, 6] * x[u6 + 1] + wtab[k, 7] * x[u6 + 3]
+            t3 -= wtab[k, 8] * x[u6 + 1] + wtab[k, 9] * x[u6 + 3]
+    return t0, t1, t2, t3, t4, t5
+
+
+@njit(cache=True, inline="always")
+def _block_solve(inv, v, y, v6, t0, t1, t2, t3, t4, t5, add):
+    """y[v6:v6+6] (= if not add, += if add) the inverted diagonal block of voxel v times (t0..t5)."""
+    for a in range(6):
+        w = inv[v, a]
+        acc = w[0] * t0 + w[1] * t1 + w[2] * t2 + w[3] * t3 + w[4] * t4 + w[5] * t5
+        if add:
+            y[v6 + a] += acc
+        else:
+            y[v6 + a] = acc
+
+
+@njit(cache=True)
+def step_forward_sweep(x, r, s, q, alpha, inv, nb, widx, wtab, agg, lever, coarse, nv, clamped, y, c):
+    """One CG update and the first half of the two-level symmetric Gauss-Seidel preconditioner in one pass, voxel by
+    voxel in placement order: x += alpha s, r -= alpha q; the forward block sweep y = (D + L)^-1 r (L: the joints to
+    earlier voxels, beam blocks as in ``apply_compact``); c = Z^T r (``restrict``, c zeroed here). Returns |r|^2."""
+    rr = 0.0
+    c[:] = 0.0
+    for v in range(nv):
+        v6 = 6 * v
+        for a in range(6):
+            x[v6 + a] += alpha * s[v6 + a]
+            r[v6 + a] -= alpha * q[v6 + a]
+        f0 = r[v6]
+        f1 = r[v6 + 1]
+        f2 = r[v6 + 2]
+        f3 = r[v6 + 3]
+        f4 = r[v6 + 4]
+        f5 = r[v6 + 5]
+        rr += f0 * f0 + f1 * f1 + f2 * f2 + f3 * f3 + f4 * f4 + f5 * f5
+        if v < clamped:
+            for a in range(6):
+                y[v6 + a] = 0.0
+            continue
+        t0, t1, t2, t3, t4, t5 = _gather(nb, widx, wtab, v, clamped, v, y, f0, f1, f2, f3, f4, f5)
+        _block_solve(inv, v, y, v6, t0, t1, t2, t3, t4, t5, False)
+        ai = coarse[agg[v]]
+        if ai < 0:
+            continue
+        l0 = lever[v, 0]
+        l1 = lever[v, 1]
+        l2 = lever[v, 2]
+        c[6 * ai] += f0
+        c[6 * ai + 1] += f1
+        c[6 * ai + 2] += f2
+        c[6 * ai + 3] += l1 * f2 - l2 * f1 + f3
+        c[6 * ai + 4] += l2 * f0 - l0 * f2 + f4
+        c[6 * ai + 5] += l0 * f1 - l1 * f0 + f5
+    return rr
+
+
+@njit(cache=True)
+def backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z):
+    """The second half of the symmetric Gauss-Seidel preconditioner, in place: z = (D + U)^-1 D y for the forward
+    sweep's y (in ``z``), voxel by voxel in reverse order: z_v = y_v - D_v^-1 (sum over later voxels u of K_vu z_u).
+    Returns r . z."""
+    rz = 0.0
+    for v in range(nv - 1, clamped - 1, -1):
+        v6 = 6 * v
+        t0, t1, t2, t3, t4, t5 = _gather(nb, widx, wtab, v, v + 1, nv, z, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        _block_solve(inv, v, z, v6, t0, t1, t2, t3, t4, t5, True)
+        rz += (r[v6] * z[v6] + r[v6 + 1] * z[v6 + 1] + r[v6 + 2] * z[v6 + 2] + r[v6 + 3] * z[v6 + 3]
+               + r[v6 + 4] * z[v6 + 4] + r[v6 + 5] * z[v6 + 5])  # fmt: skip
+    return rz
