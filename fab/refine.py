@@ -35,40 +35,101 @@ def case_job(job: Job, case: tuple[int, ...], kind: str = "failure") -> Job:
     return replace(job, load=tuple(job.load[i] for i in case), test=test)
 
 
+PARALLEL_CELLS = 2000  # parts smaller than this test their load cases in this process: a spawned process takes
+# 5-10 s to start (imports, numba's cache), more than such a part's failure test; the sample's 7,008 cells take minutes
+
+
 def failure_tests(
-    grid: VoxelGrid, job: Job, cases, label: str, quiet: bool, server: Any = None
+    grid: VoxelGrid, job: Job, cases, label: str, quiet: bool, server: Any = None, workers: int | None = 1
 ) -> list[dict[str, Any]]:
     """``fab.stress`` failure test of ``grid`` under each load case: failure load (N), safety factor, notes.
     ``server`` (a :class:`fab.live.server.LiveServer`): each test on its page in turn (fab.live.simulation:
-    watched, paused, stopped: a stopped test reports no safety factor)."""
+    watched, paused, stopped: a stopped test reports no safety factor). ``workers``: load cases tested at once,
+    each in a process of its own (None: one a core; 1: in this process); see :func:`start_failure_tests`."""
+    return start_failure_tests(grid, job, cases, label, quiet, server, workers).results()
+
+
+def start_failure_tests(
+    grid: VoxelGrid, job: Job, cases, label: str, quiet: bool, server: Any = None, workers: int | None = None
+) -> _FailureTests:
+    """Start the failure tests of ``grid`` under each load case; ``.results()`` waits for them (in load-case
+    order). The load cases are independent tests (each scales its own loads until the part fails), so with more
+    than one case, ``workers`` > 1 (None: one a core) and a part of PARALLEL_CELLS cells or more, each runs in a
+    process of its own with one numba thread (the cores split between the cases, not between the threads of one
+    case's kernels: much of a failure test's load path is serial numpy), while this process goes on (the
+    refinement). A live ``server`` watches the tests one by one in this process, as before."""
+    import os
+
+    n = len(cases)
+    workers = min(n, os.cpu_count() or 1) if workers is None else min(n, int(workers))
+    if server is not None or workers <= 1 or int(grid.occupancy.sum()) < PARALLEL_CELLS:
+        return _FailureTests([_one_failure_test(grid, job, case, c, n, label, quiet, server)
+                              for c, case in enumerate(cases, start=1)])  # fmt: skip
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from fab.morph.executors import _single_threaded
+
+    # Spawned: this process may have run numba's OpenMP threads already, which a forked child cannot use.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_single_threaded)
+    futures = [pool.submit(_one_failure_test, grid, job, case, c, n, label, True, None)
+               for c, case in enumerate(cases, start=1)]  # fmt: skip
+    _say(quiet, f"failure tests of the {label} part: {n} load cases in {workers} processes")
+    return _FailureTests(futures, pool, label, quiet)
+
+
+class _FailureTests:
+    """Failure tests under way (futures of a process pool) or done (a list)."""
+
+    def __init__(self, items: list, pool: Any = None, label: str = "", quiet: bool = True) -> None:
+        self.items, self.pool, self.label, self.quiet = items, pool, label, quiet
+
+    def results(self) -> list[dict[str, Any]]:
+        if self.pool is None:
+            return self.items
+        from concurrent.futures import as_completed
+
+        try:
+            for future in as_completed(self.items):
+                t = future.result()
+                sf = t["safety_factor"]
+                _say(self.quiet, f"{self.label}, load case {t['case']}: safety factor "
+                     f"{'none found' if sf is None else f'{sf:.3g}'} ({t['seconds']:.1f} s)")  # fmt: skip
+            out = [f.result() for f in self.items]
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.items, self.pool = out, None
+        return out
+
+
+def _one_failure_test(grid, job, case, c: int, n: int, label: str, quiet: bool, server) -> dict[str, Any]:
     from fab.stress import run_test
 
-    out = []
-    for c, case in enumerate(cases, start=1):
-        t0 = time.perf_counter()
-        view = None
-        if server is not None:
-            from fab.live.simulation import SimulationLive
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    view = None
+    if server is not None:
+        from fab.live.simulation import SimulationLive
 
-            server.next_page()
-            loads = ", ".join(str(i + 1) for i in case)
-            view = SimulationLive(server, hold=False, quiet=quiet, heading=(
-                f"**part refinement**: failure test of the **{label}** part, load case {c} of {len(cases)} "
-                f"([[load]] {loads})"))  # fmt: skip
-        report = run_test(grid, case_job(job, case), quiet=quiet, live=view)
-        out.append(
-            {
-                "case": c,
-                "failure_load_n": report.failure_load_n,
-                "safety_factor": report.safety_factor,
-                "converged": report.converged,
-                "notes": [n for n in report.notes if n.startswith(("failure between", "no failure"))],
-                "seconds": time.perf_counter() - t0,
-            }
-        )
+        server.next_page()
+        loads = ", ".join(str(i + 1) for i in case)
+        view = SimulationLive(server, hold=False, quiet=quiet, heading=(
+            f"**part refinement**: failure test of the **{label}** part, load case {c} of {n} "
+            f"([[load]] {loads})"))  # fmt: skip
+    report = run_test(grid, case_job(job, case), quiet=quiet, live=view)
+    out = {
+        "case": c,
+        "failure_load_n": report.failure_load_n,
+        "safety_factor": report.safety_factor,
+        "converged": report.converged,
+        "notes": [note for note in report.notes if note.startswith(("failure between", "no failure"))],
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }
+    if server is not None or not quiet:
         sf = report.safety_factor
         _say(quiet, f"{label}, load case {c}: safety factor {'none found' if sf is None else f'{sf:.3g}'} "
-             f"({time.perf_counter() - t0:.1f} s)")
+             f"({out['seconds']:.1f} s)")
     return out
 
 
@@ -145,10 +206,18 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
     # The original: failure tests (the safety factor to keep) and the engine's reference solves.
     sf_original = None
     tests_original: list[dict[str, Any]] = []
+    pending = None
     if need_failure:
-        with timer.stage("failure_original", "failure test of the original"):
-            tests_original = failure_tests(original, job, cases, "original", quiet, server)
-        sf_original = _min_sf(tests_original)
+        # A quick refinement that keeps the original's own safety factor needs it only at the end: its failure
+        # tests run in processes of their own meanwhile (start_failure_tests). A required safety factor is
+        # checked against the original's first; a search keeps the cores for its designs.
+        overlap = rj.mode == "quick" and rj.safety_factor is None and server is None
+        pending = start_failure_tests(original, job, cases, "original", quiet, server)
+        if not overlap or pending.pool is None:
+            with timer.stage("failure_original", "failure test of the original"):
+                tests_original = pending.results()
+            sf_original = _min_sf(tests_original)
+            pending = None
     with timer.stage("reference", "solving the original under each load case"):
         ref = problem.reference()
     if problem.goal == "mass":
@@ -187,10 +256,16 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
     refined = VoxelGrid(dev.occupancy, lay.pitch, lay.origin)
     _say(quiet, f"refined: {int(dev.occupancy.sum()):,} cells, {evaluation.metrics['mass_ratio']:.3f} of the "
          f"original's mass ({time.perf_counter() - t0:.1f} s)")
+    if pending is not None:
+        with timer.stage("failure_original", "failure tests of the original (started before the refinement)"):
+            tests_original = pending.results()
+        sf_original = _min_sf(tests_original)
+        if problem.goal == "mass":
+            summary["safety_factor_required"] = sf_original
     tests_refined: list[dict[str, Any]] = []
     if failure:
         with timer.stage("failure_refined", "failure test of the refined part"):
-            tests_refined = failure_tests(refined, job, cases, "refined", quiet, server)
+            tests_refined = failure_tests(refined, job, cases, "refined", quiet, server, workers=None)
     with timer.stage("stress", "stress of both parts under each load case"):
         orig_sol = problem.solve(original.occupancy | lay.keep_in, lay, problem.model, von_mises=True)
         ref_sol = problem.solve(dev.occupancy, lay, problem.model, von_mises=True)
@@ -326,6 +401,7 @@ def _search(problem, rj, workers, scheduler, quiet, live=None, server=None):
         "generations": result.generations,
         "evaluations": result.evaluations,
         "seconds": result.seconds,
+        "generation_seconds": [h["seconds"] for h in result.history],
         "executor": executor.description,
         "best_score": result.best.evaluation.ranked_score,
         "rescored": result.rescored,

@@ -185,3 +185,46 @@ def test_fab_run_live_on_a_part_job_hands_the_page_to_the_refinement(bar, monkey
     result = CliRunner().invoke(app, ["run", str(bar / "job.toml"), "--live"])
     assert result.exit_code == 2 and "refinement reached" in result.stderr, result.output
     assert isinstance(seen["live"], LiveOptions) and seen["live"].host == "127.0.0.1"
+
+
+def test_load_cases_fail_in_processes_of_their_own_as_in_this_one(tmp_path, monkeypatch):
+    """fab run's failure tests: the load cases of a part in processes of their own give what one process gives."""
+    import fab.refine as fr
+    from fab.voxels import VoxelGrid
+
+    trimesh.creation.box(extents=(8, 3, 3)).apply_translation((4, 0, 0)).export(tmp_path / "bar.stl")
+    text = """
+[part]
+source = "bar.stl"
+[voxels]
+pitch = 1.0
+[material]
+name = "PLA"
+[physics]
+model = "pmb"
+[[fix]]
+region = "x < 1"
+[[load]]
+region = ">X:2"
+force = [0, 0, -20]
+[[load]]
+region = ">X:2"
+force = [0, 10, 0]
+[morph]
+problem = "part"
+cases = [[1], [2]]
+"""
+    (tmp_path / "job.toml").write_text(text)
+    job = load_job(tmp_path / "job.toml")
+    lay = read_refine_job(job).problem.layout()
+    grid = VoxelGrid(lay.original, lay.pitch, lay.origin)
+    here = fr.failure_tests(grid, job, lay.cases, "bar", quiet=True, workers=1)
+    monkeypatch.setattr(fr, "PARALLEL_CELLS", 0)
+    pending = fr.start_failure_tests(grid, job, lay.cases, "bar", quiet=True, workers=2)
+    assert pending.pool is not None
+    there = pending.results()
+    assert [t["case"] for t in there] == [1, 2]
+    for a, b in zip(here, there, strict=True):
+        assert a["failure_load_n"] is not None
+        assert b["failure_load_n"] == pytest.approx(a["failure_load_n"], rel=1e-6)
+        assert b["safety_factor"] == pytest.approx(a["safety_factor"], rel=1e-6)
