@@ -186,7 +186,7 @@ def test_an_observed_evaluation_of_a_big_body_looks_in_between_its_kernel_calls_
 
     def solved(tick) -> np.ndarray:
         model_ = build_model(grid, job, job.material)
-        law, _ = make_law(job.physics, job.material, 3, model_.body.lattice.horizon)
+        law, _ = make_law(job.physics, job.material, model_.body.lattice)
         sim = Simulation(model_.body, law, make_conditions(model_, job, job.material).conditions, damping=0.0)
         newton.newton_for(sim, tick=tick)
         assert len(base.chunk_groups(sim.body.lattice, sim)) == (1 if tick is None else 4)
@@ -206,7 +206,7 @@ def test_the_tick_survives_a_rebuilt_solver() -> None:
 
     grid, job = _bar_job()
     model = build_model(grid, job, job.material)
-    law, _ = make_law(job.physics, job.material, 3, model.body.lattice.horizon)
+    law, _ = make_law(job.physics, job.material, model.body.lattice)
     sim = Simulation(model.body, law, make_conditions(model, job, job.material).conditions, damping=0.0)
     tick = lambda where: False  # noqa: E731
     assert newton.newton_for(sim, tick=tick).tick is tick
