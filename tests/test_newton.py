@@ -94,3 +94,26 @@ def test_a_running_cracks_loose_rounds_leave_the_peak_as_it_was(monkeypatch):
     assert loose.failed and full.failed
     assert loose.peak_factor == pytest.approx(full.peak_factor, rel=2e-3)
     assert loose.evaluations <= full.evaluations
+
+
+def test_inexact_settle_rounds_find_the_same_peak_for_fewer_evaluations(monkeypatch):
+    """Settle rounds re-equilibrate by one inexact Newton step each (SETTLE_ETA) until no bond breaks, then solve
+    fully, and a redone increment's settle stops once its load is below the previous increment's: a cracking
+    cantilever's failure load stays that of fully solved rounds (within the path's own spread: bonds break on
+    nearly balanced states, in a slightly different order; measured 1.1 %) for fewer evaluations (measured
+    0.52 x), and every point up to the peak is a converged state."""
+    s0 = 2e-3
+
+    def traced():
+        sim = _bar((12, 3, 3), make_law("pmb", youngs_modulus=70e9, critical_stretch=s0), (0.0, 0.0, -8.0))
+        assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+        return newton.trace(sim, tolerance=2e-3, balance=5e-3)
+
+    inexact = traced()
+    monkeypatch.setattr(newton, "INEXACT_SETTLE", False)
+    monkeypatch.setattr(newton, "DOOMED_ABORT", False)
+    full = traced()
+    assert inexact.failed and full.failed and inexact.converged and full.converged
+    assert inexact.peak_factor == pytest.approx(full.peak_factor, rel=0.03)
+    assert inexact.evaluations < 0.8 * full.evaluations
+    assert all(p["converged"] for p in inexact.curve[: inexact.peak_index + 1])
