@@ -531,6 +531,7 @@ CASCADE_ITERATIONS = 2  # ... in at most this many Newton iterations (the state 
 INEXACT_SETTLE = True  # settle rounds re-equilibrate by one inexact Newton step each until none breaks (below)
 SETTLE_ETA = 0.1  # ... its forcing term (CG to 1/10 of the broken bonds' out-of-balance force)
 DOOMED_ABORT = True  # a settle whose load falls below the last increment's, where a redo follows, stops there
+LOOSE_INCREMENT = True  # an increment's own solve to SETTLE_SLACK x the tolerances (its settle's level)
 
 
 @dataclass
@@ -734,7 +735,9 @@ def trace(
         before = snapshot()
         target = w + dw
         sim.u *= target / w  # proportional predictor
-        res = solver.solve(tolerance, balance, callback=callback, control=target)
+        scale = SETTLE_SLACK if LOOSE_INCREMENT else 1.0
+        res = solver.solve(tolerance * scale, None if balance is None else balance * scale, callback=callback,
+                           control=target)  # fmt: skip
         ok = bool(res["converged"] or res["stalled"])
         broken = 0
         redo = refined_at != peak and dw > 2 * DW_MIN * w  # a fall below last_factor is redone
@@ -746,7 +749,7 @@ def trace(
                 refined_at = peak
                 dw = max(DW_MIN * w, 0.25 * dw)
                 continue
-            if ok and broken and not out.failed:  # a failed settle's state (the crack ran) is kept as it is
+            if ok and (broken or scale > 1.0) and not out.failed:  # a failed settle's state is kept as it is
                 res = solver.solve(tolerance, balance, callback=callback, control=target)
                 ok = bool(res["converged"] or res["stalled"])
         if not ok and broken and watch is not None and (reason := watch()) is not None:
