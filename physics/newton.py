@@ -273,9 +273,10 @@ class Newton:
         return True
 
     def _watch_galerkin(self, iterations: int) -> None:
-        """After a linear solve from zero: mark the Galerkin level stale once solves take GALERKIN_STALE times the
-        iterations of the first four after its build (the cracks have outgrown it) and it has been used enough
-        to pay for another build."""
+        """After a linear solve from zero at the full forcing term (a settle round's loose step is not counted: its
+        2-3 iterations made every full solve after a build look stale, and rebuilt it for nothing): mark the
+        Galerkin level stale once solves take GALERKIN_STALE times the iterations of the first four after its
+        build (the cracks have outgrown it) and it has been used enough to pay for another build."""
         g = self._galerkin
         if g is None:
             return
@@ -435,7 +436,8 @@ class Newton:
             norm_prev = norm
             self.prepare()
             du, cg = self.krylov(r, eta)
-            self._watch_galerkin(cg)
+            if eta <= ETA_MAX:  # a loose step's few iterations say nothing of the coarse level's age
+                self._watch_galerkin(cg)
             self._krylov = 0
             if self._stop:
                 continue  # stopped inside the linear solve: sim.u is still the iterate the callback saw
