@@ -201,7 +201,7 @@ class BuildSequence:
                 and np.array_equal(self.dofs[:, 6:], 6 * node_j[:, None] + np.arange(6))):  # fmt: skip
             raise PhysicsError("internal: a joint's DOFs are not its two voxels' six each")
         rows = np.concatenate([S.reshape(m, 72), 1.0 / self.strength], axis=1)
-        table, kind = np.unique(rows, axis=0, return_inverse=True) if m else (np.zeros((0, 76)), np.zeros(0, int))
+        table, kind = _unique_rows(rows) if m else (np.zeros((0, 76)), np.zeros(0, int))
         St = table[:, :72].reshape(-1, 6, 12)
         keep = St != 0.0
         width = max(int(keep.sum(axis=2).max(initial=0)), 1)
@@ -254,6 +254,10 @@ class BuildSequence:
         with threadpool_limits(1, user_api="blas"):
             runs = min(workers, max(1, self.n // 64))
             if runs > 1 and "fork" in multiprocessing.get_all_start_methods():
+                if method == "incremental" and not hasattr(self, "_diag"):
+                    self._prepare_blocks()  # once, before the runs fork: they share it
+                if not hasattr(self, "_section_val"):
+                    self._compress_sections()
                 parts = self._check_parallel(settings, runs, progress)
             else:
                 parts = [self._check_run(0, self.n, settings, progress)]
@@ -297,7 +301,7 @@ class BuildSequence:
         placement, method, tolerance, screen_tolerance, margin, limit, max_iterations, max_seconds = settings
         start = time.perf_counter()
         if hasattr(self, "_diag") and self._active_upto >= first:
-            del self._diag  # joints of later states are in the blocks (an earlier check): build them again
+            self._reset_blocks()  # joints of later states are in the blocks (an earlier check): add them again
         self._history = {}
         count = last - first
         util = np.zeros(count)
@@ -584,9 +588,6 @@ class BuildSequence:
         n = self.n
         K = self.elements
         ji, jj = self.dofs[:, 0] // 6, self.dofs[:, 6] // 6
-        self._diag = np.zeros((n + 1, 6, 6))
-        self._diag_inv = np.zeros((n + 1, 6, 6))
-        self._active_upto = -1
         pair = (ji < n) & (jj < n)
         self._oi = np.ascontiguousarray(ji[pair])
         self._oj = np.ascontiguousarray(jj[pair])
@@ -607,8 +608,6 @@ class BuildSequence:
         for a, b in kern.BEAM_DIAGONAL_PAIRS:
             pattern[a, b] = pattern[b, a] = True
         self._beam_only = not np.any(rest) and not np.any(K[:, :6, :6][:, ~pattern]) and not np.any(K[:, 6:, 6:][:, ~pattern])
-        self._dd = np.zeros((n + 1, 6))
-        self._dc = np.zeros((n + 1, 6))
         if self._beam_only:
             # per voxel and face slot (+x, -x, +y, -y, +z, -z): the neighbour and its joint's 10 entries with the
             # voxel as the row (kernels.apply_compact), as an index into a table of the distinct ones; a joint's
@@ -622,7 +621,7 @@ class BuildSequence:
             self._nb[self._oj, 2 * self._oaxis + 1] = self._oi
             slot_w[self._oi, 2 * self._oaxis] = self._beam
             slot_w[self._oj, 2 * self._oaxis + 1] = self._beam[:, [0, 1, 2, 4, 3, 5, 6, 8, 7, 9]]
-            self._slot_table, index = np.unique(slot_w.reshape(-1, 10), axis=0, return_inverse=True)
+            self._slot_table, index = _unique_rows(slot_w.reshape(-1, 10))
             self._slot_index = np.ascontiguousarray(index.reshape(n, 6).astype(np.int32))
         self._prepare_bound()
         counts = np.cumsum(np.concatenate([[0], pair.astype(np.int64)]))
@@ -661,7 +660,18 @@ class BuildSequence:
         self._pair_of = np.full(a.shape, -1, dtype=np.int64)
         self._pair_of[valid] = pair.ravel()
         self._pair_ab = np.column_stack([keys // self._agg_count, keys % self._agg_count])
-        self._coarse_blocks = np.zeros((len(keys), 6, 6))
+        self._reset_blocks()
+
+    def _reset_blocks(self) -> None:
+        """No joint active: the diagonal blocks and the coarse level's pair blocks zero (a run's cold start; the
+        rest of ``_prepare_blocks`` is the same for every run and is shared by forked runs)."""
+        n = self.n
+        self._diag = np.zeros((n + 1, 6, 6))
+        self._diag_inv = np.zeros((n + 1, 6, 6))
+        self._dd = np.zeros((n + 1, 6))
+        self._dc = np.zeros((n + 1, 6))
+        self._active_upto = -1
+        self._coarse_blocks = np.zeros((len(self._pair_ab), 6, 6))
         self._coarse_state = -1
         self._slow = False
         self._fresh_iterations = 0
@@ -676,7 +686,7 @@ class BuildSequence:
         clamped = 0 if self.plate else 1
         ni, nj = self.dofs[:, 0] // 6, self.dofs[:, 6] // 6
         m = len(self.elements)
-        distinct, which = np.unique(self.elements.reshape(m, -1), axis=0, return_inverse=True)
+        distinct, which = _unique_rows(self.elements.reshape(m, -1))
         which = which.ravel()
         # K^+ over the range of each joint matrix: all but its 6 rigid-body modes (a relative cut-off would drop a
         # soft but real mode, a weak torsion say, and the bound with it)
@@ -692,7 +702,7 @@ class BuildSequence:
         reach = np.stack([np.sqrt(np.maximum(np.linalg.eigvalsh(M[:, g][:, :, g])[:, -1], 0.0)) for g in groups], 1)
         # the sum of the four groups' largest changes lets each take the whole energy at once: Cauchy-Schwarz over
         # the groups (weights found per distinct joint and strength) bounds the sum itself, about 1.9 x tighter
-        pairs, pair = np.unique(np.column_stack([which, self.strength]), axis=0, return_inverse=True)
+        pairs, pair = _unique_rows(np.column_stack([which, self.strength]))
         c_pair = np.array([_sum_reach(M[int(row[0])], groups, 1.0 / row[1:]) for row in pairs])
         c = np.minimum((reach[which] / self.strength).sum(axis=1), c_pair[pair.ravel()])
         self._bound_c = np.maximum.accumulate(c)  # the largest over the joints of a state: [starts[p + 1] - 1]
@@ -768,12 +778,7 @@ class BuildSequence:
                         self._coarse_blocks)  # fmt: skip
         nodes = np.unique(self.dofs[lo:hi][:, [0, 6]] // 6)
         nodes = nodes[nodes < self.n]
-        blocks = self._diag[nodes]
-        held = np.abs(blocks).reshape(len(nodes), -1).max(axis=1) > 0
-        self._diag_inv[nodes] = 0.0
-        self._diag_inv[nodes[held]] = np.linalg.inv(blocks[held])
-        self._dd[nodes] = np.diagonal(blocks, axis1=1, axis2=2)
-        self._dc[nodes] = blocks[:, [a for a, _ in kern.BEAM_DIAGONAL_PAIRS], [b for _, b in kern.BEAM_DIAGONAL_PAIRS]]
+        kern.refresh_blocks(self._diag, nodes, self._diag_inv, self._dd, self._dc)
 
     def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
         """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""
@@ -782,6 +787,22 @@ class BuildSequence:
             kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, 0, x, y)
         else:
             kern.apply(self._diag, self._off, self._oi, self._oj, m, nv, x, y)
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a float array and each row's index among them, as np.unique(axis=0, return_inverse=True)
+    (in another order): grouped by a weighted sum of each row first, then checked row for row (np.unique itself
+    where two distinct rows share a sum). np.unique over rows sorts them as records, seconds for 30,000 joints."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    if len(rows) == 0:
+        return rows.copy(), np.zeros(0, dtype=np.int64)
+    weights = 1.0 + np.sqrt(np.arange(2, rows.shape[1] + 2)) % 1.0
+    _, first, inverse = np.unique(rows @ weights, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    table = rows[first]
+    if not np.array_equal(table[inverse], rows):
+        table, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return table, inverse.ravel()
 
 
 def _sum_reach(M: np.ndarray, groups: list, inverse_strength: np.ndarray) -> float:

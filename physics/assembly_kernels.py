@@ -495,3 +495,23 @@ def backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z):
         rz += (r[v6] * z[v6] + r[v6 + 1] * z[v6 + 1] + r[v6 + 2] * z[v6 + 2] + r[v6 + 3] * z[v6 + 3]
                + r[v6 + 4] * z[v6 + 4] + r[v6 + 5] * z[v6 + 5])  # fmt: skip
     return rz
+
+
+@njit(cache=True)
+def refresh_blocks(diag, nodes, inv, dd, dc):
+    """The voxels ``nodes`` gained joints: their inverted diagonal blocks (zero while a block is), the blocks'
+    diagonals ``dd`` and couplings ``dc`` (``BEAM_DIAGONAL_PAIRS``) of ``apply_compact``."""
+    for v in nodes:
+        held = False
+        for a in range(6):
+            for b in range(6):
+                if diag[v, a, b] != 0.0:
+                    held = True
+        if held:
+            inv[v] = np.linalg.inv(diag[v])
+        else:
+            inv[v] = 0.0
+        for a in range(6):
+            dd[v, a] = diag[v, a, a]
+        for k in range(6):
+            dc[v, k] = diag[v, BEAM_DIAGONAL_PAIRS[k][0], BEAM_DIAGONAL_PAIRS[k][1]]
