@@ -527,20 +527,20 @@ class BuildSequence:
         CG update and the restriction, the coarse solve, a backward sweep, the prolongation with the new direction:
         about half the iterations of block-Jacobi for about 1.5 x the work of one."""
         agg, lever, index, inv = self._agg, self._lever, self._coarse_index, self._diag_inv
-        nb, widx, wtab = self._nb, self._slot_index, self._slot_table
-        rr = kern.step_forward_sweep(x, r, x, q, 0.0, inv, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
+        nb, widx, wtab, rd = self._nb, self._slot_index, self._slot_table, self._rd
+        rr = kern.step_forward_sweep(x, r, x, q, 0.0, inv, rd, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
         cc = self._coarse_solve(c)
-        rz = kern.backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
+        rz = kern.backward_sweep(inv, rd, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
         kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, 0.0)
         it = 0
         while math.sqrt(rr) > target and it < max_iterations:
             sq = kern.apply_compact(self._dd, self._dc, self._nb, self._slot_index, self._slot_table, nv, clamped, s, q)
-            rr = kern.step_forward_sweep(x, r, s, q, rz / sq, inv, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
+            rr = kern.step_forward_sweep(x, r, s, q, rz / sq, inv, rd, nb, widx, wtab, agg, lever, index, nv, clamped, z, c)
             it += 1
             if math.sqrt(rr) <= target:
                 break
             cc = self._coarse_solve(c)
-            rz_new = kern.backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
+            rz_new = kern.backward_sweep(inv, rd, nb, widx, wtab, nv, clamped, r, z) + kern.dot(c, cc)
             kern.prolong_direction(agg, lever, index, nv, clamped, cc, z, s, rz_new / rz)
             rz = rz_new
         return x, it
@@ -670,6 +670,7 @@ class BuildSequence:
         self._diag_inv = np.zeros((n + 1, 6, 6))
         self._dd = np.zeros((n + 1, 6))
         self._dc = np.zeros((n + 1, 6))
+        self._rd = np.zeros((n + 1, 6))
         self._active_upto = -1
         self._coarse_blocks = np.zeros((len(self._pair_ab), 6, 6))
         self._coarse_state = -1
@@ -778,7 +779,7 @@ class BuildSequence:
                         self._coarse_blocks)  # fmt: skip
         nodes = np.unique(self.dofs[lo:hi][:, [0, 6]] // 6)
         nodes = nodes[nodes < self.n]
-        kern.refresh_blocks(self._diag, nodes, self._diag_inv, self._dd, self._dc)
+        kern.refresh_blocks(self._diag, nodes, self._diag_inv, self._dd, self._dc, self._rd)
 
     def _apply(self, m: int, nv: int, x: np.ndarray, y: np.ndarray) -> None:
         """y = K x over voxels 0..nv-1 and the first ``m`` voxel-voxel joints."""

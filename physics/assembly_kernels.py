@@ -431,8 +431,26 @@ def _gather(nb, widx, wtab, v, lo, hi, x, t0, t1, t2, t3, t4, t5):
 
 
 @njit(cache=True, inline="always")
-def _block_solve(inv, v, y, v6, t0, t1, t2, t3, t4, t5, add):
-    """y[v6:v6+6] (= if not add, += if add) the inverted diagonal block of voxel v times (t0..t5)."""
+def _block_solve(inv, rd, v, y, v6, t0, t1, t2, t3, t4, t5, add):
+    """y[v6:v6+6] (= if not add, += if add) the inverted diagonal block of voxel v times (t0..t5): by the
+    reciprocals of its diagonal ``rd[v]`` where the block is diagonal (``rd[v, 0]`` > 0; a voxel whose six faces
+    are joined to the same part type: the couplings of opposite faces cancel), else the dense inverse."""
+    if rd[v, 0] > 0.0:
+        if add:
+            y[v6] += rd[v, 0] * t0
+            y[v6 + 1] += rd[v, 1] * t1
+            y[v6 + 2] += rd[v, 2] * t2
+            y[v6 + 3] += rd[v, 3] * t3
+            y[v6 + 4] += rd[v, 4] * t4
+            y[v6 + 5] += rd[v, 5] * t5
+        else:
+            y[v6] = rd[v, 0] * t0
+            y[v6 + 1] = rd[v, 1] * t1
+            y[v6 + 2] = rd[v, 2] * t2
+            y[v6 + 3] = rd[v, 3] * t3
+            y[v6 + 4] = rd[v, 4] * t4
+            y[v6 + 5] = rd[v, 5] * t5
+        return
     for a in range(6):
         w = inv[v, a]
         acc = w[0] * t0 + w[1] * t1 + w[2] * t2 + w[3] * t3 + w[4] * t4 + w[5] * t5
@@ -443,7 +461,7 @@ def _block_solve(inv, v, y, v6, t0, t1, t2, t3, t4, t5, add):
 
 
 @njit(cache=True)
-def step_forward_sweep(x, r, s, q, alpha, inv, nb, widx, wtab, agg, lever, coarse, nv, clamped, y, c):
+def step_forward_sweep(x, r, s, q, alpha, inv, rd, nb, widx, wtab, agg, lever, coarse, nv, clamped, y, c):
     """One CG update and the first half of the two-level symmetric Gauss-Seidel preconditioner in one pass, voxel by
     voxel in placement order: x += alpha s, r -= alpha q; the forward block sweep y = (D + L)^-1 r (L: the joints to
     earlier voxels, beam blocks as in ``apply_compact``); c = Z^T r (``restrict``, c zeroed here). Returns |r|^2."""
@@ -466,7 +484,7 @@ def step_forward_sweep(x, r, s, q, alpha, inv, nb, widx, wtab, agg, lever, coars
                 y[v6 + a] = 0.0
             continue
         t0, t1, t2, t3, t4, t5 = _gather(nb, widx, wtab, v, clamped, v, y, f0, f1, f2, f3, f4, f5)
-        _block_solve(inv, v, y, v6, t0, t1, t2, t3, t4, t5, False)
+        _block_solve(inv, rd, v, y, v6, t0, t1, t2, t3, t4, t5, False)
         ai = coarse[agg[v]]
         if ai < 0:
             continue
@@ -483,7 +501,7 @@ def step_forward_sweep(x, r, s, q, alpha, inv, nb, widx, wtab, agg, lever, coars
 
 
 @njit(cache=True)
-def backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z):
+def backward_sweep(inv, rd, nb, widx, wtab, nv, clamped, r, z):
     """The second half of the symmetric Gauss-Seidel preconditioner, in place: z = (D + U)^-1 D y for the forward
     sweep's y (in ``z``), voxel by voxel in reverse order: z_v = y_v - D_v^-1 (sum over later voxels u of K_vu z_u).
     Returns r . z."""
@@ -491,16 +509,17 @@ def backward_sweep(inv, nb, widx, wtab, nv, clamped, r, z):
     for v in range(nv - 1, clamped - 1, -1):
         v6 = 6 * v
         t0, t1, t2, t3, t4, t5 = _gather(nb, widx, wtab, v, v + 1, nv, z, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        _block_solve(inv, v, z, v6, t0, t1, t2, t3, t4, t5, True)
+        _block_solve(inv, rd, v, z, v6, t0, t1, t2, t3, t4, t5, True)
         rz += (r[v6] * z[v6] + r[v6 + 1] * z[v6 + 1] + r[v6 + 2] * z[v6 + 2] + r[v6 + 3] * z[v6 + 3]
                + r[v6 + 4] * z[v6 + 4] + r[v6 + 5] * z[v6 + 5])  # fmt: skip
     return rz
 
 
 @njit(cache=True)
-def refresh_blocks(diag, nodes, inv, dd, dc):
+def refresh_blocks(diag, nodes, inv, dd, dc, rd):
     """The voxels ``nodes`` gained joints: their inverted diagonal blocks (zero while a block is), the blocks'
-    diagonals ``dd`` and couplings ``dc`` (``BEAM_DIAGONAL_PAIRS``) of ``apply_compact``."""
+    diagonals ``dd`` and couplings ``dc`` (``BEAM_DIAGONAL_PAIRS``) of ``apply_compact``; ``rd`` the reciprocals of
+    the diagonal where the block holds nothing else (else 0: ``_block_solve``)."""
     for v in nodes:
         held = False
         for a in range(6):
@@ -513,5 +532,12 @@ def refresh_blocks(diag, nodes, inv, dd, dc):
             inv[v] = 0.0
         for a in range(6):
             dd[v, a] = diag[v, a, a]
+        diagonal = held
+        for a in range(6):
+            for b in range(6):
+                if a != b and diag[v, a, b] != 0.0:
+                    diagonal = False
         for k in range(6):
             dc[v, k] = diag[v, BEAM_DIAGONAL_PAIRS[k][0], BEAM_DIAGONAL_PAIRS[k][1]]
+        for a in range(6):
+            rd[v, a] = 1.0 / diag[v, a, a] if diagonal else 0.0

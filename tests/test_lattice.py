@@ -336,17 +336,19 @@ def test_shifted_warm_start_saves_iterations(monkeypatch: pytest.MonkeyPatch):
 def test_gauss_seidel_preconditioner_is_the_symmetric_sweep_and_saves_iterations():
     """The state solver's smoother sweeps (forward fused with the CG update and the restriction, backward in place)
     give (D + U)^-1 D (D + L)^-1 r of the assembled state (a ledge of two part types, voxel 0 clamped: its rows
-    zero); on a block the checks agree with block-Jacobi's within their bounds, in fewer iterations."""
+    zero; a 3 x 3 x 3 block, whose middle voxel's block is diagonal: joined on all six faces); on a block the checks
+    agree with block-Jacobi's within their bounds, in fewer iterations."""
     from physics import assembly_kernels as kern
 
-    ijk = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1], [2, 0, 1], [3, 0, 1],
-                    [3, 1, 1], [2, 1, 1], [2, 0, 2], [4, 0, 1]])  # fmt: skip
-    n = len(ijk)
+    ledge = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1], [2, 0, 1], [3, 0, 1],
+                      [3, 1, 1], [2, 1, 1], [2, 0, 2], [4, 0, 1]])  # fmt: skip
+    cube = plan_assembly(np.ones((3, 3, 3), bool), 20.0)["placements"][:, 1:4]
     parts = [get_part_type(SNAP).law_parameters(), get_part_type("PLA-20mm-bolted").law_parameters()]
     law = VoxelJoint(**{key: [parts[0][key], parts[1][key]] for key in parts[0]})
     rng = np.random.default_rng(5)
-    for plate in (True, False):
-        seq = BuildSequence(ijk, np.arange(n) % 2, law, np.full(n, 0.002), 0.02, plate=plate)
+    for ijk, types, plate in ((ledge, 2, True), (ledge, 2, False), (cube, 1, True)):
+        n = len(ijk)
+        seq = BuildSequence(ijk, np.arange(n) % types, law, np.full(n, 0.002), 0.02, plate=plate)
         clamped = 0 if plate else 1
         for p in (n // 2, n - 1):
             seq._activate(p)
@@ -367,11 +369,13 @@ def test_gauss_seidel_preconditioner_is_the_symmetric_sweep_and_saves_iterations
             expected[free] = np.linalg.solve((D + upper)[free, free], D[free, free] @ inner)
             x, s, q = np.zeros(6 * nv), np.zeros(6 * nv), np.zeros(6 * nv)
             z, c = np.empty(6 * nv), np.empty(seq._coarse_size)
-            rr = kern.step_forward_sweep(x, r.copy(), s, q, 0.0, seq._diag_inv, seq._nb, seq._slot_index,
+            rr = kern.step_forward_sweep(x, r.copy(), s, q, 0.0, seq._diag_inv, seq._rd, seq._nb, seq._slot_index,
                                          seq._slot_table, seq._agg, seq._lever, seq._coarse_index, nv, clamped, z, c)  # fmt: skip
-            rz = kern.backward_sweep(seq._diag_inv, seq._nb, seq._slot_index, seq._slot_table, nv, clamped, r, z)
+            rz = kern.backward_sweep(seq._diag_inv, seq._rd, seq._nb, seq._slot_index, seq._slot_table, nv, clamped,
+                                     r, z)  # fmt: skip
             np.testing.assert_allclose(z, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
             assert rr == pytest.approx(r @ r) and rz == pytest.approx(r @ expected)
+            assert (seq._rd[:nv, 0] > 0).any() == (ijk is cube)  # the block's middle voxels take the diagonal path
     block = plan_assembly(np.ones((6, 6, 5), bool), 20.0)["placements"][:, 1:4]
     part = get_part_type("PLA-20mm-bolted")
     runs = {smoother: BuildSequence(block, np.zeros(len(block), int), VoxelJoint(**part.law_parameters()),
