@@ -47,6 +47,8 @@ failure load, the reference, the ratio, particles, wall seconds, Newton iteratio
 - ``bracket``: ``make demo``'s PLA bracket (samples/bracket_job.toml, 7,008 particles, LPS) with ``[test] kind =
   "failure"``, run by fab.stress.simulate as ``fab simulate`` runs it (float64): wall time and law evaluations
   (no target of its own: the refinement's failure tests are parts like it, and need it well under a minute).
+- ``--full-settle``: every settle round and increment solved fully (the load path before the inexact rounds
+  of physics/newton.py's ``settle``), to compare failure loads and evaluations on the same commit.
 
 Wall seconds are the failure test's alone (model build, law set-up, multigrid hierarchy, service solve, the
 load path, output fields), printed with the load average: the machine is shared.
@@ -265,9 +267,16 @@ def main() -> None:
     parser.add_argument("--energy-release", action="store_true",
                         help="sent, tpb: also the elastic model's energy release rate against LEFM's over a = 5 .. 7 mm "
                         "(from its compliance: two elastic solves)")  # fmt: skip
+    parser.add_argument("--full-settle", action="store_true",
+                        help="solve every settle round and increment of the load path fully (physics.newton's "
+                        "INEXACT_SETTLE, DOOMED_ABORT and LOOSE_INCREMENT off): the reference for the inexact rounds")  # fmt: skip
     parser.add_argument("--layers", type=int, default=0,
                         help="sent, tpb: a 3D slab this many particles thick instead of plane stress (default 0: 2D)")  # fmt: skip
     args = parser.parse_args()
+    if args.full_settle:
+        from physics import newton
+
+        newton.INEXACT_SETTLE = newton.DOOMED_ABORT = newton.LOOSE_INCREMENT = False
     HORIZON[0] = args.horizon
     LAYERS[0] = args.layers
     print(f"horizon {args.horizon:g} spacings ({args.horizon * args.pitch:.3g} mm for bar, sent, tpb; horizon / a "
