@@ -217,6 +217,9 @@ def read_refine_job(job: Job, part=None, grid=None, quiet: bool = True) -> Refin
         volume_fraction=vf if vf is not None else 0.3,
         steps=steps,
         noise_seed=k.whole("noise_seed", 0),
+        # The reference, the final design's solve and the stress report in the job's law (the development's
+        # remodelling solves are PMB's); a law without a static elastic path here falls back to PMB.
+        model="lps" if job.physics.model == "lps" else "pmb",
     )
     if goal == "stiffness" and problem.volume_fraction * coarse.domain.sum() < coarse.keep_in.sum():
         raise k.fail("volume_fraction", "is less than the keep-in regions hold: raise it or shrink them")
