@@ -386,13 +386,16 @@ class Newton:
         max_steps: int | None = None,
         eta: float | None = None,
         keep_unit: bool = False,
+        last_step: bool = False,
     ) -> dict:
         """Newton iterations from sim.u to relax's criterion (relaxation.score below 1).
 
         ``control`` None: load control at the pattern's factor. A value w: displacement control, the factor is
         an unknown and the load's work-conjugate displacement is held at w (bordered system). Returns relax's
         dict plus "iterations" (Newton) and "factor"; ``failed`` True when the line search cannot reduce the
-        out-of-balance force (no equilibrium nearby)."""
+        out-of-balance force (no equilibrium nearby). A settle round's inexact step: ``eta`` the forcing term
+        (ETA_MAX unless given), ``keep_unit`` the bordered step's K a = q of the last solve as it is,
+        ``last_step`` the state after the last allowed iteration left unevaluated (its caller evaluates it)."""
         sim = self.sim
         pat = self.pattern
         sim.dt = 1.0
@@ -461,6 +464,12 @@ class Newton:
             # residual, far above where it started, while the energy falls).
             g0 = _dot(du, r)
             sim.u += du
+            if last_step and control is not None and it >= max_iterations:
+                # A settle round's one step: its caller evaluates the new state itself (breaking bonds), so the
+                # residual here would be thrown away.
+                info = {"steps": self.evaluations - start_evals, "iterations": it, "factor": pat.factor,
+                        "failed": True, "score": best}  # fmt: skip
+                return {**relaxation.result(info["steps"], residual, False, score=best), **info}
             r1 = self.residual()
             g1 = _dot(du, r1)
             if control is None and g0 > 0 and g1 < -0.5 * g0:
@@ -625,7 +634,7 @@ def trace(
 
         def step() -> None:
             solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale, callback=callback,
-                         control=control, max_iterations=1, eta=SETTLE_ETA, keep_unit=True)  # fmt: skip
+                         control=control, max_iterations=1, eta=SETTLE_ETA, keep_unit=True, last_step=True)  # fmt: skip
             if not np.isfinite(sim.u).all():
                 raise relaxation.diverged(solver.evaluations)
 
