@@ -48,7 +48,15 @@ from numba import njit, prange
 from physics.bonds import intact_bond_mask
 from physics.errors import PhysicsError
 from physics.laws import lps_kernels as kern
-from physics.laws.base import ForceLaw, between_groups, chunk_groups, frame_inputs, register_law
+from physics.laws.base import (
+    GROUP_PARTICLES,
+    ForceLaw,
+    between_groups,
+    chunk_groups,
+    frame_inputs,
+    register_law,
+)
+from physics.laws.pmb_kernels import PairPlan, zero_rows
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
 CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor
@@ -132,6 +140,9 @@ class LPS(ForceLaw):
         "coef",
     )  # fmt: skip
     interaction_range: ClassVar[int] = 2  # the dilatation couples neighbours of neighbours
+    # Forces over each bond once (pmb_kernels.PairPlan); False: each particle's whole stencil (every bond twice),
+    # the kernels' reference in tests and benchmarks/bench_kernels.py.
+    pairs: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         e, nu = self.youngs_modulus, self.poisson_ratio
@@ -270,6 +281,7 @@ class LPS(ForceLaw):
         # neighbour row (cache reuse).
         self.grid_cells = cells = lat.frame.grid_cells
         self.order = np.argsort(lat.frame.flat_offset, kind="stable")
+        self._plan = PairPlan(lat, lat.frame, self.order)
         # Per-cell table read for both ends of a bond (lps_kernels), field-major so runs read it contiguously.
         self.fields = np.zeros((kern.NFIELDS, ncells), dtype=real)
         self.bmat = self.fields[kern.BM : kern.BM + 6]  # (6, ncells) view
@@ -466,13 +478,33 @@ class LPS(ForceLaw):
             if changed == 0:
                 break
             self._refresh_changed(state.bits)
-        for chunks in groups:
-            kern.lps_forces(
-                runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
-                frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
-                self._volume, state.force, state.newly_broken,
+        if not self.pairs:
+            for chunks in groups:
+                kern.lps_forces(
+                    runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
+                    frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
+                    self._volume, state.force, state.newly_broken,
+                )  # fmt: skip
+                between_groups(state, groups)
+            return
+        plan = self._plan
+        grids = self.__dict__.setdefault("_pair_grids", {})
+        grid = grids.get(ux.dtype)
+        if grid is None:
+            grid = grids[ux.dtype] = np.empty((4, plan.ncells), dtype=ux.dtype)
+        zero_rows(grid)
+        calls = plan.calls(GROUP_PARTICLES if len(groups) > 1 else 0)
+        for slabs in calls:
+            kern.lps_pair_forces(
+                runs, slabs, ux, uy, uz, self.fields, self._scrit, bits, frame.flat_offset, plan.half, *args,
+                self.inv_len, self.pq, self.phi, self.wd, self.xd, grid,
             )  # fmt: skip
-            between_groups(state, groups)
+            if len(groups) > 1:
+                state.between()
+        kern.lps_pair_finish(
+            grid, self._scrit, frame.grid_cells, state.bits, frame.flat_offset, ux, uy, uz, *args,
+            self.inv_len, self._volume, state.force, state.newly_broken,
+        )  # fmt: skip
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):

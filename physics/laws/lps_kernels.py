@@ -393,3 +393,238 @@ def lps_forces(
                         i, p0 + k, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit
                     )
                 newly_broken[i] = broken
+
+
+# ---- pass 2 over each bond once (pmb_kernels.PairPlan) --------------------------------------------------------
+
+SCRATCH_PAIR = 26  # as SCRATCH_FORCE, the run's live lanes (1, or 0 past its end), one bond's fx, fy, fz, over
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _pair_force_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    count: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    fields: np.ndarray,
+    scrit: np.ndarray | None,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wd: np.ndarray,
+    xd: np.ndarray,
+    acc: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gz: np.ndarray,
+    go: np.ndarray,
+) -> None:
+    """_force_run over the forward half of the stencil: each bond's force is added to its own particle (acc) and
+    subtracted from the far end's cell (gx, gy, gz), its over-limit count added to both (go). The run's own sums
+    go to its cells at the end. Lanes past the run's end (``lanes`` > ``count``) carry no bond: their cells and
+    bond words belong to nobody in this run, and a scatter would write their garbage into real cells.
+
+    The bond loop writes only the scratch vector (the bond's forces to rows of it) and the scatter runs as loops of
+    its own: a loop writing five arrays needs a runtime alias check per (written, read) pair, more than LLVM's
+    limit (8), and stays scalar."""
+    real = ux.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    tiny = real(1e-30)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    s = np.uint64(LANES)
+    a1 = s
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    au = np.uint64(4 * LANES)
+    al = np.uint64(7 * LANES)
+    ab = np.uint64(13 * LANES)
+    at = np.uint64(19 * LANES)
+    asc = np.uint64(20 * LANES)
+    alive = np.uint64(21 * LANES)
+    tx = np.uint64(22 * LANES)  # this bond's fx, fy, fz, over per lane: rows 22-25
+    ty = np.uint64(23 * LANES)
+    tz = np.uint64(24 * LANES)
+    to = np.uint64(25 * LANES)
+    lam0, lam1, lam2 = np.uint64(LAM), np.uint64(LAM + 1), np.uint64(LAM + 2)
+    lam3, lam4, lam5 = np.uint64(LAM + 3), np.uint64(LAM + 4), np.uint64(LAM + 5)
+    bm0, bm1, bm2 = np.uint64(BM), np.uint64(BM + 1), np.uint64(BM + 2)
+    bm3, bm4, bm5 = np.uint64(BM + 3), np.uint64(BM + 4), np.uint64(BM + 5)
+    th = np.uint64(THETA)
+    live = np.uint64(count)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[a2 + k] = zero
+        acc[a3 + k] = zero
+        acc[au + k] = ux[p + k]
+        acc[au + s + k] = uy[p + k]
+        acc[au + 2 * s + k] = uz[p + k]
+        for c in range(6):
+            acc[al + c * s + k] = fields[LAM + c, p + k]
+            acc[ab + c * s + k] = fields[BM + c, p + k]
+        acc[at + k] = fields[THETA, p + k]
+        if scrit is not None:
+            acc[asc + k] = scrit[p + k]
+        acc[alive + k] = one if k < live else zero
+    for t in range(half.shape[0]):
+        b = np.uint64(half[t])
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
+        mask = np.uint32(1) << np.uint32(b & 31)
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        lb = length[b]
+        ilb = inv_len[b]
+        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
+        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
+        wb = wd[b]
+        xdb = xd[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
+        for k in range(n):
+            intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
+            qk = q + k
+            ex = ux[qk] - acc[au + k]
+            ey = uy[qk] - acc[au + s + k]
+            ez = uz[qk] - acc[au + 2 * s + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
+            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+            rl = rr + lb
+            inv = one / max(rr * rl, tiny)
+            e = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * rr * inv
+            lg = (
+                (acc[al + k] + fields[lam0, qk]) * g0
+                + (acc[al + s + k] + fields[lam1, qk]) * g1
+                + (acc[al + 2 * s + k] + fields[lam2, qk]) * g2
+                + (acc[al + 3 * s + k] + fields[lam3, qk]) * g3
+                + (acc[al + 4 * s + k] + fields[lam4, qk]) * g4
+                + (acc[al + 5 * s + k] + fields[lam5, qk]) * g5
+            )
+            beta_i = (
+                acc[ab + k] * h0
+                + acc[ab + s + k] * h1
+                + acc[ab + 2 * s + k] * h2
+                + acc[ab + 3 * s + k] * h3
+                + acc[ab + 4 * s + k] * h4
+                + acc[ab + 5 * s + k] * h5
+            )
+            beta_j = (
+                fields[bm0, qk] * h0
+                + fields[bm1, qk] * h1
+                + fields[bm2, qk] * h2
+                + fields[bm3, qk] * h3
+                + fields[bm4, qk] * h4
+                + fields[bm5, qk] * h5
+            )
+            tb = lg + wb * ((beta_i + beta_j) * e - (beta_i * acc[at + k] + beta_j * fields[th, qk]) * xdb)
+            fac = intact * tb * rl * inv
+            fx = fac * yx
+            fy = fac * yy
+            fz = fac * yz
+            acc[k] += fx
+            acc[a1 + k] += fy
+            acc[a2 + k] += fz
+            acc[tx + k] = fx
+            acc[ty + k] = fy
+            acc[tz + k] = fz
+            if scrit is not None:
+                lim = min(acc[asc + k], scrit[qk])
+                over = intact if e * ilb > lim else zero
+                acc[a3 + k] += over
+                acc[to + k] = over
+        for k in range(n):
+            gx[q + k] -= acc[tx + k]
+            gy[q + k] -= acc[ty + k]
+            gz[q + k] -= acc[tz + k]
+        if scrit is not None:
+            for k in range(n):
+                go[q + k] += acc[to + k]
+    for k in range(live):
+        gx[p + k] += acc[k]
+        gy[p + k] += acc[a1 + k]
+        gz[p + k] += acc[a2 + k]
+        if scrit is not None:
+            go[p + k] += acc[a3 + k]
+
+
+@njit(cache=True, parallel=True)
+def lps_pair_forces(
+    runs: np.ndarray,  # (r, 4) int64 runs of the frame
+    slabs: np.ndarray,  # (m, 2) int64 [first run, end run) of slabs that share no written cell (one colour)
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    fields: np.ndarray,
+    scrit: np.ndarray | None,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,  # (h,) int64 the forward stencil entries in visiting order (PairPlan.half)
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wd: np.ndarray,
+    xd: np.ndarray,
+    grid: np.ndarray,  # (4, ncells) per-cell sums fx, fy, fz (without V), over-limit count; zeroed before
+) -> None:
+    """Pass 2 over each bond once, the slabs of one colour in parallel (lps_forces' arithmetic per bond)."""
+    gx, gy, gz, go = grid[0], grid[1], grid[2], grid[3]
+    for c in prange(slabs.shape[0]):
+        acc = np.empty(SCRATCH_PAIR * LANES, dtype=ux.dtype)
+        for r in range(slabs[c, 0], slabs[c, 1]):
+            _pair_force_run(
+                runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, fields, scrit, bits, off, half, xix,
+                xiy, xiz, length, inv_len, pq, phi, wd, xd, acc, gx, gy, gz, go,
+            )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def lps_pair_finish(
+    grid: np.ndarray,  # (4, ncells) after both colours of lps_pair_forces
+    scrit: np.ndarray | None,
+    grid_cells: np.ndarray,  # (n,) int64 frame cell of each lattice particle
+    state_bits: np.ndarray,
+    off: np.ndarray,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    volume: float,
+    force: np.ndarray,
+    newly_broken: np.ndarray,
+) -> None:
+    """Forces (x V) by lattice particle id; bonds over their limit break (both ends flagged them)."""
+    vol = ux.dtype.type(volume)
+    for i in prange(grid_cells.shape[0]):
+        p = grid_cells[i]
+        force[i, 0] = vol * grid[0, p]
+        force[i, 1] = vol * grid[1, p]
+        force[i, 2] = vol * grid[2, p]
+        broken = 0
+        if scrit is not None and grid[3, p] > 0.0:
+            broken = _break_over_limit(i, p, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
+        newly_broken[i] = broken

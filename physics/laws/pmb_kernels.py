@@ -523,3 +523,53 @@ def to_frame(
             fz[q + h] = uz[p + h]
         for w in range(bits.shape[0]):
             fbits[w, k] = bits[w, i]
+
+
+# ---- each bond once: half stencil, the pair's force added to i and subtracted from j ------------------------
+
+
+class PairPlan:
+    """How the pair kernels visit a RunFrame: each bond once, from the end whose cell comes first.
+
+    ``half``: the stencil entries with a positive flat offset (in the kernels' visiting order), so bond (i, j)
+    is computed by the particle of the lower cell and its force scattered into the other's cell of per-cell
+    accumulators. Two runs processed at once must never write the same cell: the frame's slowest axis is cut into
+    slabs of ``width`` >= the stencil's reach along it, so a slab's writes stay in it and the next one, and the
+    slabs of one colour (even, then odd) run in parallel. ``colours``: per colour an (m, 2) int64 array of each
+    slab's [first run, end run). Every cell receives its contributions in the same order whatever the thread
+    count (slab by slab, runs in order), so results stay deterministic."""
+
+    def __init__(self, lattice, frame, order: np.ndarray) -> None:
+        perm = [c for c in range(3) if c != frame.axis] + [frame.axis]
+        reach = int(np.abs(lattice.stencil[:, perm[0]]).max())
+        self.width = width = max(reach, 1)
+        self.half = np.ascontiguousarray(order[frame.flat_offset[order] > 0])
+        plane = int(frame.shape[1]) * int(frame.shape[2])
+        slab = frame.runs[:, 0] // plane // width  # nondecreasing: runs ascend by cell
+        first = np.flatnonzero(np.diff(slab, prepend=-1) != 0)
+        ranges = np.column_stack([first, np.append(first[1:], len(slab))]).astype(np.int64)
+        colour = slab[first] % 2
+        self.colours = [np.ascontiguousarray(ranges[colour == c]) for c in (0, 1)]
+        self.particles = [frame.runs[r[:, 1] - 1, 1] + frame.runs[r[:, 1] - 1, 2] - frame.runs[r[:, 0], 1]
+                          for r in self.colours]  # fmt: skip
+        self.ncells = int(np.prod(frame.shape))
+
+    def calls(self, split: int) -> list[np.ndarray]:
+        """The slab lists of the kernel calls of one pass: each colour in one call, or (``split`` > 0) in calls
+        of about ``split`` particles (an observed evaluation of a big body: chunk_groups)."""
+        if split <= 0:
+            return [c for c in self.colours if len(c)]
+        out = []
+        for slabs, count in zip(self.colours, self.particles, strict=True):
+            ends = np.cumsum(count)
+            marks = np.searchsorted(ends, np.arange(split, ends[-1], split)) if len(ends) else []
+            cuts = np.unique(np.concatenate([[0], np.minimum(np.asarray(marks, np.int64) + 1, len(slabs)), [len(slabs)]]))
+            out += [np.ascontiguousarray(slabs[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+        return out
+
+
+@njit(cache=True)
+def zero_rows(grid: np.ndarray) -> None:
+    """grid[:] = 0 (serial: a memset, against the kernels' work per bond)."""
+    for r in range(grid.shape[0]):
+        grid[r, :] = 0.0

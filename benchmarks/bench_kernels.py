@@ -1,0 +1,118 @@
+"""One law evaluation (law.compute: what every static solve and failure test is made of), the pair kernels (each
+bond once) against the whole-stencil kernels (each bond twice), in the same process, alternating.
+
+Bodies as fab builds them (fab.model: voxels, law, critical stretch): ``bracket``, the part of
+samples/bracket_job.toml (PLA, LPS, 1.25 mm: 7,008 particles) and ``cantilever``, the issue's LPS Al6061-T6 beam
+80 x 10 x 6 mm at 0.5 mm (38,400 particles); each in float32 and float64. The displacement is a bending field
+with a little noise (every bond stretched, none near its limit). Per repeat each kernel times ``--evals``
+evaluations; printed: the median ms per evaluation of each and the median of the per-repeat ratios, with the load
+average (the machine is shared: ratios in one process are the figure).
+
+    .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fab.job import Fix, Job, Load, PartSpec, PhysicsSpec, TestSpec, VoxelSpec, load_job  # noqa: E402
+from fab.materials import get_material  # noqa: E402
+from fab.model import build_model, make_law  # noqa: E402
+from fab.voxels import VoxelGrid  # noqa: E402
+from physics import Simulation, integrators  # noqa: E402
+
+
+def bracket_grid() -> tuple[VoxelGrid, Job]:
+    from fab.part import load_part
+    from fab.voxels import voxelize
+
+    job = load_job(ROOT / "samples" / "bracket_job.toml")
+    part = load_part(job.part.source, params=job.part.params or None, units=job.part.units)
+    return voxelize(part.mesh, pitch=job.voxels.pitch, count=job.voxels.count), job
+
+
+def cantilever_grid() -> tuple[VoxelGrid, Job]:
+    pitch = 0.5
+    grid = VoxelGrid(np.ones((160, 20, 12), bool), pitch, np.full(3, pitch / 2))
+    job = Job(
+        part=PartSpec(source=Path("<bench>")),
+        voxels=VoxelSpec(pitch=pitch),
+        material=get_material("Al6061-T6"),
+        physics=PhysicsSpec(model="lps"),
+        fix=(Fix("x < 0.5"),),
+        load=(Load(">X", "force", (0.0, 0.0, -100.0)),),
+        test=TestSpec(kind="failure"),
+    )
+    return grid, job
+
+
+def simulation(grid: VoxelGrid, job: Job, precision: str) -> Simulation:
+    model = build_model(grid, job, job.material)
+    law, _ = make_law(job.physics, job.material, model.body.lattice)
+    sim = Simulation(model.body, law, precision=precision)
+    x = sim.x0
+    span = float(np.ptp(x[:, 0])) or 1.0
+    rng = np.random.default_rng(0)
+    # A cantilever's bending shape, 1e-4 strain scale, and noise a tenth of that per spacing.
+    s = (x[:, 0] - x[:, 0].min()) / span
+    sim.u[:, 2] = -1e-4 * span * s * s
+    sim.u += rng.normal(0.0, 1e-5 * sim.body.lattice.spacing, sim.u.shape)
+    integrators.to_grid(sim.u, sim.body.lattice.cells, sim.ux, sim.uy, sim.uz)
+    return sim
+
+
+def time_evals(sim: Simulation, pairs: bool, evals: int) -> float:
+    sim.law.pairs = pairs
+    start = time.perf_counter()
+    for _ in range(evals):
+        sim.law.compute(sim)
+    return (time.perf_counter() - start) / evals
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", default="bracket,cantilever")
+    ap.add_argument("--precisions", default="float32,float64")
+    ap.add_argument("--evals", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    makers = {"bracket": bracket_grid, "cantilever": cantilever_grid}
+    for case in args.cases.split(","):
+        grid, job = makers[case]()
+        for precision in args.precisions.split(","):
+            sim = simulation(grid, job, precision)
+            forces = {}
+            for pairs in (False, True):  # compile, warm, and the two kernels' forces side by side
+                time_evals(sim, pairs, 1)
+                forces[pairs] = sim.force.copy()
+            diff = float(np.abs(forces[True] - forces[False]).max() / np.abs(forces[False]).max())
+            old, new, ratios = [], [], []
+            load0 = os.getloadavg()[0]
+            for _ in range(args.repeats):
+                a = time_evals(sim, False, args.evals)
+                b = time_evals(sim, True, args.evals)
+                old.append(a)
+                new.append(b)
+                ratios.append(a / b)
+            load1 = os.getloadavg()[0]
+            print(
+                f"{case} {precision} {sim.body.count:,} particles: whole stencil {statistics.median(old) * 1e3:.2f} ms, "
+                f"pairs {statistics.median(new) * 1e3:.2f} ms per evaluation, speed-up x{statistics.median(ratios):.2f} "
+                f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)}); max |difference| / max |force| {diff:.1e}; "
+                f"load {load0:.1f}-{load1:.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The pair kernels (each bond once, its force added to one end and subtracted from the other) against the
+whole-stencil kernels (each bond twice): the same forces within float rounding, the same bonds broken, on a random
+body with broken bonds, both laws, both precisions, 2D and 3D."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics import Body, Simulation, integrators
+from physics.laws.lps import LPS
+
+DX, RHO, E = 1e-3, 2700.0, 70e9
+
+
+def random_body(dimension: int, seed: int) -> Body:
+    rng = np.random.default_rng(seed)
+    shape = (13, 9) if dimension == 2 else (11, 7, 6)
+    occ = rng.random(shape) > 0.15
+    if dimension == 2:
+        return Body.from_occupancy(occ, DX, RHO, thickness=DX)
+    return Body.from_occupancy(occ, DX, RHO)
+
+
+def break_pairs(sim: Simulation, fraction: float, rng: np.random.Generator) -> None:
+    """Clear both ends' bits of a random ``fraction`` of the bonds (a broken bond is broken at both ends)."""
+    lat = sim.body.lattice
+    nbr = lat.neighbours()
+    opposite = {tuple(v): b for b, v in enumerate(lat.stencil)}
+    opp = np.array([opposite[tuple(-v)] for v in lat.stencil])
+    i, b = np.nonzero((nbr >= 0) & (rng.random(nbr.shape) < fraction))
+    for ii, bb in zip(i, b, strict=True):
+        for p, e in ((ii, bb), (nbr[ii, bb], opp[bb])):
+            sim.bits[e >> 5, p] &= ~np.uint32(1 << (e & 31))
+
+
+def evaluate(law, dimension: int, precision: str, seed: int, strain: float):
+    rng = np.random.default_rng(seed)
+    body = random_body(dimension, seed)
+    sim = Simulation(body, law, precision=precision)
+    break_pairs(sim, 0.1, rng)
+    sim.u[:] = rng.normal(0.0, strain * DX, sim.u.shape)
+    if dimension == 2:
+        sim.u[:, 2] = 0.0
+    integrators.to_grid(sim.u, body.lattice.cells, sim.ux, sim.uy, sim.uz)
+    return sim
+
+
+@pytest.mark.parametrize("dimension", [2, 3])
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_lps_pairs_equal_the_whole_stencil(dimension, precision):
+    out = {}
+    for pairs in (False, True):
+        law = LPS(E, 0.3, critical_stretch=4e-3)
+        law.pairs = pairs
+        sim = evaluate(law, dimension, precision, 7, 2e-3)
+        bits0 = sim.bits.copy()
+        law.compute(sim)
+        out[pairs] = (sim.force.copy(), sim.newly_broken.copy(), sim.bits.copy(), bits0)
+    (f0, nb0, b0, s0), (f1, nb1, b1, s1) = out[False], out[True]
+    assert np.array_equal(s0, s1)
+    assert nb0.sum() > 0 and (b0 != s0).any()  # some bonds broke in this evaluation
+    assert np.array_equal(nb0, nb1) and np.array_equal(b0, b1)
+    scale = np.abs(f0).max()
+    tol = 2e-5 if precision == "float32" else 1e-12
+    assert np.abs(f1 - f0).max() <= tol * scale
+    assert not np.array_equal(f0, 0 * f0)
