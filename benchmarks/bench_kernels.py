@@ -8,7 +8,7 @@ with a little noise (every bond stretched, none near its limit). Per repeat each
 evaluations; printed: the median ms per evaluation of each and the median of the per-repeat ratios, with the load
 average (the machine is shared: ratios in one process are the figure).
 
-    .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5]
+    .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +86,11 @@ def main() -> None:
     ap.add_argument("--precisions", default="float32,float64")
     ap.add_argument("--evals", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="numba threads (default: numba's, 2 here)")
     args = ap.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    print(f"{numba.get_num_threads()} numba threads", flush=True)
     makers = {"bracket": bracket_grid, "cantilever": cantilever_grid}
     for case in args.cases.split(","):
         grid, job = makers[case]()

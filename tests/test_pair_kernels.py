@@ -4,6 +4,7 @@ body with broken bonds, both laws, both precisions, 2D and 3D."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -65,3 +66,17 @@ def test_lps_pairs_equal_the_whole_stencil(dimension, precision):
     tol = 2e-5 if precision == "float32" else 1e-12
     assert np.abs(f1 - f0).max() <= tol * scale
     assert not np.array_equal(f0, 0 * f0)
+
+
+def test_lps_pairs_do_not_depend_on_the_thread_count():
+    forces = []
+    threads = numba.get_num_threads()
+    try:
+        for count in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(count)
+            sim = evaluate(LPS(E, 0.3, critical_stretch=4e-3), 3, "float32", 3, 2e-3)
+            sim.law.compute(sim)
+            forces.append(sim.force.copy())
+    finally:
+        numba.set_num_threads(threads)
+    assert np.array_equal(forces[0], forces[1])

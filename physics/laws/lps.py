@@ -464,6 +464,9 @@ class LPS(ForceLaw):
         groups = chunk_groups(frame, state)  # one call each (the normal path) unless observed on a big body
         args = (self.xix, self.xiy, self.xiz, self.length)
         ux, uy, uz, bits = frame_inputs(self, state)  # the kernels' copies (RunFrame order)
+        if self.pairs:
+            self._compute_pairs(state, groups, ux, uy, uz, bits)
+            return
         # Pass 1 also counts intact bonds: where a count changed (bonds broke last step, pre-cracks), refresh
         # those particles' A, B, mb and redo the pass. No separate pass over the bond words at every step.
         for _ in range(2):
@@ -478,32 +481,51 @@ class LPS(ForceLaw):
             if changed == 0:
                 break
             self._refresh_changed(state.bits)
-        if not self.pairs:
-            for chunks in groups:
-                kern.lps_forces(
-                    runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
-                    frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
-                    self._volume, state.force, state.newly_broken,
-                )  # fmt: skip
-                between_groups(state, groups)
-            return
+        for chunks in groups:
+            kern.lps_forces(
+                runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
+                frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
+                self._volume, state.force, state.newly_broken,
+            )  # fmt: skip
+            between_groups(state, groups)
+
+    def _compute_pairs(self, state, groups, ux, uy, uz, bits) -> None:
+        """compute() over each bond once (pmb_kernels.PairPlan): both passes sum into per-cell accumulators, the
+        plan's blocks in parallel, and a pass over the particles finishes each."""
+        frame = self.body.lattice.frame
+        runs = frame.runs
         plan = self._plan
-        grids = self.__dict__.setdefault("_pair_grids", {})
-        grid = grids.get(ux.dtype)
-        if grid is None:
-            grid = grids[ux.dtype] = np.empty((4, plan.ncells), dtype=ux.dtype)
-        zero_rows(grid)
-        calls = plan.calls(GROUP_PARTICLES if len(groups) > 1 else 0)
+        args = (self.xix, self.xiy, self.xiz, self.length)
+        grid = plan.grid(self, ux.dtype)
+        split = len(groups) > 1
+        calls = plan.calls(GROUP_PARTICLES if split else 0)
+        for _ in range(2):
+            zero_rows(grid, 2)
+            for slabs in calls:
+                kern.lps_pair_dilatation(
+                    runs, slabs, ux, uy, uz, self.amat, self.fields, bits, frame.flat_offset, plan.half, *args,
+                    self.pq, self.phi, self.wdx, grid,
+                )  # fmt: skip
+                if split:
+                    state.between()
+            changed = kern.lps_pair_dilatation_finish(
+                grid, self.amat, self.fields, self.mb, bits, frame.particle, frame.grid_cells, self._counts,
+                self._changed, self._volume, self.bulk, self.dim,
+            )  # fmt: skip
+            if changed == 0:
+                break
+            self._refresh_changed(state.bits)
+        zero_rows(grid, 4)
         for slabs in calls:
             kern.lps_pair_forces(
                 runs, slabs, ux, uy, uz, self.fields, self._scrit, bits, frame.flat_offset, plan.half, *args,
                 self.inv_len, self.pq, self.phi, self.wd, self.xd, grid,
             )  # fmt: skip
-            if len(groups) > 1:
+            if split:
                 state.between()
         kern.lps_pair_finish(
-            grid, self._scrit, frame.grid_cells, state.bits, frame.flat_offset, ux, uy, uz, *args,
-            self.inv_len, self._volume, state.force, state.newly_broken,
+            grid, self._scrit, frame.grid_cells, state.bits, frame.flat_offset, ux, uy, uz, *args, self.inv_len,
+            self._volume, state.force, state.newly_broken,
         )  # fmt: skip
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------

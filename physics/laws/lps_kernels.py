@@ -395,7 +395,7 @@ def lps_forces(
                 newly_broken[i] = broken
 
 
-# ---- pass 2 over each bond once (pmb_kernels.PairPlan) --------------------------------------------------------
+# ---- pass 2 over each bond once (pmb_kernels.PairPlan: blocks, side buffers) --------------------------------------------------------
 
 SCRATCH_PAIR = 26  # as SCRATCH_FORCE, the run's live lanes (1, or 0 past its end), one bond's fx, fy, fz, over
 
@@ -567,7 +567,7 @@ def _pair_force_run(
 @njit(cache=True, parallel=True)
 def lps_pair_forces(
     runs: np.ndarray,  # (r, 4) int64 runs of the frame
-    slabs: np.ndarray,  # (m, 2) int64 [first run, end run) of slabs that share no written cell (one colour)
+    blocks: np.ndarray,  # (m, 4) int64 blocks of pmb_kernels.PairPlan: first run, last slab's first, end, side
     ux: np.ndarray,
     uy: np.ndarray,
     uz: np.ndarray,
@@ -585,22 +585,22 @@ def lps_pair_forces(
     phi: np.ndarray,
     wd: np.ndarray,
     xd: np.ndarray,
-    grid: np.ndarray,  # (4, ncells) per-cell sums fx, fy, fz (without V), over-limit count; zeroed before
+    grid: np.ndarray,  # (3, 4, ncells) per-cell sums fx, fy, fz (without V), over-limit count; zeroed before
 ) -> None:
-    """Pass 2 over each bond once, the slabs of one colour in parallel (lps_forces' arithmetic per bond)."""
-    gx, gy, gz, go = grid[0], grid[1], grid[2], grid[3]
-    for c in prange(slabs.shape[0]):
+    """Pass 2 over each bond once, the blocks in parallel (lps_forces' arithmetic per bond)."""
+    for c in prange(blocks.shape[0]):
         acc = np.empty(SCRATCH_PAIR * LANES, dtype=ux.dtype)
-        for r in range(slabs[c, 0], slabs[c, 1]):
+        for r in range(blocks[c, 0], blocks[c, 2]):
+            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
             _pair_force_run(
                 runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, fields, scrit, bits, off, half, xix,
-                xiy, xiz, length, inv_len, pq, phi, wd, xd, acc, gx, gy, gz, go,
+                xiy, xiz, length, inv_len, pq, phi, wd, xd, acc, g[0], g[1], g[2], g[3],
             )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
 def lps_pair_finish(
-    grid: np.ndarray,  # (4, ncells) after both colours of lps_pair_forces
+    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_forces
     scrit: np.ndarray | None,
     grid_cells: np.ndarray,  # (n,) int64 frame cell of each lattice particle
     state_bits: np.ndarray,
@@ -621,10 +621,216 @@ def lps_pair_finish(
     vol = ux.dtype.type(volume)
     for i in prange(grid_cells.shape[0]):
         p = grid_cells[i]
-        force[i, 0] = vol * grid[0, p]
-        force[i, 1] = vol * grid[1, p]
-        force[i, 2] = vol * grid[2, p]
+        force[i, 0] = vol * (grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p])
+        force[i, 1] = vol * (grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p])
+        force[i, 2] = vol * (grid[0, 2, p] + grid[1, 2, p] + grid[2, 2, p])
         broken = 0
-        if scrit is not None and grid[3, p] > 0.0:
+        if scrit is not None and grid[0, 3, p] + grid[1, 3, p] + grid[2, 3, p] > 0.0:
             broken = _break_over_limit(i, p, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
         newly_broken[i] = broken
+
+
+# ---- pass 1 over each bond once --------------------------------------------------------------------------------
+
+SCRATCH_DIL_PAIR = 20  # as SCRATCH_DIL, the run's live lanes, one bond's two sums for its far end
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _pair_dilatation_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    count: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    amat: np.ndarray,
+    fields: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wdx: np.ndarray,
+    acc: np.ndarray,
+    gt: np.ndarray,
+    gp: np.ndarray,
+) -> None:
+    """_dilatation_run over the forward half of the stencil: a bond's extension is computed once and each end
+    adds its own g e and beta wd |xi| e (the far end's A and B read from the tables, pq and phi being even in the
+    bond direction); the far end's sums scattered into gt, gp, the run's own added to its cells at the end. As in
+    _pair_force_run, lanes past the run's end carry no bond and the scatter has loops of its own."""
+    real = ux.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    a1 = np.uint64(LANES)
+    au = np.uint64(2 * LANES)
+    aa = np.uint64(5 * LANES)
+    ab = np.uint64(11 * LANES)
+    alive = np.uint64(17 * LANES)
+    tt = np.uint64(18 * LANES)
+    tp = np.uint64(19 * LANES)
+    s = np.uint64(LANES)
+    bm0, bm1, bm2 = np.uint64(BM), np.uint64(BM + 1), np.uint64(BM + 2)
+    bm3, bm4, bm5 = np.uint64(BM + 3), np.uint64(BM + 4), np.uint64(BM + 5)
+    live = np.uint64(count)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[au + k] = ux[p + k]
+        acc[au + s + k] = uy[p + k]
+        acc[au + 2 * s + k] = uz[p + k]
+        for c in range(6):
+            acc[aa + c * s + k] = amat[c, p + k]
+            acc[ab + c * s + k] = fields[BM + c, p + k]
+        acc[alive + k] = one if k < live else zero
+    for t in range(half.shape[0]):
+        b = np.uint64(half[t])
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
+        mask = np.uint32(1) << np.uint32(b & 31)
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
+        lb = length[b]
+        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
+        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
+        wb = wdx[b]
+        for k in range(n):
+            intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
+            qk = q + k
+            ex = ux[qk] - acc[au + k]
+            ey = uy[qk] - acc[au + s + k]
+            ez = uz[qk] - acc[au + 2 * s + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
+            rl = np.sqrt(yx * yx + yy * yy + yz * yz) + lb
+            e = intact * (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) / rl
+            g_i = (
+                acc[aa + k] * g0
+                + acc[aa + s + k] * g1
+                + acc[aa + 2 * s + k] * g2
+                + acc[aa + 3 * s + k] * g3
+                + acc[aa + 4 * s + k] * g4
+                + acc[aa + 5 * s + k] * g5
+            )
+            beta_i = (
+                acc[ab + k] * h0
+                + acc[ab + s + k] * h1
+                + acc[ab + 2 * s + k] * h2
+                + acc[ab + 3 * s + k] * h3
+                + acc[ab + 4 * s + k] * h4
+                + acc[ab + 5 * s + k] * h5
+            )
+            g_j = (
+                amat[0, qk] * g0
+                + amat[1, qk] * g1
+                + amat[2, qk] * g2
+                + amat[3, qk] * g3
+                + amat[4, qk] * g4
+                + amat[5, qk] * g5
+            )
+            beta_j = (
+                fields[bm0, qk] * h0
+                + fields[bm1, qk] * h1
+                + fields[bm2, qk] * h2
+                + fields[bm3, qk] * h3
+                + fields[bm4, qk] * h4
+                + fields[bm5, qk] * h5
+            )
+            acc[k] += g_i * e
+            acc[a1 + k] += beta_i * wb * e
+            acc[tt + k] = g_j * e
+            acc[tp + k] = beta_j * wb * e
+        for k in range(n):
+            gt[q + k] += acc[tt + k]
+            gp[q + k] += acc[tp + k]
+    for k in range(live):
+        gt[p + k] += acc[k]
+        gp[p + k] += acc[a1 + k]
+
+
+@njit(cache=True, parallel=True)
+def lps_pair_dilatation(
+    runs: np.ndarray,
+    blocks: np.ndarray,  # (m, 4) int64 blocks of pmb_kernels.PairPlan
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    amat: np.ndarray,
+    fields: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wdx: np.ndarray,
+    grid: np.ndarray,  # (3, 4, ncells): rows 0, 1 the per-cell sums of g e and beta wd |xi| e; zeroed before
+) -> None:
+    """Pass 1 over each bond once, the blocks in parallel."""
+    for c in prange(blocks.shape[0]):
+        acc = np.empty(SCRATCH_DIL_PAIR * LANES, dtype=ux.dtype)
+        for r in range(blocks[c, 0], blocks[c, 2]):
+            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
+            _pair_dilatation_run(
+                runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, amat, fields, bits, off, half, xix,
+                xiy, xiz, length, pq, phi, wdx, acc, g[0], g[1],
+            )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def lps_pair_dilatation_finish(
+    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_dilatation
+    amat: np.ndarray,
+    fields: np.ndarray,
+    mb: np.ndarray,
+    bits: np.ndarray,  # (W, n) the frame's bond words
+    particle: np.ndarray,
+    grid_cells: np.ndarray,
+    counts: np.ndarray,
+    changed: np.ndarray,
+    volume: float,
+    bulk: float,
+    dim: int,
+) -> int:
+    """theta_i and lam_i A_i from the sums; intact-bond counts as lps_dilatation (returns how many changed)."""
+    words = bits.shape[0]
+    real = fields.dtype.type
+    inv_d = real(1.0 / dim)
+    kb = real(bulk)
+    vol = real(volume)
+    total = 0
+    for f in prange(particle.shape[0]):
+        o = particle[f]
+        p = grid_cells[o]
+        th = vol * (grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p])
+        pm = vol * (grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p])
+        lam = kb * th - inv_d * (pm - th * mb[p] * inv_d)
+        fields[THETA, p] = th
+        for j in range(6):
+            fields[LAM + j, p] = lam * amat[j, p]
+        nbonds = 0
+        for w in range(words):
+            nbonds += _popcount(bits[w, f])
+        if nbonds != counts[o]:
+            counts[o] = nbonds
+            changed[o] = True
+            total += 1
+        else:
+            changed[o] = False
+    return total

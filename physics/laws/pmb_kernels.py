@@ -528,16 +528,22 @@ def to_frame(
 # ---- each bond once: half stencil, the pair's force added to i and subtracted from j ------------------------
 
 
+BLOCKS = 16  # parallel work units of the pair kernels: a fixed number, so results do not depend on the threads
+
+
 class PairPlan:
     """How the pair kernels visit a RunFrame: each bond once, from the end whose cell comes first.
 
-    ``half``: the stencil entries with a positive flat offset (in the kernels' visiting order), so bond (i, j)
-    is computed by the particle of the lower cell and its force scattered into the other's cell of per-cell
-    accumulators. Two runs processed at once must never write the same cell: the frame's slowest axis is cut into
-    slabs of ``width`` >= the stencil's reach along it, so a slab's writes stay in it and the next one, and the
-    slabs of one colour (even, then odd) run in parallel. ``colours``: per colour an (m, 2) int64 array of each
-    slab's [first run, end run). Every cell receives its contributions in the same order whatever the thread
-    count (slab by slab, runs in order), so results stay deterministic."""
+    ``half``: the stencil entries with a positive flat offset (in the kernels' visiting order), so bond (i, j) is
+    computed by the particle of the lower cell and its force scattered into the other's cell of per-cell
+    accumulators. Two runs processed at once must never write the same cell. The frame's slowest axis is cut into
+    slabs ``width`` >= the stencil's reach along it (a slab's writes stay in it and the next one), and the slabs
+    into up to BLOCKS blocks of about equal particle counts, processed in parallel, each slab after slab. Only a
+    block's last slab writes into the next block: it writes into a side buffer of its own (one for even blocks,
+    one for odd), and the finishing pass adds the three buffers. ``blocks``: (m, 4) int64 first run, first run of
+    the last slab, end run, side buffer (1 or 2). Each cell receives its sums in the same order whatever the
+    thread count (the blocks are fixed), so results are deterministic. One parallel region per pass, as the
+    whole-stencil kernels (on the loaded 2-core machine every region waits for both threads to be scheduled)."""
 
     def __init__(self, lattice, frame, order: np.ndarray) -> None:
         perm = [c for c in range(3) if c != frame.axis] + [frame.axis]
@@ -545,31 +551,42 @@ class PairPlan:
         self.width = width = max(reach, 1)
         self.half = np.ascontiguousarray(order[frame.flat_offset[order] > 0])
         plane = int(frame.shape[1]) * int(frame.shape[2])
-        slab = frame.runs[:, 0] // plane // width  # nondecreasing: runs ascend by cell
+        runs = frame.runs
+        slab = runs[:, 0] // plane // width  # nondecreasing: runs ascend by cell
         first = np.flatnonzero(np.diff(slab, prepend=-1) != 0)
-        ranges = np.column_stack([first, np.append(first[1:], len(slab))]).astype(np.int64)
-        colour = slab[first] % 2
-        self.colours = [np.ascontiguousarray(ranges[colour == c]) for c in (0, 1)]
-        self.particles = [frame.runs[r[:, 1] - 1, 1] + frame.runs[r[:, 1] - 1, 2] - frame.runs[r[:, 0], 1]
-                          for r in self.colours]  # fmt: skip
+        end = np.append(first[1:], len(slab))
+        count = runs[end - 1, 1] + runs[end - 1, 2] - runs[first, 1]  # particles per slab
+        nblocks = min(BLOCKS, len(first))
+        total = np.cumsum(count)
+        cuts = np.searchsorted(total, total[-1] * np.arange(1, nblocks) / nblocks, side="left") + 1
+        cuts = np.unique(np.concatenate([[0], np.minimum(cuts, len(first)), [len(first)]]))
+        a, b = cuts[:-1], cuts[1:]
+        self.blocks = np.column_stack([first[a], first[b - 1], end[b - 1], 1 + np.arange(len(a)) % 2])
+        self.blocks = np.ascontiguousarray(self.blocks, dtype=np.int64)
+        self.block_particles = total[b - 1] - np.where(a > 0, total[a - 1], 0)
         self.ncells = int(np.prod(frame.shape))
 
     def calls(self, split: int) -> list[np.ndarray]:
-        """The slab lists of the kernel calls of one pass: each colour in one call, or (``split`` > 0) in calls
-        of about ``split`` particles (an observed evaluation of a big body: chunk_groups)."""
+        """The blocks of each kernel call of one pass: all in one call, or (``split`` > 0) in calls of about
+        ``split`` particles (an observed evaluation of a big body: physics.laws.base.chunk_groups)."""
         if split <= 0:
-            return [c for c in self.colours if len(c)]
-        out = []
-        for slabs, count in zip(self.colours, self.particles, strict=True):
-            ends = np.cumsum(count)
-            marks = np.searchsorted(ends, np.arange(split, ends[-1], split)) if len(ends) else []
-            cuts = np.unique(np.concatenate([[0], np.minimum(np.asarray(marks, np.int64) + 1, len(slabs)), [len(slabs)]]))
-            out += [np.ascontiguousarray(slabs[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
-        return out
+            return [self.blocks]
+        ends = np.cumsum(self.block_particles)
+        marks = np.searchsorted(ends, np.arange(split, ends[-1], split)) + 1
+        cuts = np.unique(np.concatenate([[0], np.minimum(marks, len(ends)), [len(ends)]]))
+        return [np.ascontiguousarray(self.blocks[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+    def grid(self, law, dtype) -> np.ndarray:
+        """The law's (3, 4, ncells) accumulators in ``dtype``: main, side buffers of even and odd blocks."""
+        grids = law.__dict__.setdefault("_pair_grids", {})
+        if dtype not in grids:
+            grids[dtype] = np.empty((3, 4, self.ncells), dtype=dtype)
+        return grids[dtype]
 
 
 @njit(cache=True)
-def zero_rows(grid: np.ndarray) -> None:
-    """grid[:] = 0 (serial: a memset, against the kernels' work per bond)."""
-    for r in range(grid.shape[0]):
-        grid[r, :] = 0.0
+def zero_rows(grid: np.ndarray, rows: int) -> None:
+    """grid[:, :rows] = 0 (serial: a memset, against the kernels' work per bond)."""
+    for a in range(grid.shape[0]):
+        for r in range(rows):
+            grid[a, r, :] = 0.0
