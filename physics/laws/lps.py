@@ -56,7 +56,7 @@ from physics.laws.base import (
     frame_inputs,
     register_law,
 )
-from physics.laws.pmb_kernels import PairPlan, zero_rows
+from physics.laws.pmb_kernels import PairPlan
 
 FLOOR = 0.5  # a damaged particle's m_i and md_i are normalised by at least FLOOR x their initial values
 CAP = 4.0  # the surface-corrected A_i may exceed the plain (d / m_i) I by at most this factor
@@ -500,7 +500,6 @@ class LPS(ForceLaw):
         split = len(groups) > 1
         calls = plan.calls(GROUP_PARTICLES if split else 0)
         for _ in range(2):
-            zero_rows(grid, 2)
             for slabs in calls:
                 kern.lps_pair_dilatation(
                     runs, slabs, ux, uy, uz, self.amat, self.fields, bits, frame.flat_offset, plan.half, *args,
@@ -509,13 +508,12 @@ class LPS(ForceLaw):
                 if split:
                     state.between()
             changed = kern.lps_pair_dilatation_finish(
-                grid, self.amat, self.fields, self.mb, bits, frame.particle, frame.grid_cells, self._counts,
+                grid, self.amat, self.fields, self.mb, bits, frame.particle, plan.cells, self._counts,
                 self._changed, self._volume, self.bulk, self.dim,
             )  # fmt: skip
             if changed == 0:
                 break
             self._refresh_changed(state.bits)
-        zero_rows(grid, 4)
         for slabs in calls:
             kern.lps_pair_forces(
                 runs, slabs, ux, uy, uz, self.fields, self._scrit, bits, frame.flat_offset, plan.half, *args,
@@ -524,9 +522,10 @@ class LPS(ForceLaw):
             if split:
                 state.between()
         kern.lps_pair_finish(
-            grid, self._scrit, frame.grid_cells, state.bits, frame.flat_offset, ux, uy, uz, *args, self.inv_len,
-            self._volume, state.force, state.newly_broken,
+            grid, self._scrit, frame.particle, plan.cells, state.bits, frame.flat_offset, ux, uy, uz, *args,
+            self.inv_len, self._volume, state.force, state.newly_broken,
         )  # fmt: skip
+        plan.done(self, ux.dtype)
 
     # ---- outputs (float64, from the displacements; no time loop) -------------------------------------
     def _states(self, sim):

@@ -600,9 +600,10 @@ def lps_pair_forces(
 
 @njit(cache=True, parallel=True)
 def lps_pair_finish(
-    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_forces
+    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_forces; left zero at the particles' cells
     scrit: np.ndarray | None,
-    grid_cells: np.ndarray,  # (n,) int64 frame cell of each lattice particle
+    particle: np.ndarray,  # (n,) int32 lattice id of each frame particle
+    cells: np.ndarray,  # (n,) int64 frame cell of each frame particle (ascending: the grid read in order)
     state_bits: np.ndarray,
     off: np.ndarray,
     ux: np.ndarray,
@@ -617,15 +618,25 @@ def lps_pair_finish(
     force: np.ndarray,
     newly_broken: np.ndarray,
 ) -> None:
-    """Forces (x V) by lattice particle id; bonds over their limit break (both ends flagged them)."""
+    """Forces (x V) by lattice particle id; bonds over their limit break (both ends flagged them). Each cell's
+    sums are zeroed once read: the next pass needs no memset (empty cells only ever receive zeros)."""
     vol = ux.dtype.type(volume)
-    for i in prange(grid_cells.shape[0]):
-        p = grid_cells[i]
-        force[i, 0] = vol * (grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p])
-        force[i, 1] = vol * (grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p])
-        force[i, 2] = vol * (grid[0, 2, p] + grid[1, 2, p] + grid[2, 2, p])
+    zero = ux.dtype.type(0.0)
+    for f in prange(particle.shape[0]):
+        i = particle[f]
+        p = cells[f]
+        sx = grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p]
+        sy = grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p]
+        sz = grid[0, 2, p] + grid[1, 2, p] + grid[2, 2, p]
+        so = grid[0, 3, p] + grid[1, 3, p] + grid[2, 3, p]
+        for a in range(3):
+            for r in range(4):
+                grid[a, r, p] = zero
+        force[i, 0] = vol * sx
+        force[i, 1] = vol * sy
+        force[i, 2] = vol * sz
         broken = 0
-        if scrit is not None and grid[0, 3, p] + grid[1, 3, p] + grid[2, 3, p] > 0.0:
+        if scrit is not None and so > 0.0:
             broken = _break_over_limit(i, p, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
         newly_broken[i] = broken
 
@@ -795,31 +806,36 @@ def lps_pair_dilatation(
 
 @njit(cache=True, parallel=True)
 def lps_pair_dilatation_finish(
-    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_dilatation
+    grid: np.ndarray,  # (3, 4, ncells) after lps_pair_dilatation; rows 0, 1 left zero at the particles' cells
     amat: np.ndarray,
     fields: np.ndarray,
     mb: np.ndarray,
     bits: np.ndarray,  # (W, n) the frame's bond words
     particle: np.ndarray,
-    grid_cells: np.ndarray,
+    cells: np.ndarray,  # (n,) int64 frame cell of each frame particle
     counts: np.ndarray,
     changed: np.ndarray,
     volume: float,
     bulk: float,
     dim: int,
 ) -> int:
-    """theta_i and lam_i A_i from the sums; intact-bond counts as lps_dilatation (returns how many changed)."""
+    """theta_i and lam_i A_i from the sums (zeroed once read); intact-bond counts as lps_dilatation (returns how
+    many changed)."""
     words = bits.shape[0]
     real = fields.dtype.type
     inv_d = real(1.0 / dim)
     kb = real(bulk)
     vol = real(volume)
+    zero = real(0.0)
     total = 0
     for f in prange(particle.shape[0]):
         o = particle[f]
-        p = grid_cells[o]
+        p = cells[f]
         th = vol * (grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p])
         pm = vol * (grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p])
+        for a in range(3):
+            grid[a, 0, p] = zero
+            grid[a, 1, p] = zero
         lam = kb * th - inv_d * (pm - th * mb[p] * inv_d)
         fields[THETA, p] = th
         for j in range(6):

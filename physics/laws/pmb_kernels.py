@@ -565,6 +565,7 @@ class PairPlan:
         self.blocks = np.ascontiguousarray(self.blocks, dtype=np.int64)
         self.block_particles = total[b - 1] - np.where(a > 0, total[a - 1], 0)
         self.ncells = int(np.prod(frame.shape))
+        self.cells = np.ascontiguousarray(frame.cells)  # frame cell of each frame particle, ascending
 
     def calls(self, split: int) -> list[np.ndarray]:
         """The blocks of each kernel call of one pass: all in one call, or (``split`` > 0) in calls of about
@@ -577,16 +578,18 @@ class PairPlan:
         return [np.ascontiguousarray(self.blocks[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
     def grid(self, law, dtype) -> np.ndarray:
-        """The law's (3, 4, ncells) accumulators in ``dtype``: main, side buffers of even and odd blocks."""
+        """The law's (3, 4, ncells) accumulators in ``dtype`` (main, side buffers of even and odd blocks), zero.
+        The finishing passes zero what they read; an evaluation that did not reach ``done`` (an exception between
+        its kernels) leaves them to be cleared here."""
         grids = law.__dict__.setdefault("_pair_grids", {})
+        dirty = law.__dict__.setdefault("_pair_dirty", set())
         if dtype not in grids:
-            grids[dtype] = np.empty((3, 4, self.ncells), dtype=dtype)
+            grids[dtype] = np.zeros((3, 4, self.ncells), dtype=dtype)
+        elif dtype in dirty:
+            grids[dtype][:] = 0.0
+        dirty.add(dtype)
         return grids[dtype]
 
-
-@njit(cache=True)
-def zero_rows(grid: np.ndarray, rows: int) -> None:
-    """grid[:, :rows] = 0 (serial: a memset, against the kernels' work per bond)."""
-    for a in range(grid.shape[0]):
-        for r in range(rows):
-            grid[a, r, :] = 0.0
+    def done(self, law, dtype) -> None:
+        """The evaluation's finishing pass left ``grid(law, dtype)`` zero."""
+        law.__dict__["_pair_dirty"].discard(dtype)
