@@ -8,12 +8,13 @@ with a little noise (every bond stretched, none near its limit). Per repeat each
 evaluations; printed: the median ms per evaluation of each and the median of the per-repeat ratios, with the load
 average (the machine is shared: ratios in one process are the figure).
 
-    .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1]
+    .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1] [--law pmb]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -86,6 +87,7 @@ def main() -> None:
     ap.add_argument("--precisions", default="float32,float64")
     ap.add_argument("--evals", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--law", default="", help="pmb: the same bodies with the bond-based law (surface-corrected)")
     ap.add_argument("--threads", type=int, default=0, help="numba threads (default: numba's, 2 here)")
     args = ap.parse_args()
     if args.threads:
@@ -94,6 +96,8 @@ def main() -> None:
     makers = {"bracket": bracket_grid, "cantilever": cantilever_grid}
     for case in args.cases.split(","):
         grid, job = makers[case]()
+        if args.law:
+            job = dataclasses.replace(job, physics=dataclasses.replace(job.physics, model=args.law))
         for precision in args.precisions.split(","):
             sim = simulation(grid, job, precision)
             forces = {}
@@ -111,7 +115,7 @@ def main() -> None:
                 ratios.append(a / b)
             load1 = os.getloadavg()[0]
             print(
-                f"{case} {precision} {sim.body.count:,} particles: whole stencil {statistics.median(old) * 1e3:.2f} ms, "
+                f"{case} {type(sim.law).__name__} {precision} {sim.body.count:,} particles: whole stencil {statistics.median(old) * 1e3:.2f} ms, "
                 f"pairs {statistics.median(new) * 1e3:.2f} ms per evaluation, speed-up x{statistics.median(ratios):.2f} "
                 f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)}); max |difference| / max |force| {diff:.1e}; "
                 f"load {load0:.1f}-{load1:.1f}",

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from physics import Body, Simulation, integrators
+from physics import PMB, Body, Simulation, integrators
 from physics.laws.lps import LPS
 
 DX, RHO, E = 1e-3, 2700.0, 70e9
@@ -80,3 +80,30 @@ def test_lps_pairs_do_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(threads)
     assert np.array_equal(forces[0], forces[1])
+
+
+@pytest.mark.parametrize("dimension", [2, 3])
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize("contact, scaled", [(False, False), (True, True)])
+def test_pmb_directional_pairs_equal_the_whole_stencil(dimension, precision, contact, scaled):
+    out = {}
+    count = random_body(dimension, 5).count
+    scale = np.random.default_rng(2).uniform(0.5, 1.5, count) if scaled else None
+    for pairs in (False, True):
+        law = PMB(youngs_modulus=E, critical_stretch=4e-3, contact=contact, stiffness_scale=scale)
+        law.pairs = pairs
+        sim = evaluate(law, dimension, precision, 5, 0.08 if contact else 3e-3)  # contact: pairs 10 % closer
+        bits0 = sim.bits.copy()
+        law.compute(sim)
+        out[pairs] = (sim.force.copy(), sim.newly_broken.copy(), sim.bits.copy(), bits0)
+    (f0, nb0, b0, s0), (f1, nb1, b1, s1) = out[False], out[True]
+    assert np.array_equal(s0, s1)
+    assert nb0.sum() > 0
+    assert np.array_equal(nb0, nb1) and np.array_equal(b0, b1)
+    tol = 2e-5 if precision == "float32" else 1e-12
+    assert np.abs(f1 - f0).max() <= tol * np.abs(f0).max()
+    if contact:  # the contact forces act: the same state without contact gives other forces
+        plain = PMB(youngs_modulus=E, critical_stretch=4e-3, stiffness_scale=scale)
+        sim = evaluate(plain, dimension, precision, 5, 0.08)
+        plain.compute(sim)
+        assert np.abs(sim.force - f0).max() > 1e-3 * np.abs(f0).max()

@@ -33,7 +33,14 @@ import numpy as np
 from physics.bonds import bond_geometry
 from physics.errors import PhysicsError
 from physics.laws import pmb_kernels as kern
-from physics.laws.base import ForceLaw, between_groups, chunk_groups, frame_inputs, register_law
+from physics.laws.base import (
+    GROUP_PARTICLES,
+    ForceLaw,
+    between_groups,
+    chunk_groups,
+    frame_inputs,
+    register_law,
+)
 
 
 @register_law
@@ -50,6 +57,9 @@ class PMB(ForceLaw):
     contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
     stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
     name: ClassVar[str] = "pmb"
+    # The surface-corrected forces over each bond once (pmb_kernels.PairPlan); False: each particle's whole stencil
+    # (every bond twice), the kernels' reference in tests. The uncorrected / LAMMPS kernel has no pair version.
+    pairs: ClassVar[bool] = True
     precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
     tables: ClassVar[tuple[str, ...]] = (
         "xix", "xiy", "xiz", "length", "inv_len", "coef", "contact_d", "vol_grid", "g_axes", "n2", "s_grid",
@@ -136,6 +146,7 @@ class PMB(ForceLaw):
         frame = lat.frame
         self.grid_cells = frame.grid_cells
         self.order = np.argsort(frame.flat_offset, kind="stable")
+        self._plan = kern.PairPlan(body.lattice, frame, self.order)
         self.xix, self.xiy, self.xiz = (xi[:, a].astype(real) for a in range(3))
         self.length = lengths.astype(real)
         self.inv_len = (1.0 / lengths).astype(real)
@@ -320,6 +331,9 @@ class PMB(ForceLaw):
         frame = self.body.lattice.frame
         grids = frame_inputs(self, state)
         groups = chunk_groups(frame, state)
+        if self.pairs:
+            self._pairs_directional(frame, state, grids, len(groups) > 1)
+            return
         for chunks in groups:
             self._forces_directional(frame, chunks, state, grids)
             between_groups(state, groups)
@@ -359,6 +373,27 @@ class PMB(ForceLaw):
             state.newly_broken,
             self.w_grid,
         )
+
+    def _pairs_directional(self, frame, state, grids, split: bool) -> None:
+        """_forces_directional over each bond once (pmb_kernels.PairPlan), then the finishing pass."""
+        ux, uy, uz, bits = grids
+        plan = self._plan
+        grid = plan.grid(self, ux.dtype)
+        for blocks in plan.calls(GROUP_PARTICLES if split else 0):
+            kern.pmb_pair_directional(
+                frame.runs, blocks, ux, uy, uz, self.vol_grid, self.g_axes[0], self.g_axes[1], self.g_axes[2],
+                self.n2[0], self.n2[1], self.n2[2], self.s_grid, self._uniform_limit(), bits, frame.flat_offset,
+                plan.half, self.xix, self.xiy, self.xiz, self.inv_len, self.length, self.coef,
+                self.body.particle_volume, self.contact_d if self.contact else None, self.contact_k, grid,
+                self.w_grid,
+            )  # fmt: skip
+            if split:
+                state.between()
+        kern.pmb_pair_finish(
+            grid, frame.particle, plan.cells, state.bits, frame.flat_offset, ux, uy, uz, self.xix, self.xiy,
+            self.xiz, self.length, self.inv_len, self.s_grid, state.force, state.newly_broken,
+        )  # fmt: skip
+        plan.done(self, ux.dtype)
 
     def _uniform_limit(self) -> float:
         """The critical stretch every particle shares (kernels then skip per-bond limit loads); -1: per particle.

@@ -593,3 +593,257 @@ class PairPlan:
     def done(self, law, dtype) -> None:
         """The evaluation's finishing pass left ``grid(law, dtype)`` zero."""
         law.__dict__["_pair_dirty"].discard(dtype)
+
+
+SCRATCH_PAIR = 18  # fx, fy, fz, over, -, own u (3), own limit, own g (3), live lanes, own volume, bond's fx, fy, fz, over
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _pair_directional_run(
+    p0: int,
+    i0: int,
+    lanes: int,
+    count: int,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    vol: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gz: np.ndarray,
+    n2x: np.ndarray,
+    n2y: np.ndarray,
+    n2z: np.ndarray,
+    scrit: np.ndarray,
+    slim: np.float32 | None,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    inv_len: np.ndarray,
+    length: np.ndarray,
+    coef: np.ndarray,
+    volume: np.float32,
+    contact_d: np.ndarray | None,
+    kc: np.float32,
+    acc: np.ndarray,
+    wgrid: np.ndarray | None,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sz: np.ndarray,
+    so: np.ndarray,
+) -> None:
+    """_directional_run over the forward half of the stencil (lps_kernels._pair_force_run's scheme): a bond's
+    force added to its own particle and subtracted from the far end's cell (sx, sy, sz), its over-limit count to
+    both (so). The bond force is symmetric (G from both ends' factors, w_i w_j); contact is not where volumes
+    differ (V_j on i, V_i on j), so with contact the far end's factor is computed apart."""
+    real = ux.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    half_ = real(0.5)
+    tiny = real(1e-30)
+    a1 = np.uint64(LANES)
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    n = np.uint64(lanes)
+    p = np.uint64(p0)
+    i = np.uint64(i0)
+    live = np.uint64(count)
+    a5 = np.uint64(5 * LANES)
+    a6 = np.uint64(6 * LANES)
+    a7 = np.uint64(7 * LANES)
+    a8 = np.uint64(8 * LANES)
+    a9 = np.uint64(9 * LANES)
+    a10 = np.uint64(10 * LANES)
+    a11 = np.uint64(11 * LANES)
+    alive = np.uint64(12 * LANES)
+    avol = np.uint64(13 * LANES)
+    tx = np.uint64(14 * LANES)
+    ty = np.uint64(15 * LANES)
+    tz = np.uint64(16 * LANES)
+    to = np.uint64(17 * LANES)
+    for k in range(n):
+        acc[k] = zero
+        acc[a1 + k] = zero
+        acc[a2 + k] = zero
+        acc[a3 + k] = zero
+        acc[a5 + k] = ux[p + k]
+        acc[a6 + k] = uy[p + k]
+        acc[a7 + k] = uz[p + k]
+        if slim is None:
+            acc[a8 + k] = scrit[p + k]
+        acc[a9 + k] = gx[p + k]
+        acc[a10 + k] = gy[p + k]
+        acc[a11 + k] = gz[p + k]
+        acc[alive + k] = one if k < live else zero
+        if contact_d is not None:
+            acc[avol + k] = vol[p + k] if k < live else zero
+    for t in range(half.shape[0]):
+        b = np.uint64(half[t])
+        q = np.uint64(p0 + off[b])
+        w = b >> 5
+        mask = np.uint32(1) << np.uint32(b & 31)
+        xb = xix[b]
+        yb = xiy[b]
+        zb = xiz[b]
+        x2 = xb + xb
+        y2 = yb + yb
+        z2 = zb + zb
+        lb = length[b]
+        ilb = inv_len[b]
+        cv = coef[b] * half_ * volume * ilb
+        nx = n2x[b]
+        ny = n2y[b]
+        nz = n2z[b]
+        slb = zero
+        if slim is not None:
+            slb = slim * lb
+        for k in range(n):
+            cvi = _if_bit(bits[w, i + k], mask, cv) * acc[alive + k]
+            if wgrid is not None:
+                cvi *= wgrid[p + k] * wgrid[q + k]
+            ex = ux[q + k] - acc[a5 + k]
+            ey = uy[q + k] - acc[a6 + k]
+            ez = uz[q + k] - acc[a7 + k]
+            yx = xb + ex
+            yy = yb + ey
+            yz = zb + ez
+            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+            num = ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)
+            rl = rr + lb
+            hx = acc[a9 + k] + gx[q + k]
+            hy = acc[a10 + k] + gy[q + k]
+            hz = acc[a11 + k] + gz[q + k]
+            hyz = hy * hz
+            hxz = hx * hz
+            hxy = hx * hy
+            den = np.sqrt(nx * hyz * hyz + ny * hxz * hxz + nz * hxy * hxy)
+            dr = den * rr
+            inv = one / (dr * rl + tiny)
+            fac = cvi * hx * hyz * num
+            facj = fac
+            if contact_d is not None:
+                touch = kc * min(rr - contact_d[b], zero) * den * rl
+                fac += touch * vol[q + k]
+                facj += touch * (acc[avol + k] if vol[q + k] > zero else zero)  # nothing into empty cells
+            fac *= inv
+            facj *= inv
+            acc[k] += fac * yx
+            acc[a1 + k] += fac * yy
+            acc[a2 + k] += fac * yz
+            acc[tx + k] = facj * yx
+            acc[ty + k] = facj * yy
+            acc[tz + k] = facj * yz
+            ext = num * dr * inv
+            if slim is None:
+                over = ext * ilb > min(acc[a8 + k], scrit[q + k])
+            else:
+                over = ext > slb
+            o = cvi if over else zero
+            acc[a3 + k] += o
+            acc[to + k] = o
+        for k in range(n):
+            sx[q + k] -= acc[tx + k]
+            sy[q + k] -= acc[ty + k]
+            sz[q + k] -= acc[tz + k]
+        for k in range(n):
+            so[q + k] += acc[to + k]
+    for k in range(live):
+        sx[p + k] += acc[k]
+        sy[p + k] += acc[a1 + k]
+        sz[p + k] += acc[a2 + k]
+        so[p + k] += acc[a3 + k]
+
+
+@njit(cache=True, parallel=True)
+def pmb_pair_directional(
+    runs: np.ndarray,
+    blocks: np.ndarray,  # (m, 4) int64 PairPlan.blocks
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    vol: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gz: np.ndarray,
+    n2x: np.ndarray,
+    n2y: np.ndarray,
+    n2z: np.ndarray,
+    scrit: np.ndarray,
+    uniform_limit: float,
+    bits: np.ndarray,
+    off: np.ndarray,
+    half: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    inv_len: np.ndarray,
+    length: np.ndarray,
+    coef: np.ndarray,
+    volume: float,
+    contact_d: np.ndarray | None,
+    contact_k: float,
+    grid: np.ndarray,  # (3, 4, ncells) per-cell sums fx, fy, fz, over-limit count; zero before
+    wgrid: np.ndarray | None = None,
+) -> None:
+    """pmb_forces_directional over each bond once, the plan's blocks in parallel."""
+    kc = ux.dtype.type(contact_k)
+    vp = ux.dtype.type(volume)
+    for c in prange(blocks.shape[0]):
+        acc = np.empty(SCRATCH_PAIR * LANES, dtype=ux.dtype)
+        for r in range(blocks[c, 0], blocks[c, 2]):
+            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
+            if uniform_limit >= 0.0:
+                _pair_directional_run(
+                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z,
+                    scrit, ux.dtype.type(uniform_limit), bits, off, half, xix, xiy, xiz, inv_len, length, coef, vp,
+                    contact_d, kc, acc, wgrid, g[0], g[1], g[2], g[3],
+                )  # fmt: skip
+            else:
+                _pair_directional_run(
+                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, vol, gx, gy, gz, n2x, n2y, n2z,
+                    scrit, None, bits, off, half, xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, acc,
+                    wgrid, g[0], g[1], g[2], g[3],
+                )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def pmb_pair_finish(
+    grid: np.ndarray,  # (3, 4, ncells) after a pair kernel; left zero at the particles' cells
+    particle: np.ndarray,  # (n,) int32 lattice id of each frame particle
+    cells: np.ndarray,  # (n,) int64 frame cell of each frame particle
+    state_bits: np.ndarray,
+    off: np.ndarray,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    scrit: np.ndarray,
+    force: np.ndarray,
+    newly_broken: np.ndarray,
+) -> None:
+    """Forces by lattice particle id from the three buffers (zeroed once read); bonds over their limit break."""
+    zero = ux.dtype.type(0.0)
+    for f in prange(particle.shape[0]):
+        i = particle[f]
+        p = cells[f]
+        fx = grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p]
+        fy = grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p]
+        fz = grid[0, 2, p] + grid[1, 2, p] + grid[2, 2, p]
+        fo = grid[0, 3, p] + grid[1, 3, p] + grid[2, 3, p]
+        for a in range(3):
+            for r in range(4):
+                grid[a, r, p] = zero
+        force[i, 0] = fx
+        force[i, 1] = fy
+        force[i, 2] = fz
+        broken = 0
+        if fo > 0.0:
+            broken = _break_over_limit(i, p, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
+        newly_broken[i] = broken
