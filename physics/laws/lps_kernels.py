@@ -3,7 +3,8 @@
 Same storage and loop order as the PMB kernels (physics/laws/pmb_kernels.py): float32 displacements on the padded
 flat grid, bond ``b`` of the particle in cell ``p`` joins cell ``p + off[b]``, uint32 intact-bond words
 ``bits[w, i]``. Every particle gathers only its own bonds (no scatter), so results do not depend on the thread
-count. Loops run over the runs of occupied cells of the lattice's RunFrame (as there), then stencil entries, then
+count. The pair kernels (end of the file, the law's default) compute each bond once and scatter into per-cell
+accumulators in fixed blocks that share no written cell (pmb_kernels.PairPlan): deterministic too. Loops run over the runs of occupied cells of the lattice's RunFrame (as there), then stencil entries, then
 the particles of the run: for a fixed bond every per-cell array is read at a fixed offset from the run,
 contiguously, and the inner loop vectorizes across particles. As there, the bond bit is tested in 32-bit lanes
 (pmb_kernels._if_bit; numba's 64-bit widening put it on 512-bit registers) and the run kernels compile with

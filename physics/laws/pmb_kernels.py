@@ -1,7 +1,9 @@
 """numba kernels of the bond-based (PMB) force law.
 
 Each particle gathers the forces of its own bonds (no scatter, so no races and a fixed summation order:
-results are deterministic whatever the thread count). Neighbour ``b`` of the particle in padded-grid cell ``p``
+results are deterministic whatever the thread count). The surface-corrected kernel also has a pair version
+(``PairPlan``, end of the file): each bond computed once, its force added to one end and subtracted from the
+other, in fixed blocks that share no written cell (deterministic too). Neighbour ``b`` of the particle in padded-grid cell ``p``
 is cell ``p + off[b]``; displacements live on the padded grid in float32 and the bond vector is
 y = xi_b + (u_j - u_i): the reference offset is exact per stencil entry and the displacement difference is small,
 so float32 keeps the stretch accurate. Bond state is a bitmask over the stencil, uint32 words stored word-major
