@@ -165,10 +165,12 @@ def refine(
 
     timer = timer or StageTimer(quiet=quiet)
     t_start = time.perf_counter()
+    if mode is not None:  # read as the job's own mode: a search builds its finer re-scoring layout
+        if mode not in ("quick", "search"):
+            raise FabError(f"mode must be quick or search, got {mode!r}")
+        job = replace(job, morph={**(job.morph or {}), "mode": mode})
     with timer.stage("design_space", "voxelizing the design space"):
         rj = read_refine_job(job, part=part, grid=grid, quiet=quiet)
-    if mode is not None:
-        rj = replace(rj, mode=mode)
     if seed is not None:
         rj = replace(rj, settings=replace(rj.settings, seed=int(seed)))
     if budget_minutes is not None:

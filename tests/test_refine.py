@@ -228,3 +228,22 @@ cases = [[1], [2]]
         assert a["failure_load_n"] is not None
         assert b["failure_load_n"] == pytest.approx(a["failure_load_n"], rel=1e-6)
         assert b["safety_factor"] == pytest.approx(a["safety_factor"], rel=1e-6)
+
+
+def test_a_search_asked_for_in_the_call_gets_its_finer_rescoring_layout(bar, monkeypatch):
+    """refine(mode="search") on a job whose [morph] mode is quick (bench_refine --cases search, fab run --mode):
+    the finer layout a search re-scores on is built (it raised 'no finer re-scoring pitch' after the search)."""
+    import fab.refine as fr
+
+    seen = {}
+
+    def stop(job, rj, *args, **kw):
+        seen["rj"] = rj
+        return {}
+
+    monkeypatch.setattr(fr, "_refine", stop)
+    fr.refine(load_job(bar / "job.toml"), mode="search", failure=False, exports=False, quiet=True)
+    assert seen["rj"].mode == "search"
+    assert seen["rj"].problem.layouts[1] is not None
+    with pytest.raises(FabError, match="mode must be"):
+        fr.refine(load_job(bar / "job.toml"), mode="fast", quiet=True)
