@@ -109,23 +109,3 @@ def test_pmb_directional_pairs_equal_the_whole_stencil(dimension, precision, con
         plain.compute(sim)
         assert np.abs(sim.force - f0).max() > 1e-3 * np.abs(f0).max()
 
-
-@pytest.mark.parametrize("dimension", [2, 3])
-@pytest.mark.parametrize("precision", ["float32"])
-def test_pmb_lammps_pairs_equal_the_whole_stencil(dimension, precision):
-    """The uncorrected kernel: LAMMPS's variant with contact, per-particle limits and the least stretch."""
-    out = {}
-    for pairs in (False, True):
-        law = PMB(youngs_modulus=E, critical_stretch=4e-3, variant="lammps", alpha=0.25)
-        law.pairs = pairs
-        sim = evaluate(law, dimension, precision, 9, 0.08)
-        bits0 = sim.bits.copy()
-        for _ in range(2):  # the second evaluation uses per-particle limits from the first's least stretch
-            law.compute(sim)
-        out[pairs] = (sim.force.copy(), sim.newly_broken.copy(), sim.bits.copy(), bits0, sim.min_stretch.copy())
-    (f0, nb0, b0, s0, m0), (f1, nb1, b1, s1, m1) = out[False], out[True]
-    assert np.array_equal(s0, s1) and (b0 != s0).any()
-    assert np.array_equal(nb0, nb1) and np.array_equal(b0, b1)
-    tol = 2e-5 if precision == "float32" else 1e-12
-    assert np.abs(f1 - f0).max() <= tol * np.abs(f0).max()
-    assert np.allclose(m0, m1, rtol=tol, atol=tol * np.abs(m0[m0 < 1e38]).max())

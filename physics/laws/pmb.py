@@ -57,8 +57,10 @@ class PMB(ForceLaw):
     contact: bool = False  # short-range repulsion between stencil pairs (on by default in the lammps variant)
     stiffness_scale: np.ndarray | None = None  # (n,) weights w > 0: a bond x w_i w_j (surface correction on)
     name: ClassVar[str] = "pmb"
-    # Forces over each bond once (pmb_kernels.PairPlan); False: each particle's whole stencil (every bond twice),
-    # the kernels' reference in tests and benchmarks/bench_kernels.py.
+    # The surface-corrected forces over each bond once (pmb_kernels.PairPlan); False: each particle's whole stencil
+    # (every bond twice), the kernels' reference in tests. The uncorrected / LAMMPS kernel has no pair version:
+    # tests/test_physics_engine.py cuts bonds at one end only there, which a pair kernel (reading the bond bit of
+    # the lower cell's particle) would apply to both.
     pairs: ClassVar[bool] = True
     precisions: ClassVar[tuple[str, ...]] = ("float32", "float64")
     tables: ClassVar[tuple[str, ...]] = (
@@ -290,12 +292,9 @@ class PMB(ForceLaw):
         per_particle = self.variant == "lammps" and bool(self.alpha)
         grids = frame_inputs(self, state)
         groups = chunk_groups(frame, state)
-        if self.pairs:
-            self._pairs_plain(frame, state, grids, per_particle, len(groups) > 1)
-        else:
-            for chunks in groups:
-                self._forces(frame, chunks, state, grids, per_particle)
-                between_groups(state, groups)
+        for chunks in groups:
+            self._forces(frame, chunks, state, grids, per_particle)
+            between_groups(state, groups)
         if per_particle:
             # LAMMPS: s0_i for the next step from this step's smallest stretch of i's bonds.
             kern.stretch_limits(self.grid_cells, state.min_stretch, self.s00, self.alpha, self.s_grid)
@@ -376,28 +375,6 @@ class PMB(ForceLaw):
             state.newly_broken,
             self.w_grid,
         )
-
-    def _pairs_plain(self, frame, state, grids, per_particle: bool, split: bool) -> None:
-        """_forces over each bond once (pmb_kernels.PairPlan), then the finishing passes."""
-        ux, uy, uz, bits = grids
-        plan = self._plan
-        grid = plan.grid(self, ux.dtype, 5)
-        for blocks in plan.calls(GROUP_PARTICLES if split else 0):
-            kern.pmb_pair_plain(
-                frame.runs, blocks, ux, uy, uz, self.vol_grid, self.s_grid, self._uniform_limit(), bits,
-                frame.flat_offset, plan.half, self.xix, self.xiy, self.xiz, self.inv_len, self.length, self.coef,
-                self.body.particle_volume, self.contact_d if self.contact else None, self.contact_k,
-                True if per_particle else None, grid,
-            )  # fmt: skip
-            if split:
-                state.between()
-        if per_particle:
-            kern.pmb_pair_min_finish(grid, frame.particle, plan.cells, state.min_stretch)
-        kern.pmb_pair_finish(
-            grid, frame.particle, plan.cells, state.bits, frame.flat_offset, ux, uy, uz, self.xix, self.xiy,
-            self.xiz, self.length, self.inv_len, self.s_grid, state.force, state.newly_broken,
-        )  # fmt: skip
-        plan.done(self, ux.dtype)
 
     def _pairs_directional(self, frame, state, grids, split: bool) -> None:
         """_forces_directional over each bond once (pmb_kernels.PairPlan), then the finishing pass."""

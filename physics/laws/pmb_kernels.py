@@ -544,7 +544,9 @@ class PairPlan:
     block's last slab writes into the next block: it writes into a side buffer of its own (one for even blocks,
     one for odd), and the finishing pass adds the three buffers. ``blocks``: (m, 4) int64 first run, first run of
     the last slab, end run, side buffer (1 or 2). Each cell receives its sums in the same order whatever the
-    thread count (the blocks are fixed), so results are deterministic. One parallel region per pass, as the
+    thread count (the blocks are fixed), so results are deterministic. A bond's state is read from the lower
+    cell's particle: both ends' bits must agree (breaking clears both, as do pre-cracks cut across the lattice;
+    a bond cut at one end only acts whole or not at all). One parallel region per pass, as the
     whole-stencil kernels (on the loaded 2-core machine every region waits for both threads to be scheduled)."""
 
     def __init__(self, lattice, frame, order: np.ndarray) -> None:
@@ -579,18 +581,18 @@ class PairPlan:
         cuts = np.unique(np.concatenate([[0], np.minimum(marks, len(ends)), [len(ends)]]))
         return [np.ascontiguousarray(self.blocks[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
-    def grid(self, law, dtype, rows: int = 4) -> np.ndarray:
-        """The law's (3, rows, ncells) accumulators in ``dtype`` (main, side buffers of even and odd blocks): rows
-        0-3 zero, a fifth (the least stretch) 3e38. The finishing passes reset what they read; an evaluation that
-        did not reach ``done`` (an exception between its kernels) leaves them to be reset here."""
+    def grid(self, law, dtype) -> np.ndarray:
+        """The law's (3, 4, ncells) accumulators in ``dtype`` (main, side buffers of even and odd blocks), zero.
+        The finishing passes zero what they read; an evaluation that did not reach ``done`` (an exception between
+        its kernels) leaves them to be cleared here."""
         grids = law.__dict__.setdefault("_pair_grids", {})
         dirty = law.__dict__.setdefault("_pair_dirty", set())
-        grid = grids.get(dtype)
-        if grid is None or grid.shape[1] != rows or dtype in dirty:
-            grid = grids[dtype] = np.zeros((3, rows, self.ncells), dtype=dtype)
-            grid[:, 4:] = 3.0e38
+        if dtype not in grids:
+            grids[dtype] = np.zeros((3, 4, self.ncells), dtype=dtype)
+        elif dtype in dirty:
+            grids[dtype][:] = 0.0
         dirty.add(dtype)
-        return grid
+        return grids[dtype]
 
     def done(self, law, dtype) -> None:
         """The evaluation's finishing pass left ``grid(law, dtype)`` zero."""
@@ -849,204 +851,3 @@ def pmb_pair_finish(
         if fo > 0.0:
             broken = _break_over_limit(i, p, state_bits, off, ux, uy, uz, xix, xiy, xiz, length, inv_len, scrit)
         newly_broken[i] = broken
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _pair_plain_run(
-    p0: int,
-    i0: int,
-    lanes: int,
-    count: int,
-    ux: np.ndarray,
-    uy: np.ndarray,
-    uz: np.ndarray,
-    vol: np.ndarray,
-    scrit: np.ndarray,
-    slim: np.float32 | None,
-    bits: np.ndarray,
-    off: np.ndarray,
-    half: np.ndarray,
-    xix: np.ndarray,
-    xiy: np.ndarray,
-    xiz: np.ndarray,
-    inv_len: np.ndarray,
-    length: np.ndarray,
-    coef: np.ndarray,
-    volume: np.float32,
-    contact_d: np.ndarray | None,
-    kc: np.float32,
-    track_min: bool | None,
-    acc: np.ndarray,
-    sx: np.ndarray,
-    sy: np.ndarray,
-    sz: np.ndarray,
-    so: np.ndarray,
-    sm: np.ndarray,
-) -> None:
-    """_plain_run over the forward half of the stencil, as _pair_directional_run; the minimum stretch (``sm``,
-    LAMMPS's alpha rule) goes to both ends too."""
-    real = ux.dtype.type
-    zero = real(0.0)
-    one = real(1.0)
-    big = real(3.0e38)
-    tiny = real(1e-30)
-    a1 = np.uint64(LANES)
-    a2 = np.uint64(2 * LANES)
-    a3 = np.uint64(3 * LANES)
-    a4 = np.uint64(4 * LANES)
-    a5 = np.uint64(5 * LANES)
-    a6 = np.uint64(6 * LANES)
-    a7 = np.uint64(7 * LANES)
-    a8 = np.uint64(8 * LANES)
-    alive = np.uint64(9 * LANES)
-    avol = np.uint64(10 * LANES)
-    tx = np.uint64(11 * LANES)
-    ty = np.uint64(12 * LANES)
-    tz = np.uint64(13 * LANES)
-    to = np.uint64(14 * LANES)
-    tm = np.uint64(15 * LANES)
-    n = np.uint64(lanes)
-    p = np.uint64(p0)
-    i = np.uint64(i0)
-    live = np.uint64(count)
-    for k in range(n):
-        acc[k] = zero
-        acc[a1 + k] = zero
-        acc[a2 + k] = zero
-        acc[a3 + k] = zero
-        if track_min is not None:
-            acc[a4 + k] = big
-        acc[a5 + k] = ux[p + k]
-        acc[a6 + k] = uy[p + k]
-        acc[a7 + k] = uz[p + k]
-        if slim is None:
-            acc[a8 + k] = scrit[p + k]
-        acc[alive + k] = one if k < live else zero
-        if contact_d is not None:
-            acc[avol + k] = vol[p + k] if k < live else zero
-    for t in range(half.shape[0]):
-        b = np.uint64(half[t])
-        q = np.uint64(p0 + off[b])
-        w = b >> 5
-        mask = np.uint32(1) << np.uint32(b & 31)
-        xb = xix[b]
-        yb = xiy[b]
-        zb = xiz[b]
-        x2 = xb + xb
-        y2 = yb + yb
-        z2 = zb + zb
-        lb = length[b]
-        ilb = inv_len[b]
-        cv = coef[b] * volume * ilb
-        slb = zero
-        if slim is not None:
-            slb = slim * lb
-        for k in range(n):
-            cvi = _if_bit(bits[w, i + k], mask, cv) * acc[alive + k]
-            ex = ux[q + k] - acc[a5 + k]
-            ey = uy[q + k] - acc[a6 + k]
-            ez = uz[q + k] - acc[a7 + k]
-            yx = xb + ex
-            yy = yb + ey
-            yz = zb + ez
-            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            rl = rr + lb
-            inv = one / (rr * rl + tiny)
-            er = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * inv
-            fac = cvi * er
-            facj = fac
-            if contact_d is not None:
-                touch = kc * min(rr - contact_d[b], zero) * rl * inv
-                fac += touch * vol[q + k]
-                facj += touch * (acc[avol + k] if vol[q + k] > zero else zero)  # nothing into empty cells
-            acc[k] += fac * yx
-            acc[a1 + k] += fac * yy
-            acc[a2 + k] += fac * yz
-            acc[tx + k] = facj * yx
-            acc[ty + k] = facj * yy
-            acc[tz + k] = facj * yz
-            ext = er * rr
-            if slim is None:
-                over = ext * ilb > min(acc[a8 + k], scrit[q + k])
-            else:
-                over = ext > slb
-            o = cvi if over else zero
-            acc[a3 + k] += o
-            acc[to + k] = o
-            if track_min is not None:
-                m = ext * ilb if cvi > zero else big
-                acc[a4 + k] = min(acc[a4 + k], m)
-                acc[tm + k] = m
-        for k in range(n):
-            sx[q + k] -= acc[tx + k]
-            sy[q + k] -= acc[ty + k]
-            sz[q + k] -= acc[tz + k]
-        for k in range(n):
-            so[q + k] += acc[to + k]
-        if track_min is not None:
-            for k in range(n):
-                sm[q + k] = min(sm[q + k], acc[tm + k])
-    for k in range(live):
-        sx[p + k] += acc[k]
-        sy[p + k] += acc[a1 + k]
-        sz[p + k] += acc[a2 + k]
-        so[p + k] += acc[a3 + k]
-        if track_min is not None:
-            sm[p + k] = min(sm[p + k], acc[a4 + k])
-
-
-@njit(cache=True, parallel=True)
-def pmb_pair_plain(
-    runs: np.ndarray,
-    blocks: np.ndarray,  # (m, 4) int64 PairPlan.blocks
-    ux: np.ndarray,
-    uy: np.ndarray,
-    uz: np.ndarray,
-    vol: np.ndarray,
-    scrit: np.ndarray,
-    uniform_limit: float,
-    bits: np.ndarray,
-    off: np.ndarray,
-    half: np.ndarray,
-    xix: np.ndarray,
-    xiy: np.ndarray,
-    xiz: np.ndarray,
-    inv_len: np.ndarray,
-    length: np.ndarray,
-    coef: np.ndarray,
-    volume: float,
-    contact_d: np.ndarray | None,
-    contact_k: float,
-    track_min: bool | None,  # None: no least stretch (compiled out)
-    grid: np.ndarray,  # (3, 5, ncells) fx, fy, fz, over-limit count (zero before), least stretch (3e38 before)
-) -> None:
-    """pmb_forces over each bond once, the plan's blocks in parallel."""
-    kc = ux.dtype.type(contact_k)
-    vp = ux.dtype.type(volume)
-    for c in prange(blocks.shape[0]):
-        acc = np.empty(SCRATCH_PAIR * LANES, dtype=ux.dtype)
-        for r in range(blocks[c, 0], blocks[c, 2]):
-            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
-            if uniform_limit >= 0.0:
-                _pair_plain_run(
-                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, vol, scrit,
-                    ux.dtype.type(uniform_limit), bits, off, half, xix, xiy, xiz, inv_len, length, coef, vp,
-                    contact_d, kc, track_min, acc, g[0], g[1], g[2], g[3], g[4],
-                )  # fmt: skip
-            else:
-                _pair_plain_run(
-                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, vol, scrit, None, bits, off, half,
-                    xix, xiy, xiz, inv_len, length, coef, vp, contact_d, kc, track_min, acc,
-                    g[0], g[1], g[2], g[3], g[4],
-                )  # fmt: skip
-
-
-@njit(cache=True, parallel=True)
-def pmb_pair_min_finish(grid: np.ndarray, particle: np.ndarray, cells: np.ndarray, min_stretch: np.ndarray) -> None:
-    """min_stretch by lattice particle id: the least of the three buffers' row 4, reset to 3e38 once read."""
-    big = grid.dtype.type(3.0e38)
-    for f in prange(particle.shape[0]):
-        p = cells[f]
-        min_stretch[particle[f]] = min(grid[0, 4, p], min(grid[1, 4, p], grid[2, 4, p]))
-        for a in range(3):
-            grid[a, 4, p] = big
