@@ -218,7 +218,7 @@ def test_a_part_refinement_search_runs_with_the_live_page(tmp_path: Path, monkey
         seen.update(steering=steering, resizable=executor.resizable, pareto=pareto_keys)
         best = types.SimpleNamespace(genome=np.zeros(3), evaluation=types.SimpleNamespace(ranked_score=1.0))
         return types.SimpleNamespace(generations=1, evaluations=4, seconds=0.1, best=best, rescored=[],
-                                     stopped_by="generations", guards={})  # fmt: skip
+                                     stopped_by="generations", guards={}, history=[{"seconds": 0.1}])  # fmt: skip
 
     monkeypatch.setattr(search, "run_search", fake_search)
     rj = types.SimpleNamespace(output=tmp_path, settings=SearchSettings(generations=1), workers=1)
