@@ -284,9 +284,10 @@ def test_a_part_refinements_failure_tests_stream_to_its_page(tmp_path: Path, mon
         checked.set()
         run.join(120)
     summary = out["summary"]
-    assert [t["converged"] for t in summary["failure_tests_original"] + summary["failure_tests_refined"]] == [
-        False,
-        False,
-    ]
+    # The refined part's test was stopped while held: not converged. The original's 192-particle failure test may
+    # reach its end before the Stop click lands (well under a second of running since the inexact settle rounds);
+    # its frames streamed to the page either way (checked above).
+    assert len(summary["failure_tests_original"]) == 1
+    assert [t["converged"] for t in summary["failure_tests_refined"]] == [False]
     assert len(views) == 2 and servers[0].closed
     assert (tmp_path / "live_refine.png").stat().st_size > 10_000
