@@ -73,13 +73,7 @@ def test_genome_decodes_inside_the_gene_ranges():
         decode(np.zeros(3))
 
 
-@pytest.fixture(scope="module")
-def bar(tmp_path_factory) -> Path:
-    """A 24 x 8 x 8 mm bar held at x = 0, loaded at its far end: two load cases."""
-    folder = tmp_path_factory.mktemp("refine")
-    trimesh.creation.box(extents=(24, 8, 8)).apply_translation((12, 0, 0)).export(folder / "bar.stl")
-    (folder / "job.toml").write_text(
-        """
+BAR_JOB = """
 [part]
 source = "bar.stl"
 [voxels]
@@ -99,11 +93,22 @@ force = [0, 10, 0]
 [morph]
 problem = "part"
 cases = [[1], [2]]
-steps = 6
-min_thickness = 2
-output = "out"
 """
-    )
+
+
+def write_bar(folder: Path, extents: tuple[float, float, float], morph: str = "") -> Path:
+    """A bar of ``extents`` mm from x = 0, held at x = 0 and loaded at its far end (two load cases), with its job
+    (``morph``: [morph] keys added to the two cases); returns the job file."""
+    trimesh.creation.box(extents=extents).apply_translation((extents[0] / 2, 0, 0)).export(folder / "bar.stl")
+    (folder / "job.toml").write_text(BAR_JOB + morph)
+    return folder / "job.toml"
+
+
+@pytest.fixture(scope="module")
+def bar(tmp_path_factory) -> Path:
+    """A 24 x 8 x 8 mm bar held at x = 0, loaded at its far end: two load cases."""
+    folder = tmp_path_factory.mktemp("refine")
+    write_bar(folder, (24, 8, 8), 'steps = 6\nmin_thickness = 2\noutput = "out"\n')
     return folder
 
 
@@ -192,30 +197,7 @@ def test_load_cases_fail_in_processes_of_their_own_as_in_this_one(tmp_path, monk
     import fab.refine as fr
     from fab.voxels import VoxelGrid
 
-    trimesh.creation.box(extents=(8, 3, 3)).apply_translation((4, 0, 0)).export(tmp_path / "bar.stl")
-    text = """
-[part]
-source = "bar.stl"
-[voxels]
-pitch = 1.0
-[material]
-name = "PLA"
-[physics]
-model = "pmb"
-[[fix]]
-region = "x < 1"
-[[load]]
-region = ">X:2"
-force = [0, 0, -20]
-[[load]]
-region = ">X:2"
-force = [0, 10, 0]
-[morph]
-problem = "part"
-cases = [[1], [2]]
-"""
-    (tmp_path / "job.toml").write_text(text)
-    job = load_job(tmp_path / "job.toml")
+    job = load_job(write_bar(tmp_path, (8, 3, 3)))
     lay = read_refine_job(job).problem.layout()
     grid = VoxelGrid(lay.original, lay.pitch, lay.origin)
     here = fr.failure_tests(grid, job, lay.cases, "bar", quiet=True, workers=1)
