@@ -21,19 +21,21 @@ SLOW = 0.04  # seconds added to every evaluation of the law (residuals and tange
 
 
 @pytest.fixture
-def slow_law(monkeypatch):
+def slow_law(monkeypatch) -> list[float]:
+    """Slows the law's evaluations; yields the wall seconds each one took (a tick can only come between two)."""
     apply, residual = newton.Tangent.apply, newton.Newton.residual
+    seconds: list[float] = []
 
-    def slow_apply(self, v):
+    def timed(evaluate, *args):
+        start = time.perf_counter()
         time.sleep(SLOW)
-        return apply(self, v)
+        out = evaluate(*args)
+        seconds.append(time.perf_counter() - start)
+        return out
 
-    def slow_residual(self):
-        time.sleep(SLOW)
-        return residual(self)
-
-    monkeypatch.setattr(newton.Tangent, "apply", slow_apply)
-    monkeypatch.setattr(newton.Newton, "residual", slow_residual)
+    monkeypatch.setattr(newton.Tangent, "apply", lambda self, v: timed(apply, self, v))
+    monkeypatch.setattr(newton.Newton, "residual", lambda self: timed(residual, self))
+    return seconds
 
 
 def _watched(view: SimulationLive) -> tuple[list[float], list[float]]:
@@ -77,7 +79,10 @@ def test_snapshots_come_every_second_between_slow_newton_iterations_and_stop_end
     assert np.diff(callbacks[:3]).max() > 2.0
     during = [t for t in snapshots if callbacks[0] <= t <= callbacks[2]]
     gaps = np.diff(during)
-    assert len(during) > 3 and gaps.max() < 1.1, gaps.round(2)
+    # A snapshot is due each second and taken at the next evaluation's end: on a loaded machine an evaluation (and
+    # the snapshot's own rendering) can take longer than the slowed 0.04 s, so the allowance is the slowest one.
+    allowance = 1.0 + max(slow_law) + 0.1
+    assert len(during) > 3 and gaps.max() < allowance, (gaps.round(2), allowance)
     # Stop inside an iteration ends the solve there, not at the end of the iteration seconds later.
     assert not report.converged and any("stopped from the live view" in n for n in report.notes)
     assert ended - pressed[0] < 1.0
