@@ -499,12 +499,23 @@ def solve(
     res = solver.solve(tolerance, balance, callback=callback, max_steps=max_steps)
     if not res["failed"]:
         return res
+    first = sim.u.copy()
     sim.u[:] = 0.0
     pat.scale(0.0)
     res2 = solve_steps(solver, 1.0, tolerance, balance, callback, first=0.5)
     res2["steps"] += res["steps"]
     pat.scale(1.0)
-    return res2
+    if res2["converged"] or res2["stopped"]:
+        return res2
+    # Neither way converged (e.g. a tolerance below the float type's floor): the load steps may have ended at
+    # a lower load's equilibrium, even u = 0. Keep whichever state is nearer equilibrium at the full load.
+    steps = res2["steps"] + 1
+    score = relaxation.score(sim, relaxation.residual_of(sim, solver.residual()), tolerance, balance)
+    if score > res["score"]:
+        sim.u[:] = first
+        solver.residual()  # the kept state's forces, as a solve leaves them
+        return {**res, "steps": steps + 1}
+    return {**res2, "steps": steps, "score": score}
 
 
 _SOLVERS: dict = {}

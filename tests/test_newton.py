@@ -117,3 +117,17 @@ def test_inexact_settle_rounds_find_the_same_peak_for_fewer_evaluations(monkeypa
     assert inexact.peak_factor == pytest.approx(full.peak_factor, rel=0.03)
     assert inexact.evaluations < 0.8 * full.evaluations
     assert all(p["converged"] for p in inexact.curve[: inexact.peak_index + 1])
+
+
+def test_a_tolerance_it_cannot_reach_leaves_the_best_state_not_the_unloaded_one():
+    """Newton and its load-step fallback both fail at a tolerance below the floor: the state kept is the nearest
+    to equilibrium at the full load (the bent cantilever), not the fallback's last load step (here u = 0)."""
+    law = make_law("pmb", youngs_modulus=70e9)
+    shape, load = (20, 3, 3), (0.0, 0.0, -250.0)
+    sim = _bar(shape, law, load)
+    res = newton.solve(sim, tolerance=1e-9, balance=1e-9)
+    assert not res["converged"]
+    reference = _bar(shape, law, load)
+    assert newton.solve(reference, tolerance=2e-3, balance=5e-3)["converged"]
+    tip = float(sim.u[sim.body.sets["tip"], 2].mean())
+    assert tip == pytest.approx(float(reference.u[reference.body.sets["tip"], 2].mean()), rel=0.01)
