@@ -36,6 +36,14 @@ def cut_bonds(sim, start: tuple[float, float], end: tuple[float, float]) -> int:
     d3 = orient(a, b, np.broadcast_to(p, a.shape))
     d4 = orient(a, b, np.broadcast_to(q, b.shape))
     cross = (d1 * d2 < 0) & (d3 * d4 < 0) & (nb >= 0)
+    # A bond through an end point of the segment (a crack tip between lattice rows lies on the diagonal bonds
+    # through it) crosses by round-off from one end and not from the other; cut only what both ends see cross, so
+    # the two ends of a bond agree (the pair kernels read one end's bit for both: a bond cut at one end was
+    # intact for them and half broken for the whole-stencil kernels).
+    stencil = lat.stencil
+    opposite = np.array([np.flatnonzero((stencil == -k).all(axis=1))[0] for k in stencil])
+    i, b = np.nonzero(cross)
+    cross[i, b] = cross[nb[i, b], opposite[b]]
     rows, cols = np.nonzero(cross)
     for word in range(sim.bits.shape[0]):
         sel = (cols >> 5) == word
