@@ -4,7 +4,7 @@ The part's voxel grid becomes one particle per voxel (2D: the mid-plane section)
 sets, its loads become ``physics`` conditions. Units: the pipeline is in mm, N, N*m; ``physics`` is SI, so lengths
 are converted here (``MM``), once. Bonds break at the smaller of the fracture-energy critical stretch calibrated on
 the body's own lattice (physics/fracture.py: the stretch at which the law's lattice, separated across a plane,
-releases the material's G0) and the tensile strain at the material's tensile strength, sigma_t / E, so an
+releases the material's G0; on fab's 2D stencil, the one at which a crack runs through the lattice at G0) and the tensile strain at the material's tensile strength, sigma_t / E, so an
 un-notched part cannot be stronger than its material.
 """
 
@@ -239,17 +239,22 @@ def critical_stretch(
     The fracture-energy stretch is calibrated on the body's lattice (``horizon_cells`` spacings of
     ``spacing_m`` m) for the law ``model`` actually used: every bond crossing a lattice plane at s0, the
     others unstretched, holds G0 per unit area in the law's own energy (physics/fracture.py), so separating the
-    lattice costs the material's fracture energy. A law that cannot say its interior energy gets the bond-based
-    continuum value, 3D s0 = sqrt(5 G0 / (9 K delta)), 2D plane stress s0 = sqrt(4 pi G0 / (9 E delta))
+    lattice costs the material's fracture energy. Where a crack running through the lattice was measured to need
+    more than that (physics/fracture.py ``CRACK_RUN``: fab's 2D stencil, LPS, 1.5-1.75 x; not 3D, whose default
+    stencil ran notched slabs at 1.02 G0), s0 is lowered by the square root of that ratio, so that a crack runs
+    at G0. A law that cannot say its interior energy gets the bond-based continuum value, 3D s0 = sqrt(5 G0 / (9 K delta)), 2D plane stress s0 = sqrt(4 pi G0 / (9 E delta))
     (Silling & Askari 2005, Ha & Bobaru 2010). The strength limit keeps an un-notched part from outliving its
     material's strength.
     """
+    from physics.fracture import crack_run_factor
+
     e, g0 = material.youngs_modulus, material.fracture_energy
     unit = _separation_energy_per_m(
         model, e, material.poisson_ratio, dimension, round(float(horizon_cells), 9)
     )
     if unit is not None:
-        s_energy = math.sqrt(g0 / (unit * spacing_m))
+        run = crack_run_factor(model, dimension, horizon_cells, material.poisson_ratio, PLANE)
+        s_energy = math.sqrt(g0 / (unit * run * spacing_m))
     elif dimension == 3:
         s_energy = math.sqrt(5.0 * g0 / (9.0 * material.bulk_modulus * horizon_cells * spacing_m))
     else:

@@ -10,7 +10,7 @@ import pytest
 from fab.materials import get_material
 from fab.model import critical_stretch
 from physics import Body
-from physics.fracture import crossing_layers, separation_energy
+from physics.fracture import crack_run_factor, crack_run_ratio, crossing_layers, separation_energy
 from physics.laws.lps import LPS
 from physics.laws.pmb import PMB
 
@@ -107,13 +107,30 @@ def test_fab_critical_stretch_is_the_lattice_one_capped_by_strength():
     glass, al = get_material("Glass"), get_material("Al6061-T6")
     s_glass = critical_stretch(glass, "lps", 2, H, DX)
     law = LPS(glass.youngs_modulus, glass.poisson_ratio)
-    assert separation_energy(law, 2, H, DX, stretch=s_glass) == pytest.approx(glass.fracture_energy, rel=1e-12)
+    # fab's 2D stencil: the plane count's G0 over the crack-run ratio (a crack runs through the lattice at G0).
+    run = crack_run_factor("lps", 2, H, glass.poisson_ratio)
+    assert run > 1.3
+    assert separation_energy(law, 2, H, DX, stretch=s_glass) * run == pytest.approx(glass.fracture_energy, rel=1e-12)
     assert s_glass < glass.tensile_strength / glass.youngs_modulus
     # The energy stretch scales as 1 / sqrt(spacing) at a fixed stencil.
     assert critical_stretch(glass, "lps", 2, H, 4 * DX) == pytest.approx(s_glass / 2, rel=1e-9)
     # Aluminium's energy stretch lies far above its strength: the bar breaks at sigma_t / E.
     assert critical_stretch(al, "lps", 3, H, DX) == al.tensile_strength / al.youngs_modulus
     # PMB counts its own bulk modulus (E / 1.5), not the material's.
+    # 3D (122 bonds: notched slabs ran at 1.02 G0) and laws without a measured row stay on the plane count.
+    assert crack_run_factor("lps", 3, H, glass.poisson_ratio) == crack_run_factor("pmb", 2, H, 0.33) == 1.0
+    s3 = critical_stretch(glass, "lps", 3, H, DX)
+    law3 = LPS(glass.youngs_modulus, glass.poisson_ratio)
+    assert separation_energy(law3, 3, H, DX, stretch=s3) == pytest.approx(glass.fracture_energy, rel=1e-12)
     s_pmb = critical_stretch(glass, "pmb", 3, H, DX)
     pmb = PMB(youngs_modulus=glass.youngs_modulus)
     assert separation_energy(pmb, 3, H, DX, stretch=s_pmb) == pytest.approx(glass.fracture_energy, rel=1e-12)
+
+
+def test_a_crack_runs_through_fabs_2d_lattice_at_the_tabled_ratio():
+    """The crack-run table is what a strip in fixed grip measures (G = the intact section's energy per length,
+    independent of the crack length): a small strip (90 x 24 cells, 8 horizons tall; the table's 150 x 30 strip
+    read 3 % less) from a cut of 30 cells. Would fail with the plane count alone (ratio 1) or a stale row."""
+    nu = 0.22
+    ratio = crack_run_ratio(LPS(72e9, nu), H, length=90, height=24, crack=30, step=1.01)
+    assert ratio == pytest.approx(crack_run_factor("lps", 2, H, nu), rel=0.07)

@@ -321,6 +321,14 @@ class LPS(ForceLaw):
         # What physics/relaxation.py reads today (the ADR mass scales with sum coef V / |xi| times the factor).
         self.coef = np.full(len(lengths), self._stiffness_ref / float((volume / lengths).sum()), dtype=real)
 
+    def set_particle_limits(self, limits: np.ndarray) -> None:
+        """Per-particle critical stretches (n,) after setup, in place of the uniform s0 (a bond breaks past the
+        smaller of its two ends'; 3e38: never): a calibration body whose grips must not break
+        (physics/fracture.py ``crack_run_ratio``)."""
+        values = np.minimum(np.asarray(limits, dtype=np.float64), 3.0e38)
+        self.s_grid[self.grid_cells] = values
+        self.fields[kern.SCRIT][self.grid_cells] = values
+
     def _relink_tables(self) -> None:
         self.bmat = self.fields[kern.BM : kern.BM + 6]  # B lives in the per-cell table
         self._scrit = self.s_grid if math.isfinite(self.s00) else None
