@@ -33,7 +33,7 @@ CORNERS = ((0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1), (1,
 @dataclass(frozen=True)
 class Simp3DResult:
     density: np.ndarray  # (nx, ny, nz) filtered physical densities, 0 outside the domain
-    compliance: float  # N mm, sum over the load cases, grey design (SIMP model) at the last analysis
+    compliance: float  # N mm, the (weighted) sum over the load cases, grey design (SIMP model), last analysis
     history: tuple[float, ...]  # compliance per iteration
     iterations: int
     change: float  # largest design-variable change of the last iteration
@@ -209,12 +209,15 @@ def simp3d(
     move: float = 0.2,
     max_iterations: int = 200,
     tolerance: float = 0.01,
+    weights: Sequence[float] | None = None,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> Simp3DResult:
     """Minimise the summed compliance of the load ``cases`` (each a list of (cells mask, total force N)) over the
     voxel ``domain`` at ``cells`` solid cells (keep-in counted). ``fixed``: held cells. ``rmin`` mm defaults to
     1.5 pitches (top3d's examples). Stops when no design variable moves by more than ``tolerance`` (top3d:
-    0.01) or after ``max_iterations``. ``progress(iteration, compliance, change)``."""
+    0.01) or after ``max_iterations``. ``weights``: the objective is sum_c w_c C_c (default all 1; bench_refine
+    gives 1 / the whole domain's compliance of each case: the mean relative compliance the refinement's
+    stiffness goal minimises). ``progress(iteration, objective, change)``."""
     import time
 
     t0 = time.perf_counter()
@@ -228,6 +231,9 @@ def simp3d(
     if fixed_dofs.size == 0:
         raise ValueError("no support: 'fixed' holds no domain cell")
     forces = np.stack([mesh.load_vector(case) for case in cases])
+    w = np.ones(len(cases)) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (len(cases),) or not (w > 0).all():
+        raise ValueError(f"weights: one positive weight a load case, got {weights!r}")
     solve = make_solver(mesh, ke, fixed_dofs)
     h = mesh.density_filter((rmin if rmin is not None else 1.5 * pitch) / pitch)
     target = float(cells)
@@ -243,8 +249,8 @@ def simp3d(
     while change > tolerance and it < max_iterations:
         it += 1
         u = solve(EMIN + xp**penal * (1.0 - EMIN), forces)
-        ce = sum(np.einsum("ij,jk,ik->i", uc[mesh.edof], ke, uc[mesh.edof]) for uc in u)
-        c = float(sum(f @ uc for f, uc in zip(forces, u, strict=True)))
+        ce = sum(wc * np.einsum("ij,jk,ik->i", uc[mesh.edof], ke, uc[mesh.edof]) for wc, uc in zip(w, u, strict=True))
+        c = float(sum(wc * (f @ uc) for wc, f, uc in zip(w, forces, u, strict=True)))
         history.append(c)
         dc = -penal * xp ** (penal - 1) * (1.0 - EMIN) * ce
         dc[keep] = 0.0  # held solid: the filter's chain rule must not move their neighbours for them

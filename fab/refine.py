@@ -203,7 +203,7 @@ def refine(
 def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer, t_start, *, quiet, failure,
             exports, workers, scheduler, live, server) -> dict[str, Any]:  # fmt: skip
     """refine() from the original's failure tests on (``server``: the run's live page, or None)."""
-    from fab.morph.part import DEFAULT_GENOME
+    from fab.morph.part import default_genome
 
     # The original: failure tests (the safety factor to keep) and the engine's reference solves.
     sf_original = None
@@ -244,7 +244,7 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
         if live is not None:
             _say(quiet, 'live view: a quick refinement runs no search to watch (mode = "search" runs one)'
                  + ("; its failure tests are on the page" if server is not None else ""))  # fmt: skip
-        genome = np.array(DEFAULT_GENOME, dtype=float)
+        genome = np.array(default_genome(problem.goal), dtype=float)
         progress = _StepProgress(quiet, problem.steps)
         with progress:
             dev = problem.develop(genome, progress=progress.update)

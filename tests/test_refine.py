@@ -229,3 +229,21 @@ def test_a_search_asked_for_in_the_call_gets_its_finer_rescoring_layout(bar, mon
     assert seen["rj"].problem.layouts[1] is not None
     with pytest.raises(FabError, match="mode must be"):
         fr.refine(load_job(bar / "job.toml"), mode="fast", quiet=True)
+
+
+def test_the_stiffness_goal_develops_to_its_volume_fraction_and_settles_there(tmp_path):
+    from fab.morph.part import VOLUME_TOLERANCE, default_genome
+
+    job = write_bar(tmp_path, (24, 8, 8), 'goal = "stiffness"\nvolume_fraction = 0.7\nsteps = 10\n'
+                    'min_thickness = 2\noutput = "out"\n')  # fmt: skip
+    problem = read_refine_job(load_job(job), quiet=True).problem
+    lay = problem.layout()
+    dev = problem.develop(np.array(default_genome("stiffness")))
+    target = 0.7 * lay.domain.sum()
+    assert abs(dev.occupancy.sum() - target) <= max(1.0, VOLUME_TOLERANCE * target)  # the rules' cells counted
+    assert dev.step > 1 + np.log(0.7) / np.log(1 - decode(default_genome("stiffness"))["rate"])  # went on there
+    assert np.array_equal(dev.density >= 1.0, dev.occupancy)  # the density field ranks the design first
+    # 0.7 of the bar, placed by the strain energy (1.77 x the whole bar's compliance in each case when written;
+    # the held and loaded ends keep 448 of the 1,536 cells, so the span keeps 58 % of its cells in 2-cell members).
+    ref = problem.reference()
+    assert max(c / d for c, d in zip(dev.compliance, ref.domain_compliance, strict=True)) < 2.2

@@ -65,3 +65,17 @@ def test_cantilever_converges_to_a_lighter_stiff_design_at_the_volume() -> None:
     # The 0/1 design is stiffer per unit volume than the same volume spread evenly (what OC is for).
     solid = sum(S.compliance(design, fixed, c, 1.0, 1.0, 0.3) for c in two)
     assert solid < res.history[0]
+
+
+def test_weights_weigh_the_load_cases() -> None:
+    """bench_refine weighs each case by 1 / the whole domain's compliance (the stiffness goal's objective)."""
+    dom, fixed, pad = _case(8, 3, 3)
+    two = [[(pad, (0.0, 0.0, -1.0))], [(pad, (0.0, 1.0, 0.0))]]
+    plain = S.simp3d(dom, fixed | pad, fixed, two, 0.5 * dom.size, 1.0, max_iterations=1)
+    double = S.simp3d(dom, fixed | pad, fixed, two, 0.5 * dom.size, 1.0, max_iterations=1, weights=(2.0, 2.0))
+    assert double.history[0] == pytest.approx(2.0 * plain.history[0], rel=1e-9)
+    first = S.simp3d(dom, fixed | pad, fixed, two, 0.5 * dom.size, 1.0, max_iterations=1, weights=(1.0, 1e-6))
+    alone = S.simp3d(dom, fixed | pad, fixed, two[:1], 0.5 * dom.size, 1.0, max_iterations=1)
+    assert first.history[0] == pytest.approx(alone.history[0], rel=1e-4)
+    with pytest.raises(ValueError, match="weights"):
+        S.simp3d(dom, fixed | pad, fixed, two, 0.5 * dom.size, 1.0, max_iterations=1, weights=(1.0,))

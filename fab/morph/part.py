@@ -78,6 +78,9 @@ GENES = (
 )
 # Quick mode's genome: tuned on the sample bracket (samples/bracket_refine), a sound start for other parts.
 DEFAULT_GENOME = (0.35, 0.5, 0.6, 0.3, 0.0, 0.5, 0.5, 0.5, 0.4)
+# ... and the stiffness goal's: smaller volume steps, more history, no strength term (the objective is compliance;
+# slack plays no part): tuned against benchmarks/simp3d.py on the sample (bench_refine.py --cases simp).
+STIFFNESS_GENOME = (0.35, 0.2, 0.6, 0.5, 0.0, 0.0, 0.5, 0.5, 0.4)
 RHO_MIN = 1e-3
 RHO_RATE = 0.35  # largest tissue density change a step
 THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerates
@@ -87,6 +90,8 @@ SOLVE_STEPS = 4000
 HEADROOM = 0.5  # least mass: a peak stretch under this share of the accepted one lets a step give up more volume
 HEADROOM_GAIN = 3.0  # ... at most this many times ``rate`` ...
 HEADROOM_SHARE = 0.3  # ... and at most this share of the volume
+SETTLE_STEPS = 12  # stiffness: remodelling steps at the volume fraction once reached (the design's convergence)
+VOLUME_TOLERANCE = 0.01  # stiffness: a design within this share of the goal's cell count is at the volume
 # Per-process caches: reference solves per (problem, fine), the last snapshot's development.
 _REFERENCE: dict[tuple[str, bool], Reference] = {}
 _SNAPSHOT: dict[str, object] = {}
@@ -161,6 +166,9 @@ class Development:
     history: tuple[float, ...] = ()  # volume fraction (of the original) per step
     shape_steps: int = 0  # surface-growth steps kept
     notes: tuple[str, ...] = ()
+    # The design (1) with ties broken by the tissue density that chose it (< 1e-3): a density field for a
+    # post-processing shared with other methods (benchmarks/bench_refine.py's SIMP comparison).
+    density: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -332,6 +340,7 @@ class PartProblem:
         norm = np.maximum(ndimage.gaussian_filter(dom.astype(float), sigma, mode="constant"), 1e-12)
         occ = self.rules_applied(dom.copy(), lay)
         rho = np.where(occ, 1.0, RHO_MIN)
+        rank = rho
         total = float(occ.sum())
         if self.goal == "stiffness":
             floor = max(self.volume_fraction * float(dom.sum()), float(keep.sum()))
@@ -339,6 +348,13 @@ class PartProblem:
             floor = float(keep.sum())
         limit = 1.0 + g["slack"]
         rate = g["rate"]
+        stiff = self.goal == "stiffness"
+        # Stiffness: the objective is the mean over the load cases of the compliance over the whole domain's
+        # (evaluate_design), so its sensitivity, each cell's stimulus, is the cases' SED weighted by 1 / that.
+        weights = [1.0 / max(c, 1e-300) for c in self.reference(fine).domain_compliance] if stiff else []
+        best = None  # stiffness: (objective, design, solutions, rank) of the best design at the volume
+        settled = 0
+        before = None  # the design of the step before
         warm = None
         previous = None
         last_ok: tuple[np.ndarray, list[CaseSolution]] | None = None
@@ -360,6 +376,11 @@ class PartProblem:
             if held:
                 last_ok = (occ, sols)
                 saved = (rho, total, previous)
+                last_rank = rank
+                if stiff and abs(float(occ.sum()) - floor) <= max(1.0, VOLUME_TOLERANCE * floor):
+                    objective = sum(w * s.compliance for w, s in zip(weights, sols, strict=True))
+                    if best is None or objective < best[0]:
+                        best = (objective, occ, sols, rank)
             elif saved is not None and rate > g["rate"] / 4:
                 # Too much at once: back to the last design that held, half the step.
                 rho, total, previous = saved
@@ -368,9 +389,17 @@ class PartProblem:
             else:
                 break
             if total <= floor + 0.5:
-                break
+                # Least mass ends here; the stiffest design goes on remodelling at its volume (SETTLE_STEPS, or
+                # until a step leaves the design as it was), the best of those kept.
+                settled += 1
+                if not stiff or settled > SETTLE_STEPS or (before is not None and np.array_equal(occ, before)):
+                    break
+            before = occ
             stim = np.zeros(dom.shape)
-            for s, a in zip(sols, pmb_allowed, strict=True):
+            for c, (s, a) in enumerate(zip(sols, pmb_allowed, strict=True)):
+                if stiff:
+                    stim = stim + weights[c] * s.sed * (1.0 + g["strength_weight"] * (s.stretch / a) ** 2)
+                    continue
                 mean = float(s.sed[occ].mean()) or 1.0
                 stim = np.maximum(stim, s.sed / mean * (1.0 + g["strength_weight"] * (s.stretch / a) ** 2))
             stim = ndimage.gaussian_filter(stim, sigma, mode="constant") / norm
@@ -385,27 +414,36 @@ class PartProblem:
             rho = _symmetric(rho, lay)
             # Ties (tissue at full density) go by the stimulus, not by cell index.
             rank = rho + 1e-6 * stim / max(float(stim.max()), 1e-300)
-            occ = self.rules_applied(_top(dom, np.where(keep, np.inf, rank), round(total)) | keep, lay)
-            if not _carries(occ, lay):
-                # A low-energy section went whole (near a load the bending energy vanishes): keep the densest
-                # path from each load to the supports, as wide as the thinnest member allowed.
-                occ = self.rules_applied(occ | _spine(rank, lay, self.rules.min_thickness / lay.pitch), lay)
+            occ = self._design(rank, lay, round(total), stiff)
         if last_ok is None:
             notes.append("the whole design space misses the required safety factor")
             last_ok = (occ, self.solve(occ, lay, "pmb", warm))
+            last_rank = rank
+        if best is not None:
+            last_ok, last_rank = best[1:3], best[3]
         occ, sols = last_ok
-        # Surface growth (Mattheck): kept step by step only while the worst case's peak stretch falls.
+
+        def measure(sols) -> float:  # what surface growth must lower: peak stretch, or the stiffness objective
+            if stiff:
+                return sum(w * s.compliance for w, s in zip(weights, sols, strict=True))
+            return max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True))
+
+        # Surface growth (Mattheck): kept step by step only while the worst case's peak stretch (stiffness: the
+        # objective) falls; cells move from the least to the most pulled surface (stiffness: by weighted SED).
         kept = 0
-        worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True))
+        worst = measure(sols)
         share = min(1.0, g["shape_share"] * self.layouts[0].pitch / lay.pitch)
         for _ in range(round(g["shape_steps"])):
-            pull = np.max([s.stretch / a for s, a in zip(sols, pmb_allowed, strict=True)], axis=0)
+            if stiff:
+                pull = sum(w * s.sed for w, s in zip(weights, sols, strict=True))
+            else:
+                pull = np.max([s.stretch / a for s, a in zip(sols, pmb_allowed, strict=True)], axis=0)
             cand = surface_growth(occ, pull, lay, share)
             cand = self.rules_applied(cand, lay)
             if np.array_equal(cand, occ) or not _carries(cand, lay):
                 break
             trial = self.solve(cand, lay, "pmb", [s.u for s in sols])
-            w = max(s.peak_stretch / a for s, a in zip(trial, pmb_allowed, strict=True))
+            w = measure(trial)
             if w >= worst:
                 break
             occ, sols, worst, kept = cand, trial, w, kept + 1
@@ -419,7 +457,26 @@ class PartProblem:
             tuple(history),
             kept,
             tuple(notes),
+            occ + 1e-3 * np.clip(np.where(np.isfinite(last_rank), last_rank, 1.0), 0.0, 1.0),
         )
+
+    def _design(self, rank: np.ndarray, lay: Layout, count: int, exact: bool) -> np.ndarray:
+        """The ``count`` highest-ranked domain cells (keep-in first) through the manufacturing rules; where a low
+        energy section went whole (near a load the bending energy vanishes) and cut a load off, the densest path
+        from each load to the supports, as wide as the thinnest member allowed, is kept. ``exact`` (the
+        stiffness goal, whose volume is the goal): the count asked of the ranking is corrected by what the rules
+        added or took (four times at most), so the design holds ``count`` cells within VOLUME_TOLERANCE."""
+        ranking = np.where(lay.keep_in, np.inf, rank)
+        asked = count
+        for _ in range(5 if exact else 1):
+            occ = self.rules_applied(_top(lay.domain, ranking, asked) | lay.keep_in, lay)
+            if not _carries(occ, lay):
+                occ = self.rules_applied(occ | _spine(rank, lay, self.rules.min_thickness / lay.pitch), lay)
+            miss = int(occ.sum()) - count
+            if abs(miss) <= max(1.0, VOLUME_TOLERANCE * count):
+                break
+            asked = int(np.clip(asked - miss, 1, int(lay.domain.sum())))
+        return occ
 
     def _pmb_original(self, fine: bool) -> tuple[float, ...]:
         if self.model == "pmb":
@@ -529,6 +586,11 @@ def _static(sim, use_newton: bool) -> bool:
         return False
     res = newton.solve(sim, max_steps=SOLVE_STEPS, tolerance=SOLVE_TOLERANCE)
     return res is not None and not res["failed"] and bool(res["converged"] or res["stalled"])
+
+
+def default_genome(goal: str) -> tuple[float, ...]:
+    """Quick mode's genes for a goal ("mass" or "stiffness")."""
+    return STIFFNESS_GENOME if goal == "stiffness" else DEFAULT_GENOME
 
 
 def decode(genome: np.ndarray) -> dict[str, float]:
