@@ -1,6 +1,6 @@
 """Issue 13: the refined part against the original and against a 3D SIMP of the same domain, and its speed.
 
-    .venv/bin/python benchmarks/bench_refine.py [--cases quick,search,dask] [--small] [--pitch MM]
+    .venv/bin/python benchmarks/bench_refine.py [--cases quick,simp,search,dask] [--small] [--pitch MM]
         [--design-space part|bbox|MM] [--generations 10] [--population 8] [--json]
     .venv/bin/python benchmarks/bench_refine.py --cases speed --design-space bbox --pitch 1.5   # 20,800 cells
     .venv/bin/python benchmarks/bench_refine.py --cases speed --baseline   # and the solve before 1fedd16, same run
@@ -20,6 +20,14 @@ cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a q
     (benchmarks/voxel_fe.py, one C3D8I per voxel, the held cells fixed, each load shared by its cells), a model
     neither side was optimised against (target: refined compliance <= 1.10 x SIMP's, summed over the load
     cases), and by the engine's failure test (target: the refined part's failure load >= SIMP's in every case).
+- ``simp``: the target's comparison, stiffest at a volume fraction both ways: the refinement's quick mode with
+  the stiffness goal (``--volume-fraction`` of the design space, default 0.5) against simp3d run to its own
+  convergence (change <= 0.01, ``--simp-iterations`` a cap), both minimising the mean over the load cases of the
+  compliance over the whole domain's (SIMP weighs its cases by its H8 model's whole domain); the same
+  post-processing to the same cell count (its ranking field: SIMP's densities, the refined design with ties by
+  its tissue density); judged by CalculiX C3D8I (the verdict: that objective, the whole domain by CalculiX as
+  the yardstick), SIMP's H8 model, the engine and its failure test (``--skip-failure``: not run, not measured).
+  Wall and CPU seconds of both sides with the load average.
 - ``search``: CMA-ES, ``--generations`` x ``--population`` designs on the process pool with 2 workers (target
   <= 20 min for 10 x 8); ``dask``: the same search on a local dask cluster with 1 and 2 workers (target: 2 workers
   faster in proportion).

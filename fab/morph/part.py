@@ -13,7 +13,9 @@ steps:
 1. the particle engine solves the design under each load case (PMB, small strain, warm-started from the
    previous step; multigrid conjugate gradients, Newton-Krylov where they stop short on a slender design):
    strain energy density (SED) and largest bond stretch per cell;
-2. each cell's stimulus is the largest over the load cases of its SED over that case's mean SED, raised by
+2. each cell's stimulus (least mass) is the largest over the load cases of its SED over that case's mean SED,
+   (stiffness) the sum over the load cases of its SED over the whole domain's compliance in that case (the
+   sensitivity of the objective, the mean relative compliance); either raised by
    ``1 + strength_weight (s / s_allowed) ** 2`` (s its bond stretch, s_allowed the stretch the safety factor
    allows), spread over a Gaussian neighbourhood of ``radius`` pitches (so empty cells next to loaded tissue see
    it and can grow back), blended with the previous step's by ``history`` and given a seeded log-normal noise;
@@ -22,7 +24,10 @@ steps:
    tissue holds this step's volume; the volume shrinks by the share ``rate`` a step from the domain's down to the
    goal's (the volume fraction, or for least mass the keep-in); for least mass, while every load case's peak
    stretch is under half the accepted one (an envelope design space starts far under it), by up to
-   sqrt(accepted / peak) x ``rate`` (at most 3 x, and 0.3 of the volume);
+   sqrt(accepted / peak) x ``rate`` (at most 3 x, and 0.3 of the volume); for the stiffness goal the count
+   asked of the ranking is corrected for what the rules add or take, and remodelling goes on at the volume
+   fraction for up to SETTLE_STEPS steps (until a step changes nothing), the design of the lowest objective kept
+   (its surface growth moves cells by SED, each step kept while the objective falls);
 4. the design is the volume's densest cells (keep-in first), then the manufacturing rules, as part of the
    development: material only in the domain; the symmetry planes; no member thinner than ``min_thickness`` mm
    (a morphological opening by a ball of that diameter); every cell supported within the overhang angle from
