@@ -356,15 +356,31 @@ def prolong_direction(agg, lever, coarse, nv, clamped, cc, z, s, beta):
 @njit(cache=True)
 def add_shifted(nb, slot, q, p, newer, older, previous, x):
     """``BuildSequence._shift_increment`` for beam joints: each voxel v < p gets state q's change (newer - older)
-    of the voxel one step back, ``nb[v, slot]``, where that one is among voxels 0..q-1; the new voxel p moves from
-    the newest one as voxel q did from q - 1 (previous[p-1] + newer[q] - older[q-1])."""
+    of the voxel one step back, ``nb[v, slot]``, where that one is among voxels 0..q-1, else its own (where v is);
+    the new voxel p moves from the newest one as voxel q did from q - 1 (previous[p-1] + newer[q] - older[q-1])."""
     for v in range(p):
         u = nb[v, slot]
-        if 0 <= u <= q - 1:
+        if not (0 <= u <= q - 1):
+            u = v  # none one step back: the smooth far field's own change
+        if u <= q - 1:
             for a in range(6):
                 x[6 * v + a] += newer[6 * u + a] - older[6 * u + a]
     for a in range(6):
         x[6 * p + a] = previous[6 * (p - 1) + a] + newer[6 * q + a] - older[6 * (q - 1) + a]
+
+
+@njit(cache=True)
+def shift_gap(nb, slot, q, p, ijk):
+    """The least lattice distance (largest of the three axes) from voxel p to a voxel v < p whose source one step
+    back (``nb[v, slot]``) is not among voxels 0..q-1 (``add_shifted`` moves it by its own change instead)."""
+    best = 1 << 30
+    for v in range(p):
+        u = nb[v, slot]
+        if not (0 <= u <= q - 1):
+            d = max(abs(ijk[v, 0] - ijk[p, 0]), abs(ijk[v, 1] - ijk[p, 1]), abs(ijk[v, 2] - ijk[p, 2]))
+            if d < best:
+                best = d
+    return best
 
 
 @njit(cache=True)

@@ -333,6 +333,36 @@ def test_shifted_warm_start_saves_iterations(monkeypatch: pytest.MonkeyPatch):
     assert (np.abs(shifted.utilisation - plain.utilisation) <= shifted.bound + plain.bound + 1e-12).all()
 
 
+def test_shifted_warm_start_kernel_matches_the_generic_path():
+    """The beam joints' shifted start (kernels: the source by face slot, its gap) and the generic one (by lattice
+    lookup) give the same starting point on every state of a block with a hole, faces without a source included."""
+    occ = np.ones((5, 4, 3), bool)
+    occ[2, 1:3, 1] = False
+    ijk = plan_assembly(occ, 20.0)["placements"][:, 1:4]
+    part = get_part_type("PLA-20mm-bolted")
+    n = len(ijk)
+    seq = BuildSequence(ijk, np.zeros(n, int), VoxelJoint(**part.law_parameters()), np.full(n, part.mass_kg), 0.02)
+    seq._prepare_blocks()
+    assert seq._beam_only
+    rng = np.random.default_rng(3)
+    seq._history = {q: rng.normal(size=6 * (q + 1)) for q in range(n)}
+    seq._keep = n
+    shifted = 0
+    for p in range(2, n):
+        previous = rng.normal(size=6 * p)
+        starts = []
+        for beam in (True, False):
+            seq._beam_only = beam
+            x = np.zeros(6 * (p + 1))
+            x[: 6 * p] = previous
+            starts.append((seq._shift_increment(p, previous, x), x))
+        seq._beam_only = True
+        assert starts[0][0] == starts[1][0]
+        np.testing.assert_allclose(starts[0][1], starts[1][1], rtol=0, atol=1e-12)
+        shifted += starts[0][0]
+    assert shifted > n // 2
+
+
 def test_gauss_seidel_preconditioner_is_the_symmetric_sweep_and_saves_iterations():
     """The state solver's smoother sweeps (forward fused with the CG update and the restriction, backward in place)
     give (D + U)^-1 D (D + L)^-1 r of the assembled state (a ledge of two part types, voxel 0 clamped: its rows
