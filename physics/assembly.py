@@ -9,9 +9,10 @@ every joint's utilisation U (1 = breaks); ``check`` returns the largest per stat
 Solvers: ``direct`` (a sparse LU of each state's stiffness: exact, cost grows with the state) and ``incremental``
 (the default): conjugate gradients, matrix-free over the active joints (beam joints by their nonzero entries, voxel
 by voxel), warm-started from the previous state's solution plus the change an earlier state made one face step
-behind, shifted (``_shift_increment``), preconditioned by two levels: each voxel's 6 x 6 diagonal block (or, with
-``smoother="gauss-seidel"``, symmetric block Gauss-Seidel sweeps in placement order: 40 % fewer iterations, but
-each about 1.7 x the time here, so more CPU in all), plus the rigid-body motions of aggregates of 4 x 4 x 4 voxels,
+behind, shifted (a voxel with none behind it takes that change at itself; ``_shift_increment``), preconditioned by
+two levels: each voxel's 6 x 6 diagonal block (or, with ``smoother="gauss-seidel"``, symmetric block Gauss-Seidel
+sweeps in placement order: 40 % fewer iterations, but each about 1.7 x the time here, so more CPU in all), plus the
+rigid-body motions of aggregates of 4 x 4 x 4 voxels,
 whose stiffness (summed per pair of aggregates as joints activate) is refactored every 32 states and when the
 iterations show it has gone stale. Every state is first solved to a screening tolerance and comes with a
 bound on how far its exact largest utilisation can be from the screened one (``BuildSequence._bounded``: the
