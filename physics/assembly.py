@@ -38,11 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from scipy.sparse.linalg import splu
 from threadpoolctl import threadpool_limits
 
 from physics import assembly_kernels as kern
 from physics.errors import PhysicsError
-from physics.laws.voxel_joint import VoxelJoint, factorize, nested_dissection
+from physics.laws.voxel_joint import VoxelJoint, factorize
 
 _AXES = np.eye(3, dtype=np.int64)
 _FORKED = None  # (sequence, settings, counter) that BuildSequence.check hands its forked runs
@@ -590,15 +591,18 @@ class BuildSequence:
         active = np.zeros(self._agg_count, dtype=bool)
         active[self._agg[clamped : p + 1]] = True
         index = np.full(self._agg_count, -1, dtype=np.int64)
-        ranked = self._agg_order[active[self._agg_order]]  # the active aggregates in the nested-dissection order
-        index[ranked] = np.arange(len(ranked))
+        index[active] = np.arange(int(active.sum()))
         used = np.flatnonzero(active[self._pair_ab[:, 0]] & active[self._pair_ab[:, 1]])
         ca, cb = index[self._pair_ab[used, 0]], index[self._pair_ab[used, 1]]
         rows = np.broadcast_to((6 * ca[:, None] + np.arange(6))[:, :, None], (len(used), 6, 6)).ravel()
         cols = np.broadcast_to((6 * cb[:, None] + np.arange(6))[:, None, :], (len(used), 6, 6)).ravel()
         size = 6 * int(active.sum())
         E = sp.csc_matrix((self._coarse_blocks[used].ravel(), (rows, cols)), shape=(size, size))
-        self._coarse_solve = factorize(E, None)
+        # SuperLU's minimum degree on E + E^T, symmetric (diagonal pivots): at 10,000 voxels (1,260 coarse DOFs) 30 %
+        # fewer entries in the factor than a nested-dissection order of the aggregates, each solve (one a CG
+        # iteration, a third of its time there) about 30 % faster
+        self._coarse_solve = splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                  options={"SymmetricMode": True}).solve  # fmt: skip
         self._coarse_index = index
         self._coarse_size = size
         self._coarse_state = p
@@ -651,8 +655,6 @@ class BuildSequence:
         self._agg_ijk, self._agg = np.unique(cell, axis=0, return_inverse=True)
         self._agg = np.ascontiguousarray(self._agg.ravel().astype(np.int64))
         self._agg_count = len(self._agg_ijk)
-        # one nested-dissection order of all aggregates: a refresh factors the active ones in it (no reordering)
-        self._agg_order = nested_dissection(self._agg_ijk)
         centre = (self._agg_ijk + 0.5) * self.aggregate - 0.5 + self.ijk.min(axis=0)
         self._lever = np.ascontiguousarray((self.ijk - centre[self._agg]) * self.law.spacing)
         # each joint's element in the rigid-body modes of its two voxels' aggregates: Zd^T K Zd, Zd = diag(Z_i, Z_j)
