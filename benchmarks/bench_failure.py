@@ -140,7 +140,9 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
         )
     seconds = time.perf_counter() - start
     curve = extra.get("curve", [])
+    solver = newton._SOLVERS.get(sim)
     return {"particles": sim.body.count, "seconds": seconds, "failure_n": extra.get("failure_load_n"),
+            "evaluations32": solver.evaluations32 if solver is not None else 0,
             "first_break_n": first_break(curve), "steps": steps, "curve": curve, "notes": notes, "converged": converged}  # fmt: skip
 
 

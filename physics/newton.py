@@ -57,6 +57,8 @@ TICK_SECONDS = 0.1  # Newton.tick: at most this often (wall clock) inside a Newt
 GALERKIN_DOFS = 3000  # a failure test's coarse level, R K P of the tangent, dense: at most this many dofs ...
 GALERKIN_PROBES = 1200  # ... assembled in at most this many tangent products (a settle round takes 300-800)
 GALERKIN_SMOOTH = 1  # Chebyshev steps a side on the finest level above it (more cost products, not iterations)
+FAST_FD_STEP = 3e-3  # the float32 twin's forward differences: coarser (its rounding of u is ~1e-7 of a spacing)
+MIXED_PRECISION = True  # a float64 law's preconditioner products (smoothing, Galerkin probes) in float32: below
 GALERKIN_STALE = 2.0  # rebuilt (cracks have grown) when a linear solve takes this many times its first ones' CG
 # iterations, once the products since the last build are twice the build's
 
@@ -82,14 +84,14 @@ class Tangent:
     """K v about a state (``at``) by a forward difference of the real law, on buffers of its own, every bond of
     that state kept. Also the finest level of the multigrid preconditioner (``smooth`` as multigrid.Level)."""
 
-    def __init__(self, sim, inv_d: np.ndarray | None = None, lmax: float | None = None) -> None:
+    def __init__(self, sim, inv_d: np.ndarray | None = None, lmax: float | None = None, law=None) -> None:
         n = sim.body.count
         ncells = int(np.prod(sim.body.lattice.padded_shape))
         self.body = sim.body
-        self.law = sim.law
+        self.law = sim.law if law is None else law
         self.u = np.zeros((n, 3))
         self.force = np.zeros((n, 3))
-        real = grid_dtype(sim.law)  # the law's float type: float32, or float64 on the float64 path
+        real = grid_dtype(self.law)  # the law's float type: float32, or float64 on the float64 path
         self.ux = np.zeros(ncells, dtype=real)
         self.uy = np.zeros(ncells, dtype=real)
         self.uz = np.zeros(ncells, dtype=real)
@@ -107,6 +109,7 @@ class Tangent:
         self.f0 = np.zeros((n, 3))
         self.products = 0
         self.after: Callable[[], None] | None = None  # called after every product (Newton's tick)
+        self.fast: Tangent | None = None  # the preconditioner's float32 twin of a float64 tangent (``at`` moves it)
 
     def at(self, sim) -> None:
         """Linearise about the simulation's current state (its u, bond bits, and bond forces in sim.internal)."""
@@ -114,6 +117,22 @@ class Tangent:
         self.f0[:] = sim.internal
         self.bits[:] = sim.bits
         self._bits = sim.bits.copy()
+        if self.fast is not None:
+            self.fast.about(sim)
+
+    def about(self, sim) -> None:
+        """Linearise about the simulation's state with this tangent's own law (a twin in another float type):
+        its bond forces there evaluated once (a product's worth), on this tangent's buffers, so that the forward
+        differences compare forces of one float type and one rounding of u."""
+        self.u0[:] = sim.u
+        self.bits[:] = sim.bits
+        self._bits = sim.bits.copy()
+        self.u[:] = sim.u
+        integrators.to_grid(self.u, self.body.lattice.cells, self.ux, self.uy, self.uz)
+        self.law.compute(self)
+        self.bits[:] = self._bits
+        self.f0[:] = self.force
+        self.products += 1
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         top = float(np.abs(v).max())
@@ -202,10 +221,22 @@ class Newton:
         if base is not None:
             fine = base.levels[0]
             self.tangent = Tangent(sim, fine.inv_d, fine.lmax)
-            self.mg = mg.Solver(sim, [self.tangent, *base.levels[1:]], base.transfers)
         else:
             self.tangent = Tangent(sim)
-            self.mg = None
+        # MIXED_PRECISION: a float64 law's tangent products inside the preconditioner (Chebyshev smoothing, the
+        # coarse correction's product, the Galerkin level's probes, lmax) by the law's float32 twin, 5x cheaper a
+        # product at 38,400 LPS particles (benchmarks/bench_kernels.py). Flexible CG takes a preconditioner that
+        # is only roughly K^-1; its own products K p, the residuals, the line search and every convergence and
+        # breaking test stay in float64 (float32's forward differences lose the smooth modes, ~1e-7 of u against
+        # a product's 3e-4 spacings, which is why the whole tangent stays float64).
+        twin = None
+        if MIXED_PRECISION and grid_dtype(sim.law) != np.float32 and "float32" in getattr(sim.law, "precisions", ()):
+            twin = sim.law.twin("float32")
+        if twin is not None:
+            self.tangent.fast = Tangent(sim, self.tangent.inv_d, self.tangent.lmax, law=twin)
+            self.tangent.fast.amplitude = FAST_FD_STEP * sim.body.lattice.spacing
+        self.smoother = self.tangent.fast or self.tangent  # the preconditioner's finest level
+        self.mg = None if base is None else mg.Solver(sim, [self.smoother, *base.levels[1:]], base.transfers)
         # An observer's look inside a long Newton iteration (an evaluation of the law can take a second on a big
         # body, an iteration dozens): tick(where) is called at most every TICK_SECONDS, between evaluations,
         # with where = {"iteration": Newton iterations so far, "krylov": CG iteration of the linear solve (0
@@ -214,8 +245,9 @@ class Newton:
         # sim.u is the current iterate (a line search's trial state inside one). True asks the
         # solve to stop at its current iterate after the callback has seen it (``solve`` returns "stopped");
         # ``trace`` knows no stop: its observer raises instead.
-        self.tangent.after = self._tick
-        self.tangent.between = self.sim.between
+        for t in {self.tangent, self.smoother}:
+            t.after = self._tick
+            t.between = self.sim.between
         self._stop = False
         self._ticked = time.perf_counter()  # the solve's first look: after its first callback, as before the build
 
@@ -231,14 +263,26 @@ class Newton:
         between = None if tick is None else (lambda: self._tick(within=True))
         self.sim.observer = tick  # a solver rebuilt for this simulation (Simulation.set_precision) keeps it
         self.sim.between = between
-        if self.tangent is not None:
-            self.tangent.between = between
+        for t in {self.tangent, getattr(self, "smoother", None)} - {None}:
+            t.between = between
 
     @property
     def evaluations(self) -> int:
         """Evaluations of the law on the body so far: residuals and tangent products (the preconditioner's
-        smoothing included; its coarse levels not)."""
-        return self._residuals + (self.tangent.products if self.tangent is not None else 0)
+        smoothing included, in float32 where MIXED_PRECISION applies: see ``evaluations32``; its coarse levels
+        not)."""
+        return self._residuals + self._products()
+
+    @property
+    def evaluations32(self) -> int:
+        """Of ``evaluations``, those by the float32 twin of a float64 law (MIXED_PRECISION)."""
+        return self.tangent.fast.products if self.tangent is not None and self.tangent.fast is not None else 0
+
+    def _products(self) -> int:
+        t = self.tangent
+        if t is None:
+            return 0
+        return t.products + (t.fast.products if t.fast is not None else 0)
 
     def galerkin(self) -> bool:
         """Replace the preconditioner's coarse levels by one: the Galerkin product R K P of the tangent about the
@@ -262,13 +306,13 @@ class Newton:
         else:
             return False
         transfer = kcycle.transfers[0] if k == 1 else mg.Composite(kcycle.transfers[:k], kcycle.levels[1:k])
-        before = self.tangent.products
+        before = self._products()
         try:
-            level = mg.Galerkin(self.tangent, transfer, coarse, reach)
+            level = mg.Galerkin(self.smoother, transfer, coarse, reach)
         except np.linalg.LinAlgError:  # not positive definite (a cracked-through state): keep what there is
             return False
-        self.mg = mg.Solver(self.sim, [self.tangent, level], [transfer], smooth=GALERKIN_SMOOTH)
-        self._galerkin = {"at": self.tangent.products, "cost": self.tangent.products - before, "first": [],
+        self.mg = mg.Solver(self.sim, [self.smoother, level], [transfer], smooth=GALERKIN_SMOOTH)
+        self._galerkin = {"at": self._products(), "cost": self._products() - before, "first": [],
                           "stale": False}  # fmt: skip
         return True
 
@@ -283,7 +327,7 @@ class Newton:
         if len(g["first"]) < 4:
             g["first"].append(iterations)
             return
-        used = self.tangent.products - g["at"]
+        used = self._products() - g["at"]
         if iterations > GALERKIN_STALE * max(np.mean(g["first"]), 1.0) and used > 2 * g["cost"]:
             g["stale"] = True
 
@@ -319,7 +363,7 @@ class Newton:
     def precondition(self, r: np.ndarray) -> np.ndarray:
         if self.mg is not None:
             return self.mg.precondition(0, r)
-        return self.tangent.smooth(r, CHEB_STEPS, residual=False)[0]
+        return self.smoother.smooth(r, CHEB_STEPS, residual=False)[0]
 
     def krylov(self, b: np.ndarray, eta: float, x0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Flexible PCG on K x = b to |b - K x| <= eta |b| (stops at negative curvature), from ``x0`` when given
@@ -369,8 +413,9 @@ class Newton:
     def prepare(self) -> None:
         """Tangent about the current state (needs sim.internal of that state: call after ``residual``)."""
         self.tangent.at(self.sim)
-        if self.tangent.lmax is None:
-            self.tangent.estimate_lmax()
+        if self.smoother.lmax is None:
+            self.smoother.estimate_lmax()
+            self.tangent.lmax = self.smoother.lmax
         if self._galerkin is not None and self._galerkin["stale"]:
             self._galerkin["stale"] = False
             self.galerkin()  # about this state, with its cracks

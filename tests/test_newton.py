@@ -131,3 +131,58 @@ def test_a_tolerance_it_cannot_reach_leaves_the_best_state_not_the_unloaded_one(
     assert newton.solve(reference, tolerance=2e-3, balance=5e-3)["converged"]
     tip = float(sim.u[sim.body.sets["tip"], 2].mean())
     assert tip == pytest.approx(float(reference.u[reference.body.sets["tip"], 2].mean()), rel=0.01)
+
+def test_float32_twin_of_a_float64_law_keeps_its_own_bond_state():
+    """Law.twin: a float64 LPS law's float32 copy computes the same forces to float32's rounding, with bonds
+    broken after the copy was made too (its per-particle state follows the bits it is handed), and leaves the
+    float64 law as it was."""
+    law = make_law("lps", youngs_modulus=70e9, poisson_ratio=0.33)
+    sim = _bar((10, 4, 3), law, (0.0, 0.0, -50.0))
+    sim.set_precision("float64")
+    rng = np.random.default_rng(1)
+    sim.u[:] = rng.normal(0.0, 1e-3 * DX, sim.u.shape)
+    twin = sim.law.twin("float32")
+    assert sim.law.dtype == np.float64 and twin.dtype == np.float32
+    tangent = newton.Tangent(sim, law=twin)
+
+    def forces(bits):
+        sim.bits[:] = bits
+        relaxation.out_of_balance(sim)
+        sim.bits[:] = bits
+        tangent.about(sim)
+        return sim.internal.copy(), tangent.f0.copy()
+
+    intact = sim.bits.copy()
+    f64, f32 = forces(intact)
+    top = np.abs(f64).max()
+    assert np.abs(f32 - f64).max() <= 1e-5 * top
+    cut = intact.copy()
+    cut[:, : sim.body.count // 3] = 0  # a third of the particles lose every bond
+    f64c, f32c = forces(cut)
+    assert np.abs(f64c - f64).max() > 1e-2 * top  # the cut changed the forces ...
+    assert np.abs(f32c - f64c).max() <= 1e-5 * top  # ... for both laws alike
+    f64b, f32b = forces(intact)  # and back
+    assert np.abs(f64b - f64).max() <= 1e-12 * top and np.abs(f32b - f64).max() <= 1e-5 * top
+
+
+def test_mixed_precision_preconditioner_keeps_the_peak(monkeypatch):
+    """MIXED_PRECISION: a float64 failure test's preconditioner products by the law's float32 twin; the residuals,
+    CG's own products and every test stay float64: the same peak (within the path's own spread), every point up
+    to it converged, and most products in float32."""
+    s0 = 2e-3
+
+    def traced():
+        law = make_law("lps", youngs_modulus=70e9, poisson_ratio=0.33, critical_stretch=s0)
+        sim = _bar((12, 3, 3), law, (0.0, 0.0, -8.0))
+        sim.set_precision("float64")
+        assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+        path = newton.trace(sim, tolerance=2e-3, balance=5e-3)
+        return path, newton.newton_for(sim)
+
+    mixed, solver = traced()
+    monkeypatch.setattr(newton, "MIXED_PRECISION", False)
+    plain, plain_solver = traced()
+    assert plain_solver.evaluations32 == 0 and solver.evaluations32 > 0.5 * solver.evaluations
+    assert mixed.failed and mixed.converged and plain.failed
+    assert mixed.peak_factor == pytest.approx(plain.peak_factor, rel=0.03)
+    assert all(p["converged"] for p in mixed.curve[: mixed.peak_index + 1])

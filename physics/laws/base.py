@@ -114,6 +114,27 @@ class ForceLaw:
     def _relink_tables(self) -> None:
         """After ``to_precision``: restore what referred to the old tables (views, aliases)."""
 
+    def twin(self, precision: str):
+        """A copy of this set-up law computing in ``precision``, the same model: its kernel tables (``tables``)
+        and every other array it holds (per-particle state that follows the bond bits, e.g. LPS's intact-bond
+        counts) of its own, so that each copy refreshes that state from the bits it is handed; the rest (the
+        lattice, pair plan, buffers kept per float type) shared. E.g. a float32 twin of a float64 law for the
+        cheap products of a preconditioner (physics/newton.py)."""
+        import copy
+
+        other = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray) and name not in self.tables:
+                setattr(other, name, value.copy())
+        if np.dtype(precision) == self.dtype:  # to_precision would keep the shared tables
+            for name in self.tables:
+                value = getattr(self, name, None)
+                if isinstance(value, np.ndarray):
+                    setattr(other, name, value.copy())
+            other._relink_tables()
+        other.to_precision(precision)
+        return other
+
     @property
     def linear_near_reference(self) -> bool:
         return True
