@@ -146,6 +146,12 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
             "first_break_n": first_break(curve), "steps": steps, "curve": curve, "notes": notes, "converged": converged}  # fmt: skip
 
 
+def evals32(out: dict) -> str:
+    """The row's float32 share of its law evaluations (physics.newton's MIXED_PRECISION), where it has one."""
+    n = out.get("evaluations32")
+    return f" ({n:,} float32)" if n else ""
+
+
 def first_break(curve: list[dict]) -> float | None:
     """The load (N) of the first bond break on a failure test's curve: the last point before the broken count
     first grows (a pre-crack's bonds count as broken from the start); None when nothing broke."""
@@ -324,7 +330,7 @@ def main() -> None:
                       f"{p['broken_bond_fraction']:.3e}{'  PEAK' if p['peak'] else ''}")  # fmt: skip
     print()
     print("| case | particles | failure load (N) | reference (N) | ratio | target | first break / reference | "
-          "G model / LEFM | G at failure / G0 | law evaluations | wall s | load average |")  # fmt: skip
+          "G model / LEFM | G at failure / G0 | law evaluations (of them float32) | wall s | load average |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     targets = {"bar": "within 10 %", "sent": "within 15 %", "tpb": "within 15 %", "cantilever5k": "none",
                "cantilever40k": "<= 60 s",
@@ -332,7 +338,7 @@ def main() -> None:
     for name, out, failure, ref, ratio, first_ratio, g_ratio, before, after in rows:
         print(f"| {name} | {out['particles']:,} | {failure and f'{failure:.2f}'} | {ref and f'{ref:.2f}'} | "
               f"{ratio and f'{ratio:.3f}'} | {targets[name]} | {first_ratio and f'{first_ratio:.3f}'} | "
-              f"{g_ratio and f'{g_ratio:.3f}'} | {g_ratio and ratio and f'{ratio**2 * g_ratio:.3f}'} | {out['steps']:,} | {out['seconds']:.1f} | "
+              f"{g_ratio and f'{g_ratio:.3f}'} | {g_ratio and ratio and f'{ratio**2 * g_ratio:.3f}'} | {out['steps']:,}{evals32(out)} | {out['seconds']:.1f} | "
               f"{before[0]:.2f} -> {after[0]:.2f} |")  # fmt: skip
 
 

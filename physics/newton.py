@@ -58,7 +58,8 @@ GALERKIN_DOFS = 3000  # a failure test's coarse level, R K P of the tangent, den
 GALERKIN_PROBES = 1200  # ... assembled in at most this many tangent products (a settle round takes 300-800)
 GALERKIN_SMOOTH = 1  # Chebyshev steps a side on the finest level above it (more cost products, not iterations)
 FAST_FD_STEP = 3e-3  # the float32 twin's forward differences: coarser (its rounding of u is ~1e-7 of a spacing)
-MIXED_PRECISION = True  # a float64 law's preconditioner products (smoothing, Galerkin probes) in float32: below
+MIXED_PRECISION = True
+FAST_KRYLOV_ETA = 0.1  # ... and CG's own products too in a linear solve this loose (a settle round's step)  # a float64 law's preconditioner products (smoothing, Galerkin probes) in float32: below
 GALERKIN_STALE = 2.0  # rebuilt (cracks have grown) when a linear solve takes this many times its first ones' CG
 # iterations, once the products since the last build are twice the build's
 
@@ -367,7 +368,11 @@ class Newton:
 
     def krylov(self, b: np.ndarray, eta: float, x0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Flexible PCG on K x = b to |b - K x| <= eta |b| (stops at negative curvature), from ``x0`` when given
-        (one product more): (x, iterations)."""
+        (one product more): (x, iterations). K p by the preconditioner's float32 twin where eta >=
+        FAST_KRYLOV_ETA: a settle round's step, whose right-hand side (the broken bonds' forces) is local; float32's
+        forward differences lose smooth modes (a bent cantilever's K a = q: 25 x the product's norm off at 3e-3
+        spacings) and stay float64 in every other solve."""
+        op = self.smoother if eta >= FAST_KRYLOV_ETA else self.tangent
         norm_b = np.sqrt(_dot(b, b))
         if norm_b == 0:
             return np.zeros_like(b), 0
@@ -376,7 +381,7 @@ class Newton:
             r = b.copy()
         else:
             x = x0.copy()
-            r = b - self.tangent.apply(x)
+            r = b - op.apply(x)
             if np.sqrt(_dot(r, r)) <= eta * norm_b:
                 return x, 0
         z = self.precondition(r)
@@ -388,7 +393,7 @@ class Newton:
             self._krylov = it
             if self._stop:
                 return x, it
-            q = self.tangent.apply(p)
+            q = op.apply(p)
             pq = _dot(p, q)
             if not pq > 0:
                 if it == 1:
