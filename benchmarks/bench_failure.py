@@ -47,6 +47,8 @@ failure load, the reference, the ratio, particles, wall seconds, Newton iteratio
 - ``bracket``: ``make demo``'s PLA bracket (samples/bracket_job.toml, 7,008 particles, LPS) with ``[test] kind =
   "failure"``, run by fab.stress.simulate as ``fab simulate`` runs it (float64): wall time and law evaluations
   (no target of its own: the refinement's failure tests are parts like it, and need it well under a minute).
+- ``--all-float64``: every law evaluation in float64 (physics/newton.py's MIXED_PRECISION off: the
+  preconditioner's products and the settle rounds' steps too), to compare on the same commit.
 - ``--full-settle``: every settle round and increment solved fully (the load path before the inexact rounds
   of physics/newton.py's ``settle``), to compare failure loads and evaluations on the same commit.
 
@@ -278,6 +280,9 @@ def main() -> None:
     parser.add_argument("--full-settle", action="store_true",
                         help="solve every settle round and increment of the load path fully (physics.newton's "
                         "INEXACT_SETTLE, DOOMED_ABORT and LOOSE_INCREMENT off): the reference for the inexact rounds")  # fmt: skip
+    parser.add_argument("--all-float64", action="store_true",
+                        help="every law evaluation of the failure tests in float64 (physics.newton's MIXED_PRECISION off: "
+                        "the preconditioner's and settle steps' products too), to compare on the same commit")  # fmt: skip
     parser.add_argument("--layers", type=int, default=0,
                         help="sent, tpb: a 3D slab this many particles thick instead of plane stress (default 0: 2D)")  # fmt: skip
     args = parser.parse_args()
@@ -285,6 +290,10 @@ def main() -> None:
         from physics import newton
 
         newton.INEXACT_SETTLE = newton.DOOMED_ABORT = newton.LOOSE_INCREMENT = False
+    if args.all_float64:
+        from physics import newton
+
+        newton.MIXED_PRECISION = False
     HORIZON[0] = args.horizon
     LAYERS[0] = args.layers
     print(f"horizon {args.horizon:g} spacings ({args.horizon * args.pitch:.3g} mm for bar, sent, tpb; horizon / a "
