@@ -132,6 +132,7 @@ def test_a_tolerance_it_cannot_reach_leaves_the_best_state_not_the_unloaded_one(
     tip = float(sim.u[sim.body.sets["tip"], 2].mean())
     assert tip == pytest.approx(float(reference.u[reference.body.sets["tip"], 2].mean()), rel=0.01)
 
+
 def test_float32_twin_of_a_float64_law_keeps_its_own_bond_state():
     """Law.twin: a float64 LPS law's float32 copy computes the same forces to float32's rounding, with bonds
     broken after the copy was made too (its per-particle state follows the bits it is handed), and leaves the
