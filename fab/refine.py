@@ -258,6 +258,12 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
     refined = VoxelGrid(dev.occupancy, lay.pitch, lay.origin)
     _say(quiet, f"refined: {int(dev.occupancy.sum()):,} cells, {evaluation.metrics['mass_ratio']:.3f} of the "
          f"original's mass ({time.perf_counter() - t0:.1f} s)")
+    started = None
+    if failure and pending is not None:
+        # The refined part's tests need nothing from the original's: they start now, beside them, on the core
+        # the original's shorter load case leaves (which sat idle while the longer one ran on: minutes on the
+        # sample)
+        started = start_failure_tests(refined, job, cases, "refined", quiet, server)
     if pending is not None:
         with timer.stage("failure_original", "failure tests of the original (started before the refinement)"):
             tests_original = pending.results()
@@ -267,7 +273,9 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
     tests_refined: list[dict[str, Any]] = []
     if failure:
         with timer.stage("failure_refined", "failure test of the refined part"):
-            tests_refined = failure_tests(refined, job, cases, "refined", quiet, server, workers=None)
+            if started is None:
+                started = start_failure_tests(refined, job, cases, "refined", quiet, server)
+            tests_refined = started.results()
     with timer.stage("stress", "stress of both parts under each load case"):
         orig_sol = problem.solve(original.occupancy | lay.keep_in, lay, problem.model, von_mises=True)
         ref_sol = problem.solve(dev.occupancy, lay, problem.model, von_mises=True)
@@ -391,6 +399,8 @@ def _search(problem, rj, workers, scheduler, quiet, live=None, server=None):
              f"({history[-1]['seconds']:.1f} s)")
 
     try:
+        # The reference solves once, here, shipped with the problem: each worker solved them again before.
+        problem = problem.with_references()
         result = run_search(problem, problem.dimension, rj.settings, executor, rj.output / "checkpoint.pkl",
                             on_generation=on_generation, pareto_keys=pareto, steering=steering)
     finally:

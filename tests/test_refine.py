@@ -247,3 +247,41 @@ def test_the_stiffness_goal_develops_to_its_volume_fraction_and_settles_there(tm
     # the held and loaded ends keep 448 of the 1,536 cells, so the span keeps 58 % of its cells in 2-cell members).
     ref = problem.reference()
     assert max(c / d for c, d in zip(dev.compliance, ref.domain_compliance, strict=True)) < 2.2
+
+
+def test_references_solved_once_travel_with_the_problem(bar, monkeypatch):
+    """A search's workers take the reference solves from the problem (solved once: here, or side by side on the
+    executor for the finer pitch) and develop the same design as a problem that solves them itself."""
+    from dataclasses import replace
+
+    from fab.morph import part
+    from fab.morph.executors import SerialExecutor
+
+    problem = read_refine_job(load_job(bar / "job.toml")).problem
+    problem = replace(problem, layouts=(problem.layouts[0], problem.layouts[0]))  # a "finer" pitch, the same
+    genome = np.array(part.DEFAULT_GENOME)
+    part._REFERENCE.clear()
+    fresh = problem.develop(genome)
+    want = {fine: (problem.reference(fine), problem._pmb_original(fine)) for fine in (False, True)}
+    part._REFERENCE.clear()
+    carried = problem.with_references().for_rescoring(SerialExecutor())
+    part._REFERENCE.clear()  # a worker's process: nothing solved yet
+
+    def refuse(*args, **kw):
+        raise AssertionError("a reference solved again")
+
+    monkeypatch.setattr(part.PartProblem, "reference_solve", refuse)
+    assert repr(carried) == repr(problem)  # the checkpoint's fingerprint does not change
+    for fine in (False, True):
+        assert (carried.reference(fine), carried._pmb_original(fine)) == want[fine]
+    again = carried.develop(genome)
+    assert np.array_equal(again.occupancy, fresh.occupancy) and again.peak_stretch == fresh.peak_stretch
+
+
+def test_a_local_dask_workers_evaluations_run_on_one_numba_thread():
+    """A dask worker runs tasks in threads of its own, whose numba thread count starts at every core's."""
+    import numba
+
+    from fab.morph.executors import _OneThread
+
+    assert _OneThread(lambda x: (x, numba.get_num_threads()))(3) == (3, 1)

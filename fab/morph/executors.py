@@ -20,6 +20,21 @@ from fab.errors import FabError
 Progress = Callable[[int, int], None]
 
 
+class _OneThread:
+    """``fn`` called with one numba thread (a dask worker runs its tasks in threads of its own, and numba's thread
+    count is per calling thread: a local cluster's worker would otherwise run each evaluation's kernels on every
+    core, so one worker took both cores and two workers halved each other's)."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, item: Any) -> Any:
+        import numba
+
+        numba.set_num_threads(1)
+        return self.fn(item)
+
+
 def _single_threaded() -> None:
     # Several worker processes on few cores: one numba thread each avoids oversubscription.
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -130,6 +145,7 @@ class DaskExecutor:
         except ImportError:
             raise FabError("dask.distributed is not installed: pip install 'dask[distributed]'") from None
         self._cluster = None
+        self._local = False
         if cluster is not None:
             self._cluster = cluster
             self._owned = False
@@ -149,12 +165,15 @@ class DaskExecutor:
                 n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None
             )
             self.client = Client(self._cluster)
+            self._local = True
             kind = "processes" if processes else "threads"
             self.description = f"dask local cluster, {n} workers ({kind})"
 
     resizable = True
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None = None) -> list[Any]:
+        if self._local:  # threads_per_worker=1 on this machine's cores: one numba thread an evaluation
+            fn = _OneThread(fn)
         futures = self.client.map(fn, list(items), pure=False)
         if progress is not None:
             from dask.distributed import as_completed as completed

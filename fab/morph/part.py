@@ -57,7 +57,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +191,9 @@ class PartProblem:
     noise_seed: int = 0
     name: str = "part"
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # Reference solves made elsewhere (``with_references``): ((kind, fine), Reference) pairs, shipped with the
+    # problem to a search's workers so that each does not solve the original and the whole domain again.
+    known: tuple = field(default=(), compare=False)
 
     @property
     def gene_names(self) -> tuple[str, ...]:
@@ -309,19 +312,58 @@ class PartProblem:
         """The original part and the whole domain solved with the final model (once per process)."""
         key = (repr(self), fine)
         if key not in _REFERENCE:
-            lay = self.layout(fine)
-            orig = self.solve(lay.original & lay.domain | lay.keep_in, lay, self.model, von_mises=True)
-            if np.array_equal(lay.domain, lay.original):
-                dom = orig
-            else:
-                dom = self.solve(lay.domain, lay, self.model)
-            _REFERENCE[key] = Reference(
-                tuple(s.compliance for s in orig),
-                tuple(s.peak_stretch for s in orig),
-                tuple(s.compliance for s in dom),
-                tuple(s.peak_stretch for s in dom),
-            )
+            _REFERENCE[key] = self._known("model", fine) or self._reference(fine)
         return _REFERENCE[key]
+
+    def _known(self, kind: str, fine: bool) -> Reference | None:
+        return next((ref for k, ref in self.known if k == (kind, fine)), None)
+
+    def _reference(self, fine: bool) -> Reference:
+        orig = self.reference_solve("original", self.model, fine)
+        lay = self.layout(fine)
+        dom = orig if np.array_equal(lay.domain, lay.original) else self.reference_solve("domain", self.model, fine)
+        return Reference(orig[0], orig[1], dom[0], dom[1])
+
+    def reference_solve(self, what: str, model: str, fine: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(compliance, peak stretch) per load case of the original part (``what`` = "original") or the whole
+        domain ("domain") under ``model``: one of the reference's solves (a task of its own in a search)."""
+        lay = self.layout(fine)
+        if what == "original":
+            sols = self.solve(lay.original & lay.domain | lay.keep_in, lay, model, von_mises=model == self.model)
+        else:
+            sols = self.solve(lay.domain, lay, model)
+        return tuple(s.compliance for s in sols), tuple(s.peak_stretch for s in sols)
+
+    def with_references(self, fine: bool = False, executor=None) -> PartProblem:
+        """This problem carrying its reference solves at the pitch ``fine`` says (``known``): a search's workers
+        then take them from it instead of solving them again, each. ``executor`` (a fab.morph.executors one):
+        the solves run there side by side (the finer pitch's, before re-scoring), else in this process."""
+        kinds = {kind for (kind, f), _ in self.known if f == fine}
+        if {"model", "pmb"} <= kinds:
+            return self
+        lay = self.layout(fine)
+        tasks = [("original", self.model)]
+        if not np.array_equal(lay.domain, lay.original):
+            tasks.append(("domain", self.model))
+        if self.model != "pmb":
+            tasks.append(("original", "pmb"))
+        if executor is None:
+            done = [self.reference_solve(what, model, fine) for what, model in tasks]
+        else:
+            done = executor.map(_reference_task, [(self, what, model, fine) for what, model in tasks])
+        got = dict(zip(tasks, done, strict=True))
+        orig = got[("original", self.model)]
+        dom = got.get(("domain", self.model), orig)
+        pmb = got.get(("original", "pmb"), orig)[1]
+        model_ref = Reference(orig[0], orig[1], dom[0], dom[1])
+        pmb_ref = Reference(pmb, pmb, pmb, pmb)
+        _REFERENCE.setdefault((repr(self), fine), model_ref)
+        _REFERENCE.setdefault((repr(self) + "|pmb", fine), pmb_ref)
+        return replace(self, known=(*self.known, (("model", fine), model_ref), (("pmb", fine), pmb_ref)))
+
+    def for_rescoring(self, executor) -> PartProblem:
+        """The search's hook before re-scoring at the finer pitch: its reference solves, side by side."""
+        return self.with_references(True, executor)
 
     def allowed_stretch(self, fine: bool = False) -> tuple[float, ...]:
         """The peak stretch per load case at which the estimated safety factor is the required one."""
@@ -488,10 +530,11 @@ class PartProblem:
             return self.reference(fine).original_peak
         key = (repr(self) + "|pmb", fine)
         if key not in _REFERENCE:
-            lay = self.layout(fine)
-            sols = self.solve(lay.original & lay.domain | lay.keep_in, lay, "pmb")
-            peaks = tuple(s.peak_stretch for s in sols)
-            _REFERENCE[key] = Reference(peaks, peaks, peaks, peaks)
+            known = self._known("pmb", fine)
+            if known is None:
+                peaks = self.reference_solve("original", "pmb", fine)[1]
+                known = Reference(peaks, peaks, peaks, peaks)
+            _REFERENCE[key] = known
         return _REFERENCE[key].original_peak
 
     def rules_applied(self, occ: np.ndarray, lay: Layout) -> np.ndarray:
@@ -561,6 +604,11 @@ class PartProblem:
             dev.occupancy, lay, sols[worst], path,
             f"{title}: load case {worst + 1} of {len(sols)} (the worst), peak bond stretch {ratio:.3f} x the allowed",
         )  # fmt: skip
+
+
+def _reference_task(task: tuple) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    problem, what, model, fine = task
+    return problem.reference_solve(what, model, fine)
 
 
 def _headroom_rate(rate: float, worst: float, limit: float, goal: str) -> float:

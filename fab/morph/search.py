@@ -363,6 +363,7 @@ def _rescore(program: Program, executor, records: list[Record], settings: Search
     """
     out: list[dict] = []
     done: list[np.ndarray] = []
+    prepared = False
     for _ in range(RESCORE_ROUNDS):
         ranked = sorted(range(len(records)), key=lambda i: records[i].evaluation.ranked_score)
         top: list[int] = []
@@ -374,6 +375,9 @@ def _rescore(program: Program, executor, records: list[Record], settings: Search
         chosen = [i for i in top if not any(np.array_equal(records[i].genome, g) for g in done)]
         if not chosen:
             break
+        if not prepared:  # a program may solve what every fine evaluation needs once, side by side (its references)
+            prepared = True
+            program = program.for_rescoring(executor) if hasattr(program, "for_rescoring") else program
         fine = executor.map(_evaluate, [(program, records[i].genome, True) for i in chosen])
         for i, f in zip(chosen, fine, strict=True):
             done.append(records[i].genome)
