@@ -49,6 +49,9 @@ failure load, the reference, the ratio, particles, wall seconds, Newton iteratio
   (no target of its own: the refinement's failure tests are parts like it, and need it well under a minute).
 - ``--all-float64``: every law evaluation in float64 (physics/newton.py's MIXED_PRECISION off: the
   preconditioner's products and the settle rounds' steps too), to compare on the same commit.
+- ``--plane-count``: the critical stretch of the plane count alone (physics/fracture.py's ``CRACK_RUN`` emptied:
+  bonds crossing a lattice plane at s0 hold G0, the crack-run ratio of fab's 2D stencil left out), the
+  calibration's baseline on the same commit.
 - ``--full-settle``: every settle round and increment solved fully (the load path before the inexact rounds
   of physics/newton.py's ``settle``), to compare failure loads and evaluations on the same commit.
 
@@ -283,6 +286,8 @@ def main() -> None:
     parser.add_argument("--all-float64", action="store_true",
                         help="every law evaluation of the failure tests in float64 (physics.newton's MIXED_PRECISION off: "
                         "the preconditioner's and settle steps' products too), to compare on the same commit")  # fmt: skip
+    parser.add_argument("--plane-count", action="store_true",
+                        help="critical stretch of the plane count alone (physics.fracture.CRACK_RUN emptied)")  # fmt: skip
     parser.add_argument("--layers", type=int, default=0,
                         help="sent, tpb: a 3D slab this many particles thick instead of plane stress (default 0: 2D)")  # fmt: skip
     args = parser.parse_args()
@@ -294,6 +299,10 @@ def main() -> None:
         from physics import newton
 
         newton.MIXED_PRECISION = False
+    if args.plane_count:
+        from physics import fracture
+
+        fracture.CRACK_RUN.clear()
     HORIZON[0] = args.horizon
     LAYERS[0] = args.layers
     print(f"horizon {args.horizon:g} spacings ({args.horizon * args.pitch:.3g} mm for bar, sent, tpb; horizon / a "
