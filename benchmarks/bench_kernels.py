@@ -9,6 +9,9 @@ evaluations; printed: the median ms per evaluation of each and the median of the
 average (the machine is shared: ratios in one process are the figure).
 
     .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1] [--law pmb]
+
+``--precision``: instead, one evaluation (pair kernels) in float32 against float64, alternating in the same process:
+the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_PRECISION) to its float64 ones.
 """
 
 from __future__ import annotations
@@ -81,6 +84,27 @@ def time_evals(sim: Simulation, pairs: bool, evals: int) -> float:
     return (time.perf_counter() - start) / evals
 
 
+def compare_precisions(case: str, grid: VoxelGrid, job: Job, evals: int, repeats: int) -> None:
+    """One evaluation in float32 against float64 (pair kernels), alternating per repeat: ms each, median ratio."""
+    sims = {p: simulation(grid, job, p) for p in ("float32", "float64")}
+    times: dict[str, list[float]] = {p: [] for p in sims}
+    for sim in sims.values():
+        time_evals(sim, True, 1)  # compile, warm
+    load0 = os.getloadavg()[0]
+    for _ in range(repeats):
+        for p, sim in sims.items():
+            times[p].append(time_evals(sim, True, evals))
+    load1 = os.getloadavg()[0]
+    ratios = [a / b for a, b in zip(times["float32"], times["float64"], strict=True)]
+    law = type(sims["float32"].law).__name__
+    print(
+        f"{case} {law} {sims['float32'].body.count:,} particles: float32 {statistics.median(times['float32']) * 1e3:.2f} ms, "
+        f"float64 {statistics.median(times['float64']) * 1e3:.2f} ms per evaluation, float32 / float64 "
+        f"x{statistics.median(ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in ratios)}); load {load0:.1f}-{load1:.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="bracket,cantilever")
@@ -89,6 +113,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--law", default="", help="pmb: the same bodies with the bond-based law (surface-corrected)")
     ap.add_argument("--threads", type=int, default=0, help="numba threads (default: numba's, 2 here)")
+    ap.add_argument("--precision", action="store_true", help="float32 against float64 (pair kernels), alternating")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -98,6 +123,9 @@ def main() -> None:
         grid, job = makers[case]()
         if args.law:
             job = dataclasses.replace(job, physics=dataclasses.replace(job.physics, model=args.law))
+        if args.precision:
+            compare_precisions(case, grid, job, args.evals, args.repeats)
+            continue
         for precision in args.precisions.split(","):
             sim = simulation(grid, job, precision)
             forces = {}

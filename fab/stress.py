@@ -243,7 +243,8 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
         # the trace's other changes: a 4,800-particle LPS cantilever's failure test 32,673 law evaluations
         # instead of 83,799, the same failure load within 0.2 %).
         sim.set_precision("float64")
-        notes.append("failure test in float64 (Newton's tangent products resolve its settle rounds)")
+        notes.append("failure test in float64 (Newton's residuals and tangent products; its preconditioner and "
+                     "settle steps in float32)")  # fmt: skip
     test = job.test
     max_steps = test.steps or DEFAULT_MAX_STEPS
     extra: dict[str, Any] = {}

@@ -25,7 +25,11 @@ returning to the last converged increment before it with a quarter of the step (
 
 Precision: the out-of-balance force of the float32 kernels is resolved to about 1e-4 of the bond forces; that
 floor is what STALL_SLACK in physics/relaxation.py accepts. ``solve`` reports ``stalled`` like the multigrid
-solver when it stops improving within it.
+solver when it stops improving within it. A float64 law (fab's failure tests) keeps every residual, CG's own
+products, the line search and every convergence and breaking test in float64, and takes the preconditioner's
+products (smoothing, the coarse correction's product, the Galerkin level's probes) and a settle round's loose
+step from its float32 twin (MIXED_PRECISION, FAST_KRYLOV_ETA): float32's forward differences resolve the rough
+modes a smoother works on, not the smooth ones (a bent cantilever's K a = q read 25 x off).
 
 What Newton does not do (callers fall back to adaptive dynamic relaxation, physics/relaxation.py): contact laws,
 indenters, prescribed velocities or rotations (displacement-dependent or time-dependent loads), bodies with no
