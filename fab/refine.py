@@ -259,7 +259,8 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
     _say(quiet, f"refined: {int(dev.occupancy.sum()):,} cells, {evaluation.metrics['mass_ratio']:.3f} of the "
          f"original's mass ({time.perf_counter() - t0:.1f} s)")
     started = None
-    if failure and pending is not None:
+    same = np.array_equal(dev.occupancy, original.occupancy)  # nothing to take away (a part already lean)
+    if failure and pending is not None and not same:
         # The refined part's tests need nothing from the original's: they start now, beside them, on the core
         # the original's shorter load case leaves (which sat idle while the longer one ran on: minutes on the
         # sample)
@@ -271,7 +272,10 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
         if problem.goal == "mass":
             summary["safety_factor_required"] = sf_original
     tests_refined: list[dict[str, Any]] = []
-    if failure:
+    if failure and same:  # the same cells: the same (deterministic) tests, run once
+        _say(quiet, "the refined part is the original: its failure tests are the original's")
+        tests_refined = [dict(t) for t in tests_original]
+    elif failure:
         with timer.stage("failure_refined", "failure test of the refined part"):
             if started is None:
                 started = start_failure_tests(refined, job, cases, "refined", quiet, server)

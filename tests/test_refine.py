@@ -285,3 +285,29 @@ def test_a_local_dask_workers_evaluations_run_on_one_numba_thread():
     from fab.morph.executors import _OneThread
 
     assert _OneThread(lambda x: (x, numba.get_num_threads()))(3) == (3, 1)
+
+
+def test_a_refined_part_that_is_the_original_reuses_its_failure_tests(tmp_path, monkeypatch):
+    """fab run: where the refinement takes nothing away (make demo's coarse doc-test job), the refined part's
+    failure tests are the original's (the same cells, deterministic), not run again."""
+    from dataclasses import replace
+
+    import fab.refine as fr
+    from fab.morph import part
+
+    ran = []
+
+    def fake_test(grid, job, case, c, n, label, quiet, server):
+        ran.append((label, c))
+        return {"case": c, "failure_load_n": 10.0 * c, "safety_factor": 2.0 * c, "converged": True, "notes": [],
+                "seconds": 0.0, "cpu_seconds": 0.0}  # fmt: skip
+
+    develop = part.PartProblem.develop
+    monkeypatch.setattr(fr, "_one_failure_test", fake_test)
+    monkeypatch.setattr(part.PartProblem, "develop", lambda self, g, fine=False, progress=None: replace(
+        develop(self, g, fine), occupancy=self.layout(fine).original.copy()))
+    job = load_job(write_bar(tmp_path, (8, 3, 3), 'steps = 4\nmin_thickness = 1\noutput = "out"\n'))
+    summary = fr.refine(job, quiet=True, exports=False)
+    assert ran == [("original", 1), ("original", 2)]
+    assert summary["failure_tests_refined"] == summary["failure_tests_original"]
+    assert summary["safety_factor_refined"] == summary["safety_factor_original"] == 2.0
