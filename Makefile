@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.11 with pip and venv):
 #   make demo   -- create .venv, install bits2atoms, run the sample pipeline end to end (writes out/):
 #                  a PLA bracket stress-tested, printed (STL, G-code) and planned for voxel assembly, then
-#                  refined (33 % lighter, samples/bracket_refine) and printed again
+#                  refined by fab run (failure tests of both parts: 33 % lighter at the original's safety factor,
+#                  samples/bracket_refine) and printed again
 #   make test   -- create .venv, install bits2atoms with test tools, lint, run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -24,10 +25,9 @@ demo: $(STAMP)
 	$(BIN)/fab run samples/bracket_job.toml
 	$(BIN)/fab check-assembly out/bracket_assembly.json
 	$(BIN)/fab export samples/plate_with_hole.step --cnc out/plate.nc --dxf out/plate.dxf --svg out/plate.svg
-	# The refinement alone (quick mode); fab run adds its failure tests, minutes each today (README).
-	$(BIN)/fab morph samples/bracket_refine/job.toml
-	$(BIN)/fab export out/bracket_refine/refined.voxels.npz --stl out/bracket_refined.stl \
-		--gcode out/bracket_refined.gcode
+	# The whole pipeline on the user's part: the original's failure tests, the refinement (quick mode), the
+	# refined part's failure tests, its files ([export]: STL, G-code, voxels, VTU, side-by-side PNG).
+	$(BIN)/fab run samples/bracket_refine/job.toml
 
 # The live-page tests drive Debian's headless chromium (tests/browser.py): installed here when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
