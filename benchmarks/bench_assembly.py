@@ -105,6 +105,8 @@ def physics(edge: int, max_seconds: float, part: str = "PLA-20mm-bolted", push=(
         "seconds": round(states.seconds, 2),
         # CPU seconds of this process and its worker processes: what the check costs whatever else the machine runs
         "cpu_seconds": round(cpu, 2),
+        # each worker's run of consecutive states: the wall time follows the longest
+        "run_cpu_seconds": [round(s, 1) for s in states.run_cpu_seconds],
         "states_per_s": round(done / states.seconds, 1),
         "states_within_target_s": done if states.seconds <= PHYSICS_TARGET_S else within_target[0],
         "mean_cg_iterations": round(float(states.iterations.mean()), 1),
@@ -142,7 +144,7 @@ def main() -> None:
               f"5 N placement force), {row['workers']} process(es)")  # fmt: skip
         print(f"states checked {row['states_checked']:,} of {row['voxels']:,} in {row['seconds']} s at a load average "
               f"of {row['load_average'][0]:.1f}-{row['load_average'][1]:.1f}, {row['cpu_seconds']} CPU seconds "
-              f"({row['states_per_s']} states/s, "
+              f"(runs {' + '.join(f'{s:g}' for s in row['run_cpu_seconds'])}; {row['states_per_s']} states/s, "
               f"{row['mean_cg_iterations']} CG iterations a state); {row['states_solved_in_full']:,} solved in full, "
               f"the rest screened (largest bound of a screened state {row['largest_screened_bound']:.2g}, every one "
               f"under the worst with its bound: {row['screened_under_worst']}; screening error seen "

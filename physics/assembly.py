@@ -60,7 +60,8 @@ class StateCheck:
     ``joints``, -1 when the state has none) and the solver's iterations; plus the joint list (i, j, axis; j = -1
     for a plate joint under voxel i) and the seconds taken. ``exact``: the states solved to the full tolerance (or
     directly); ``bound``: per state, how far its exact largest utilisation can be from ``utilisation`` at most (0
-    for a direct solve; ``BuildSequence._bounded``)."""
+    for a direct solve; ``BuildSequence._bounded``); ``run_cpu_seconds``: the CPU seconds of each run of
+    consecutive states (one per worker process)."""
 
     utilisation: np.ndarray
     worst_joint: np.ndarray
@@ -70,6 +71,7 @@ class StateCheck:
     exact: np.ndarray | None = None
     screen_error: float = 0.0
     bound: np.ndarray | None = None
+    run_cpu_seconds: tuple = ()
 
     @property
     def worst_state(self) -> int:
@@ -273,7 +275,7 @@ class BuildSequence:
         bound = np.concatenate([part[6] for part in kept])
         screen_error = max(part[4] for part in kept)
         return StateCheck(util, worst, iterations, self.joint_rows, time.perf_counter() - start, exact,
-                          screen_error, bound)  # fmt: skip
+                          screen_error, bound, tuple(part[7] for part in parts))  # fmt: skip
 
     def _check_parallel(self, settings, runs: int, progress) -> list:
         """The states in ``runs`` runs of consecutive states, one forked process each: a state's work grows as its
@@ -302,9 +304,9 @@ class BuildSequence:
 
     def _check_run(self, first: int, last: int, settings, progress=None, counter=None) -> tuple:
         """States first..last-1 (see ``check``), the first from a cold start: (utilisation, worst joint,
-        iterations, exact, screen error, states asked for)."""
+        iterations, exact, screen error, states asked for, bound, the run's CPU seconds)."""
         placement, method, tolerance, screen_tolerance, margin, limit, max_iterations, max_seconds = settings
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if hasattr(self, "_diag") and self._active_upto >= first:
             self._reset_blocks()  # joints of later states are in the blocks (an earlier check): add them again
         self._history = {}
@@ -368,7 +370,7 @@ class BuildSequence:
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 util, worst, iterations, exact, bound = (v[: k + 1] for v in (util, worst, iterations, exact, bound))
                 break
-        return util, worst, iterations, exact, screen_error, count, bound
+        return util, worst, iterations, exact, screen_error, count, bound, time.process_time() - cpu_start
 
     def solve_state(self, p: int, placement_force=(0.0, 0.0, 0.0)) -> tuple[float, int]:
         """State p alone, solved directly (sparse LU): (its largest joint utilisation, that joint (index into
