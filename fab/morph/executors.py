@@ -161,8 +161,13 @@ class DaskExecutor:
             self.description = f"dask scheduler {scheduler}"
         else:
             n = int(workers or 1)
+            # One thread per worker process for numba and BLAS from its start (set_num_threads in the task
+            # covers numba's parallel loops only; a worker's numpy/scipy would otherwise use every core too).
+            single = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                             "MKL_NUM_THREADS")}  # fmt: skip
+            extra = {"env": single} if processes else {}
             self._cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None
+                n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None, **extra
             )
             self.client = Client(self._cluster)
             self._local = True
