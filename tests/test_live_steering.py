@@ -204,6 +204,13 @@ def _solve_bar(_: int) -> int:
     return run_test(*_bar_job()).steps
 
 
+class _ToyPart(Toy):
+    """The toy as fab.refine._search sees a part problem: it also carries its reference solves to the workers."""
+
+    def with_references(self, fine: bool = False, executor=None) -> _ToyPart:
+        return self
+
+
 def test_a_part_refinement_search_runs_with_the_live_page(tmp_path: Path, monkeypatch) -> None:
     import types
 
@@ -222,6 +229,6 @@ def test_a_part_refinement_search_runs_with_the_live_page(tmp_path: Path, monkey
 
     monkeypatch.setattr(search, "run_search", fake_search)
     rj = types.SimpleNamespace(output=tmp_path, settings=SearchSettings(generations=1), workers=1)
-    genome, _info, _guards = _search(Toy(), rj, None, None, True, LiveOptions())
+    genome, _info, _guards = _search(_ToyPart(), rj, None, None, True, LiveOptions())
     assert isinstance(seen["steering"], SearchLive) and seen["steering"].server.closed
     assert seen["resizable"] and seen["pareto"] == ("mass_ratio", "peak_over_allowed")
