@@ -405,6 +405,25 @@ def _cpu() -> float:
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))  # fmt: skip
 
 
+def _case_rows(r: dict, s: dict, f, indent: str = "") -> list[tuple[str, str, str]]:
+    """Per load case, the refined design's and SIMP's figures side by side (CalculiX, H8, engine, failure);
+    ``f`` formats a figure that may be None."""
+    rows = []
+    for c in range(len(r["engine_compliance_nmm"])):
+        def pair(key, fmt, c=c):
+            a, b = r.get(key), s.get(key)
+            return f"{f(a[c] if a else None, fmt)} / {f(b[c] if b else None, fmt)}"
+
+        rows += [
+            (f"{indent}case {c + 1}: compliance CalculiX C3D8I (N mm) refined / SIMP", pair("ccx_compliance_nmm", ".4g"), ""),
+            (f"{indent}case {c + 1}: peak von Mises CalculiX (MPa) refined / SIMP", pair("ccx_max_von_mises_mpa", ".3g"), ""),
+            (f"{indent}case {c + 1}: compliance H8 (SIMP's model) refined / SIMP", pair("h8_compliance_nmm", ".4g"), ""),
+            (f"{indent}case {c + 1}: compliance engine (refined's scorer) refined / SIMP", pair("engine_compliance_nmm", ".4g"), ""),
+            (f"{indent}case {c + 1}: failure load fab.stress (N) refined / SIMP", pair("failure_load_n", ".4g"), ""),
+        ]  # fmt: skip
+    return rows
+
+
 def simp_report(q: dict | None, errors: list[str], f) -> tuple[bool | None, bool | None, list]:
     """The simp case's lines and its two verdicts (None: not measured)."""
     if not q or "compared" not in q:
@@ -427,18 +446,7 @@ def simp_report(q: dict | None, errors: list[str], f) -> tuple[bool | None, bool
         ("  thin share refined / SIMP", f"{r['thin_fraction']:.3f} / {s['thin_fraction']:.3f}", ""),
         ("  failure tests s refined / SIMP", f"{r['failure_seconds']:.0f} / {s['failure_seconds']:.0f}", ""),
     ]  # fmt: skip
-    for c in range(len(r["engine_compliance_nmm"])):
-        def pair(key, fmt, c=c):
-            a, b = r.get(key), s.get(key)
-            return f"{f(a[c] if a else None, fmt)} / {f(b[c] if b else None, fmt)}"
-
-        lines += [
-            (f"  case {c + 1}: compliance CalculiX C3D8I (N mm) refined / SIMP", pair("ccx_compliance_nmm", ".4g"), ""),
-            (f"  case {c + 1}: peak von Mises CalculiX (MPa) refined / SIMP", pair("ccx_max_von_mises_mpa", ".3g"), ""),
-            (f"  case {c + 1}: compliance H8 (SIMP's model) refined / SIMP", pair("h8_compliance_nmm", ".4g"), ""),
-            (f"  case {c + 1}: compliance engine (refined's scorer) refined / SIMP", pair("engine_compliance_nmm", ".4g"), ""),
-            (f"  case {c + 1}: failure load fab.stress (N) refined / SIMP", pair("failure_load_n", ".4g"), ""),
-        ]  # fmt: skip
+    lines += _case_rows(r, s, f, indent="  ")
     if errors:
         return None, None, lines
     ok_ccx = ok_fail = None
@@ -538,18 +546,7 @@ def report(result: dict, args) -> int:
             ("refined cells changed by the post-processing", str(r["cells_changed_by_post_processing"]), ""),
             ("thin share refined / SIMP", f"{r['thin_fraction']:.3f} / {s['thin_fraction']:.3f}", ""),
         ]  # fmt: skip
-        for c in range(len(r["engine_compliance_nmm"])):
-            def pair(key, fmt, c=c):
-                a, b = r.get(key), s.get(key)
-                return f"{f(a[c] if a else None, fmt)} / {f(b[c] if b else None, fmt)}"
-
-            lines += [
-                (f"case {c + 1}: compliance CalculiX C3D8I (N mm) refined / SIMP", pair("ccx_compliance_nmm", ".4g"), ""),
-                (f"case {c + 1}: peak von Mises CalculiX (MPa) refined / SIMP", pair("ccx_max_von_mises_mpa", ".3g"), ""),
-                (f"case {c + 1}: compliance H8 (SIMP's model) refined / SIMP", pair("h8_compliance_nmm", ".4g"), ""),
-                (f"case {c + 1}: compliance engine (refined's scorer) refined / SIMP", pair("engine_compliance_nmm", ".4g"), ""),
-                (f"case {c + 1}: failure load fab.stress (N) refined / SIMP", pair("failure_load_n", ".4g"), ""),
-            ]  # fmt: skip
+        lines += _case_rows(r, s, f)
     ok_ccx = ok_fail = ok_mass = ok_speed = ok_speed_cpu = None
     if q and "compared" in q and not errors:
         ccx_ratio = sum(r["ccx_compliance_nmm"]) / sum(s["ccx_compliance_nmm"])
