@@ -101,7 +101,8 @@ def test_simulation_page_shows_and_steers_a_running_stress_test(tmp_path: Path) 
     try:
         with chromium() as driver:
             driver.get(server.url)
-            shown = wait_for(driver, lambda p: "particles shown" in p and p, what="the results page")
+            # The status line and the colour legend are drawn by separate updates: wait for both.
+            shown = wait_for(driver, lambda p: "particles shown" in p and "(red)" in p and p, what="the results page")
             assert "bar.vtu" in shown and _status(shown)["particles"] == 256
             top = number(r"to (\S+) \(red\)", shown)
             assert top == pytest.approx(float(np.linalg.norm(report.displacement_mm, axis=1).max()), rel=1e-3)
