@@ -41,21 +41,30 @@ def chunk_groups(lattice, state) -> list[np.ndarray]:
 def frame_inputs(law, state) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ux, uy, uz, bits) of ``state`` as the law's kernels read them, on its lattice's RunFrame
     (physics.lattice): the state's own arrays where the frame is the lattice's order, else copies into buffers
-    the law keeps (one set per float type; their empty cells stay zero)."""
+    the law keeps (one set per float type; their empty cells stay zero). The bond words are gathered again only
+    where they differ from those of the last copy (a tangent product restores the same bits every time)."""
     lattice = law.body.lattice
     frame = lattice.frame
     if frame.identity:
         return state.ux, state.uy, state.uz, state.bits
-    from physics.laws.pmb_kernels import to_frame
+    from physics.laws.pmb_kernels import frame_bits, to_frame
 
     buffers = law.__dict__.setdefault("_frame_buffers", {})
     key = state.ux.dtype
     if key not in buffers:
         grid = np.zeros(int(np.prod(frame.shape)), dtype=key)
-        buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits))
-    fx, fy, fz, fbits = buffers[key]
+        # The frame's grids, its bond words, the state's bond words they were gathered from (lattice order).
+        buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits), np.empty_like(state.bits), [False])
+    fx, fy, fz, fbits, seen, valid = buffers[key]
+    index = law.__dict__.get("_frame_index")
+    if index is None:  # (lattice cell, frame cell) of each frame particle: the gather reads them in order
+        index = law._frame_index = (lattice.cells[frame.particle], frame.cells)
     raw = [a.view(np.uint32) for a in (state.ux, state.uy, state.uz, fx, fy, fz)]  # one kernel for both types
-    to_frame(frame.particle, lattice.cells, frame.grid_cells, key.itemsize // 4, *raw[:3], state.bits, *raw[3:], fbits)
+    to_frame(*index, key.itemsize // 4, *raw)
+    if not (valid[0] and np.array_equal(seen, state.bits)):
+        frame_bits(frame.particle, state.bits, fbits)
+        seen[:] = state.bits
+        valid[0] = True
     return fx, fy, fz, fbits
 
 

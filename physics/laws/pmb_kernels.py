@@ -496,35 +496,37 @@ def stretch_limits(
 
 @njit(cache=True)
 def to_frame(
-    particle: np.ndarray,  # (n,) int32 lattice particle id of each frame particle
-    cells: np.ndarray,  # (n,) int64 lattice cell of each lattice particle
-    grid_cells: np.ndarray,  # (n,) int64 frame cell of each lattice particle
+    source: np.ndarray,  # (n,) int64 lattice cell of each frame particle
+    target: np.ndarray,  # (n,) int64 frame cell of each frame particle (ascending)
     width: int,  # 32-bit words per value: 1 (float32 grids) or 2 (float64)
     ux: np.ndarray,  # (ncells * width,) uint32 view of the state's displacement grids (lattice layout)
     uy: np.ndarray,
     uz: np.ndarray,
-    bits: np.ndarray,  # (W, n) uint32 the state's bond words (lattice order)
     fx: np.ndarray,  # (ncells * width,) uint32 view of the frame's grids (their empty cells stay zero)
     fy: np.ndarray,
     fz: np.ndarray,
-    fbits: np.ndarray,  # (W, n) output: the bond words in frame order
 ) -> None:
-    """Copy what the kernels read of a state into a physics.lattice.RunFrame: exact copies of the bits, so one
+    """Copy a state's displacement grids into a physics.lattice.RunFrame's: exact copies of the bits, so one
     compiled kernel serves float32 and float64 grids.
 
     Serial: a few bytes a particle against the kernels' 122 bonds; as a parallel region of its own it cost more
     than the copy on a busy machine (0.65 ms a call at 7,008 particles, 2 threads, load 11: each region waits
     for both threads to be scheduled)."""
-    for k in range(particle.shape[0]):
-        i = particle[k]
-        p = cells[i] * width
-        q = grid_cells[i] * width
+    for k in range(source.shape[0]):
+        p = source[k] * width
+        q = target[k] * width
         for h in range(width):
             fx[q + h] = ux[p + h]
             fy[q + h] = uy[p + h]
             fz[q + h] = uz[p + h]
-        for w in range(bits.shape[0]):
-            fbits[w, k] = bits[w, i]
+
+
+@njit(cache=True)
+def frame_bits(particle: np.ndarray, bits: np.ndarray, fbits: np.ndarray) -> None:
+    """The state's bond words ``bits`` (W, n) (lattice order) in frame order: fbits[:, k] = bits[:, particle[k]]."""
+    for w in range(bits.shape[0]):
+        for k in range(particle.shape[0]):
+            fbits[w, k] = bits[w, particle[k]]
 
 
 # ---- each bond once: half stencil, the pair's force added to i and subtracted from j ------------------------
