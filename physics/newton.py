@@ -350,6 +350,15 @@ class Newton:
                           "stale": False}  # fmt: skip
         return True
 
+    def coarse_level(self) -> int:
+        """``galerkin`` about the current state, its tangent taken first (a failure test's service solve and the
+        load path after it share it): the evaluations it took."""
+        before = self.evaluations
+        self.residual()
+        self.prepare()
+        self.galerkin()
+        return self.evaluations - before
+
     def _watch_galerkin(self, iterations: int) -> None:
         """After a linear solve from zero at the full forcing term (a settle round's loose step is not counted: its
         2-3 iterations made every full solve after a build look stale, and rebuilt it for nothing): mark the
@@ -642,6 +651,8 @@ INEXACT_SETTLE = True  # settle rounds re-equilibrate by one inexact Newton step
 SETTLE_ETA = 0.1  # ... its forcing term (CG to 1/10 of the broken bonds' out-of-balance force)
 DOOMED_ABORT = True  # a settle whose load falls below the last increment's, where a redo follows, stops there
 LOOSE_INCREMENT = True  # an increment's own solve to SETTLE_SLACK x the tolerances (its settle's level)
+TANGENT_PREDICTOR = True  # an increment starts from the last bordered solve's tangent K^-1 q, which it keeps
+KEEP_UNIT = False  # an increment's last solve (at the w of its settle) keeps its K^-1 q (else refreshes it: the next predictor)
 
 
 @dataclass
@@ -789,6 +800,21 @@ def trace(
     def snapshot():
         return sim.u.copy(), sim.bits.copy(), pat.factor
 
+    def predict(target: float) -> bool:
+        """Tangent predictor: u + dlam a, factor + dlam, with a = K^-1 q of the last bordered solve (about the
+        last converged state, its cracks in) and dlam taking w to ``target``; False where there is none (or the
+        loads include prescribed displacements, which a does not carry)."""
+        unit = solver._unit
+        if unit is None or pat.moves:
+            return False
+        ca = pat.work_displacement(unit)
+        if not ca > 0:
+            return False
+        dlam = (target - pat.work_displacement(sim.u)) / ca
+        sim.u += dlam * np.where(sim.free[:, None], unit, 0.0)
+        pat.scale(pat.factor + dlam)
+        return True
+
     def restore(snap) -> None:
         sim.u[:] = snap[0]
         sim.bits[:] = snap[1]
@@ -806,10 +832,12 @@ def trace(
         out.reason = f"no bond breaks up to {max_factor:g} x the service load"
         return finish()
     # Many solves follow: a coarse level that is the tangent's own Galerkin product pays for its probes in the
-    # first few (the state here is the service equilibrium, intact or with the part's own cracks).
+    # first few (the state here is the service equilibrium, intact or with the part's own cracks), unless the
+    # caller built one for the service solve already (``Newton.coarse_level``; rebuilt when it grows stale).
     solver.residual()
     solver.prepare()
-    solver.galerkin()
+    if solver._galerkin is None:
+        solver.galerkin()
     service = snapshot()
     first_break = pat.factor * jump * (1.0 + 1e-3)
     pat.scale(first_break)
@@ -844,10 +872,12 @@ def trace(
             break
         before = snapshot()
         target = w + dw
-        sim.u *= target / w  # proportional predictor
+        keep = TANGENT_PREDICTOR and predict(target)
+        if not keep:
+            sim.u *= target / w  # proportional predictor
         scale = SETTLE_SLACK if LOOSE_INCREMENT else 1.0
         res = solver.solve(tolerance * scale, None if balance is None else balance * scale, callback=callback,
-                           control=target)  # fmt: skip
+                           control=target, keep_unit=keep)  # fmt: skip
         ok = bool(res["converged"] or res["stalled"])
         broken = 0
         redo = refined_at != peak and dw > 2 * DW_MIN * w  # a fall below last_factor is redone
@@ -860,7 +890,7 @@ def trace(
                 dw = max(DW_MIN * w, 0.25 * dw)
                 continue
             if ok and (broken or scale > 1.0) and not out.failed:  # a failed settle's state is kept as it is
-                res = solver.solve(tolerance, balance, callback=callback, control=target)
+                res = solver.solve(tolerance, balance, callback=callback, control=target, keep_unit=KEEP_UNIT)
                 ok = bool(res["converged"] or res["stalled"])
         if not ok and broken and watch is not None and (reason := watch()) is not None:
             out.failed, out.reason = True, reason  # cut through: the solve has no equilibrium to find
