@@ -65,6 +65,7 @@ GALERKIN_SMOOTH = 1  # Chebyshev steps a side on the finest level above it (more
 FAST_FD_STEP = 3e-3  # the float32 twin's forward differences: coarser (its rounding of u is ~1e-7 of a spacing)
 MIXED_PRECISION = True
 FAST_KRYLOV_ETA = 0.1  # ... and CG's own products too in a linear solve this loose (a settle round's step)  # a float64 law's preconditioner products (smoothing, Galerkin probes) in float32: below
+REUSE_EVALUATIONS = True  # an evaluation at the very state of the last one is not repeated (Newton._unchanged)
 GALERKIN_STALE = 2.0  # rebuilt (cracks have grown) when a linear solve takes this many times its first ones' CG
 # iterations, once the products since the last build are twice the build's
 
@@ -249,6 +250,7 @@ class Newton:
         self._krylov = 0
         self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
         self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
+        self._last: dict | None = None  # the last evaluation on the simulation's buffers and its state
         self._kcycle = None  # the multigrid K-cycle the Galerkin level replaced
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
@@ -378,12 +380,42 @@ class Newton:
     def residual(self) -> np.ndarray:
         """Out-of-balance force density at sim.u and the pattern's factor; bonds kept (bits restored)."""
         sim = self.sim
+        if self._unchanged():
+            return self._last["r"].copy()
         bits = sim.bits.copy()
         r = relaxation.out_of_balance(sim)
+        intact = np.array_equal(sim.bits, bits)  # no bond over its limit here
         sim.bits[:] = bits
         self._residuals += 1
+        self._remember(r, intact)
         self._tick()
         return r
+
+    # REUSE_EVALUATIONS: the last evaluation on the simulation's own buffers, kept with its state (u, bond bits,
+    # the loads' values), so that the same state is not evaluated twice: a settle's break check that breaks
+    # nothing, the solve after it, and the check after a solve that took no iteration, all at one state.
+    def _loads(self) -> tuple:
+        return tuple(np.asarray(getattr(c, a)).tobytes() for c, a, _ in self.pattern.base)
+
+    def _remember(self, r: np.ndarray, intact: bool) -> None:
+        sim = self.sim
+        if not REUSE_EVALUATIONS:
+            return
+        self._last = {"u": sim.u.copy(), "bits": sim.bits.copy(), "loads": self._loads(), "r": r.copy(),
+                      "internal": sim.internal.copy(), "force": sim.force.copy(), "intact": intact}  # fmt: skip
+
+    def _unchanged(self, intact: bool = False) -> bool:
+        """True (and sim.internal, sim.force as that evaluation left them) where the last evaluation was at this
+        very state (and, with ``intact``, found no bond over its limit)."""
+        last, sim = self._last, self.sim
+        if last is None or not REUSE_EVALUATIONS or (intact and not last["intact"]):
+            return False
+        if not (np.array_equal(last["u"], sim.u) and np.array_equal(last["bits"], sim.bits)
+                and last["loads"] == self._loads()):  # fmt: skip
+            return False
+        sim.internal[:] = last["internal"]
+        sim.force[:] = last["force"]
+        return True
 
     def _tick(self, building: bool = False, within: bool = False) -> None:
         if self._observer is None or time.perf_counter() - self._ticked < TICK_SECONDS:
@@ -397,10 +429,15 @@ class Newton:
     def break_bonds(self) -> int:
         """Evaluate with breaking on at the current state: bonds over their limit break; returns how many."""
         sim = self.sim
+        if self._unchanged(intact=True):
+            return 0
         before = int(np.bitwise_count(sim.bits).sum())
-        relaxation.out_of_balance(sim)
+        r = relaxation.out_of_balance(sim)
         self._residuals += 1
-        return (before - int(np.bitwise_count(sim.bits).sum())) // 2
+        broken = (before - int(np.bitwise_count(sim.bits).sum())) // 2
+        if broken == 0:
+            self._remember(r, True)
+        return broken
 
     # ---- linear algebra -----------------------------------------------------------------------------------
     def precondition(self, r: np.ndarray) -> np.ndarray:

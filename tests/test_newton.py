@@ -187,3 +187,22 @@ def test_mixed_precision_preconditioner_keeps_the_peak(monkeypatch):
     assert mixed.failed and mixed.converged and plain.failed
     assert mixed.peak_factor == pytest.approx(plain.peak_factor, rel=0.03)
     assert all(p["converged"] for p in mixed.curve[: mixed.peak_index + 1])
+
+
+def test_an_evaluation_at_the_state_of_the_last_one_is_not_repeated():
+    """Newton keeps its last evaluation with its state (u, bond bits, loads): the break check after a converged
+    solve (no bond over its limit there) and a residual at that state cost no evaluation and give the forces a
+    fresh evaluation gives; a change of u or of the loads evaluates again."""
+    sim = _bar((12, 3, 3), make_law("pmb", youngs_modulus=70e9, critical_stretch=1e-2), (0.0, 0.0, -50.0))
+    assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+    solver = newton.newton_for(sim)
+    before = solver.evaluations
+    r = solver.residual()
+    assert solver.break_bonds() == 0 and solver.evaluations == before
+    np.testing.assert_array_equal(r, relaxation.out_of_balance(sim))
+    sim.u[5, 2] += 1e-9
+    solver.residual()
+    assert solver.evaluations == before + 1
+    solver.pattern.scale(1.01)
+    solver.residual()
+    assert solver.evaluations == before + 2
