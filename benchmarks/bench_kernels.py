@@ -9,9 +9,15 @@ evaluations; printed: the median ms per evaluation of each and the median of the
 average (the machine is shared: ratios in one process are the figure).
 
     .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1] [--law pmb]
+    .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --runs 64
 
 ``--precision``: instead, one evaluation (pair kernels) in float32 against float64, alternating in the same process:
 the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_PRECISION) to its float64 ones.
+
+``--runs N``: instead, one evaluation (pair kernels) with the frame's runs of particles split at physics.lattice's
+RUN_LENGTH against the same kernels with them split at N (e.g. 64, the length before), alternating in the same
+process, each precision: the per-run cost the run length trades against the kernels' scratch in L1. Printed: ms
+per evaluation (wall and CPU seconds: the machine is shared) and the median ratio of CPU times.
 """
 
 from __future__ import annotations
@@ -105,6 +111,65 @@ def compare_precisions(case: str, grid: VoxelGrid, job: Job, evals: int, repeats
     )
 
 
+def split_runs(law, length: int):
+    """The law's (runs, run_chunks, pair plan) with its frame's runs split at ``length`` particles."""
+    from physics import lattice as lat_module
+    from physics.laws.pmb_kernels import PairPlan
+
+    frame = law.body.lattice.frame
+    saved = lat_module.RUN_LENGTH
+    lat_module.RUN_LENGTH = length
+    try:
+        runs = lat_module.runs_of(frame.cells, int(np.prod(frame.shape)), int(frame.flat_offset.max()))
+    finally:
+        lat_module.RUN_LENGTH = saved
+    chunks = lat_module.run_chunks_of(runs, frame.count)
+    view = dataclasses.replace(frame, runs=runs, run_chunks=chunks)
+    return runs, chunks, PairPlan(law.body.lattice, view, law.order)
+
+
+def _use_runs(law, setup) -> None:
+    frame = law.body.lattice.frame
+    frame.runs, frame.run_chunks, law._plan = setup
+
+
+def compare_runs(case: str, grid: VoxelGrid, job: Job, length: int, evals: int, repeats: int) -> None:
+    """One evaluation with the frame's runs as built (RUN_LENGTH) against runs split at ``length``, alternating."""
+    from physics.lattice import RUN_LENGTH
+
+    for precision in ("float32", "float64"):
+        sim = simulation(grid, job, precision)
+        law = sim.law
+        frame = law.body.lattice.frame
+        setups = {RUN_LENGTH: (frame.runs, frame.run_chunks, law._plan), length: split_runs(law, length)}
+        forces, wall, cpu = {}, {k: [] for k in setups}, {k: [] for k in setups}
+
+        for key in setups:
+            _use_runs(law, setups[key])
+            time_evals(sim, True, 1)  # compile, warm
+            forces[key] = sim.force.copy()
+        load0 = os.getloadavg()[0]
+        for _ in range(repeats):
+            for key in setups:
+                _use_runs(law, setups[key])
+                c = time.process_time()
+                wall[key].append(time_evals(sim, True, evals))
+                cpu[key].append((time.process_time() - c) / evals)
+        _use_runs(law, setups[RUN_LENGTH])
+        load1 = os.getloadavg()[0]
+        diff = float(np.abs(forces[RUN_LENGTH] - forces[length]).max() / np.abs(forces[length]).max())
+        ratios = [a / b for a, b in zip(cpu[RUN_LENGTH], cpu[length], strict=True)]
+        print(
+            f"{case} {type(law).__name__} {precision} {sim.body.count:,} particles: runs <= {RUN_LENGTH} "
+            f"({len(setups[RUN_LENGTH][0]):,}) {statistics.median(wall[RUN_LENGTH]) * 1e3:.2f} ms wall "
+            f"{statistics.median(cpu[RUN_LENGTH]) * 1e3:.2f} ms CPU, runs <= {length} ({len(setups[length][0]):,}) "
+            f"{statistics.median(wall[length]) * 1e3:.2f} ms wall {statistics.median(cpu[length]) * 1e3:.2f} ms CPU per "
+            f"evaluation; CPU x{statistics.median(ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in ratios)}); "
+            f"max |difference| / max |force| {diff:.1e}; load {load0:.1f}-{load1:.1f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="bracket,cantilever")
@@ -114,6 +179,7 @@ def main() -> None:
     ap.add_argument("--law", default="", help="pmb: the same bodies with the bond-based law (surface-corrected)")
     ap.add_argument("--threads", type=int, default=0, help="numba threads (default: numba's, 2 here)")
     ap.add_argument("--precision", action="store_true", help="float32 against float64 (pair kernels), alternating")
+    ap.add_argument("--runs", type=int, default=0, help="runs split at RUN_LENGTH against runs split at this length")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -125,6 +191,9 @@ def main() -> None:
             job = dataclasses.replace(job, physics=dataclasses.replace(job.physics, model=args.law))
         if args.precision:
             compare_precisions(case, grid, job, args.evals, args.repeats)
+            continue
+        if args.runs:
+            compare_runs(case, grid, job, args.runs, args.evals, args.repeats)
             continue
         for precision in args.precisions.split(","):
             sim = simulation(grid, job, precision)

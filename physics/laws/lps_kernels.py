@@ -43,7 +43,10 @@ NFIELDS = 14
 # Longest run a kernel processes at once. As in the PMB kernels, the per-run accumulators and copies of the run's
 # own values are rows of one scratch vector at fixed multiples of LANES: LLVM sees one written object at constant
 # offsets and needs one runtime alias check per array it reads.
-LANES = RUN_LENGTH
+# Written out, not RUN_LENGTH itself: numba's cache checks this file, not the module a global comes from, so a new
+# run length must change this line (kernels cached with shorter scratch rows would write past them).
+LANES = 160
+assert LANES == RUN_LENGTH, "physics.lattice.RUN_LENGTH changed: set LANES to it (numba recompiles this file)"
 SCRATCH_DIL = 17  # theta, P, own u (3), own A (6), own B (6)
 SCRATCH_FORCE = 21  # fx, fy, fz, over, own u (3), own lam A (6), own B (6), own theta, own critical stretch
 

@@ -108,7 +108,10 @@ def _if_bit(typingctx, word, mask, value):
 # Longest run a kernel processes at once (the lattice splits longer runs). The per-run accumulators are rows of
 # one scratch vector at fixed multiples of LANES, so LLVM sees one written object at constant offsets: the vector
 # loop then needs one runtime alias check per array it reads, instead of one per (written, read) pair.
-LANES = RUN_LENGTH
+# Written out, not RUN_LENGTH itself: numba's cache checks this file, not the module a global comes from, so a new
+# run length must change this line (kernels cached with shorter scratch rows would write past them).
+LANES = 160
+assert LANES == RUN_LENGTH, "physics.lattice.RUN_LENGTH changed: set LANES to it (numba recompiles this file)"
 SCRATCH = 12  # rows of the per-run scratch vector: 5 accumulators, 7 copies of the particle's own values
 
 
