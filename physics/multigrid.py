@@ -234,34 +234,44 @@ class Level:
         """Products ``factorize(reach)`` takes: three per colour."""
         return 3 * len(np.unique(_colours(self.op.body.lattice.ijk, reach)))
 
-    def factorize(self, reach: int) -> None:
+    def factorize(self, reach: int, stencil: np.ndarray | None = None) -> None:
         """Assemble this level's stiffness on its free dofs and factor it (the coarsest level's direct solve).
 
-        Columns are probed a colour at a time: particles whose lattice indices agree modulo 2 reach + 1 (reach:
-        how many cells apart two particles still interact in K) never share a row, so one product gives the
-        columns of every particle of a colour."""
+        Columns are probed a colour at a time: particles that share no row of K take one colour, so one product
+        gives the columns of every particle of a colour. Colours: the lattice indices modulo 2 reach + 1 (reach:
+        how many cells apart two particles still interact in K), or, given the ``stencil`` of lattice offsets a
+        row couples (a bond-based law's bond stencil), a greedy colouring of the body's own particles
+        (_stencil_colours: 2-3x fewer products on thin bodies, the same matrix)."""
         import scipy.linalg
 
         lat = self.op.body.lattice
         d = lat.dimension
         ijk = lat.ijk
-        period = 2 * reach + 1
-        pads = np.array([lat.pad, lat.pad, lat.pad if d == 3 else 0])
-        shape = np.array(lat.padded_shape) - 2 * pads
-        strides = np.array([lat.padded_shape[1] * lat.padded_shape[2], lat.padded_shape[2], 1])
-        colour_of = _colours(ijk, reach)
         n = self.count
-        dense = np.zeros((3 * n, 3 * n))
         rows = np.arange(n)
+        if stencil is None:
+            period = 2 * reach + 1
+            pads = np.array([lat.pad, lat.pad, lat.pad if d == 3 else 0])
+            shape = np.array(lat.padded_shape) - 2 * pads
+            strides = np.array([lat.padded_shape[1] * lat.padded_shape[2], lat.padded_shape[2], 1])
+            colour_of = _colours(ijk, reach)
+        else:
+            colour_of, near = _stencil_colours(ijk, stencil)
+        dense = np.zeros((3 * n, 3 * n))
         for colour in np.unique(colour_of):
-            c = np.array([colour // (period * period), (colour // period) % period, colour % period])
-            # The one particle of this colour within reach of each row particle (its cell may be empty).
-            cell = ijk + (c - ijk + reach) % period - reach
-            inside = np.all((cell >= 0) & (cell < shape), axis=1)
-            col = np.full(n, -1, dtype=np.int64)
-            col[inside] = lat.cell_to_particle[(cell[inside] + pads) @ strides]
-            ok = col >= 0
             members = colour_of == colour
+            # The one particle of this colour within reach of each row particle (-1: none).
+            col = np.full(n, -1, dtype=np.int64)
+            if stencil is None:
+                c = np.array([colour // (period * period), (colour // period) % period, colour % period])
+                cell = ijk + (c - ijk + reach) % period - reach  # its cell (it may be empty)
+                inside = np.all((cell >= 0) & (cell < shape), axis=1)
+                col[inside] = lat.cell_to_particle[(cell[inside] + pads) @ strides]
+            else:
+                m = np.flatnonzero(members)
+                reached = near[m]
+                col[reached[reached >= 0]] = np.repeat(m, (reached >= 0).sum(axis=1))
+            ok = col >= 0
             for k in range(3):
                 v = np.zeros((n, 3))
                 v[members, k] = 1.0
@@ -395,6 +405,30 @@ def _colours(ijk: np.ndarray, reach: int) -> np.ndarray:
     at least 2 reach + 1 cells apart along some axis, so no row of a K of that reach meets both)."""
     period = 2 * reach + 1
     return (ijk % period) @ np.array([period * period, period, 1])
+
+
+def _stencil_colours(ijk: np.ndarray, stencil: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colours for probing a K whose row of a particle couples it to the particles at ``stencil`` (lattice
+    offsets) from it: greedily, in particle order, the smallest colour that no particle sharing a row with it
+    holds, so that two particles of a colour share no row (as with _colours). Also (n, 1 + len(stencil)) the
+    particles each one's column reaches (itself first; -1: an empty cell). The bond stencil's ball holds 123
+    cells where _colours' cube of the same reach holds 343: 2-3x fewer colours on a refinement's coarse bodies."""
+    offsets = np.vstack([np.zeros((1, 3), dtype=np.int64), np.asarray(stencil, dtype=np.int64)])
+    reach = int(np.abs(offsets).max())
+    lo = ijk.min(axis=0) - reach
+    grid = np.full(ijk.max(axis=0) - lo + reach + 1, -1, dtype=np.int64)
+    grid[tuple((ijk - lo).T)] = np.arange(len(ijk))
+    q = (ijk - lo)[:, None, :] + offsets[None, :, :]
+    near = grid[q[..., 0], q[..., 1], q[..., 2]]
+    colour = np.full(len(ijk), -1, dtype=np.int64)
+    for p in range(len(ijk)):
+        rows = near[p][near[p] >= 0]
+        sharing = near[rows].ravel()
+        taken = colour[sharing[sharing >= 0]]
+        free = np.ones(len(taken) + 1, dtype=bool)
+        free[taken[(taken >= 0) & (taken < len(free))]] = False
+        colour[p] = int(np.argmax(free))
+    return colour, near
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -587,7 +621,9 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     # K couples particles one horizon apart for bond-based laws, two for state-based ones (the dilatation).
     reach = int(np.floor(sim.body.lattice.horizon_cells + 1e-9)) * sim.law.interaction_range
     try:
-        levels[-1].factorize(reach)
+        # A bond-based law's row couples the bond stencil only: its greedy colouring (the same matrix).
+        stencil = levels[-1].op.body.lattice.stencil if sim.law.interaction_range == 1 else None
+        levels[-1].factorize(reach, stencil)
     except np.linalg.LinAlgError:  # not positive definite: a coarse body that can move freely
         return None
     except ValueError:  # non-finite forces on the coarse lattice (seen on a 2-cell-thick LPS plate's): no hierarchy
