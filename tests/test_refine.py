@@ -278,6 +278,25 @@ def test_references_solved_once_travel_with_the_problem(bar, monkeypatch):
     assert np.array_equal(again.occupancy, fresh.occupancy) and again.peak_stretch == fresh.peak_stretch
 
 
+def test_a_case_that_rejects_the_design_leaves_the_other_cases_unsolved():
+    """A development's step rejected by its first load case (its peak over the accepted one) does not solve the
+    others; the half-solved design is not remembered as a cold solve."""
+    from fab.materials import get_material
+    from fab.morph.part import PartProblem
+
+    dom = np.ones((16, 4, 4), dtype=bool)
+    fixed, tip = np.zeros_like(dom), np.zeros_like(dom)
+    fixed[0], tip[-1] = True, True
+    lay = Layout(1.0, (0.0, 0.0, 0.0), dom, dom, fixed | tip, fixed, (tip, tip), ((0, 0, -5.0), (0, -5.0, 0)),
+                 ((0,), (1,)))  # fmt: skip
+    problem = PartProblem((lay, None), get_material("pla"), Rules(1.0))
+    seen = []
+    half = problem.solve(dom, lay, rejects=lambda c, s: seen.append(c) or True)
+    assert seen == [0] and half[0] is not None and half[1] is None
+    full = problem.solve(dom, lay)
+    assert None not in full and full[0].peak_stretch == half[0].peak_stretch
+
+
 def test_a_local_dask_workers_evaluations_run_on_one_numba_thread():
     """A dask worker runs tasks in threads of its own, whose numba thread count starts at every core's."""
     import numba

@@ -57,6 +57,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -225,10 +226,13 @@ class PartProblem:
         model: str = "pmb",
         warm: list[np.ndarray] | None = None,
         von_mises: bool = False,
-    ) -> list[CaseSolution]:
+        rejects: Callable[[int, CaseSolution], bool] | None = None,
+    ) -> list[CaseSolution | None]:
         """Solve ``occ`` under each load case (small strain, no fracture; multigrid, Newton where it stops short):
         one CaseSolution a case. Cold solves (no ``warm``) are remembered (the last few): the pipeline's stress
-        report asks again for the reference's and the development's final solves."""
+        report asks again for the reference's and the development's final solves. ``rejects(case, solution)``
+        True: the design is rejected whatever the other cases hold, which are left unsolved (None; the
+        development's steps that go too far, about half its solving time, are seen in the first case)."""
         from physics import PhysicsError, make_law
 
         key = None
@@ -245,18 +249,18 @@ class PartProblem:
         else:
             law = make_law("pmb", youngs_modulus=mat.youngs_modulus)
         try:
-            out = self._solve(occ, lay, law, warm, von_mises)
+            out = self._solve(occ, lay, law, warm, von_mises, rejects)
         except PhysicsError:
             if warm is None:
                 raise
-            out = self._solve(occ, lay, law, None, von_mises)
-        if key is not None:
+            out = self._solve(occ, lay, law, None, von_mises, rejects)
+        if key is not None and None not in out:
             _SOLVED[key] = out
             while len(_SOLVED) > SOLVED_KEPT:
                 _SOLVED.popitem(last=False)
         return out
 
-    def _solve(self, occ, lay: Layout, law, warm, von_mises: bool) -> list[CaseSolution]:
+    def _solve(self, occ, lay: Layout, law, warm, von_mises: bool, rejects=None) -> list[CaseSolution | None]:
         from physics import Body, Fixed, Force, Simulation, newton
         from physics.relaxation import relax
 
@@ -277,17 +281,18 @@ class PartProblem:
         for c, case in enumerate(lay.cases):
             for n, cond in enumerate(forces):
                 cond.density = base[n] if n in case else 0.0 * base[n]
-            sim.u[:] = 0.0 if warm is None else warm[c][idx]
+            start = None if warm is None or warm[c] is None else warm[c][idx]
+            sim.u[:] = 0.0 if start is None else start
             sim.v[:] = 0.0
             try:
                 if not _static(sim, use_newton):
-                    sim.u[:] = 0.0 if warm is None else warm[c][idx]
+                    sim.u[:] = 0.0 if start is None else start
                     sim.v[:] = 0.0
                     relax(sim, SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=False)
             except (ValueError, np.linalg.LinAlgError):
                 # The multigrid's coarsest level of an odd design can come out singular, or not finite (a body
                 # whose plates are one coarse cell thick, as the sample at 2.5 mm): relax it plainly.
-                sim.u[:] = 0.0 if warm is None else warm[c][idx]
+                sim.u[:] = 0.0 if start is None else start
                 sim.v[:] = 0.0
                 relax(sim, 20 * SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=False)
             u = np.zeros((*occ.shape, 3))
@@ -306,6 +311,8 @@ class PartProblem:
                 vm = np.zeros(occ.shape)
                 vm[idx] = sim.von_mises()
             out.append(CaseSolution(compliance, sed, stretch, float(inner.max()), u, vm))
+            if rejects is not None and rejects(c, out[-1]):
+                return out + [None] * (len(lay.cases) - len(out))
         return out
 
     def reference(self, fine: bool = False) -> Reference:
@@ -396,6 +403,10 @@ class PartProblem:
         limit = 1.0 + g["slack"]
         rate = g["rate"]
         stiff = self.goal == "stiffness"
+
+        def over(c: int, s: CaseSolution) -> bool:  # a case that rejects a remodelling step
+            return s.peak_stretch / pmb_allowed[c] > limit
+
         # Stiffness: the objective is the mean over the load cases of the compliance over the whole domain's
         # (evaluate_design), so its sensitivity, each cell's stimulus, is the cases' SED weighted by 1 / that.
         weights = [1.0 / max(c, 1e-300) for c in self.reference(fine).domain_compliance] if stiff else []
@@ -412,9 +423,11 @@ class PartProblem:
         for step in range(1, self.steps + 1):
             history.append(float(occ.sum()) / original_cells)
             if _carries(occ, lay):
-                sols = self.solve(occ, lay, "pmb", warm)
-                warm = [s.u for s in sols]
-                worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True))
+                # Least mass: a case over the accepted peak rejects the step, the cases after it left unsolved
+                # (their next warm start the last one they had).
+                sols = self.solve(occ, lay, "pmb", warm, rejects=None if stiff else over)
+                warm = [s.u if s is not None else (warm[c] if warm else None) for c, s in enumerate(sols)]
+                worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True) if s is not None)
             else:  # a load cut off from the supports: that step removed too much
                 sols, worst = last_ok[1] if last_ok else None, math.inf
             if progress is not None:
@@ -489,7 +502,11 @@ class PartProblem:
             cand = self.rules_applied(cand, lay)
             if np.array_equal(cand, occ) or not _carries(cand, lay):
                 break
-            trial = self.solve(cand, lay, "pmb", [s.u for s in sols])
+            # A case whose peak is already no lower than the worst rejects the step (least mass): the rest unsolved.
+            trial = self.solve(cand, lay, "pmb", [s.u for s in sols],
+                               rejects=None if stiff else lambda c, s, w=worst: s.peak_stretch / pmb_allowed[c] >= w)
+            if None in trial:
+                break
             w = measure(trial)
             if w >= worst:
                 break
