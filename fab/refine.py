@@ -250,8 +250,9 @@ def _refine(job, rj, problem, lay, cases, original, summary, need_failure, timer
             dev = problem.develop(genome, progress=progress.update)
         guards = {}
     else:
-        genome, search_info, guards = _search(problem, rj, workers, scheduler, quiet, live, server)
-        dev = problem.develop(genome)
+        genome, search_info, guards, design = _search(problem, rj, workers, scheduler, quiet, live, server)
+        # The best design as its worker developed it (the main process developed it again, one core idle).
+        dev = design.unpacked() if design is not None else problem.develop(genome)
     timer.seconds["refine"] = time.perf_counter() - t0
     evaluation = problem.evaluate_design(dev)
     guards = {**guards, "final": list(evaluation.guards)}
@@ -366,8 +367,8 @@ class _StepProgress:
 
 
 def _search(problem, rj, workers, scheduler, quiet, live=None, server=None):
-    """The refinement's search: (genome, info, guards). ``live``: its page, on ``server`` (the run's, left open
-    for the next stage) or on a server of its own."""
+    """The refinement's search: (genome, info, guards, the best design as its worker developed it or None).
+    ``live``: its page, on ``server`` (the run's, left open for the next stage) or on a server of its own."""
     from fab.morph.executors import PoolExecutor, make_executor
     from fab.morph.search import run_search
 
@@ -423,7 +424,7 @@ def _search(problem, rj, workers, scheduler, quiet, live=None, server=None):
         "rescored": result.rescored,
         "stopped_by": result.stopped_by,
     }
-    return result.best.genome, info, result.guards
+    return result.best.genome, info, result.guards, getattr(result.best.evaluation, "design", None)
 
 
 def _write(job, rj, refined, original, orig_sol, ref_sol, lay, summary, exports, timer, quiet) -> dict[str, str]:

@@ -229,6 +229,6 @@ def test_a_part_refinement_search_runs_with_the_live_page(tmp_path: Path, monkey
 
     monkeypatch.setattr(search, "run_search", fake_search)
     rj = types.SimpleNamespace(output=tmp_path, settings=SearchSettings(generations=1), workers=1)
-    genome, _info, _guards = _search(_ToyPart(), rj, None, None, True, LiveOptions())
+    genome, _info, _guards, _design = _search(_ToyPart(), rj, None, None, True, LiveOptions())
     assert isinstance(seen["steering"], SearchLive) and seen["steering"].server.closed
     assert seen["resizable"] and seen["pareto"] == ("mass_ratio", "peak_over_allowed")

@@ -274,8 +274,28 @@ def test_references_solved_once_travel_with_the_problem(bar, monkeypatch):
     assert repr(carried) == repr(problem)  # the checkpoint's fingerprint does not change
     for fine in (False, True):
         assert (carried.reference(fine), carried._pmb_original(fine)) == want[fine]
-    again = carried.develop(genome)
+    evaluation = carried.evaluate(genome)  # a worker's: the design goes back with its score, packed
+    again = evaluation.design.unpacked()
     assert np.array_equal(again.occupancy, fresh.occupancy) and again.peak_stretch == fresh.peak_stretch
+    assert (again.step, again.history, again.shape_steps) == (fresh.step, fresh.history, fresh.shape_steps)
+
+
+def test_rescoring_keeps_the_design_developed_at_the_searchs_pitch():
+    """A re-scored record takes the fine score (or, flagged, keeps the coarse one) and the design of the search's
+    own pitch, the one fab.refine hands on without developing the best genome again."""
+    from fab.morph.executors import SerialExecutor
+    from fab.morph.program import Evaluation
+    from fab.morph.search import Record, SearchSettings, _rescore
+
+    class Fine:
+        def evaluate(self, genome, fine=False):
+            return Evaluation(1.0 + 0.5 * genome[0], design="fine")
+
+    records = [Record(1, np.array([g]), Evaluation(1.0, design=f"coarse {g}")) for g in (0.0, 1.0)]
+    _rescore(Fine(), SerialExecutor(), records, SearchSettings(rescore_top=2, rescore_tolerance=0.1))
+    kept, flagged = (r.evaluation for r in records)
+    assert (kept.score, kept.design, kept.guards) == (1.0, "coarse 0.0", ())
+    assert (flagged.score, flagged.design, len(flagged.guards)) == (1.0, "coarse 1.0", 1)
 
 
 def test_a_case_that_rejects_the_design_leaves_the_other_cases_unsolved():

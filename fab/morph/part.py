@@ -176,6 +176,24 @@ class Development:
     # post-processing shared with other methods (benchmarks/bench_refine.py's SIMP comparison).
     density: np.ndarray | None = field(default=None, compare=False, repr=False)
 
+    def packed(self) -> PackedDevelopment:
+        """This development as a search's worker hands it back: its cells as bits, without the density field."""
+        occ = np.asarray(self.occupancy, dtype=bool)
+        return PackedDevelopment(np.packbits(occ), occ.shape, replace(self, occupancy=None, density=None))
+
+
+@dataclass(frozen=True)
+class PackedDevelopment:
+    """A Development small to pickle (a search's records carry one each, into the checkpoint too)."""
+
+    bits: np.ndarray  # np.packbits of the occupancy
+    shape: tuple[int, ...]
+    rest: Development  # occupancy and density None
+
+    def unpacked(self) -> Development:
+        occ = np.unpackbits(self.bits, count=int(np.prod(self.shape))).reshape(self.shape).astype(bool)
+        return replace(self.rest, occupancy=occ)
+
 
 @dataclass(frozen=True)
 class PartProblem:
@@ -565,7 +583,9 @@ class PartProblem:
             dev = self.develop(genome, fine)
         except PhysicsError as exc:  # a design the engine cannot bring to equilibrium ranks last
             return Evaluation(100.0, {}, (G.FRAGMENTS,), {"solve_error": str(exc)[:200]})
-        return self.evaluate_design(dev, fine)
+        evaluation = self.evaluate_design(dev, fine)
+        # At the search's pitch the design goes back with its score: the best one is not developed again.
+        return evaluation if fine else replace(evaluation, design=dev.packed())
 
     def evaluate_design(self, dev: Development, fine: bool = False) -> Evaluation:
         lay = self.layout(fine)

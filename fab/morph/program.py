@@ -31,6 +31,9 @@ class Evaluation:
     objectives: dict[str, float] = field(default_factory=dict)
     guards: tuple[str, ...] = ()
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What the program developed at the search's own resolution, where it hands it back (a part refinement's
+    # development, its cells packed): the caller takes the best one instead of developing its genome again.
+    design: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ranked_score(self) -> float:

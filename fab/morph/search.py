@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,7 +107,8 @@ def _vetoed(genome: np.ndarray, vetoes: list[dict[str, Any]]) -> bool:
 def _guarded(evaluation: Evaluation, name: str) -> Evaluation:
     if name in evaluation.guards:
         return evaluation
-    return Evaluation(evaluation.score, evaluation.objectives, (*evaluation.guards, name), evaluation.metrics)
+    return Evaluation(evaluation.score, evaluation.objectives, (*evaluation.guards, name), evaluation.metrics,
+                      evaluation.design)
 
 
 def _apply_vetoes(indices: list[int], records: list[Record], vetoes: list[dict[str, Any]], generation: int) -> None:
@@ -386,10 +387,10 @@ def _rescore(program: Program, executor, records: list[Record], settings: Search
             flagged = change > settings.rescore_tolerance or bool(f.guards)
             if flagged:
                 verdict = Evaluation(
-                    coarse.score, coarse.objectives, (*coarse.guards, UNSTABLE), coarse.metrics
+                    coarse.score, coarse.objectives, (*coarse.guards, UNSTABLE), coarse.metrics, coarse.design
                 )
-            else:
-                verdict = f
+            else:  # the fine score; the design stays the one developed at the search's resolution
+                verdict = replace(f, design=coarse.design)
             for r in records:  # the same genome met again (a GA's elite) gets the same verdict
                 if np.array_equal(r.genome, records[i].genome):
                     r.evaluation = verdict
