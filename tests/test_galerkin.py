@@ -91,7 +91,7 @@ def test_a_coarse_level_with_non_finite_forces_leaves_newton_without_a_hierarchy
     """A coarse lattice on which the law gives non-finite forces (its factorisation raises ValueError) means no
     multigrid, not a traceback: Newton solves with Chebyshev smoothing alone."""
 
-    def broken(self, reach):
+    def broken(self, *args):
         raise ValueError("array must not contain infs or NaNs")
 
     monkeypatch.setattr(multigrid.Level, "factorize", broken)
