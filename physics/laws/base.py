@@ -50,17 +50,20 @@ def frame_inputs(law, state) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     from physics.laws.pmb_kernels import frame_bits, to_frame
 
     buffers = law.__dict__.setdefault("_frame_buffers", {})
-    key = state.ux.dtype
+    key = (state.ux.dtype, id(frame))  # a law set up again on another body gets buffers of that body's frame
     if key not in buffers:
-        grid = np.zeros(int(np.prod(frame.shape)), dtype=key)
-        # The frame's grids, its bond words, the state's bond words they were gathered from (lattice order).
-        buffers[key] = (grid, grid.copy(), grid.copy(), np.empty_like(state.bits), np.empty_like(state.bits), [False])
-    fx, fy, fz, fbits, seen, valid = buffers[key]
-    index = law.__dict__.get("_frame_index")
-    if index is None:  # (lattice cell, frame cell) of each frame particle: the gather reads them in order
-        index = law._frame_index = (lattice.cells[frame.particle], frame.cells)
+        for old in [k for k, v in buffers.items() if v[6] is not frame]:  # another body's (the law set up again)
+            del buffers[old]
+        grid = np.zeros(int(np.prod(frame.shape)), dtype=state.ux.dtype)
+        # The frame's grids, its bond words, the state's bond words they were gathered from (lattice order), whether
+        # those are set, the frame (kept so that its id is not reused) and (lattice cell, frame cell) of each frame
+        # particle: the gather reads them in order.
+        index = (lattice.cells[frame.particle], frame.cells)
+        bits = np.empty_like(state.bits)
+        buffers[key] = (grid, grid.copy(), grid.copy(), bits, bits.copy(), [False], frame, index)
+    fx, fy, fz, fbits, seen, valid, _, index = buffers[key]
     raw = [a.view(np.uint32) for a in (state.ux, state.uy, state.uz, fx, fy, fz)]  # one kernel for both types
-    to_frame(*index, key.itemsize // 4, *raw)
+    to_frame(*index, state.ux.dtype.itemsize // 4, *raw)
     if not (valid[0] and np.array_equal(seen, state.bits)):
         frame_bits(frame.particle, state.bits, fbits)
         seen[:] = state.bits
