@@ -36,6 +36,7 @@ def warm(verbose: bool = True) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         _stress_paths(stress_test, grid)
+    _multigrid_transfers()
     try:
         from fab.export import export
 
@@ -48,6 +49,14 @@ def warm(verbose: bool = True) -> float:
     if verbose:
         print(f"fab.warm: numba kernels compiled and cached in {seconds:.1f} s", file=sys.stderr)
     return seconds
+
+
+def _multigrid_transfers() -> None:
+    """The multigrid transfers' kernels (bodies from 800 particles up; the tiny bar has no coarse level)."""
+    from physics import multigrid
+
+    transfer = multigrid.Transfer(np.zeros((1, 8), dtype=np.int64), np.full((1, 8), 0.125), 8.0)
+    transfer.restrict(transfer.prolong(np.zeros((1, 3))), 1)
 
 
 def _stress_paths(stress_test, grid) -> None:
