@@ -20,8 +20,10 @@ Bonds never break inside a solve (every evaluation restores the bond bits); ``tr
 converged increments and re-equilibrates, so a failure test follows one load path: load control up to the first
 break (its load predicted from the largest bond stretch), then control of the load's work-conjugate
 displacement w (the load-weighted mean displacement of the loaded particles along the load) by a bordered
-Newton system for (u, lam), which passes the peak and follows the falling branch. The peak is refined by
-returning to the last converged increment before it with a quarter of the step (never from zero).
+Newton system for (u, lam), which passes the peak and follows the falling branch; each increment starts from
+the tangent predictor (u + dlam a, a = K^-1 q of the last bordered solve, which the increment's own solve keeps).
+The peak is refined by returning to the last converged increment before it with a quarter of the step (never
+from zero).
 
 Precision: the out-of-balance force of the float32 kernels is resolved to about 1e-4 of the bond forces; that
 floor is what STALL_SLACK in physics/relaxation.py accepts. ``solve`` reports ``stalled`` like the multigrid
@@ -251,6 +253,7 @@ class Newton:
         self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
         self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
         self._last: dict | None = None  # the last evaluation on the simulation's buffers and its state
+        self._unit_bits = 0  # intact bond bits when _unit was solved
         self._kcycle = None  # the multigrid K-cycle the Galerkin level replaced
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
@@ -583,6 +586,7 @@ class Newton:
                         unit = None
                         continue
                     self._unit = unit
+                    self._unit_bits = int(np.bitwise_count(sim.bits).sum())
                 ca = pat.work_displacement(unit)
                 dlam = (control - pat.work_displacement(sim.u) - pat.work_displacement(du)) / ca
                 du = du + dlam * unit
@@ -689,6 +693,8 @@ SETTLE_ETA = 0.1  # ... its forcing term (CG to 1/10 of the broken bonds' out-of
 DOOMED_ABORT = True  # a settle whose load falls below the last increment's, where a redo follows, stops there
 LOOSE_INCREMENT = True  # an increment's own solve to SETTLE_SLACK x the tolerances (its settle's level)
 TANGENT_PREDICTOR = True  # an increment starts from the last bordered solve's tangent K^-1 q, which it keeps
+RUNNING_ROUNDS = 3  # a settle that may be redone stops once its rounds break more bonds this many times in a row
+UNIT_STALE = -1.0  # K a = q is solved again once this share of the bonds broke since it was (else kept; negative: always)
 KEEP_UNIT = False  # an increment's last solve (at the w of its settle) keeps its K^-1 q (else refreshes it: the next predictor)
 
 
@@ -723,11 +729,13 @@ def trace(
     part fails; bonds break only between converged states. Load control up to the first break (its factor from
     the largest bond stretch, the law being linear until then), then control of the load's work-conjugate
     displacement w (``Pattern.work_displacement``) with increments DW_FIRST x w, grown where nothing breaks,
-    halved where the load falls fast; after each converged increment, bonds over their limit break and the
+    halved where the load falls fast, each from the tangent predictor (TANGENT_PREDICTOR); after each converged
+    increment, bonds over their limit break and the
     increment re-equilibrates at the same w until none does (each round by one inexact Newton step, the state
     where none breaks solved fully: see ``settle``). The first increment whose settled load is below the
     previous one is redone from the previous state with a quarter of the step, down to DW_MIN (the peak's
-    resolution; its settle stops once its load is below the previous one); a crack that runs again after one has been
+    resolution; its settle stops once its load is below the previous one, or once its crack runs faster round
+    after round: ``running``); a crack that runs again after one has been
     followed to DROP ends the trace at once. Failed: ``watch`` returns a reason (cut off, ran away), the load
     falls below DROP x the peak, or an increment no longer converges past the peak (snap-back).
     ``progress(event)`` gets factor, w_mm, iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
@@ -739,6 +747,7 @@ def trace(
     solver.pattern = pat = Pattern(sim)
     out = Trace()
     total0 = int(sim.initial_bond_count.sum())
+    total_bits = total0
     evaluations0, iterations0 = solver.evaluations, solver.iterations
     s0 = float(getattr(sim.law, "s00", np.inf))
     state = {"phase": "load", "broken_new": 0, "peak": -np.inf, "cascade": ""}
@@ -776,7 +785,7 @@ def trace(
 
         def solved(scale: float, **limits) -> bool:
             res = solver.solve(tolerance * scale, None if balance is None else balance * scale,
-                               callback=callback, control=control, **limits)  # fmt: skip
+                               callback=callback, control=control, keep_unit=unit_holds(), **limits)  # fmt: skip
             return bool(res["converged"] or res["stalled"])
 
         def step() -> None:
@@ -787,6 +796,7 @@ def trace(
 
         broken = 0
         loose = False
+        counts: list[int] = []
         for _ in range(MAX_ROUNDS):
             n = solver.break_bonds()
             if n == 0:
@@ -797,8 +807,9 @@ def trace(
                     return False, broken
                 continue
             broken += n
+            counts.append(n)
             state["broken_new"] = broken
-            if floor is not None and pat.factor < floor:
+            if floor is not None and (pat.factor < floor or running(counts, RUNNING_ROUNDS)):
                 state["doomed"] = True
                 return True, broken
             if control is not None and pat.factor < CASCADE * state["peak"]:
@@ -828,6 +839,14 @@ def trace(
         if watch is not None and broken and (reason := watch()) is not None:
             out.failed, out.reason = True, reason
         return True, broken
+
+    def unit_holds() -> bool:
+        """The last K a = q is kept (not solved again) while the bonds broken since it are under UNIT_STALE of
+        all: the tangent has barely changed (solved again, warm, it cost about 100 evaluations at 38,400
+        particles, where an increment breaking a few bonds took 120-150 in all)."""
+        if solver._unit is None:
+            return False
+        return solver._unit_bits - int(np.bitwise_count(sim.bits).sum()) <= UNIT_STALE * total_bits
 
     def finish() -> Trace:
         out.evaluations = solver.evaluations - evaluations0
@@ -927,7 +946,8 @@ def trace(
                 dw = max(DW_MIN * w, 0.25 * dw)
                 continue
             if ok and (broken or scale > 1.0) and not out.failed:  # a failed settle's state is kept as it is
-                res = solver.solve(tolerance, balance, callback=callback, control=target, keep_unit=KEEP_UNIT)
+                res = solver.solve(tolerance, balance, callback=callback, control=target,
+                                   keep_unit=KEEP_UNIT or unit_holds())  # fmt: skip
                 ok = bool(res["converged"] or res["stalled"])
         if not ok and broken and watch is not None and (reason := watch()) is not None:
             out.failed, out.reason = True, reason  # cut through: the solve has no equilibrium to find
@@ -986,6 +1006,17 @@ def trace(
     out.peak_factor = peak if np.isfinite(peak) else None
     out.peak_state = peak_state
     return finish()
+
+
+def running(counts: list[int], rounds: int) -> bool:
+    """A settle's crack runs at its w: the bonds its rounds broke (``counts``, in order) grew ``rounds`` rounds in
+    a row, to at least twice their fewest. A settle that would be redone once its load falls below the last
+    increment's stops there (RUNNING_ROUNDS): at 38,400 particles such a settle took up to 33 rounds of a crack
+    running ever faster before its load fell that far."""
+    if rounds <= 0 or len(counts) <= rounds:
+        return False
+    tail = counts[-rounds - 1 :]
+    return all(b > a for a, b in zip(tail, tail[1:], strict=False)) and counts[-1] >= 2 * min(counts)
 
 
 def solve_steps(solver: Newton, target: float, tolerance: float, balance: float | None, callback,
