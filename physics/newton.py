@@ -253,7 +253,6 @@ class Newton:
         self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
         self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
         self._last: dict | None = None  # the last evaluation on the simulation's buffers and its state
-        self._unit_bits = 0  # intact bond bits when _unit was solved
         self._kcycle = None  # the multigrid K-cycle the Galerkin level replaced
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
@@ -586,7 +585,6 @@ class Newton:
                         unit = None
                         continue
                     self._unit = unit
-                    self._unit_bits = int(np.bitwise_count(sim.bits).sum())
                 ca = pat.work_displacement(unit)
                 dlam = (control - pat.work_displacement(sim.u) - pat.work_displacement(du)) / ca
                 du = du + dlam * unit
@@ -694,7 +692,6 @@ DOOMED_ABORT = True  # a settle whose load falls below the last increment's, whe
 LOOSE_INCREMENT = True  # an increment's own solve to SETTLE_SLACK x the tolerances (its settle's level)
 TANGENT_PREDICTOR = True  # an increment starts from the last bordered solve's tangent K^-1 q, which it keeps
 RUNNING_ROUNDS = 3  # a settle that may be redone stops once its rounds break more bonds this many times in a row
-UNIT_STALE = -1.0  # K a = q is solved again once this share of the bonds broke since it was (else kept; negative: always)
 KEEP_UNIT = False  # an increment's last solve (at the w of its settle) keeps its K^-1 q (else refreshes it: the next predictor)
 
 
@@ -747,7 +744,6 @@ def trace(
     solver.pattern = pat = Pattern(sim)
     out = Trace()
     total0 = int(sim.initial_bond_count.sum())
-    total_bits = total0
     evaluations0, iterations0 = solver.evaluations, solver.iterations
     s0 = float(getattr(sim.law, "s00", np.inf))
     state = {"phase": "load", "broken_new": 0, "peak": -np.inf, "cascade": ""}
@@ -785,7 +781,7 @@ def trace(
 
         def solved(scale: float, **limits) -> bool:
             res = solver.solve(tolerance * scale, None if balance is None else balance * scale,
-                               callback=callback, control=control, keep_unit=unit_holds(), **limits)  # fmt: skip
+                               callback=callback, control=control, **limits)  # fmt: skip
             return bool(res["converged"] or res["stalled"])
 
         def step() -> None:
@@ -839,14 +835,6 @@ def trace(
         if watch is not None and broken and (reason := watch()) is not None:
             out.failed, out.reason = True, reason
         return True, broken
-
-    def unit_holds() -> bool:
-        """The last K a = q is kept (not solved again) while the bonds broken since it are under UNIT_STALE of
-        all: the tangent has barely changed (solved again, warm, it cost about 100 evaluations at 38,400
-        particles, where an increment breaking a few bonds took 120-150 in all)."""
-        if solver._unit is None:
-            return False
-        return solver._unit_bits - int(np.bitwise_count(sim.bits).sum()) <= UNIT_STALE * total_bits
 
     def finish() -> Trace:
         out.evaluations = solver.evaluations - evaluations0
@@ -946,8 +934,7 @@ def trace(
                 dw = max(DW_MIN * w, 0.25 * dw)
                 continue
             if ok and (broken or scale > 1.0) and not out.failed:  # a failed settle's state is kept as it is
-                res = solver.solve(tolerance, balance, callback=callback, control=target,
-                                   keep_unit=KEEP_UNIT or unit_holds())  # fmt: skip
+                res = solver.solve(tolerance, balance, callback=callback, control=target, keep_unit=KEEP_UNIT)
                 ok = bool(res["converged"] or res["stalled"])
         if not ok and broken and watch is not None and (reason := watch()) is not None:
             out.failed, out.reason = True, reason  # cut through: the solve has no equilibrium to find
