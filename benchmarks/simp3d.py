@@ -7,10 +7,14 @@ domain's cells), and the optimality-criteria update with a move limit. Only the 
 (cells outside it, keep-out included, hold no element at all), so an L-shaped design space costs nothing outside
 the L. Several load cases: the objective is the sum of their compliances (each case solved on its own), as the
 refinement must hold each. Keep-in cells are solid throughout; the volume constraint counts the domain's cells.
+The field's refinements as options (Ferrari & Sigmund 2020, top99neo; Wang, Lazarov & Sigmund 2011): continuation
+of the penalty, a smoothed Heaviside projection of the filtered densities with beta continuation (the volume
+constraint on the projected densities), a stop on the objective's relative change as well as on the change.
 
 Solves: conjugate gradients preconditioned by pyamg's smoothed aggregation (rigid-body near-null space, SuperLU
-on the coarsest level), one hierarchy per iteration shared by the load cases, relative residual 1e-8; scipy's
-direct solver without pyamg. Run with OPENBLAS_NUM_THREADS=1 on a shared machine (bench_refine.py sets it).
+on the coarsest level), one hierarchy per iteration shared by the load cases, warm-started from the last
+iteration's displacements, relative residual 1e-8 by default; a direct solve where CG does not converge, and
+without pyamg. Run with OPENBLAS_NUM_THREADS=1 on a shared machine (bench_refine.py sets it).
 
 Conventions as benchmarks/voxel_fe.py, so a design can be judged there cell for cell: voxel (i, j, k) spans
 origin + [i, i + 1] x [j, j + 1] x [k, k + 1] * pitch; ``fixed`` voxels have all 8 nodes held; a load's force is
@@ -32,7 +36,7 @@ CORNERS = ((0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1), (1,
 
 @dataclass(frozen=True)
 class Simp3DResult:
-    density: np.ndarray  # (nx, ny, nz) filtered physical densities, 0 outside the domain
+    density: np.ndarray  # (nx, ny, nz) physical densities (filtered, projected), 0 outside the domain
     compliance: float  # N mm, the (weighted) sum over the load cases, grey design (SIMP model), last analysis
     history: tuple[float, ...]  # compliance per iteration
     iterations: int
@@ -40,6 +44,10 @@ class Simp3DResult:
     grey: float  # share of domain cells with 0.1 < x < 0.9 at the end
     seconds: float
     solver: str
+    solver_stats: dict  # solves, AMG setups, CG iterations
+    penal: float  # at the end (continuation)
+    beta: float  # the projection's sharpness at the end, 0: none
+    converged: bool  # stopped by its rule at its last stage, not by max_iterations
 
 
 def h8_stiffness(youngs_modulus: float, poisson_ratio: float, pitch: float) -> np.ndarray:
@@ -150,8 +158,12 @@ def _rigid_modes(mesh: VoxelMesh, free: np.ndarray) -> np.ndarray:
 
 
 def make_solver(mesh: VoxelMesh, ke: np.ndarray, fixed_dofs: np.ndarray, tolerance: float = 1e-8):
-    """``solve(scale, forces) -> displacements``: the stiffness with element e scaled by ``scale[e]``, solved for
-    each right-hand side (rows of ``forces``), held dofs zero. pyamg-preconditioned CG, else a direct solve."""
+    """``solve(scale, forces, guess=None) -> displacements``: the stiffness with element e scaled by ``scale[e]``,
+    solved for each right-hand side (rows of ``forces``), held dofs zero, relative residual ``tolerance``.
+    Conjugate gradients preconditioned by pyamg's smoothed aggregation (else a direct solve), the hierarchy built
+    for each matrix (one kept from an earlier design is no preconditioner where cells went void since: CG
+    stalled); ``guess``: the previous displacements, CG's warm start. Where CG does not converge (a nearly cut-off
+    design on the way), a direct solve (counted in ``solve.stats``)."""
     ndof = 3 * mesh.nodes
     free = np.setdiff1d(np.arange(ndof), fixed_dofs)
     nfree = len(free)
@@ -166,11 +178,13 @@ def make_solver(mesh: VoxelMesh, ke: np.ndarray, fixed_dofs: np.ndarray, toleran
     indices = (keys % nfree).astype(np.int64)
     try:
         import pyamg
+        from pyamg.krylov import cg
     except ImportError:
         pyamg = None
     modes = _rigid_modes(mesh, free) if pyamg is not None else None
+    stats = {"solves": 0, "setups": 0, "cg_iterations": 0, "direct": 0}
 
-    def solve(scale: np.ndarray, forces: np.ndarray) -> np.ndarray:
+    def solve(scale: np.ndarray, forces: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
         data = np.bincount(slot, weights=(ke.ravel()[None, :] * scale[:, None]).ravel()[kept], minlength=len(keys))
         kf = sp.csr_matrix((data, indices, indptr), shape=(nfree, nfree))
         u = np.zeros((len(forces), ndof))
@@ -182,16 +196,42 @@ def make_solver(mesh: VoxelMesh, ke: np.ndarray, fixed_dofs: np.ndarray, toleran
                 u[c, free] = lu.solve(f[free])
             return u
         ml = pyamg.smoothed_aggregation_solver(kf, B=modes, symmetry="symmetric", coarse_solver="splu")
+        stats["setups"] += 1
         for c, f in enumerate(forces):
+            x0 = None if guess is None else guess[c, free]
+            if x0 is not None and np.linalg.norm(f[free] - kf @ x0) >= np.linalg.norm(f[free]):
+                x0 = None  # no better than zero (cells gone void since leave floppy nodes far off): a cold start
             res: list[float] = []
-            x = ml.solve(f[free], tol=tolerance, accel="cg", maxiter=500, residuals=res)
-            if res[-1] > 10 * tolerance * res[0]:
-                raise RuntimeError(f"AMG-CG did not converge: residual {res[-1] / res[0]:.2e} after {len(res)} it.")
+            x, _ = cg(kf, f[free], x0=x0, tol=tolerance, maxiter=1000, M=ml.aspreconditioner(cycle="V"),
+                      residuals=res)  # fmt: skip
+            n = len(res) - 1
+            stats["solves"] += 1
+            stats["cg_iterations"] += n
+            relative = np.linalg.norm(f[free] - kf @ x) / max(np.linalg.norm(f[free]), 1e-300)
+            if relative > 10 * tolerance:  # a nearly cut-off design (SIMP passes through some): a direct solve
+                from scipy.sparse.linalg import spsolve
+
+                x = spsolve(kf.tocsc(), f[free])
+                stats["direct"] += 1
+                relative = np.linalg.norm(f[free] - kf @ x) / max(np.linalg.norm(f[free]), 1e-300)
+                if not relative <= 10 * tolerance:
+                    raise RuntimeError(f"AMG-CG and a direct solve failed: residual {relative:.2e}")
             u[c, free] = x
         return u
 
     solve.method = "direct (SuperLU)" if pyamg is None else "CG + smoothed-aggregation AMG (pyamg)"
+    solve.stats = stats
     return solve
+
+
+def project(xt: np.ndarray, beta: float, eta: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothed Heaviside projection of filtered densities (Wang, Lazarov & Sigmund 2011) and its derivative;
+    ``beta`` 0: none (identity)."""
+    if beta <= 0:
+        return xt, np.ones_like(xt)
+    a, b = np.tanh(beta * eta), np.tanh(beta * (1.0 - eta))
+    t = np.tanh(beta * (xt - eta))
+    return (a + t) / (a + b), beta * (1.0 - t * t) / (a + b)
 
 
 def simp3d(
@@ -205,19 +245,38 @@ def simp3d(
     youngs_modulus: float = 1.0,
     poisson_ratio: float = 0.3,
     penal: float = 3.0,
+    penal_start: float | None = None,
+    penal_step: float = 0.25,
+    beta_max: float = 0.0,
+    beta_start: float = 1.0,
+    eta: float = 0.5,
     rmin: float | None = None,
     move: float = 0.2,
+    final_move: float | None = None,
     max_iterations: int = 200,
+    stage_iterations: int = 25,
     tolerance: float = 0.01,
+    objective_tolerance: float = 0.0,
+    window: int = 10,
+    solver_tolerance: float = 1e-8,
     weights: Sequence[float] | None = None,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> Simp3DResult:
-    """Minimise the summed compliance of the load ``cases`` (each a list of (cells mask, total force N)) over the
-    voxel ``domain`` at ``cells`` solid cells (keep-in counted). ``fixed``: held cells. ``rmin`` mm defaults to
-    1.5 pitches (top3d's examples). Stops when no design variable moves by more than ``tolerance`` (top3d:
-    0.01) or after ``max_iterations``. ``weights``: the objective is sum_c w_c C_c (default all 1; bench_refine
-    gives 1 / the whole domain's compliance of each case: the mean relative compliance the refinement's
-    stiffness goal minimises). ``progress(iteration, objective, change)``."""
+    """Minimise the (weighted) summed compliance of the load ``cases`` (each a list of (cells mask, total force
+    N)) over the voxel ``domain`` at ``cells`` solid cells (keep-in counted). ``fixed``: held cells.
+
+    top3d's defaults (penalty 3, ``rmin`` 1.5 pitches, no projection, stop when no design variable moves by more
+    than ``tolerance``, 0.01) unless told otherwise; the field's refinements, as in Ferrari & Sigmund's top99neo:
+    ``penal_start`` (e.g. 1): continuation of the penalty, raised by ``penal_step`` at each stage up to ``penal``;
+    ``beta_max`` > 0: the filtered densities projected by a smoothed Heaviside (threshold ``eta``), beta from
+    ``beta_start`` doubled at each stage up to ``beta_max`` (the volume constraint on the projected, physical
+    densities). A stage ends after ``stage_iterations`` or as soon as its change falls below ``tolerance``; the
+    run stops at the last stage by the rule (change <= ``tolerance``, or, with ``objective_tolerance`` > 0, the
+    objective within that relative spread over the last ``window`` iterations) or at ``max_iterations``.
+    ``rmin`` mm: the density filter's radius. ``weights``: the objective is sum_c w_c C_c (default all 1;
+    bench_refine gives 1 / the whole domain's compliance of each case). ``solver_tolerance``: CG's relative
+    residual (warm-started from the last displacements).
+    ``progress(iteration, objective, change)``."""
     import time
 
     t0 = time.perf_counter()
@@ -234,47 +293,64 @@ def simp3d(
     w = np.ones(len(cases)) if weights is None else np.asarray(weights, dtype=float)
     if w.shape != (len(cases),) or not (w > 0).all():
         raise ValueError(f"weights: one positive weight a load case, got {weights!r}")
-    solve = make_solver(mesh, ke, fixed_dofs)
+    solve = make_solver(mesh, ke, fixed_dofs, solver_tolerance)
     h = mesh.density_filter((rmin if rmin is not None else 1.5 * pitch) / pitch)
     target = float(cells)
+    p = penal if penal_start is None else min(penal_start, penal)
+    beta = min(beta_start, beta_max) if beta_max > 0 else 0.0
 
-    def physical(x: np.ndarray) -> np.ndarray:
-        xp = h @ x
+    def physical(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xp, dxp = project(h @ x, beta, eta)
         xp[keep] = 1.0
-        return xp
+        return xp, dxp
 
     x = np.full(n, target / n)
-    xp = physical(x)
-    change, it, c, history = 1.0, 0, float("nan"), []
-    while change > tolerance and it < max_iterations:
+    xp, dxp = physical(x)
+    change, it, stage_it, c, history, u, converged = 1.0, 0, 0, float("nan"), [], None, False
+    while it < max_iterations:
         it += 1
-        u = solve(EMIN + xp**penal * (1.0 - EMIN), forces)
+        stage_it += 1
+        u = solve(EMIN + xp**p * (1.0 - EMIN), forces, guess=u)
         ce = sum(wc * np.einsum("ij,jk,ik->i", uc[mesh.edof], ke, uc[mesh.edof]) for wc, uc in zip(w, u, strict=True))
         c = float(sum(wc * (f @ uc) for wc, f, uc in zip(w, forces, u, strict=True)))
         history.append(c)
-        dc = -penal * xp ** (penal - 1) * (1.0 - EMIN) * ce
+        dc = -p * xp ** (p - 1) * (1.0 - EMIN) * ce * dxp
         dc[keep] = 0.0  # held solid: the filter's chain rule must not move their neighbours for them
         dc = np.asarray(h.T @ dc).ravel()
-        dv = np.asarray(h.T @ np.where(keep, 0.0, 1.0)).ravel() + 1e-12
+        dv = np.asarray(h.T @ np.where(keep, 0.0, dxp)).ravel() + 1e-12
+        last = p >= penal and (beta_max <= 0 or beta >= beta_max)
+        step = final_move if last and final_move is not None else move
         lo, hi = 0.0, 1e9
-        while (hi - lo) / (hi + lo) > 1e-3:
+        while (hi - lo) / (hi + lo) > 1e-4:
             mid = 0.5 * (lo + hi)
             cand = np.clip(
-                x * np.sqrt(np.maximum(-dc, 0) / dv / mid), np.maximum(0, x - move), np.minimum(1, x + move)
+                x * np.sqrt(np.maximum(-dc, 0) / dv / mid), np.maximum(0, x - step), np.minimum(1, x + step)
             )
-            if physical(cand).sum() > target:
+            if physical(cand)[0].sum() > target:
                 lo = mid
             else:
                 hi = mid
         change = float(np.abs(cand - x).max())
         x = cand
-        xp = physical(x)
+        recent = history[-window:]
+        flat = objective_tolerance > 0 and stage_it >= window and (max(recent) - min(recent)) <= (
+            objective_tolerance * abs(recent[-1]))
         if progress is not None:
             progress(it, c, change)
+        if last and (change <= tolerance or flat):
+            converged = True
+            xp, dxp = physical(x)
+            break
+        if not last and (change <= tolerance or stage_it >= stage_iterations):
+            p = min(p + penal_step, penal)
+            beta = min(2 * beta, beta_max) if beta_max > 0 else 0.0
+            stage_it = 0
+        xp, dxp = physical(x)
     density = np.zeros(mesh.domain.shape)
     density[mesh.domain] = xp
     grey = float(((xp > 0.1) & (xp < 0.9)).mean())
-    return Simp3DResult(density, c, tuple(history), it, change, grey, time.perf_counter() - t0, solve.method)
+    return Simp3DResult(density, c, tuple(history), it, change, grey, time.perf_counter() - t0, solve.method,
+                        dict(solve.stats), p, beta, converged)  # fmt: skip
 
 
 def compliance(

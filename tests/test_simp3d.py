@@ -79,3 +79,36 @@ def test_weights_weigh_the_load_cases() -> None:
     assert first.history[0] == pytest.approx(alone.history[0], rel=1e-4)
     with pytest.raises(ValueError, match="weights"):
         S.simp3d(dom, fixed | pad, fixed, two, 0.5 * dom.size, 1.0, max_iterations=1, weights=(1.0,))
+
+
+def test_projection_is_a_smoothed_step_with_its_derivative() -> None:
+    xt = np.linspace(0.0, 1.0, 11)
+    same, one = S.project(xt, 0.0)
+    assert np.array_equal(same, xt) and (one == 1.0).all()
+    xp, dxp = S.project(xt, 32.0)
+    assert xp[0] == pytest.approx(0.0, abs=1e-12) and xp[-1] == pytest.approx(1.0, abs=1e-12)
+    assert xp[5] == pytest.approx(0.5) and ((xp[:5] < 0.01) & (xp[6:] > 0.99)).all()
+    h = 1e-6
+    fd = (S.project(xt + h, 32.0)[0] - S.project(xt - h, 32.0)[0]) / (2 * h)
+    assert np.allclose(dxp, fd, rtol=1e-5, atol=1e-8)
+
+
+def test_continuation_and_projection_reach_a_black_and_white_design_by_the_rule() -> None:
+    """bench_refine's settings (penalty 1 -> 3, beta 1 -> 32, move 0.1 then 0.05, the objective's rule; shorter
+    stages) on a tiny cantilever: stopped by the rule, not the cap, at the volume, no grey left (top3d's plain
+    settings leave most cells grey here), about as stiff once thresholded (a 3-cell beam leaves no room to gain)."""
+    dom, fixed, pad = _case(10, 3, 3)
+    keep = fixed | pad
+    cells = 0.4 * dom.size
+    case = [[(pad, (0.0, 0.0, -1.0))]]
+    plain = S.simp3d(dom, keep, fixed, case, cells, 1.0, max_iterations=150)
+    best = S.simp3d(dom, keep, fixed, case, cells, 1.0, rmin=1.5, penal_start=1.0, penal_step=0.5, beta_max=32.0,
+                    move=0.1, stage_iterations=10, final_move=0.05, objective_tolerance=1e-3, solver_tolerance=1e-6,
+                    max_iterations=150)  # fmt: skip
+    assert best.converged and best.iterations < 150 and best.penal == 3.0 and best.beta == 32.0
+    assert best.grey < 0.02 and plain.grey > 0.5
+    assert best.density.sum() == pytest.approx(cells, rel=1e-2)
+    solid = [S.compliance(threshold(r.density, dom, keep, int(cells)), fixed, case[0], 1.0, 1.0, 0.3)
+             for r in (plain, best)]  # fmt: skip
+    assert solid[1] <= 1.05 * solid[0]
+    assert best.solver_stats["solves"] == best.iterations and best.solver_stats["direct"] == 0
