@@ -21,8 +21,10 @@ cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a q
     neither side was optimised against (target: refined compliance <= 1.10 x SIMP's, summed over the load
     cases), and by the engine's failure test (target: the refined part's failure load >= SIMP's in every case).
 - ``simp``: the target's comparison, stiffest at a volume fraction both ways: the refinement's quick mode with
-  the stiffness goal (``--volume-fraction`` of the design space, default 0.5) against simp3d run to its own
-  convergence (change <= 0.01, ``--simp-iterations`` a cap), both minimising the mean over the load cases of the
+  the stiffness goal (``--volume-fraction`` of the design space, default 0.5) against simp3d at its best
+  (``--simp projected``: filter radius the minimum thickness, continuation of the penalty, a Heaviside projection
+  with beta continuation; ``--simp top3d``: the plain settings) run to its own stopping rule (``--simp-iterations``
+  a cap it does not reach), both minimising the mean over the load cases of the
   compliance over the whole domain's (SIMP weighs its cases by its H8 model's whole domain); the same
   post-processing to the same cell count (its ranking field: SIMP's densities, the refined design with ties by
   its tissue density); judged by CalculiX C3D8I (the verdict: that objective, the whole domain by CalculiX as
@@ -321,7 +323,7 @@ def simp_settings(args, rules, pitch: float) -> dict:
 
 def simp_case(args, job, errors: list[str]) -> dict:
     """Stiffest at a volume fraction, both ways, on the same domain, keep-in, supports and load cases: the
-    refinement's quick mode with the stiffness goal against simp3d run to its own convergence, both at
+    refinement's quick mode with the stiffness goal against simp3d run to its own stopping rule, both at
     ``--volume-fraction`` of the domain; then the same post-processing (same_post: threshold, the job's rules,
     refill to the same cell count) and the same judges (CalculiX C3D8I, SIMP's H8 model, the engine's solve and
     failure test) on both. Wall and CPU seconds of each side, the load average beside."""
