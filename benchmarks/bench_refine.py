@@ -4,6 +4,7 @@
         [--design-space part|bbox|MM] [--generations 10] [--population 8] [--json]
     .venv/bin/python benchmarks/bench_refine.py --cases speed --design-space bbox --pitch 1.5   # 20,800 cells
     .venv/bin/python benchmarks/bench_refine.py --cases speed --baseline   # and the solve before 1fedd16, same run
+    .venv/bin/python benchmarks/bench_refine.py --cases designs --design-space bbox --pitch 1.5   # a design's cost
 
 On the sample bracket's job (samples/bracket_refine/job.toml: its design space, keep-in/keep-out, rules and two load
 cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a quick check):
@@ -33,7 +34,9 @@ cases; ``--small``: the same job at a 2.5 mm pitch, a few hundred cells, for a q
   Wall and CPU seconds of both sides with the load average.
 - ``search``: CMA-ES, ``--generations`` x ``--population`` designs on the process pool with 2 workers (target
   <= 20 min for 10 x 8); ``dask``: the same search on a local dask cluster with 1 and 2 workers (target: 2 workers
-  faster in proportion).
+  faster in proportion). ``designs``: the search's first generation (the same genomes on every commit: CMA-ES's
+  seed) developed one after another in this process on one numba thread, as a worker does: each design's CPU
+  seconds, score and cells (a search's cost without its pool; a change that keeps the designs keeps the scores).
 - Speed of the quick mode (``quick``, or ``speed``: the quick refinement alone, no failure tests and no SIMP):
   target <= 2 min on a 20,000-voxel domain on 2 cores; a verdict is printed only when the domain has 20,000 cells
   within 25 % (``--design-space bbox --pitch 1.5`` gives 20,800), else "not measured"; judged on the wall time and
@@ -418,6 +421,31 @@ def search(args, job, workers: int, scheduler: str | None) -> dict:
             "mass_saving": summary.get("mass_saving")}  # fmt: skip
 
 
+def designs(rj, population: int) -> dict:
+    """The search's first generation developed here one after another (module docstring, ``designs``)."""
+    import numba
+
+    from fab.morph.search import _optimizer
+
+    problem = rj.problem.with_references()
+    genomes = _optimizer(problem.dimension, replace(rj.settings, population=population)).ask()
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    rows = []
+    try:
+        for i, genome in enumerate(genomes):
+            load0, c0 = os.getloadavg()[0], time.process_time()
+            ev = problem.evaluate(np.asarray(genome))
+            m = ev.metrics
+            rows.append({"cpu_seconds": time.process_time() - c0, "load": load0, "score": ev.score,
+                         "cells": m.get("cells"), "steps": m.get("steps"), "guards": list(ev.guards),
+                         "safety_ratio": m.get("estimated_safety_ratio"), "mass_ratio": m.get("mass_ratio")})  # fmt: skip
+            say(f"design {i + 1}/{len(genomes)}: {rows[-1]['cpu_seconds']:.1f} s of CPU, score {ev.score:.6f}")
+    finally:
+        numba.set_num_threads(threads)
+    return {"domain_cells": int(problem.layout().domain.sum()), "designs": rows}
+
+
 def _cpu() -> float:
     """CPU seconds of this process and of its children that have ended (the search's pool, once closed)."""
     import resource
@@ -502,7 +530,7 @@ def verdict(ok: bool | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", default=str(ROOT / "samples" / "bracket_refine" / "job.toml"))
-    parser.add_argument("--cases", default="quick", help="comma-separated: quick, speed, simp, search, dask")
+    parser.add_argument("--cases", default="quick", help="comma-separated: quick, speed, simp, search, dask, designs")
     parser.add_argument("--small", action="store_true", help=f"the job at a {SMALL_PITCH} mm pitch (a tiny domain)")
     parser.add_argument("--pitch", type=float, default=None, help="mm, overrides the job's (and --small's)")
     parser.add_argument("--design-space", default=None, help="overrides [morph] design_space: part, bbox or mm")
@@ -525,8 +553,8 @@ def main() -> int:
     if args.simp_iterations is None:
         args.simp_iterations = 1000 if args.simp == "projected" else 200
     wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
-    if not wanted or wanted - {"quick", "speed", "simp", "search", "dask"}:
-        parser.error(f"--cases takes quick, speed, simp, search, dask; got {args.cases!r}")
+    if not wanted or wanted - {"quick", "speed", "simp", "search", "dask", "designs"}:
+        parser.error(f"--cases takes quick, speed, simp, search, dask, designs; got {args.cases!r}")
 
     errors: list[str] = []
     result: dict = {"load_average": os.getloadavg()}
@@ -538,6 +566,7 @@ def main() -> int:
             "simp": lambda: simp_case(args, job, errors),
             "search": lambda: search(args, job, 2, None),
             "dask": lambda: [search(args, job, w, "local") for w in (1, 2)],
+            "designs": lambda: designs(rj, args.population),
         }
         for name, run in runs.items():
             if name in wanted or (name == "quick" and "speed" in wanted):
@@ -627,6 +656,14 @@ def report(result: dict, args) -> int:
             est = 10 * sum(gens) / len(gens) + sr["other_seconds"]
             lines.append(("  10 generations at this mean generation time + other s", f"{est:.0f}",
                           "an estimate at this load, not the target's figure"))  # fmt: skip
+    if "designs" in result:
+        rows = result["designs"]["designs"]
+        for i, r in enumerate(rows):
+            lines.append((f"generation 1 design {i + 1}: CPU s (load), score, cells, safety / mass ratio",
+                          f"{r['cpu_seconds']:.1f} ({r['load']:.1f}), {r['score']:.6f}, {r['cells']}, "
+                          f"{f(r['safety_ratio'], '.4f')} / {f(r['mass_ratio'], '.4f')}", ""))  # fmt: skip
+        lines.append(("  mean CPU s a design (one numba thread)",
+                      f"{np.mean([r['cpu_seconds'] for r in rows]):.1f}", ""))  # fmt: skip
     if "dask" in result:
         one, two = result["dask"]
         speedup = one["seconds"] / two["seconds"]
