@@ -286,6 +286,9 @@ def main() -> None:
     parser.add_argument("--all-float64", action="store_true",
                         help="every law evaluation of the failure tests in float64 (physics.newton's MIXED_PRECISION off: "
                         "the preconditioner's and settle steps' products too), to compare on the same commit")  # fmt: skip
+    parser.add_argument("--drop", type=float, default=None,
+                        help="past the peak, end the trace once the load falls below this share of it (physics.newton's "
+                        "DROP, 0.9; 0.5 until 2026-12-07), to compare on the same commit")  # fmt: skip
     parser.add_argument("--plane-count", action="store_true",
                         help="critical stretch of the plane count alone (physics.fracture.CRACK_RUN emptied)")  # fmt: skip
     parser.add_argument("--layers", type=int, default=0,
@@ -299,6 +302,10 @@ def main() -> None:
         from physics import newton
 
         newton.MIXED_PRECISION = False
+    if args.drop is not None:
+        from physics import newton
+
+        newton.DROP = args.drop
     if args.plane_count:
         from physics import fracture
 

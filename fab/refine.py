@@ -123,6 +123,7 @@ def _one_failure_test(grid, job, case, c: int, n: int, label: str, quiet: bool, 
         "safety_factor": report.safety_factor,
         "converged": report.converged,
         "notes": [note for note in report.notes if note.startswith(("failure between", "no failure"))],
+        "steps": report.steps,  # law evaluations where Newton traces the load path (fab.failure)
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
     }
