@@ -55,3 +55,16 @@ def test_an_evaluation_error_is_never_a_verdict(capsys) -> None:
     assert B.report(result, args) == 1
     out = capsys.readouterr().out
     assert "no verdict" in out and "target:" not in out
+
+
+def test_before_rules_counts_what_the_rules_take_off_simps_own_design() -> None:
+    """A one-cell plate on the beam: the 2-cell opening takes it off; the H8 objective is SIMP's own design's."""
+    lay = _beam()
+    density = np.zeros(lay.domain.shape)
+    density[:, 1:3, 1:3] = 1.0  # a 2 x 2 bar from the support to the pad: the rules keep it
+    density[:, 0, :] = 0.5  # and a one-cell plate beside it: the opening removes it
+    cells = 40 + 40
+    domain_h8 = [1.0, 1.0]
+    b = B.before_rules(density, lay, Rules(min_thickness=2.0), cells, 3500.0, 0.3, domain_h8)
+    assert b["cells_removed_by_rules"] > 0
+    assert b["h8_objective"] == pytest.approx(np.mean(b["h8_compliance_nmm"]))
