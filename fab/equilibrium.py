@@ -7,6 +7,7 @@ tests both (multigrid or adaptive dynamic relaxation). Fields are returned in mm
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,7 @@ STALL_GAIN = 0.9
 NEWTON = True
 # Progress off a terminal: one plain line on stderr at most this often (seconds).
 LINE_SECONDS = 2.0
+WORKER_LINE_SECONDS = 10.0  # a worker's lines, several processes at once: fewer
 # A free displacement beyond this fraction of the part's size means it ran away (no equilibrium).
 RUNAWAY = 0.2
 
@@ -43,12 +45,15 @@ class Progress:
     (``live``: a :class:`fab.live.simulation.SimulationLive`; it snapshots at a wall-clock interval, pauses the
     solver while the person holds it and asks the solve to stop)."""
 
-    def __init__(self, quiet: bool, live: Any = None) -> None:
+    def __init__(self, quiet: bool, live: Any = None, lines: str | None = None) -> None:
         self.quiet = quiet
         self.live = live
+        # ``lines``: no bar, a plain line every WORKER_LINE_SECONDS headed by this label (a test in a worker
+        # process beside others: bars of several processes on one terminal would overwrite each other).
+        self.lines = None if quiet else lines
         self.bar = None
         self.task = None
-        self._line = -LINE_SECONDS
+        self._line = -math.inf  # the first update prints at once
         self.residual: float | None = None  # the last RMS residual a solver reported (relative)
 
     def observe(self, sim, step: int, residual: float | None, label: str) -> str | None:
@@ -66,7 +71,7 @@ class Progress:
             self.live.path_point(sim, w_mm, factor, force_n)
 
     def __enter__(self) -> Progress:
-        if not self.quiet:
+        if not self.quiet and self.lines is None:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(
@@ -86,6 +91,11 @@ class Progress:
             self.bar.__exit__(*exc)
 
     def update(self, description: str, fraction: float, info: str = "") -> None:
+        if self.lines is not None:
+            now = time.perf_counter()
+            if now - self._line >= WORKER_LINE_SECONDS:
+                self._line = now
+                stderr_console.print(f"{self.lines}: {description}: {info}", highlight=False, soft_wrap=True)
         if self.bar is not None:
             self.bar.update(
                 self.task, description=description, completed=min(max(fraction, 0.0), 1.0), info=info

@@ -72,7 +72,10 @@ def start_failure_tests(
 
     # Spawned: this process may have run numba's OpenMP threads already, which a forked child cannot use.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_single_threaded)
-    futures = [pool.submit(_one_failure_test, grid, job, case, c, n, label, True, None)
+    # Each worker's test says where it is on stderr in a plain line now and then (unless quiet): a bar per
+    # process would overwrite the others'.
+    futures = [pool.submit(_one_failure_test, grid, job, case, c, n, label, True, None,
+                           None if quiet else f"{label}, load case {c}")
                for c, case in enumerate(cases, start=1)]  # fmt: skip
     _say(quiet, f"failure tests of the {label} part: {n} load cases in {workers} processes")
     return _FailureTests(futures, pool, label, quiet)
@@ -102,7 +105,9 @@ class _FailureTests:
         return out
 
 
-def _one_failure_test(grid, job, case, c: int, n: int, label: str, quiet: bool, server) -> dict[str, Any]:
+def _one_failure_test(
+    grid, job, case, c: int, n: int, label: str, quiet: bool, server, lines: str | None = None
+) -> dict[str, Any]:
     from fab.stress import run_test
 
     t0 = time.perf_counter()
@@ -116,7 +121,7 @@ def _one_failure_test(grid, job, case, c: int, n: int, label: str, quiet: bool, 
         view = SimulationLive(server, hold=False, quiet=quiet, heading=(
             f"**part refinement**: failure test of the **{label}** part, load case {c} of {n} "
             f"([[load]] {loads})"))  # fmt: skip
-    report = run_test(grid, case_job(job, case), quiet=quiet, live=view)
+    report = run_test(grid, case_job(job, case), quiet=quiet and lines is None, live=view, lines=lines)
     out = {
         "case": c,
         "failure_load_n": report.failure_load_n,

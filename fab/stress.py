@@ -202,8 +202,11 @@ def failure_in_float64(sim) -> bool:
     return equilibrium.NEWTON and newton.supports(sim) and "float64" in getattr(sim.law, "precisions", ())
 
 
-def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None) -> StressReport:
+def run_test(
+    grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None, lines: str | None = None
+) -> StressReport:
     """Build the body of ``grid`` and run the job's test; returns the report (raises FabError on bad input).
+    ``lines``: progress as plain stderr lines headed by this label instead of a bar (a test in a worker process).
 
     ``live`` (a :class:`fab.live.simulation.SimulationLive`) shows the run in the browser and takes its
     controls: pause, stop (the results so far are reported), and for a static test a new load factor, solved
@@ -250,7 +253,7 @@ def run_test(grid: VoxelGrid, job: Job, *, quiet: bool = True, live: Any = None)
     extra: dict[str, Any] = {}
     if live is not None:
         live.attach(sim, model, loads, test.kind)
-    with Progress(quiet, live) as progress:
+    with Progress(quiet, live, lines) as progress:
         if test.kind == "static":
             factor, steps = 1.0, 0
             while True:

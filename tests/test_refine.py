@@ -192,8 +192,9 @@ def test_fab_run_live_on_a_part_job_hands_the_page_to_the_refinement(bar, monkey
     assert isinstance(seen["live"], LiveOptions) and seen["live"].host == "127.0.0.1"
 
 
-def test_load_cases_fail_in_processes_of_their_own_as_in_this_one(tmp_path, monkeypatch):
-    """fab run's failure tests: the load cases of a part in processes of their own give what one process gives."""
+def test_load_cases_fail_in_processes_of_their_own_as_in_this_one(tmp_path, monkeypatch, capfd):
+    """fab run's failure tests: the load cases of a part in processes of their own give what one process gives,
+    and each says on stderr where it is (plain lines headed by its load case)."""
     import fab.refine as fr
     from fab.voxels import VoxelGrid
 
@@ -202,9 +203,13 @@ def test_load_cases_fail_in_processes_of_their_own_as_in_this_one(tmp_path, monk
     grid = VoxelGrid(lay.original, lay.pitch, lay.origin)
     here = fr.failure_tests(grid, job, lay.cases, "bar", quiet=True, workers=1)
     monkeypatch.setattr(fr, "PARALLEL_CELLS", 0)
-    pending = fr.start_failure_tests(grid, job, lay.cases, "bar", quiet=True, workers=2)
+    capfd.readouterr()
+    pending = fr.start_failure_tests(grid, job, lay.cases, "bar", quiet=False, workers=2)
     assert pending.pool is not None
     there = pending.results()
+    err = capfd.readouterr().err
+    for c in (1, 2):
+        assert f"bar, load case {c}: service load" in err and f"bar, load case {c}: safety factor" in err
     assert [t["case"] for t in there] == [1, 2]
     for a, b in zip(here, there, strict=True):
         assert a["failure_load_n"] is not None
