@@ -333,7 +333,8 @@ def simp_settings(args, rules, pitch: float) -> dict:
     1e-6 (the objective within 1e-9 of 1e-8's)."""
     if args.simp == "top3d":
         return {}
-    return {"rmin": max(rules.min_thickness, 1.5 * pitch), "penal_start": 1.0, "penal_step": 0.5, "beta_max": 32.0,
+    rmin = args.simp_rmin if getattr(args, "simp_rmin", None) else rules.min_thickness
+    return {"rmin": max(rmin, 1.5 * pitch), "penal_start": 1.0, "penal_step": 0.5, "beta_max": 32.0,
             "move": 0.1, "stage_iterations": 20, "final_move": 0.05, "objective_tolerance": 1e-3,
             "solver_tolerance": 1e-6}
 
@@ -568,6 +569,9 @@ def main() -> int:
                         help="simp: SIMP's settings, top3d's (the better design after the shared clean-up at the "
                              "sample's pitch) or the projected ones (filter at the minimum thickness, continuation, "
                              "projection: 0/1 designs with 1-cell members the clean-up's 2-cell opening removes)")
+    parser.add_argument("--simp-rmin", type=float, default=None,
+                        help="simp, --simp projected: the filter's radius in mm (default the job's minimum thickness; "
+                             "twice it keeps SIMP's members through the shared clean-up)")
     parser.add_argument("--volume-fraction", type=float, default=0.5,
                         help="simp: the volume fraction of the design space both sides are given")
     parser.add_argument("--skip-failure", action="store_true",
