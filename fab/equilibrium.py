@@ -92,20 +92,22 @@ class Progress:
 
     def update(self, description: str, fraction: float, info: str = "") -> None:
         if self.lines is not None:
-            now = time.perf_counter()
-            if now - self._line >= WORKER_LINE_SECONDS:
-                self._line = now
-                stderr_console.print(f"{self.lines}: {description}: {info}", highlight=False, soft_wrap=True)
+            self._plain_line(f"{self.lines}: {description}: {info}", WORKER_LINE_SECONDS)
         if self.bar is not None:
             self.bar.update(
                 self.task, description=description, completed=min(max(fraction, 0.0), 1.0), info=info
             )
             # A bar draws only on a terminal: elsewhere (--json piped, logs) a plain line now and then, so a
             # long solve is never silent.
-            now = time.perf_counter()
-            if not stderr_console.is_terminal and now - self._line >= LINE_SECONDS:
-                self._line = now
-                stderr_console.print(f"{description}: {info}", highlight=False, soft_wrap=True)
+            if not stderr_console.is_terminal:
+                self._plain_line(f"{description}: {info}", LINE_SECONDS)
+
+    def _plain_line(self, text: str, every: float) -> None:
+        """``text`` on stderr as a plain line, at most once every ``every`` seconds."""
+        now = time.perf_counter()
+        if now - self._line >= every:
+            self._line = now
+            stderr_console.print(text, highlight=False, soft_wrap=True)
 
 
 def equilibrium(
