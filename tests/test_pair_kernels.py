@@ -150,3 +150,29 @@ def test_frame_buffers_follow_the_body_a_law_is_set_up_on():
             which.compute(sim)
             forces.append(sim.force.copy())
         assert np.array_equal(forces[0], forces[1])
+
+
+def test_lps_pass_one_runs_once_after_bonds_break(monkeypatch):
+    """Bonds cleared between evaluations, and two states of one law with different bits in turn (a tangent's and
+    the simulation's): A, B and mb follow the bits before pass 1, which runs once per evaluation (it ran twice
+    where bits had changed), and the forces are a fresh law's."""
+    from physics.laws import lps_kernels
+
+    calls = []
+    original = lps_kernels.lps_pair_dilatation
+    monkeypatch.setattr(lps_kernels, "lps_pair_dilatation", lambda *a: calls.append(1) or original(*a))
+    rng = np.random.default_rng(4)
+    sim = evaluate(LPS(E, 0.3), 3, "float32", 4, 1e-3)
+    other = evaluate(sim.law, 3, "float32", 4, 1e-3)  # the same law set up again, on the same body
+    other.bits[:] = sim.bits
+    break_pairs(other, 0.1, rng)
+    for state in (sim, other, sim, other, other):
+        calls.clear()
+        sim.law.compute(state)
+        assert len(calls) == 1
+        fresh = Simulation(state.body, LPS(E, 0.3), precision="float32")
+        fresh.u[:] = state.u
+        fresh.bits[:] = state.bits
+        integrators.to_grid(fresh.u, state.body.lattice.cells, fresh.ux, fresh.uy, fresh.uz)
+        fresh.law.compute(fresh)
+        assert np.array_equal(state.force, fresh.force)
