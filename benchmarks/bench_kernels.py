@@ -10,9 +10,14 @@ average (the machine is shared: ratios in one process are the figure).
 
     .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1] [--law pmb]
     .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --runs 64
+    .venv/bin/python benchmarks/bench_kernels.py --coarse --repeats 3
 
 ``--precision``: instead, one evaluation (pair kernels) in float32 against float64, alternating in the same process:
 the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_PRECISION) to its float64 ones.
+
+``--coarse``: instead, the cantilever's failure-test coarse solve (the Galerkin level, physics/multigrid.py's
+direct solve, banded where the bandwidth allows) against the dense Cholesky factor of the same matrix: CPU ms per
+solve and the median ratio.
 
 ``--runs N``: instead, one evaluation (pair kernels) with the frame's runs of particles split at physics.lattice's
 RUN_LENGTH against the same kernels with them split at N (e.g. 64, the length before), alternating in the same
@@ -170,6 +175,60 @@ def compare_runs(case: str, grid: VoxelGrid, job: Job, length: int, evals: int, 
         )
 
 
+def compare_coarse(repeats: int, solves: int = 200) -> None:
+    """The failure test's Galerkin coarse level of the cantilever (fab's failure test up to its build:
+    Newton.coarse_level about the unloaded state): its direct solve (multigrid.Level.direct, a banded factor where
+    the bandwidth allows) against the dense Cholesky factor of the same assembled matrix, alternating."""
+    import bench_failure as bf
+    import scipy.linalg
+
+    from physics import multigrid as mg
+    from physics import newton
+
+    def coarse(sim, *args, **kwargs):
+        solver = newton.newton_for(sim)
+        solver.coarse_level()
+        raise _Built(solver.mg.levels[-1])
+
+    class _Built(Exception):
+        pass
+
+    bf.failure_test = coarse
+    try:
+        bf.case_cantilever(0.5)
+        raise SystemExit("no Galerkin level built")
+    except _Built as built:
+        level = built.args[0]
+    dense = scipy.linalg.cho_factor(level.assembled())
+
+    def by_dense(r: np.ndarray) -> np.ndarray:
+        z = np.zeros(3 * level.count)
+        with mg._one_blas_thread():
+            z[level.dofs] = scipy.linalg.cho_solve(dense, r.reshape(-1)[level.dofs], check_finite=False)
+        return z.reshape(-1, 3)
+
+    r = np.random.default_rng(0).standard_normal((level.count, 3)) * level.free
+    diff = float(np.abs(level.direct(r) - by_dense(r)).max() / np.abs(by_dense(r)).max())
+    cpu: dict[str, list[float]] = {"level": [], "dense": []}
+    load0 = os.getloadavg()[0]
+    for _ in range(repeats):
+        for name, solve in (("level", level.direct), ("dense", by_dense)):
+            c = time.process_time()
+            for _ in range(solves):
+                solve(r)
+            cpu[name].append((time.process_time() - c) / solves)
+    load1 = os.getloadavg()[0]
+    ratios = [a / b for a, b in zip(cpu["dense"], cpu["level"], strict=True)]
+    kind = f"banded (band {level.factor[0].shape[0] - 1})" if level.banded else "dense"
+    print(
+        f"cantilever Galerkin level {len(level.dofs):,} dofs, its factor {kind}: {statistics.median(cpu['level']) * 1e3:.3f} "
+        f"ms CPU per solve, dense factor {statistics.median(cpu['dense']) * 1e3:.3f} ms: x{statistics.median(ratios):.1f} "
+        f"(per repeat {', '.join(f'{x:.1f}' for x in ratios)}); max |difference| / max |z| {diff:.1e}; "
+        f"load {load0:.1f}-{load1:.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="bracket,cantilever")
@@ -180,10 +239,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="numba threads (default: numba's, 2 here)")
     ap.add_argument("--precision", action="store_true", help="float32 against float64 (pair kernels), alternating")
     ap.add_argument("--runs", type=int, default=0, help="runs split at RUN_LENGTH against runs split at this length")
+    ap.add_argument("--coarse", action="store_true",
+                    help="the failure test's Galerkin coarse solve (cantilever): its factor against a dense one")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
     print(f"{numba.get_num_threads()} numba threads", flush=True)
+    if args.coarse:
+        compare_coarse(args.repeats)
+        return
     makers = {"bracket": bracket_grid, "cantilever": cantilever_grid}
     for case in args.cases.split(","):
         grid, job = makers[case]()

@@ -40,13 +40,35 @@ def test_coarsest_level_assembles_the_copys_stiffness(monkeypatch, model):
             v[j, k] = 1.0
             columns[:, 3 * j + k] = level.apply(v).reshape(-1)
     probed = columns[np.ix_(level.dofs, level.dofs)]
-    factor, lower = level.factor
-    c = np.tril(factor) if lower else np.triu(factor)
-    assembled = c @ c.T if lower else c.T @ c
+    assembled = level.assembled()
     assert np.abs(assembled - probed).max() < 1e-3 * np.abs(probed).max()
     r = np.random.default_rng(1).standard_normal((n, 3)) * level.free
     z = level.direct(r).reshape(-1)[level.dofs]
     assert np.allclose(assembled @ z, r.reshape(-1)[level.dofs], rtol=0, atol=1e-9 * np.abs(r).max())
+
+
+def test_coarsest_level_is_factored_banded_in_a_narrow_order(monkeypatch):
+    """A long bar's coarsest level is factored banded (n (b + 1) numbers, not n^2): along x in the lattice's own
+    order, along z in reverse Cuthill-McKee's (the lattice's order is wide there), of a like bandwidth;
+    its solve is the dense solve of the matrix it assembled."""
+    monkeypatch.setattr(multigrid, "MIN_COARSE", 40)
+    bands = []
+    for shape, tip in (((48, 6, 6), 0), ((6, 6, 48), 2)):
+        body = Body.from_occupancy(np.ones(shape, dtype=bool), DX, 1240.0)
+        body.point_set("clamp", lambda x, a=tip: x[:, a] < 1.5 * DX)
+        body.point_set("tip", lambda x, a=tip, s=shape[tip]: x[:, a] > (s - 1.5) * DX)
+        load = (0.0, -5.0, 0.0)
+        sim = Simulation(body, make_law("pmb", youngs_modulus=3.5e9), [Fixed("clamp"), Force("tip", value=load)])
+        level = multigrid.solver_for(sim).levels[-1]
+        assert level.banded
+        band = level.factor[0].shape[0] - 1
+        assert band < 0.25 * len(level.dofs)
+        bands.append(band)
+        r = np.random.default_rng(2).standard_normal((level.count, 3)) * level.free
+        dense = np.linalg.solve(level.assembled(), r.reshape(-1)[level.dofs])
+        z = level.direct(r).reshape(-1)[level.dofs]
+        assert np.abs(z - dense).max() < 1e-9 * np.abs(dense).max()
+    assert bands[1] < 1.5 * bands[0]  # reverse Cuthill-McKee: near the lattice order along the bar
 
 
 def test_the_bond_stencils_colouring_assembles_the_same_matrix_in_fewer_products():
