@@ -814,26 +814,20 @@ def lps_pair_dilatation_finish(
     amat: np.ndarray,
     fields: np.ndarray,
     mb: np.ndarray,
-    bits: np.ndarray,  # (W, n) the frame's bond words
-    particle: np.ndarray,
     cells: np.ndarray,  # (n,) int64 frame cell of each frame particle
-    counts: np.ndarray,
-    changed: np.ndarray,
     volume: float,
     bulk: float,
     dim: int,
-) -> int:
-    """theta_i and lam_i A_i from the sums (zeroed once read); intact-bond counts as lps_dilatation (returns how
-    many changed)."""
-    words = bits.shape[0]
+) -> None:
+    """theta_i and lam_i A_i from the sums (zeroed once read). The intact-bond counts (and A, B, mb) follow the
+    bits before pass 1 (physics/laws/lps.py: LPS.refresh where the bits changed), not here: a popcount of every
+    particle's bond words in each evaluation."""
     real = fields.dtype.type
     inv_d = real(1.0 / dim)
     kb = real(bulk)
     vol = real(volume)
     zero = real(0.0)
-    total = 0
-    for f in prange(particle.shape[0]):
-        o = particle[f]
+    for f in prange(cells.shape[0]):
         p = cells[f]
         th = vol * (grid[0, 0, p] + grid[1, 0, p] + grid[2, 0, p])
         pm = vol * (grid[0, 1, p] + grid[1, 1, p] + grid[2, 1, p])
@@ -844,13 +838,3 @@ def lps_pair_dilatation_finish(
         fields[THETA, p] = th
         for j in range(6):
             fields[LAM + j, p] = lam * amat[j, p]
-        nbonds = 0
-        for w in range(words):
-            nbonds += _popcount(bits[w, f])
-        if nbonds != counts[o]:
-            counts[o] = nbonds
-            changed[o] = True
-            total += 1
-        else:
-            changed[o] = False
-    return total
