@@ -163,3 +163,29 @@ def test_deterministic_and_registered():
 def test_bad_parameters_are_one_line_errors(kwargs, message):
     with pytest.raises(PhysicsError, match=message):
         LPS(**kwargs)
+
+
+@pytest.mark.parametrize("dimension, precision", [(3, "float64"), (2, "float32")])
+def test_stress_kernel_is_the_numpy_formula(dimension, precision):
+    """LPS.stress (one numba pass) against the chunked numpy states it replaced (_states, still the strain
+    energy's): a damaged random body under a random strain, 3D and plane strain, float64 and float32 tables."""
+    rng = np.random.default_rng(8)
+    shape = (9, 7) if dimension == 2 else (8, 6, 5)
+    occ = rng.random(shape) > 0.1
+    body = Body.from_occupancy(occ, 1e-3, 2700.0, thickness=1e-3 if dimension == 2 else None)
+    law = LPS(E, 0.3, plane="strain") if dimension == 2 else LPS(E, 0.3)
+    sim = Simulation(body, law, precision=precision)
+    sim.bits &= rng.integers(0, 2**32, sim.bits.shape, dtype=np.uint32) | np.uint32(0xFFFF0FFF)  # some broken
+    sim.u[:] = rng.normal(0.0, 1e-6, sim.u.shape)
+    if dimension == 2:
+        sim.u[:, 2] = 0.0
+    law.refresh(sim.bits)
+    reference = np.zeros((body.count, 3, 3))
+    for sl, y, r, vw, theta, _beta, _ed, t in law._states(sim):
+        reference[sl] = np.einsum("mba,bc->mac", (vw * t / np.maximum(r, 1e-300))[:, :, None] * y, law._xi)
+        if dimension == 2:
+            nu = law.poisson_ratio
+            reference[sl, 2, 2] = E * nu / ((1 + nu) * (1 - 2 * nu)) * theta
+    got = law.stress(sim)
+    assert np.abs(got - reference).max() <= 1e-12 * np.abs(reference).max()
+    assert np.abs(reference).max() > 0

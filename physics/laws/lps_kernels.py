@@ -838,3 +838,79 @@ def lps_pair_dilatation_finish(
         fields[THETA, p] = th
         for j in range(6):
             fields[LAM + j, p] = lam * amat[j, p]
+
+
+# ---- outputs ----------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def lps_stress(
+    cells: np.ndarray,  # (n,) int64 each particle's cell of the lattice's padded grid
+    cell_to_particle: np.ndarray,  # (ncells,) particle id of each padded cell, -1 empty
+    flat_offset: np.ndarray,  # (nb,) int64 bond b's cell offset
+    bits: np.ndarray,  # (W, n) uint32 intact-bond words, lattice order
+    u: np.ndarray,  # (n, 3) float64 displacements
+    xi: np.ndarray,  # (nb, 3) float64 reference bond vectors
+    lengths: np.ndarray,
+    wd: np.ndarray,
+    pq: np.ndarray,  # (6, nb) float64
+    phi: np.ndarray,  # (6, nb) float64
+    amat: np.ndarray,  # (6, ncells of the tables) A_i
+    bmat: np.ndarray,  # (6, ncells of the tables) B_i
+    mb: np.ndarray,
+    grid_cells: np.ndarray,  # (n,) each particle's cell of the tables
+    volume: float,
+    bulk: float,
+    dim: int,
+    out: np.ndarray,  # (n, 3, 3) float64 stress, written
+    theta_out: np.ndarray,  # (n,) float64 dilatation, written
+) -> None:
+    """Cauchy stress of each particle in float64 (physics/laws/lps.py LPS.stress: the module docstring's theta,
+    lam and t from the displacements, sigma_i = sum_b V t_ib (y_b / |y_b|) (x) xi_b over intact bonds); each
+    particle its own sums, in bond order."""
+    nb = flat_offset.shape[0]
+    inv_d = 1.0 / dim
+    for i in prange(cells.shape[0]):
+        c = cells[i]
+        gc = grid_cells[i]
+        a0, a1, a2 = np.float64(amat[0, gc]), np.float64(amat[1, gc]), np.float64(amat[2, gc])
+        a3, a4, a5 = np.float64(amat[3, gc]), np.float64(amat[4, gc]), np.float64(amat[5, gc])
+        b0, b1, b2 = np.float64(bmat[0, gc]), np.float64(bmat[1, gc]), np.float64(bmat[2, gc])
+        b3, b4, b5 = np.float64(bmat[3, gc]), np.float64(bmat[4, gc]), np.float64(bmat[5, gc])
+        theta = 0.0
+        moment = 0.0
+        for b in range(nb):
+            j = cell_to_particle[c + flat_offset[b]]
+            if j < 0 or (bits[b >> 5, i] >> np.uint32(b & 31)) & np.uint32(1) == 0:
+                continue
+            yx = xi[b, 0] + (u[j, 0] - u[i, 0])
+            yy = xi[b, 1] + (u[j, 1] - u[i, 1])
+            yz = xi[b, 2] + (u[j, 2] - u[i, 2])
+            e = np.sqrt(yx * yx + yy * yy + yz * yz) - lengths[b]
+            g = a0 * pq[0, b] + a1 * pq[1, b] + a2 * pq[2, b] + a3 * pq[3, b] + a4 * pq[4, b] + a5 * pq[5, b]
+            beta = b0 * phi[0, b] + b1 * phi[1, b] + b2 * phi[2, b] + b3 * phi[3, b] + b4 * phi[4, b] + b5 * phi[5, b]
+            theta += volume * g * e
+            moment += volume * beta * wd[b] * lengths[b] * e
+        lam = bulk * theta - (moment - theta * np.float64(mb[gc]) * inv_d) * inv_d
+        theta_out[i] = theta
+        s = np.zeros((3, 3))
+        for b in range(nb):
+            j = cell_to_particle[c + flat_offset[b]]
+            if j < 0 or (bits[b >> 5, i] >> np.uint32(b & 31)) & np.uint32(1) == 0:
+                continue
+            yx = xi[b, 0] + (u[j, 0] - u[i, 0])
+            yy = xi[b, 1] + (u[j, 1] - u[i, 1])
+            yz = xi[b, 2] + (u[j, 2] - u[i, 2])
+            r = np.sqrt(yx * yx + yy * yy + yz * yz)
+            e = r - lengths[b]
+            g = a0 * pq[0, b] + a1 * pq[1, b] + a2 * pq[2, b] + a3 * pq[3, b] + a4 * pq[4, b] + a5 * pq[5, b]
+            beta = b0 * phi[0, b] + b1 * phi[1, b] + b2 * phi[2, b] + b3 * phi[3, b] + b4 * phi[4, b] + b5 * phi[5, b]
+            t = lam * g + beta * wd[b] * (e - theta * lengths[b] * inv_d)
+            k = volume * t / max(r, 1e-300)
+            for p in range(3):
+                s[0, p] += k * yx * xi[b, p]
+                s[1, p] += k * yy * xi[b, p]
+                s[2, p] += k * yz * xi[b, p]
+        for a in range(3):
+            for p in range(3):
+                out[i, a, p] = s[a, p]
