@@ -3,9 +3,9 @@
 Where Newton applies (physics/newton.py: dead loads and supports), one pass along the load path
 (``physics.newton.trace``): the service load, load control to the first bond break, then control of the loads'
 work-conjugate displacement with bonds breaking between converged increments, past the peak until the load
-falls below 0.9 of it (``newton.DROP``), a crack runs faster round after round at a load below the peak
-(``newton.RUNNING_PAST_PEAK``) or a crack cuts the loaded region off. ``failure_load_n`` = the peak factor x the total
-service force, ``safety_factor`` = the peak factor, ``curve`` the load-displacement points with the peak marked.
+falls below 0.9 of it (``newton.DROP``), a crack runs faster round after round at a load below 0.97 of it
+(``newton.RUNNING_PAST_PEAK``, ``RUNNING_FALL``) or a crack cuts the loaded region off. ``failure_load_n`` = the
+peak factor x the total service force, ``safety_factor`` = the peak factor, ``curve`` the load-displacement points with the peak marked.
 Elsewhere (indenters, contact) the old way with dynamic relaxation: the factor is bracketed by doubling (or
 halving when the service load already fails), then bisected, each try from the last state that held. Failed:
 the loaded particles are cut off from every support, or the part runs away (see fab.equilibrium).

@@ -692,6 +692,7 @@ DOOMED_ABORT = True  # a settle whose load falls below the last increment's, whe
 LOOSE_INCREMENT = True  # an increment's own solve to SETTLE_SLACK x the tolerances (its settle's level)
 TANGENT_PREDICTOR = True  # an increment starts from the last bordered solve's tangent K^-1 q, which it keeps
 RUNNING_PAST_PEAK = 3  # past the peak, a settle whose load is below it ends the trace once its crack runs so (0: never)
+RUNNING_FALL = 0.97  # ... below this share of it (past the ~1 % wiggles on the way up: one ran so at 99.8 %)
 RUNNING_ROUNDS = 3  # a settle that may be redone stops once its rounds break more bonds this many times in a row
 KEEP_UNIT = False  # an increment's last solve (at the w of its settle) keeps its K^-1 q (else refreshes it: the next predictor)
 
@@ -735,9 +736,9 @@ def trace(
     resolution; its settle stops once its load is below the previous one, or once its crack runs faster round
     after round: ``running``); a crack that runs again after one has been
     followed to DROP ends the trace at once. Failed: ``watch`` returns a reason (cut off, ran away), the load
-    falls below DROP x the peak, a settle past the peak (no redo to follow) has its load below the peak and its
-    crack running faster round after round (RUNNING_PAST_PEAK, ``running``: the cascade DROP would follow), or an
-    increment no longer converges past the peak (snap-back).
+    falls below DROP x the peak, a settle past the peak (no redo to follow) has its load below RUNNING_FALL x it
+    and its crack running faster round after round (RUNNING_PAST_PEAK, ``running``: the cascade DROP would
+    follow), or an increment no longer converges past the peak (snap-back).
     ``progress(event)`` gets factor, w_mm, iteration, residual, broken. ``save()`` is called at the peak state (the caller keeps its fields).
     ``on_point(point)`` gets each point of the curve as it is recorded.
     """
@@ -811,10 +812,11 @@ def trace(
             if floor is not None and (pat.factor < floor or running(counts, RUNNING_ROUNDS)):
                 state["doomed"] = True
                 return True, broken
-            if (floor is None and control is not None and pat.factor < state["peak"]
+            if (floor is None and control is not None and pat.factor < RUNNING_FALL * state["peak"]
                     and running(counts, RUNNING_PAST_PEAK)):  # fmt: skip
-                # Past the peak (no redo follows), the load below it and the crack running faster round after
-                # round at this w: unstable, the failure; following it down to DROP only repeats the cascade.
+                # Past the peak (no redo follows), the load below it by more than the wiggles of bonds breaking on
+                # the way up and the crack running faster round after round at this w: unstable, the failure;
+                # following it down to DROP only repeats the cascade.
                 out.failed = True
                 out.reason = (f"the crack ran faster round after round at {pat.factor / state['peak']:.1%} of the "
                               "peak load")  # fmt: skip

@@ -43,7 +43,8 @@ def test_first_break_is_the_point_before_the_broken_count_grows():
 
 def test_a_crack_running_below_the_peak_ends_the_three_point_bend():
     """Past the peak (no redo follows), a settle whose load is below the peak and whose crack runs faster round
-    after round ends the trace (physics.newton.RUNNING_PAST_PEAK) instead of following it down to 0.9 of the peak:
+    after round ends the trace (physics.newton.RUNNING_PAST_PEAK, below RUNNING_FALL of the peak) instead of
+    following it down to 0.9 of the peak:
     the three-point bend at 0.5 mm stops so, its failure load still within 15 % of LEFM (measured: the same
     3.78 N with and without, 703 against 720 law evaluations), the last point past the peak not converged."""
     from physics import newton
@@ -53,5 +54,6 @@ def test_a_crack_running_below_the_peak_ends_the_three_point_bend():
     assert "ran faster round after round" in out["notes"][-1]
     assert out["failure_n"] == pytest.approx(reference, rel=0.15)
     peak = [p["peak"] for p in out["curve"]].index(True)
-    assert out["curve"][-1]["failed"] and out["curve"][-1]["factor"] < out["curve"][peak]["factor"]
+    assert out["curve"][-1]["failed"]
+    assert out["curve"][-1]["factor"] < newton.RUNNING_FALL * out["curve"][peak]["factor"]
     assert not any(p["failed"] for p in out["curve"][: peak + 1])
