@@ -180,3 +180,23 @@ def test_a_post_smoothing_without_its_residual_is_the_same_correction_for_one_pr
         assert none is None and products[0] == with_residual - 1 == steps - 1
         assert np.array_equal(z, z2)
         assert res is not None and np.allclose(res, r - apply(z), rtol=1e-4, atol=1e-6 * np.abs(r).max())
+
+
+def test_a_particle_with_no_bond_along_an_axis_has_a_finite_surface_factor_and_forces():
+    """PMB's directional surface factor of a particle none of whose bonds reaches along an axis (a plate one
+    particle thick; a coarse level's stray particle on a refinement's thin member) is 1, not bulk / 1e-30, whose
+    square overflowed float32: NaN forces, no hierarchy, and Newton without one ran to its cap."""
+    from physics.integrators import to_grid
+
+    occ = np.zeros((12, 8, 3), dtype=bool)
+    occ[:, :, 1] = True  # one particle thick along z
+    body = Body.from_occupancy(occ, DX, 1240.0)
+    law = make_law("pmb", youngs_modulus=3.5e9)
+    law.setup(body)
+    g = law.g_axes[:, law.grid_cells]
+    assert np.isfinite(g).all() and g.max() < 1e3 and np.array_equal(g[2], np.ones(body.count))
+    op = multigrid.Probe.fresh(body, make_law("pmb", youngs_modulus=3.5e9))
+    op.u[:] = 1e-6 * np.random.default_rng(0).standard_normal((body.count, 3))
+    to_grid(op.u, body.lattice.cells, op.ux, op.uy, op.uz)
+    op.law.compute(op)
+    assert np.isfinite(op.force).all() and np.abs(op.force).max() > 0

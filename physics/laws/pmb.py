@@ -228,7 +228,10 @@ class PMB(ForceLaw):
             s2 = (xi[:, axis] / lengths) ** 4
             energy = (exists * (s2 * lengths)[None, :]).sum(axis=1)
             bulk = float((s2 * lengths).sum())
-            factors[axis] = bulk / np.maximum(energy, 1e-30)
+            # A particle none of whose bonds has a component along the axis (a coarse level's stray particle on a
+            # thin member) has nothing to correct there: 1, not bulk / 1e-30, whose square overflowed float32 in
+            # the kernels (NaN forces: no multigrid hierarchy for that body, Newton without it ran to its cap).
+            factors[axis] = np.where(energy > 0.0, bulk / np.maximum(energy, 1e-300), 1.0)
         return np.array(factors, dtype=self.dtype)
 
     def _scaled_row_stiffness(self, body) -> np.ndarray:
