@@ -355,3 +355,38 @@ def test_a_refined_part_that_is_the_original_reuses_its_failure_tests(tmp_path, 
     assert ran == [("original", 1), ("original", 2)]
     assert summary["failure_tests_refined"] == summary["failure_tests_original"]
     assert summary["safety_factor_refined"] == summary["safety_factor_original"] == 2.0
+
+
+def test_a_solve_that_does_not_settle_is_given_up_and_its_step_rejected(monkeypatch):
+    """A least-mass step whose solve Newton cannot settle within SETTLE_BUDGET evaluations (a near-mechanism) is
+    given up: no plain relaxation after it, the case unsettled (infinite peak, the warm start kept), the other
+    cases unsolved; a development rejects such steps as steps over the accepted peak and counts them."""
+    import physics.relaxation
+    from fab.materials import get_material
+    from fab.morph import part
+    from fab.morph.part import PartProblem
+
+    dom = np.ones((16, 4, 4), dtype=bool)
+    fixed, tip = np.zeros_like(dom), np.zeros_like(dom)
+    fixed[0], tip[-1] = True, True
+    lay = Layout(1.0, (0.0, 0.0, 0.0), dom, dom, fixed | tip, fixed, (tip, tip), ((0, 0, -5.0), (0, -5.0, 0)),
+                 ((0,), (1,)))  # fmt: skip
+    problem = PartProblem((lay, None), get_material("pla"), Rules(1.0), steps=6)
+    warm = [s.u for s in problem.solve(dom, lay)]
+    budgets = []
+    static = part._static
+
+    def never_settles(sim, use_newton, budget=part.SOLVE_STEPS):
+        budgets.append(budget)
+        return budget != part.SETTLE_BUDGET and static(sim, use_newton, budget)
+
+    monkeypatch.setattr(part, "_static", never_settles)
+    relax = physics.relaxation.relax
+    monkeypatch.setattr(physics.relaxation, "relax", lambda *a, **k: pytest.fail("relaxed a solve given up"))
+    given_up = problem.solve(dom, lay, warm=warm, give_up=True)
+    assert budgets == [part.SETTLE_BUDGET] and given_up[1] is None and given_up[0].unsettled
+    assert np.array_equal(given_up[0].u, warm[0]) and given_up[0].peak_stretch > 1e300
+    monkeypatch.setattr(physics.relaxation, "relax", relax)
+    dev = problem.develop(np.array(part.DEFAULT_GENOME))
+    assert dev.unsettled >= 1 and any("near-mechanism" in note for note in dev.notes)
+    assert all(b == part.SETTLE_BUDGET for b in budgets[3:])  # every step after the first could go back

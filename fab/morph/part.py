@@ -93,6 +93,12 @@ THIN_LIMIT = 0.02  # share of cells under 2 pitches wide that the guard tolerate
 SOLVE_TOLERANCE = 1e-3  # relative residual of the solves (multigrid: a few iterations; tighter runs into the
 # float32 resolution and hands over to plain dynamic relaxation)
 SOLVE_STEPS = 4000
+# A remodelling step's solve (least mass, a design to go back to) that Newton cannot settle within this many law
+# evaluations is a near-mechanism (a member about to go: generation 1's costliest designs ran Newton to its
+# 4,000-evaluation cap, then thousands of steps of plain relaxation, 10-19 s of CPU a solve): the step is
+# rejected as one over the accepted peak is, unsolved further. The settled solves of developments took up to
+# ~1,700 (bench_refine --cases designs).
+SETTLE_BUDGET = 2000
 HEADROOM = 0.5  # least mass: a peak stretch under this share of the accepted one lets a step give up more volume
 HEADROOM_GAIN = 3.0  # ... at most this many times ``rate`` ...
 HEADROOM_SHARE = 0.3  # ... and at most this share of the volume
@@ -151,6 +157,17 @@ class CaseSolution:
     u: np.ndarray  # (nx, ny, nz, 3) m, for warm starts
     von_mises: np.ndarray | None = None  # grid Pa (final solves)
 
+    @property
+    def unsettled(self) -> bool:
+        """A solve given up (PartProblem.solve's ``give_up``): no equilibrium, the design rejected."""
+        return math.isinf(self.peak_stretch)
+
+
+def _unsettled(shape: tuple[int, ...], u: np.ndarray) -> CaseSolution:
+    """What a solve given up hands back: infinite peak stretch and compliance (every test rejects it), no fields,
+    ``u`` the warm start it began from (the next solve starts there, not from the unsettled state)."""
+    return CaseSolution(math.inf, np.zeros(shape), np.zeros(shape), math.inf, u)
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -175,6 +192,7 @@ class Development:
     # The design (1) with ties broken by the tissue density that chose it (< 1e-3): a density field for a
     # post-processing shared with other methods (benchmarks/bench_refine.py's SIMP comparison).
     density: np.ndarray | None = field(default=None, compare=False, repr=False)
+    unsettled: int = 0  # remodelling and surface-growth steps rejected as near-mechanisms (a solve given up)
 
     def packed(self) -> PackedDevelopment:
         """This development as a search's worker hands it back: its cells as bits, without the density field."""
@@ -245,12 +263,15 @@ class PartProblem:
         warm: list[np.ndarray] | None = None,
         von_mises: bool = False,
         rejects: Callable[[int, CaseSolution], bool] | None = None,
+        give_up: bool = False,
     ) -> list[CaseSolution | None]:
         """Solve ``occ`` under each load case (small strain, no fracture; multigrid, Newton where it stops short):
         one CaseSolution a case. Cold solves (no ``warm``) are remembered (the last few): the pipeline's stress
         report asks again for the reference's and the development's final solves. ``rejects(case, solution)``
         True: the design is rejected whatever the other cases hold, which are left unsolved (None; the
-        development's steps that go too far, about half its solving time, are seen in the first case)."""
+        development's steps that go too far, about half its solving time, are seen in the first case).
+        ``give_up``: a case that does not settle within SETTLE_BUDGET law evaluations ends the solve there, its
+        solution ``unsettled`` (infinite peak stretch and compliance, the warm start kept), the rest None."""
         from physics import PhysicsError, make_law
 
         key = None
@@ -267,18 +288,19 @@ class PartProblem:
         else:
             law = make_law("pmb", youngs_modulus=mat.youngs_modulus)
         try:
-            out = self._solve(occ, lay, law, warm, von_mises, rejects)
+            out = self._solve(occ, lay, law, warm, von_mises, rejects, give_up)
         except PhysicsError:
             if warm is None:
                 raise
-            out = self._solve(occ, lay, law, None, von_mises, rejects)
+            out = self._solve(occ, lay, law, None, von_mises, rejects, give_up)
         if key is not None and None not in out:
             _SOLVED[key] = out
             while len(_SOLVED) > SOLVED_KEPT:
                 _SOLVED.popitem(last=False)
         return out
 
-    def _solve(self, occ, lay: Layout, law, warm, von_mises: bool, rejects=None) -> list[CaseSolution | None]:
+    def _solve(self, occ, lay: Layout, law, warm, von_mises: bool, rejects=None,
+               give_up: bool = False) -> list[CaseSolution | None]:  # fmt: skip
         from physics import Body, Fixed, Force, Simulation, newton
         from physics.relaxation import relax
 
@@ -303,7 +325,13 @@ class PartProblem:
             sim.u[:] = 0.0 if start is None else start
             sim.v[:] = 0.0
             try:
-                if not _static(sim, use_newton):
+                if not _static(sim, use_newton, SETTLE_BUDGET if give_up else SOLVE_STEPS):
+                    if give_up:
+                        u = np.zeros((*occ.shape, 3))
+                        if start is not None:
+                            u[idx] = start
+                        out.append(_unsettled(occ.shape, u))
+                        return out + [None] * (len(lay.cases) - len(out))
                     sim.u[:] = 0.0 if start is None else start
                     sim.v[:] = 0.0
                     relax(sim, SOLVE_STEPS, SOLVE_TOLERANCE, multigrid=False)
@@ -438,12 +466,16 @@ class PartProblem:
         history: list[float] = []
         notes: list[str] = []
         step = 0
+        unsettled = 0  # steps rejected as near-mechanisms (their solve given up)
         for step in range(1, self.steps + 1):
             history.append(float(occ.sum()) / original_cells)
             if _carries(occ, lay):
                 # Least mass: a case over the accepted peak rejects the step, the cases after it left unsolved
                 # (their next warm start the last one they had).
-                sols = self.solve(occ, lay, "pmb", warm, rejects=None if stiff else over)
+                # ... and one that does not settle (a near-mechanism), where there is a design to go back to.
+                sols = self.solve(occ, lay, "pmb", warm, rejects=None if stiff else over,
+                                  give_up=not stiff and saved is not None)  # fmt: skip
+                unsettled += any(s is not None and s.unsettled for s in sols)
                 warm = [s.u if s is not None else (warm[c] if warm else None) for c, s in enumerate(sols)]
                 worst = max(s.peak_stretch / a for s, a in zip(sols, pmb_allowed, strict=True) if s is not None)
             else:  # a load cut off from the supports: that step removed too much
@@ -521,14 +553,18 @@ class PartProblem:
             if np.array_equal(cand, occ) or not _carries(cand, lay):
                 break
             # A case whose peak is already no lower than the worst rejects the step (least mass): the rest unsolved.
-            trial = self.solve(cand, lay, "pmb", [s.u for s in sols],
+            trial = self.solve(cand, lay, "pmb", [s.u for s in sols], give_up=not stiff,
                                rejects=None if stiff else lambda c, s, w=worst: s.peak_stretch / pmb_allowed[c] >= w)
+            unsettled += any(s is not None and s.unsettled for s in trial)
             if None in trial:
                 break
             w = measure(trial)
             if w >= worst:
                 break
             occ, sols, worst, kept = cand, trial, w, kept + 1
+        if unsettled:
+            notes.append(f"{unsettled} step(s) rejected as near-mechanisms: their solve did not settle within "
+                         f"{SETTLE_BUDGET} law evaluations")  # fmt: skip
         final = self.solve(occ, lay, self.model, von_mises=True)  # von Mises: the stress report's (remembered)
         return Development(
             occ,
@@ -540,6 +576,7 @@ class PartProblem:
             kept,
             tuple(notes),
             occ + 1e-3 * np.clip(np.where(np.isfinite(last_rank), last_rank, 1.0), 0.0, 1.0),
+            unsettled,
         )
 
     def _design(self, rank: np.ndarray, lay: Layout, count: int, exact: bool) -> np.ndarray:
@@ -608,6 +645,7 @@ class PartProblem:
             "estimated_safety_ratio": 1.0 / worst if worst > 0 else math.inf,
             "steps": dev.step,
             "shape_steps": dev.shape_steps,
+            "unsettled_steps": dev.unsettled,
             "cells": int(occ.sum()),
             "thin_fraction": G.thin_fraction(occ),
         }
@@ -658,12 +696,12 @@ def _headroom_rate(rate: float, worst: float, limit: float, goal: str) -> float:
     return min(rate * min(math.sqrt(limit / worst), HEADROOM_GAIN), max(rate, HEADROOM_SHARE))
 
 
-def _static(sim, use_newton: bool) -> bool:
+def _static(sim, use_newton: bool, budget: int = SOLVE_STEPS) -> bool:
     """Equilibrium of ``sim`` from its current state (a warm start): multigrid conjugate gradients, which settle
     most designs in a few iterations; where they stop short (a slender design whose rotation the linear coarse
     levels misjudge) Newton-Krylov goes on from where they stood. False when neither converged (the caller relaxes
     it plainly). Dynamic relaxation was the fallback before: thousands of iterations on the lean designs, half
-    a minute a solve at the sample's pitch."""
+    a minute a solve at the sample's pitch. ``budget``: Newton's law evaluations at most."""
     from physics import multigrid, newton
 
     if sim.body.count >= 8 * multigrid.MIN_COARSE:
@@ -680,9 +718,9 @@ def _static(sim, use_newton: bool) -> bool:
     def over_budget(iteration: int, residual: float) -> bool:
         # max_steps bounds the full step only: where it fails, the load steps from zero that follow have no cap,
         # and on a design that is nearly a mechanism they ran for minutes (a finer re-scoring's development).
-        return solver.evaluations - start > SOLVE_STEPS
+        return solver.evaluations - start > budget
 
-    res = newton.solve(sim, max_steps=SOLVE_STEPS, tolerance=SOLVE_TOLERANCE, callback=over_budget)
+    res = newton.solve(sim, max_steps=budget, tolerance=SOLVE_TOLERANCE, callback=over_budget)
     return res is not None and not res["failed"] and bool(res["converged"] or res["stalled"])
 
 
