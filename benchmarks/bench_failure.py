@@ -52,6 +52,8 @@ failure load, the reference, the ratio, particles, wall seconds, Newton iteratio
 - ``--plane-count``: the critical stretch of the plane count alone (physics/fracture.py's ``CRACK_RUN`` emptied:
   bonds crossing a lattice plane at s0 hold G0, the crack-run ratio of fab's 2D stencil left out), the
   calibration's baseline on the same commit.
+- ``--phases``: each traced row's law evaluations by phase (physics.newton.Trace.phases; "redone" counts, of
+  them, those of increments thrown away): where a failure test's cost goes, load-independent.
 - ``--full-settle``: every settle round and increment solved fully (the load path before the inexact rounds
   of physics/newton.py's ``settle``), to compare failure loads and evaluations on the same commit.
 
@@ -146,8 +148,10 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
     seconds = time.perf_counter() - start
     curve = extra.get("curve", [])
     solver = newton._SOLVERS.get(sim)
+    path = solver.last_trace if solver is not None else None
+    phases = {} if path is None else {"service and Galerkin": steps - path.evaluations, **path.phases}
     return {"particles": sim.body.count, "seconds": seconds, "failure_n": extra.get("failure_load_n"),
-            "evaluations32": solver.evaluations32 if solver is not None else 0,
+            "evaluations32": solver.evaluations32 if solver is not None else 0, "phases": phases,
             "first_break_n": first_break(curve), "steps": steps, "curve": curve, "notes": notes, "converged": converged}  # fmt: skip
 
 
@@ -291,6 +295,10 @@ def main() -> None:
                         "DROP, 0.9; 0.5 until 2026-12-07), to compare on the same commit")  # fmt: skip
     parser.add_argument("--plane-count", action="store_true",
                         help="critical stretch of the plane count alone (physics.fracture.CRACK_RUN emptied)")  # fmt: skip
+    parser.add_argument("--phases", action="store_true",
+                        help="print each traced row's law evaluations by phase (service solve and Galerkin build, "
+                        "settle rounds, break checks, closing solves, increment solves, ...; redone: of these, "
+                        "in increments thrown away)")  # fmt: skip
     parser.add_argument("--layers", type=int, default=0,
                         help="sent, tpb: a 3D slab this many particles thick instead of plane stress (default 0: 2D)")  # fmt: skip
     args = parser.parse_args()
@@ -349,6 +357,8 @@ def main() -> None:
               flush=True)  # fmt: skip
         for note in out["notes"]:
             print(f"    note: {note}")
+        if args.phases and out.get("phases"):
+            print("    law evaluations by phase: " + ", ".join(f"{k} {v:,}" for k, v in out["phases"].items()))
         if args.curve:
             for p in out["curve"]:
                 print(f"    factor {p['factor']:.5g}  w {p['displacement_mm']:.5g} mm  broken "

@@ -254,6 +254,7 @@ class Newton:
         self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
         self._last: dict | None = None  # the last evaluation on the simulation's buffers and its state
         self._kcycle = None  # the multigrid K-cycle the Galerkin level replaced
+        self.last_trace: Trace | None = None  # the last load path ``trace`` followed (its evaluations by phase)
         building = None if tick is None else (lambda: self._tick(building=True))
         base = mg.solver_for(sim, building) if sim.body.count >= 8 * mg.MIN_COARSE else None
         if base is not None:
@@ -711,6 +712,11 @@ class Trace:
     evaluations: int = 0
     iterations: int = 0
     converged: bool = True
+    # Where ``evaluations`` went, by phase (the per-solve breakdown of a failure test's cost): "first break" (load
+    # control to it), "increment solves", "settle rounds" (their one-step solves), "break checks", "closing
+    # solves" (a settle's state where none breaks, solved), "last solves" (each increment's, to the tolerance),
+    # "restores"; and "redone": of all these, the evaluations of increments thrown away (redone or failed).
+    phases: dict = field(default_factory=dict)
 
 
 def trace(
@@ -746,7 +752,7 @@ def trace(
 
     solver = newton_for(sim)
     solver.pattern = pat = Pattern(sim)
-    out = Trace()
+    out = solver.last_trace = Trace()  # kept on the solver for a caller that wants its cost by phase
     total0 = int(sim.initial_bond_count.sum())
     evaluations0, iterations0 = solver.evaluations, solver.iterations
     s0 = float(getattr(sim.law, "s00", np.inf))
@@ -760,6 +766,18 @@ def trace(
             progress({"factor": pat.factor, "w_mm": pat.work_displacement(sim.u) * 1e3, "iteration": it,
                       "residual": residual, "broken": broken_total(), "phase": state["phase"]})  # fmt: skip
         return False
+
+    spent = {"phase": "first break", "at": solver.evaluations}
+
+    def phase(name: str) -> None:
+        """Charge the evaluations since the last call to the phase then under way; ``name`` is under way now."""
+        now = solver.evaluations
+        out.phases[spent["phase"]] = out.phases.get(spent["phase"], 0) + now - spent["at"]
+        spent.update(phase=name, at=now)
+
+    def thrown() -> None:
+        """The increment under way is thrown away (redone or failed): its evaluations count as redone too."""
+        out.phases["redone"] = out.phases.get("redone", 0) + solver.evaluations - spent["increment"]
 
     def record(converged: bool) -> None:
         out.curve.append({"factor": pat.factor, "w_m": pat.work_displacement(sim.u), "broken": broken_total(),
@@ -783,12 +801,14 @@ def trace(
         soon as the load is below it with bonds still breaking (state["doomed"]; the load at a fixed w only falls
         as bonds break), instead of following the crack to its end."""
 
-        def solved(scale: float, **limits) -> bool:
+        def solved(scale: float, name: str = "closing solves", **limits) -> bool:
+            phase(name)
             res = solver.solve(tolerance * scale, None if balance is None else balance * scale,
                                callback=callback, control=control, **limits)  # fmt: skip
             return bool(res["converged"] or res["stalled"])
 
         def step() -> None:
+            phase("settle rounds")
             solver.solve(tolerance * tol_scale, None if balance is None else balance * tol_scale, callback=callback,
                          control=control, max_iterations=1, eta=SETTLE_ETA, keep_unit=True, last_step=True)  # fmt: skip
             if not np.isfinite(sim.u).all():
@@ -798,6 +818,7 @@ def trace(
         loose = False
         counts: list[int] = []
         for _ in range(MAX_ROUNDS):
+            phase("break checks")
             n = solver.break_bonds()
             if n == 0:
                 if not loose:
@@ -832,13 +853,13 @@ def trace(
                 if INEXACT_SETTLE:
                     step()
                 else:
-                    solved(CASCADE_SLACK, max_iterations=CASCADE_ITERATIONS)  # not converging here is expected
+                    solved(CASCADE_SLACK, "settle rounds", max_iterations=CASCADE_ITERATIONS)  # not converging here is expected
                 if not np.isfinite(sim.u).all():
                     raise relaxation.diverged(solver.evaluations)
             elif INEXACT_SETTLE:
                 loose = True
                 step()
-            elif not solved(tol_scale):
+            elif not solved(tol_scale, "settle rounds"):
                 return False, broken
             if control is not None and pat.factor < DROP * state["peak"]:
                 # The crack runs on at a falling load: failed; no need to follow the cascade to its end.
@@ -851,6 +872,8 @@ def trace(
         return True, broken
 
     def finish() -> Trace:
+        phase("")
+        out.phases.pop("", None)
         out.evaluations = solver.evaluations - evaluations0
         out.iterations = solver.iterations - iterations0
         return out
@@ -874,6 +897,7 @@ def trace(
         return True
 
     def restore(snap) -> None:
+        phase("restores")
         sim.u[:] = snap[0]
         sim.bits[:] = snap[1]
         pat.scale(snap[2])
@@ -895,7 +919,9 @@ def trace(
     solver.residual()
     solver.prepare()
     if solver._galerkin is None:
+        phase("galerkin")
         solver.galerkin()
+        phase("first break")
     service = snapshot()
     first_break = pat.factor * jump * (1.0 + 1e-3)
     pat.scale(first_break)
@@ -929,11 +955,13 @@ def trace(
         if out.failed:
             break
         before = snapshot()
+        spent["increment"] = solver.evaluations
         target = w + dw
         keep = TANGENT_PREDICTOR and predict(target)
         if not keep:
             sim.u *= target / w  # proportional predictor
         scale = SETTLE_SLACK if LOOSE_INCREMENT else 1.0
+        phase("increment solves")
         res = solver.solve(tolerance * scale, None if balance is None else balance * scale, callback=callback,
                            control=target, keep_unit=keep)  # fmt: skip
         ok = bool(res["converged"] or res["stalled"])
@@ -943,17 +971,20 @@ def trace(
         if ok:
             ok, broken = settle(target, SETTLE_SLACK, last_factor if redo and DOOMED_ABORT else None)
             if state["doomed"]:
+                thrown()
                 restore(before)
                 refined_at = peak
                 dw = max(DW_MIN * w, 0.25 * dw)
                 continue
             if ok and (broken or scale > 1.0) and not out.failed:  # a failed settle's state is kept as it is
+                phase("last solves")
                 res = solver.solve(tolerance, balance, callback=callback, control=target, keep_unit=KEEP_UNIT)
                 ok = bool(res["converged"] or res["stalled"])
         if not ok and broken and watch is not None and (reason := watch()) is not None:
             out.failed, out.reason = True, reason  # cut through: the solve has no equilibrium to find
             break
         if not ok:
+            thrown()
             restore(before)
             fails += 1
             if fails > 2 or dw <= DW_MIN * w:
@@ -968,6 +999,7 @@ def trace(
         if factor < last_factor and refined_at != peak and dw > 2 * DW_MIN * w:
             # A fall after a new peak: redo from the previous state with a quarter of the step (once per
             # peak) to find the top.
+            thrown()
             restore(before)
             out.failed, out.reason = False, ""
             refined_at = peak

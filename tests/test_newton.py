@@ -53,6 +53,12 @@ def test_trace_passes_the_peak_of_a_bar_in_tension():
     assert factors[-1] < factors[path.peak_index]  # traced past the peak in the same pass
     w = [p["w_m"] for p in path.curve]
     assert all(b >= a - 1e-12 for a, b in zip(w[1:], w[2:], strict=False))  # displacement never goes back
+    # Its cost by phase (Trace.phases, bench_failure --phases): every evaluation charged once; "redone" a part.
+    spent = {k: v for k, v in path.phases.items() if k != "redone"}
+    assert sum(spent.values()) == path.evaluations and min(spent.values()) >= 0
+    assert spent["first break"] > 0 and spent["break checks"] > 0 and spent["increment solves"] > 0
+    assert 0 <= path.phases.get("redone", 0) <= path.evaluations
+    assert newton.newton_for(sim).last_trace is path
 
 
 def test_krylov_from_a_warm_start_needs_fewer_iterations_for_the_same_answer():
