@@ -11,6 +11,7 @@ average (the machine is shared: ratios in one process are the figure).
     .venv/bin/python benchmarks/bench_kernels.py [--cases bracket,cantilever] [--evals 20] [--repeats 5] [--threads 1] [--law pmb]
     .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --runs 64
     .venv/bin/python benchmarks/bench_kernels.py --coarse --repeats 3
+    .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --stress --repeats 3
 
 ``--precision``: instead, one evaluation (pair kernels) in float32 against float64, alternating in the same process:
 the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_PRECISION) to its float64 ones.
@@ -18,6 +19,9 @@ the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_P
 ``--coarse``: instead, the cantilever's failure-test coarse solve (the Galerkin level, physics/multigrid.py's
 direct solve, banded where the bandwidth allows) against the dense Cholesky factor of the same matrix: CPU ms per
 solve and the median ratio.
+
+``--stress``: instead, LPS.stress (one numba pass) against the chunked numpy formula it replaced, alternating
+(CPU seconds a call; the failure test's output fields take it twice).
 
 ``--runs N``: instead, one evaluation (pair kernels) with the frame's runs of particles split at physics.lattice's
 RUN_LENGTH against the same kernels with them split at N (e.g. 64, the length before), alternating in the same
@@ -229,6 +233,36 @@ def compare_coarse(repeats: int, solves: int = 200) -> None:
     )
 
 
+def compare_stress(grid: VoxelGrid, job: Job, repeats: int) -> None:
+    """LPS.stress (one numba pass, physics/laws/lps_kernels.py lps_stress) against the chunked numpy formula it
+    replaced (LPS._states, still the strain energy's), alternating: CPU seconds a call, the median ratio."""
+    sim = simulation(grid, job, "float64")
+    law = sim.law
+
+    def by_numpy() -> np.ndarray:
+        out = np.zeros((law.body.count, 3, 3))
+        for sl, y, r, vw, _theta, _beta, _ed, t in law._states(sim):
+            out[sl] = np.einsum("mba,bc->mac", (vw * t / np.maximum(r, 1e-300))[:, :, None] * y, law._xi)
+        return out
+
+    diff = float(np.abs(law.stress(sim) - by_numpy()).max() / np.abs(by_numpy()).max())
+    cpu: dict[str, list[float]] = {"kernel": [], "numpy": []}
+    load0 = os.getloadavg()[0]
+    for _ in range(repeats):
+        for name, call in (("kernel", lambda: law.stress(sim)), ("numpy", by_numpy)):
+            c = time.process_time()
+            call()
+            cpu[name].append(time.process_time() - c)
+    load1 = os.getloadavg()[0]
+    ratios = [a / b for a, b in zip(cpu["numpy"], cpu["kernel"], strict=True)]
+    print(
+        f"LPS.stress, {sim.body.count:,} particles: kernel {statistics.median(cpu['kernel']):.3f} s CPU, numpy "
+        f"{statistics.median(cpu['numpy']):.3f} s: x{statistics.median(ratios):.1f}; max |difference| / max |stress| "
+        f"{diff:.1e}; load {load0:.1f}-{load1:.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="bracket,cantilever")
@@ -241,6 +275,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=0, help="runs split at RUN_LENGTH against runs split at this length")
     ap.add_argument("--coarse", action="store_true",
                     help="the failure test's Galerkin coarse solve (cantilever): its factor against a dense one")
+    ap.add_argument("--stress", action="store_true", help="LPS.stress's kernel against the numpy formula")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -253,6 +288,9 @@ def main() -> None:
         grid, job = makers[case]()
         if args.law:
             job = dataclasses.replace(job, physics=dataclasses.replace(job.physics, model=args.law))
+        if args.stress:
+            compare_stress(grid, job, args.repeats)
+            continue
         if args.precision:
             compare_precisions(case, grid, job, args.evals, args.repeats)
             continue
