@@ -390,3 +390,21 @@ def test_a_solve_that_does_not_settle_is_given_up_and_its_step_rejected(monkeypa
     dev = problem.develop(np.array(part.DEFAULT_GENOME))
     assert dev.unsettled >= 1 and any("near-mechanism" in note for note in dev.notes)
     assert all(b == part.SETTLE_BUDGET for b in budgets[3:])  # every step after the first could go back
+
+
+def test_the_stiffness_goals_strength_term_thickens_the_weakest_case_only():
+    """The strength term's yardstick is the design's largest peak stretch over every case: a case ten times safer
+    (a tenth of the stretch) gets almost none of it, where each case's own peak would raise both alike."""
+    from fab.morph.part import CaseSolution, stiffness_stimulus
+
+    sed = np.ones((4, 1, 1))
+    stretch = np.array([1.0, 0.5, 0.0, 0.0]).reshape(4, 1, 1)
+    u = np.zeros((4, 1, 1, 3))
+    weak = CaseSolution(1.0, sed, 1e-3 * stretch, 1e-3, u)
+    safe = CaseSolution(1.0, sed[::-1].copy(), 1e-4 * stretch[::-1], 1e-4, u)
+    plain = stiffness_stimulus([weak, safe], [1.0, 1.0], 0.0).ravel()
+    stim = stiffness_stimulus([weak, safe], [1.0, 1.0], 2.0).ravel()
+    assert np.allclose(plain, 2.0)  # no strength term: the weighted strain energy densities
+    assert stim[0] == pytest.approx(2.0 + 2.0) and stim[1] == pytest.approx(2.0 + 2.0 * 0.5**2)  # the weak case
+    assert stim[3] == pytest.approx(2.0 + 2.0 * 0.1**2) and stim[2] == pytest.approx(2.0 + 2.0 * 0.05**2)
+    assert np.allclose(stiffness_stimulus([weak, safe], [3.0, 0.5], 0.0).ravel(), 3.5)  # the cases' weights
