@@ -18,9 +18,10 @@ steps:
    sensitivity of the objective, the mean relative compliance); either raised by
    ``1 + strength_weight (s / s_allowed) ** 2`` (s its bond stretch; s_allowed, least mass: the stretch the
    safety factor allows in that case; stiffness: the design's largest peak stretch over every case, its lowest
-   safety factor, so that the weakest case's members thicken, not a case ten times safer), spread over a Gaussian neighbourhood of ``radius`` pitches (so empty cells next to loaded tissue see
-   it and can grow back), blended with the previous step's by ``history`` and given a seeded log-normal noise;
-   mirrored through the symmetry planes;
+   safety factor, so that the weakest case's members thicken, not a case ten times safer), spread over a
+   Gaussian neighbourhood of ``radius`` pitches (so empty cells next to loaded tissue see it and can grow back),
+   blended with the previous step's by ``history`` and given a seeded log-normal noise; mirrored through the
+   symmetry planes;
 3. rho *= (S / k) ** ``damping``, clipped to +-RHO_RATE a step, with one global set point k (bisected) so the
    tissue holds this step's volume; the volume shrinks by the share ``rate`` a step from the domain's down to the
    goal's (the volume fraction, or for least mass the keep-in); for least mass, while every load case's peak
