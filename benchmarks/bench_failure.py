@@ -293,6 +293,16 @@ def main() -> None:
     parser.add_argument("--drop", type=float, default=None,
                         help="past the peak, end the trace once the load falls below this share of it (physics.newton's "
                         "DROP, 0.9; 0.5 until 2026-12-07), to compare on the same commit")  # fmt: skip
+    parser.add_argument("--steps", type=float, default=1.0,
+                        help="scale physics.newton's displacement increments (DW_FIRST, DW_MIN, DW_MAX; MAX_INCREMENTS "
+                        "by its inverse) by this factor: 0.5, 0.25 for the step-converged failure load")  # fmt: skip
+    parser.add_argument("--old-steps", action="store_true",
+                        help="physics.newton's displacement increments until 2026-12-07 (DW_FIRST 0.03, DW_MIN 0.005, "
+                        "DW_MAX 0.12, MAX_INCREMENTS 80: 8x today's), before --steps, to compare on the same commit")  # fmt: skip
+    parser.add_argument("--dw-first", type=float, default=None,
+                        help="physics.newton's DW_FIRST (the first displacement increment, a share of w), after --steps")
+    parser.add_argument("--dw-max", type=float, default=None,
+                        help="physics.newton's DW_MAX (the largest displacement increment, a share of w), after --steps")
     parser.add_argument("--plane-count", action="store_true",
                         help="critical stretch of the plane count alone (physics.fracture.CRACK_RUN emptied)")  # fmt: skip
     parser.add_argument("--phases", action="store_true",
@@ -314,6 +324,21 @@ def main() -> None:
         from physics import newton
 
         newton.DROP = args.drop
+    if args.old_steps:
+        from physics import newton
+
+        newton.DW_FIRST, newton.DW_MIN, newton.DW_MAX, newton.MAX_INCREMENTS = 0.03, 0.005, 0.12, 80
+    if args.steps != 1.0:
+        from physics import newton
+
+        newton.DW_FIRST, newton.DW_MIN, newton.DW_MAX = (args.steps * x for x in (newton.DW_FIRST, newton.DW_MIN,
+                                                                               newton.DW_MAX))  # fmt: skip
+        newton.MAX_INCREMENTS = int(np.ceil(newton.MAX_INCREMENTS / min(args.steps, 1.0)))
+    if args.dw_first is not None or args.dw_max is not None:
+        from physics import newton
+
+        newton.DW_FIRST = newton.DW_FIRST if args.dw_first is None else args.dw_first
+        newton.DW_MAX = newton.DW_MAX if args.dw_max is None else args.dw_max
     if args.plane_count:
         from physics import fracture
 
@@ -338,6 +363,8 @@ def main() -> None:
             out, ref = case_cantilever(0.28)
         elif name == "bracket":
             out, ref = case_bracket()
+        elif name.startswith("cantilever") and name.endswith("mm"):  # e.g. cantilever0.8mm: the cantilever at 0.8 mm
+            out, ref = case_cantilever(float(name[len("cantilever"):-2]))
         else:
             raise SystemExit(f"unknown case {name!r}; cases: {', '.join(CASES)}")
         failure, first = out["failure_n"], out["first_break_n"]
@@ -372,7 +399,7 @@ def main() -> None:
                "part200k": "<= 600 s", "bracket": "none"}  # fmt: skip
     for name, out, failure, ref, ratio, first_ratio, g_ratio, before, after in rows:
         print(f"| {name} | {out['particles']:,} | {failure and f'{failure:.2f}'} | {ref and f'{ref:.2f}'} | "
-              f"{ratio and f'{ratio:.3f}'} | {targets[name]} | {first_ratio and f'{first_ratio:.3f}'} | "
+              f"{ratio and f'{ratio:.3f}'} | {targets.get(name, 'none')} | {first_ratio and f'{first_ratio:.3f}'} | "
               f"{g_ratio and f'{g_ratio:.3f}'} | {g_ratio and ratio and f'{ratio**2 * g_ratio:.3f}'} | {out['steps']:,}{evals32(out)} | {out['seconds']:.1f} | "
               f"{before[0]:.2f} -> {after[0]:.2f} |")  # fmt: skip
 

@@ -672,16 +672,21 @@ def newton_for(sim, tick: Callable[[dict], bool] | None = None) -> Newton:
 
 # ---- failure: the load path with bond breaking --------------------------------------------------------------
 
-DW_FIRST = 0.03  # displacement-control increments, a share of the current w: the first one, ...
-DW_MIN = 0.005  # ... the smallest (the peak's resolution after refinement) ...
-DW_MAX = 0.12  # ... and the largest (grown while the load still rises with little breaking)
+# Displacement-control increments, a share of the current w: the first one, the smallest (the peak's resolution
+# after refinement) and the largest (grown while the load still rises with little breaking). The failure load
+# follows the order bonds break in, so it moves with the step sizes; these are 1/8 of the 0.03 / 0.005 / 0.12 of
+# 2026-12-06, the largest steps whose failure load is within 1 % of the step-converged one (halving them again) on
+# every row of bench_failure measured (docs/physics.md: the old steps were up to 8 % off, on the cantilevers).
+DW_FIRST = 0.00375
+DW_MIN = 0.000625
+DW_MAX = 0.015
 DROP = 0.9  # past the peak, a load below this share of it means the part has failed (below)
 # The failure load is the peak: the test's loads are dead loads times a factor, and past the peak they have no
 # equilibrium nearby (the crack runs). A fall of 10 % is past the wiggles of bonds breaking on the way up (1 % on
 # the sample bracket, samples/bracket_refine) and ends the trace; following the fall further (to half the peak,
 # as before) only traced a crack growing stably at 0.85-0.96 of the peak: the bracket's 15 N case spent 16,000
 # of its 19,000 evaluations there after its peak, and the failure load never rose above the first peak again.
-MAX_INCREMENTS = 80
+MAX_INCREMENTS = 640  # 80 of the old 8x larger steps
 MAX_ROUNDS = 60  # break-and-re-equilibrate rounds within one increment
 SETTLE_SLACK = 3.0  # rounds inside an increment solve to this multiple of the tolerances (the last one to 1)
 CASCADE = 0.95  # a settle round whose load is below this share of the peak carries a running crack: ...
