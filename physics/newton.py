@@ -675,8 +675,8 @@ def newton_for(sim, tick: Callable[[dict], bool] | None = None) -> Newton:
 # Displacement-control increments, a share of the current w: the first one, the smallest (the peak's resolution
 # after refinement) and the largest (grown while the load still rises with little breaking). The failure load
 # follows the order bonds break in, so it moves with the step sizes; these are 1/8 of the 0.03 / 0.005 / 0.12 of
-# 2026-12-06, the largest steps whose failure load is within 1 % of the step-converged one (halving them again) on
-# every row of bench_failure measured (docs/physics.md: the old steps were up to 8 % off, on the cantilevers).
+# 2026-12-06, the largest steps whose failure load is within about 1 % (1.1 % at most) of the step-converged one
+# (halving them again) on every row of bench_failure measured (docs/physics.md: the old steps were up to 8 % off, on the cantilevers).
 DW_FIRST = 0.00375
 DW_MIN = 0.000625
 DW_MAX = 0.015
