@@ -31,7 +31,6 @@ resolves the out-of-balance force to about 1e-4 of the bond forces).
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -46,6 +45,11 @@ from physics.laws.base import grid_dtype
 MIN_COARSE = 100  # coarsen while the next level keeps at least about this many particles: the coarsest level
 # (under 8 x MIN_COARSE particles) is solved directly (dense Cholesky of its assembled stiffness)
 MAX_LEVELS = 6
+# A coarsest level is factored from a dense (3n x 3n) float64 assembly: past this many particles the hierarchy is
+# refused (None: the caller's Newton-Krylov or relaxation goes on without it) rather than allocated. A coarsening
+# stopped early (a coarse lattice the law cannot stand on) could leave a level of thousands of particles (13,000
+# would take 12 GB); coarsest levels stay under 8 x MIN_COARSE otherwise.
+MAX_DIRECT = 30 * MIN_COARSE
 BANDED_MAX = 0.25  # a direct level's factor is banded where its bandwidth is at most this share of its dofs
 SMOOTH = 3  # Chebyshev steps before and after each coarse correction
 CHEB_RATIO = 20.0  # the smoother damps the band [lmax / CHEB_RATIO, lmax] of D^-1 K
@@ -60,7 +64,27 @@ INNER_ITERATIONS = 2  # CG iterations on each coarse level per visit (K-cycle)
 STALL_FACTOR = 0.9  # an outer iteration that does not bring the score below this fraction of its best so far
 STALL_CYCLES = 3  # ... this many times in a row: stalled (within STALL_SLACK) or handed to plain ADR
 
-_SOLVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class SolverSlot:
+    """A solver kept on its simulation (in ``sim.__dict__`` under ``name``), with the mapping calls the callers use
+    (get, item assignment, pop). A solver holds its simulation, so a weak-keyed dictionary's value kept its key
+    alive: every simulation that ever had a solver stayed in memory, and a design search's worker, thousands of
+    developments' simulations later, grew to 12 GB and was killed by the kernel. Kept on the simulation, the two
+    go together."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get(self, sim, default=None):
+        return sim.__dict__.get(self.name, default)
+
+    def __setitem__(self, sim, solver) -> None:
+        sim.__dict__[self.name] = solver
+
+    def pop(self, sim, default=None):
+        return sim.__dict__.pop(self.name, default)
+
+
+_SOLVERS = SolverSlot("_multigrid_solver")
 
 
 _BLAS: ThreadpoolController | None = None
@@ -672,6 +696,8 @@ def _build(sim, tick: Callable[[], None] | None = None) -> Solver | None:
     levels[0].estimate_lmax(seed=0, steps=FINE_POWER_STEPS)
     if len(levels) > 2:
         levels[0].lmax = max(levels[0].lmax, levels[1].lmax)
+    if levels[-1].count > MAX_DIRECT:
+        return None
     # K couples particles one horizon apart for bond-based laws, two for state-based ones (the dilatation).
     reach = int(np.floor(sim.body.lattice.horizon_cells + 1e-9)) * sim.law.interaction_range
     try:

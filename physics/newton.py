@@ -51,6 +51,7 @@ from numba import njit
 from physics import integrators, relaxation
 from physics.conditions import Displacement, Fixed, Force, Torque
 from physics.laws.base import grid_dtype
+from physics.multigrid import SolverSlot
 
 FD_STEP = 3e-4  # directional derivatives: the largest displacement of h v, in lattice spacings
 MAX_NEWTON = 12  # Newton iterations per solve before it counts as failed (load stepping takes over)
@@ -650,17 +651,12 @@ def solve(
     return {**res2, "steps": steps, "score": score}
 
 
-_SOLVERS: dict = {}
+_SOLVERS = SolverSlot("_newton_solver")  # kept on the simulation (a weak-keyed dict kept every simulation alive)
 
 
 def newton_for(sim, tick: Callable[[dict], bool] | None = None) -> Newton:
     """The Newton solver of ``sim`` (built once; kept while ``sim`` lives); ``tick``: its Newton.tick, given
     before the build so that the build looks in too."""
-    import weakref
-
-    global _SOLVERS
-    if not isinstance(_SOLVERS, weakref.WeakKeyDictionary):
-        _SOLVERS = weakref.WeakKeyDictionary()
     solver = _SOLVERS.get(sim)
     if solver is None:
         solver = Newton(sim, tick if tick is not None else getattr(sim, "observer", None))

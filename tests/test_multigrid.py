@@ -200,3 +200,34 @@ def test_a_particle_with_no_bond_along_an_axis_has_a_finite_surface_factor_and_f
     to_grid(op.u, body.lattice.cells, op.ux, op.uy, op.uz)
     op.law.compute(op)
     assert np.isfinite(op.force).all() and np.abs(op.force).max() > 0
+
+
+def test_a_coarsest_level_too_large_to_factor_refuses_the_hierarchy(monkeypatch):
+    """A coarsening stopped early leaves a large coarsest level, whose dense assembly is (3n)^2 floats (13,000
+    particles: 12 GB): past MAX_DIRECT particles there is no hierarchy (the callers go on without one) rather
+    than the allocation."""
+    monkeypatch.setattr(multigrid, "MIN_COARSE", 40)
+    monkeypatch.setattr(multigrid, "MAX_LEVELS", 2)  # the coarsening stops after one level, as a NaN level stops it
+    solver = multigrid.solver_for(_cantilever("pmb"))
+    assert solver is not None
+    coarsest = solver.levels[-1].count
+    monkeypatch.setattr(multigrid, "MAX_DIRECT", coarsest - 1)
+    assert multigrid.solver_for(_cantilever("pmb")) is None  # a new simulation: solvers are kept per simulation
+    monkeypatch.setattr(multigrid, "MAX_DIRECT", coarsest)
+    assert multigrid.solver_for(_cantilever("pmb")) is not None
+
+
+def test_a_simulations_solvers_go_with_it():
+    """The multigrid and Newton solvers hold their simulation; kept in weak-keyed dictionaries they kept it alive
+    (a search's worker grew to 12 GB over its developments): a simulation dropped is freed with its solvers."""
+    import gc
+    import weakref
+
+    from physics import newton
+
+    sim = _cantilever("pmb")
+    assert multigrid.solver_for(sim) is not None and newton.newton_for(sim) is not None
+    gone = weakref.ref(sim)
+    del sim
+    gc.collect()
+    assert gone() is None
