@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from physics import integrators, relaxation
 from physics.conditions import Displacement, Fixed, Force, Torque
@@ -697,6 +697,14 @@ RUNNING_PAST_PEAK = 3  # past the peak, a settle whose load is below it ends the
 RUNNING_FALL = 0.97  # ... below this share of it (past the ~1 % wiggles on the way up: one ran so at 99.8 %)
 RUNNING_ROUNDS = 3  # a settle that may be redone stops once its rounds break more bonds this many times in a row
 KEEP_UNIT = False  # an increment's last solve (at the w of its settle) keeps its K^-1 q (else refreshes it: the next predictor)
+# Where an increment broke nothing, the next break's w is predicted from the tangent K^-1 q (each intact bond's
+# stretch linearised) and the next increment lands this share of the way short of it: the top of the elastic
+# stretch, sampled exactly (where that break starts a running crack, as at a notch, it is the peak). Until
+# 2026-12-07 the largest stretch's secant put the step just past it (the crack ran, and the step was redone a
+# quarter as large, a dozen times over, to find the top: half of tpb's and sent's evaluations), and after
+# cracks the secant overshot the break, breaking past a top it never sampled (3 % of a small cantilever's peak).
+LAND_SHORT = 1e-3
+LAND_ON_TOP = True  # False: the secant's step just past the next break (until 2026-12-07), to compare
 
 
 @dataclass
@@ -734,8 +742,9 @@ def trace(
     """Follow the load path from the current equilibrium (the conditions' values now are factor 1) until the
     part fails; bonds break only between converged states. Load control up to the first break (its factor from
     the largest bond stretch, the law being linear until then), then control of the load's work-conjugate
-    displacement w (``Pattern.work_displacement``) with increments DW_FIRST x w, grown where nothing breaks,
-    halved where the load falls fast, each from the tangent predictor (TANGENT_PREDICTOR); after each converged
+    displacement w (``Pattern.work_displacement``) with increments DW_FIRST x w, grown where nothing breaks (to
+    just short of the next break the tangent predicts: LAND_SHORT, ``next_break``), halved where the load falls
+    fast, each from the tangent predictor (TANGENT_PREDICTOR); after each converged
     increment, bonds over their limit break and the
     increment re-equilibrates at the same w until none does (each round by one inexact Newton step, the state
     where none breaks solved fully: see ``settle``). The first increment whose settled load is below the
@@ -1029,11 +1038,18 @@ def trace(
         elif rise > 0.5 * dw / max(w - dw, 1e-300):
             dw = min(DW_MAX * w, 1.5 * dw)
         if broken == 0 and factor >= last_factor:
-            # Nothing broke: the path is elastic up to the next break, whose w the largest stretch predicts
-            # (as for the first break); step there at once.
-            smax = float(analysis.max_bond_stretch(sim).max())
-            if smax > 0:
-                dw = max(dw, w * (s0 / smax * (1.0 + 1e-3) - 1.0))
+            # Nothing broke: the path is elastic up to the next break. Land just short of it (LAND_SHORT) where
+            # the tangent predicts it; the next increment breaks it. Without a tangent (prescribed displacements),
+            # the largest stretch's secant predicts it, as for the first break, and the step goes just past it.
+            unit = solver._unit
+            ca = pat.work_displacement(unit) if unit is not None and not pat.moves else 0.0
+            dlam = next_break(sim, unit, s0) if ca > 0 and LAND_ON_TOP else np.inf
+            if np.isfinite(dlam):
+                dw = max(dw, ca * dlam * (1.0 - LAND_SHORT))
+            else:
+                smax = float(analysis.max_bond_stretch(sim).max())
+                if smax > 0:
+                    dw = max(dw, w * (s0 / smax * (1.0 + 1e-3) - 1.0))
         last_factor = factor
     else:
         out.reason = out.reason or f"stopped after {MAX_INCREMENTS} increments"
@@ -1051,6 +1067,41 @@ def running(counts: list[int], rounds: int) -> bool:
         return False
     tail = counts[-rounds - 1 :]
     return all(b > a for a, b in zip(tail, tail[1:], strict=False)) and counts[-1] >= 2 * min(counts)
+
+
+def next_break(sim, unit: np.ndarray, s0: float) -> float:
+    """The smallest load-factor change at which an intact bond reaches stretch s0 along the displacement ``unit``
+    per unit factor (each bond's stretch linearised about the current state: ds = y . (a_j - a_i) / (|y| |xi|)
+    per unit); inf where no intact bond lengthens along it."""
+    lat = sim.body.lattice
+    out = np.empty(sim.body.count)
+    _next_breaks(lat.cells.astype(np.int64), lat.cell_to_particle, lat.flat_offset.astype(np.int64),
+                 np.ascontiguousarray(lat.stencil * lat.spacing, dtype=np.float64),
+                 np.ascontiguousarray(sim.bits, dtype=np.uint32), np.ascontiguousarray(sim.u, dtype=np.float64),
+                 np.ascontiguousarray(unit, dtype=np.float64), float(s0), out)  # fmt: skip
+    return float(out.min(initial=np.inf))
+
+
+@njit(cache=True, parallel=True)
+def _next_breaks(cells, table, offsets, xi, bits, u, unit, s0, out):  # pragma: no cover - numba
+    """out[i]: the smallest (s0 - s) / (ds/dlam) over particle i's intact bonds to j > i (each bond once) that
+    lengthen along ``unit``; inf where none does."""
+    for i in prange(cells.shape[0]):
+        best = np.inf
+        for b in range(offsets.shape[0]):
+            j = table[cells[i] + offsets[b]]
+            if j <= i or (bits[b >> 5, i] >> np.uint32(b & 31)) & np.uint32(1) == 0:
+                continue
+            y0 = xi[b, 0] + u[j, 0] - u[i, 0]
+            y1 = xi[b, 1] + u[j, 1] - u[i, 1]
+            y2 = xi[b, 2] + u[j, 2] - u[i, 2]
+            r = np.sqrt(y0 * y0 + y1 * y1 + y2 * y2)
+            length = np.sqrt(xi[b, 0] ** 2 + xi[b, 1] ** 2 + xi[b, 2] ** 2)
+            rate = (y0 * (unit[j, 0] - unit[i, 0]) + y1 * (unit[j, 1] - unit[i, 1])
+                    + y2 * (unit[j, 2] - unit[i, 2])) / (r * length)  # fmt: skip
+            if rate > 0.0:
+                best = min(best, max(s0 - (r - length) / length, 0.0) / rate)
+        out[i] = best
 
 
 def solve_steps(solver: Newton, target: float, tolerance: float, balance: float | None, callback,

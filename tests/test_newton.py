@@ -227,22 +227,56 @@ def test_a_crack_running_faster_each_round_is_told_from_one_that_slows():
     assert not newton.running(doomed, 0)  # off
 
 
+_DEFAULT_STEPS = (newton.DW_FIRST, newton.DW_MIN, newton.DW_MAX)
+
+
+def _cracking_cantilever_peak(monkeypatch, scale: float) -> tuple[float, int]:
+    """The small PMB cantilever's traced peak factor and law evaluations with the increments scaled by ``scale``."""
+    for name, value in zip(("DW_FIRST", "DW_MIN", "DW_MAX"), _DEFAULT_STEPS, strict=True):
+        monkeypatch.setattr(newton, name, scale * value)
+    sim = _bar((12, 3, 3), make_law("pmb", youngs_modulus=70e9, critical_stretch=2e-3), (0.0, 0.0, -8.0))
+    assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+    path = newton.trace(sim, tolerance=2e-3, balance=5e-3)
+    assert path.failed and path.converged
+    return path.peak_factor, path.evaluations
+
+
 def test_the_failure_load_is_step_converged_at_the_default_increments(monkeypatch):
     """The failure load follows the order bonds break in, so it moves with the displacement increments: at the
     default ones (DW_FIRST, DW_MIN, DW_MAX) a cracking cantilever's peak is within 1 % of the one with half of
-    them (the step-converged load, measured 79.07 / 79.20 / 79.17 N at 1, 1/2, 1/4); with the 8x larger
-    increments of 2026-12-06 it was 2.2 % above (80.94 N; docs/physics.md: up to 8 % on bench_failure's rows)."""
-    default = (newton.DW_FIRST, newton.DW_MIN, newton.DW_MAX)
+    them (the step-converged load; measured 81.53 / 81.54 / 81.50 N at 1, 1/2, 1/4 of them, 81.31 N at 8x)."""
+    converged = _cracking_cantilever_peak(monkeypatch, 0.5)[0]
+    assert _cracking_cantilever_peak(monkeypatch, 1.0)[0] == pytest.approx(converged, rel=0.01)
 
-    def peak(scale: float) -> float:
-        for name, value in zip(("DW_FIRST", "DW_MIN", "DW_MAX"), default, strict=True):
-            monkeypatch.setattr(newton, name, scale * value)
-        sim = _bar((12, 3, 3), make_law("pmb", youngs_modulus=70e9, critical_stretch=2e-3), (0.0, 0.0, -8.0))
-        assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
-        path = newton.trace(sim, tolerance=2e-3, balance=5e-3)
-        assert path.failed and path.converged
-        return path.peak_factor
 
-    converged = peak(0.5)
-    assert peak(1.0) == pytest.approx(converged, rel=0.01)
-    assert abs(peak(8.0) / converged - 1) > 0.01  # the yardstick tells step sizes apart on this part
+def test_an_increment_that_breaks_nothing_lands_on_the_top_of_the_elastic_stretch(monkeypatch):
+    """Where nothing broke, the next increment lands just short of the break the tangent predicts (LAND_SHORT):
+    the top of the elastic stretch is sampled. The largest stretch's secant (LAND_ON_TOP off) stepped past it on
+    this cantilever, its cracks in, and broke six bonds at a load 7 % below the top (measured peaks 79.07 against
+    81.53 N, 1,554 against 988 evaluations)."""
+    landed, landed_evaluations = _cracking_cantilever_peak(monkeypatch, 1.0)
+    monkeypatch.setattr(newton, "LAND_ON_TOP", False)
+    secant, secant_evaluations = _cracking_cantilever_peak(monkeypatch, 1.0)
+    assert landed > 1.02 * secant
+    assert landed_evaluations < secant_evaluations
+
+
+def test_next_break_is_the_first_crossing_of_the_linearised_bond_stretches():
+    """``next_break``: the smallest load-factor change at which an intact bond's stretch, linearised along the
+    displacement per unit factor, reaches s0 (each bond's stretch and rate from its two ends, numpy here)."""
+    from physics.bonds import bond_geometry
+
+    law = make_law("lps", youngs_modulus=70e9, poisson_ratio=0.33, critical_stretch=2e-3)
+    sim = _bar((10, 4, 3), law, (0.0, 0.0, -8.0))
+    sim.set_precision("float64")
+    assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+    sim.bits[0, :40] &= np.uint32(0xFFFFFFF0)  # some bonds broken: they are skipped
+    unit = 3.0 * sim.u + 1e-7 * np.random.default_rng(0).standard_normal(sim.u.shape)
+    crossings = []
+    for rows, _xi, y, r, s, length, j, intact in bond_geometry(sim):
+        rate = np.einsum("ijk,ijk->ij", y, unit[j] - unit[rows][:, None, :]) / (r * length)
+        ok = intact & (rate > 0)
+        crossings.append((2e-3 - s[ok]) / rate[ok])
+    expected = np.concatenate(crossings).min()
+    assert newton.next_break(sim, unit, 2e-3) == pytest.approx(expected, rel=1e-9)
+    assert newton.next_break(sim, np.zeros_like(sim.u), 2e-3) == np.inf
