@@ -54,6 +54,9 @@ failure load, the reference, the ratio, particles, wall seconds, Newton iteratio
   calibration's baseline on the same commit.
 - ``--phases``: each traced row's law evaluations by phase (physics.newton.Trace.phases; "redone" counts, of
   them, those of increments thrown away): where a failure test's cost goes, load-independent.
+- ``--secant-jump``: after an increment that broke nothing, the next steps just past the break the largest
+  stretch's secant predicts (physics/newton.py's ``LAND_ON_TOP`` off; until 2026-12-07), not just short of the one
+  the tangent predicts: to compare on the same commit.
 - ``--full-settle``: every settle round and increment solved fully (the load path before the inexact rounds
   of physics/newton.py's ``settle``), to compare failure loads and evaluations on the same commit.
 
@@ -306,6 +309,9 @@ def main() -> None:
                         help="physics.newton's DW_FIRST (the first displacement increment, a share of w), after --steps")
     parser.add_argument("--dw-max", type=float, default=None,
                         help="physics.newton's DW_MAX (the largest displacement increment, a share of w), after --steps")
+    parser.add_argument("--secant-jump", action="store_true",
+                        help="after an increment that broke nothing, step just past the next break the largest stretch's "
+                        "secant predicts (physics.newton's LAND_ON_TOP off: until 2026-12-07), to compare on the same commit")  # fmt: skip
     parser.add_argument("--plane-count", action="store_true",
                         help="critical stretch of the plane count alone (physics.fracture.CRACK_RUN emptied)")  # fmt: skip
     parser.add_argument("--phases", action="store_true",
@@ -342,6 +348,10 @@ def main() -> None:
 
         newton.DW_FIRST = newton.DW_FIRST if args.dw_first is None else args.dw_first
         newton.DW_MAX = newton.DW_MAX if args.dw_max is None else args.dw_max
+    if args.secant_jump:
+        from physics import newton
+
+        newton.LAND_ON_TOP = False
     if args.plane_count:
         from physics import fracture
 
