@@ -201,6 +201,8 @@ class Probe:
     copy costs as much again: LPS at 200k particles, 12 s), with a copy of its bond bits (at FINE_PROBE no bond
     breaks); on the coarse levels an unbreakable copy of the law set up on the coarse body."""
 
+    breaking = False  # a linear probe: the law may skip its limit test (physics/laws/__init__.py)
+
     def __init__(self, body: Body, law, bits: np.ndarray) -> None:
         n = body.count
         ncells = int(np.prod(body.lattice.padded_shape))

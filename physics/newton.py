@@ -94,6 +94,8 @@ class Tangent:
     """K v about a state (``at``) by a forward difference of the real law, on buffers of its own, every bond of
     that state kept. Also the finest level of the multigrid preconditioner (``smooth`` as multigrid.Level)."""
 
+    breaking = False  # its bits are restored after every product: the law may skip its limit test (laws/__init__)
+
     def __init__(self, sim, inv_d: np.ndarray | None = None, lmax: float | None = None, law=None) -> None:
         n = sim.body.count
         ncells = int(np.prod(sim.body.lattice.padded_shape))

@@ -176,3 +176,33 @@ def test_lps_pass_one_runs_once_after_bonds_break(monkeypatch):
         integrators.to_grid(fresh.u, state.body.lattice.cells, fresh.ux, fresh.uy, fresh.uz)
         fresh.law.compute(fresh)
         assert np.array_equal(state.force, fresh.force)
+
+
+class _Linear:
+    """A state as Newton's tangent products and the multigrid's probes are: ``breaking`` False."""
+
+    breaking = False
+
+    def __init__(self, sim: Simulation) -> None:
+        for name in ("body", "u", "ux", "uy", "uz", "min_stretch"):
+            setattr(self, name, getattr(sim, name))
+        self.bits = sim.bits.copy()
+        self.force = np.zeros_like(sim.force)
+        self.newly_broken = np.zeros_like(sim.newly_broken)
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_lps_state_not_breaking_gets_the_same_forces_and_breaks_nothing(pairs, precision):
+    """A state with ``breaking`` False skips the limit test (physics/laws/__init__.py): the same forces to the
+    bit, no bond broken, where the same evaluation of a breaking state breaks some."""
+    law = LPS(E, 0.3, critical_stretch=4e-3)
+    law.pairs = pairs
+    sim = evaluate(law, 3, precision, 7, 2e-3)
+    linear = _Linear(sim)
+    bits0 = sim.bits.copy()
+    law.compute(linear)
+    law.compute(sim)
+    assert sim.newly_broken.sum() > 0 and (sim.bits != bits0).any()  # the breaking state broke bonds
+    assert np.array_equal(linear.force, sim.force)
+    assert np.array_equal(linear.bits, bits0) and linear.newly_broken.sum() == 0

@@ -37,7 +37,9 @@ Per body (``setup(body)`` first; ``body`` is a physics.body.Body: lattice, parti
   overwriting it; a bond that breaks clears its bit in ``state.bits`` and adds 1 to ``state.newly_broken[i]`` of
   its particle. The state (a physics.Simulation, or the multigrid's probe) offers ``u`` (n, 3) float64
   displacements (m), the same on the padded lattice grid as ``ux``, ``uy``, ``uz`` in the law's ``dtype``,
-  ``bits``, ``min_stretch`` (n,) scratch of that type, ``force`` and ``newly_broken``.
+  ``bits``, ``min_stretch`` (n,) scratch of that type, ``force`` and ``newly_broken``. A state whose
+  ``breaking`` is False (Newton's tangent products and the multigrid's probes: linear operators that break
+  nothing) lets the law skip its limit test; the forces must be the same either way.
 - ``stable_time_step(body) -> float``: the largest stable explicit step (s).
 - ``relaxation_stiffness(body) -> (n,)``: a diagonal stiffness bound per particle (N/m^3 per m): the fictitious
   masses of dynamic relaxation and the Jacobi scaling of the multigrid smoother.

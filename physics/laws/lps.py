@@ -474,8 +474,11 @@ class LPS(ForceLaw):
         groups = chunk_groups(frame, state)  # one call each (the normal path) unless observed on a big body
         args = (self.xix, self.xiy, self.xiz, self.length)
         ux, uy, uz, bits = frame_inputs(self, state)  # the kernels' copies (RunFrame order)
+        # A state that is not breaking (a tangent product, which restores its bits after) skips the limit test: the
+        # forces are the same, the force pass 0.83x (float32) and 0.89x (float64) the CPU at 38,400 particles.
+        scrit = self._scrit if getattr(state, "breaking", True) else None
         if self.pairs:
-            self._compute_pairs(state, groups, ux, uy, uz, bits)
+            self._compute_pairs(state, groups, ux, uy, uz, bits, scrit)
             return
         # Pass 1 also counts intact bonds: where a count changed (bonds broke last step, pre-cracks), refresh
         # those particles' A, B, mb and redo the pass. No separate pass over the bond words at every step.
@@ -494,13 +497,13 @@ class LPS(ForceLaw):
             self._refresh_changed(state.bits)
         for chunks in groups:
             kern.lps_forces(
-                runs, chunks, ux, uy, uz, self.fields, self._scrit, bits, frame.particle, state.bits,
+                runs, chunks, ux, uy, uz, self.fields, scrit, bits, frame.particle, state.bits,
                 frame.flat_offset, self.order, *args, self.inv_len, self.pq, self.phi, self.wd, self.xd,
                 self._volume, state.force, state.newly_broken,
             )  # fmt: skip
             between_groups(state, groups)
 
-    def _compute_pairs(self, state, groups, ux, uy, uz, bits) -> None:
+    def _compute_pairs(self, state, groups, ux, uy, uz, bits, scrit) -> None:
         """compute() over each bond once (pmb_kernels.PairPlan): both passes sum into per-cell accumulators, the
         plan's blocks in parallel, and a pass over the particles finishes each."""
         frame = self.body.lattice.frame
@@ -529,13 +532,13 @@ class LPS(ForceLaw):
         )  # fmt: skip
         for slabs in calls:
             kern.lps_pair_forces(
-                runs, slabs, ux, uy, uz, self.fields, self._scrit, bits, frame.flat_offset, plan.half, *args,
+                runs, slabs, ux, uy, uz, self.fields, scrit, bits, frame.flat_offset, plan.half, *args,
                 self.inv_len, self.pq, self.phi, self.wd, self.xd, grid,
             )  # fmt: skip
             if split:
                 state.between()
         kern.lps_pair_finish(
-            grid, self._scrit, frame.particle, plan.cells, state.bits, frame.flat_offset, ux, uy, uz, *args,
+            grid, scrit, frame.particle, plan.cells, state.bits, frame.flat_offset, ux, uy, uz, *args,
             self.inv_len, self._volume, state.force, state.newly_broken,
         )  # fmt: skip
         plan.done(self, ux.dtype)
