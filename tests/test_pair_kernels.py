@@ -206,3 +206,23 @@ def test_lps_state_not_breaking_gets_the_same_forces_and_breaks_nothing(pairs, p
     assert sim.newly_broken.sum() > 0 and (sim.bits != bits0).any()  # the breaking state broke bonds
     assert np.array_equal(linear.force, sim.force)
     assert np.array_equal(linear.bits, bits0) and linear.newly_broken.sum() == 0
+
+
+@pytest.mark.parametrize("dimension", [2, 3])
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_lps_plane_bonds_sum_three_terms_to_the_same_forces(dimension, precision):
+    """The pair kernels sum a bond's dot products over its plane's three tensor components (LPS.terms,
+    lps_kernels.PLANE_TERMS): the same forces and broken bonds, to the bit, as all six terms for every bond."""
+    out = []
+    for six in (True, False):
+        law = LPS(E, 0.3, critical_stretch=4e-3)
+        sim = evaluate(law, dimension, precision, 5, 2e-3)
+        planes = law.terms.copy()
+        assert (planes > 0).any() and (dimension == 3) == (planes == 0).any()  # 2D: every bond in the xy plane
+        if six:
+            law.terms[:] = 0
+        law.compute(sim)
+        out.append((sim.force.copy(), sim.bits.copy(), sim.newly_broken.copy()))
+    assert out[1][2].sum() > 0  # bonds broke
+    for a, b in zip(out[0], out[1], strict=True):
+        assert np.array_equal(a, b)

@@ -102,6 +102,19 @@ def _deviatoric_modes(dimension: int) -> np.ndarray:
     return np.array(modes)
 
 
+def bond_planes(pq: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """(nb,) int64 each bond's entry of lps_kernels.PLANE_TERMS: the first whose components hold every nonzero
+    one of its pq and phi (a bond in a lattice plane, or along an axis: 33 of the 61 forward bonds of the 3D
+    stencil at 3.015 spacings, every bond in 2D), else 0 (all six)."""
+    nonzero = (pq != 0.0) | (phi != 0.0)  # (6, nb)
+    planes = np.zeros(nonzero.shape[1], dtype=np.int64)
+    for plane in range(len(kern.PLANE_TERMS) - 1, 0, -1):  # the first that fits wins
+        outside = np.ones(6, dtype=bool)
+        outside[list(kern.PLANE_TERMS[plane][:3])] = False
+        planes[~nonzero[outside].any(axis=0)] = plane
+    return planes
+
+
 @njit(cache=True, parallel=True)
 def _changed_counts(bits: np.ndarray, counts: np.ndarray, changed: np.ndarray) -> int:
     """Popcount each particle's bond words; flag and store the particles whose count changed; return how many."""
@@ -275,6 +288,7 @@ class LPS(ForceLaw):
         self.phi = self._phi64.astype(real)  # (6, nb)
         self.wdx = (wd * lengths).astype(real)
         self.xd = (lengths / d).astype(real)
+        self.terms = bond_planes(self._pq64, self._phi64)
         ncells = int(np.prod(lat.padded_shape))
         # Per-cell tables live on the grid of the lattice's RunFrame (the kernels' order): particle i's values at
         # grid_cells[i]. Kernels visit the stencil in that grid's memory order: consecutive entries read the same
@@ -523,7 +537,7 @@ class LPS(ForceLaw):
         for slabs in calls:
             kern.lps_pair_dilatation(
                 runs, slabs, ux, uy, uz, self.amat, self.fields, bits, frame.flat_offset, plan.half, *args,
-                self.pq, self.phi, self.wdx, grid,
+                self.pq, self.phi, self.wdx, self.terms, grid,
             )  # fmt: skip
             if split:
                 state.between()
@@ -533,7 +547,7 @@ class LPS(ForceLaw):
         for slabs in calls:
             kern.lps_pair_forces(
                 runs, slabs, ux, uy, uz, self.fields, scrit, bits, frame.flat_offset, plan.half, *args,
-                self.inv_len, self.pq, self.phi, self.wd, self.xd, grid,
+                self.inv_len, self.pq, self.phi, self.wd, self.xd, self.terms, grid,
             )  # fmt: skip
             if split:
                 state.between()

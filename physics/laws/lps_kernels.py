@@ -404,6 +404,149 @@ def lps_forces(
 SCRATCH_PAIR = 26  # as SCRATCH_FORCE, the run's live lanes (1, or 0 past its end), one bond's fx, fy, fz, over
 
 
+# A bond's tensor components (Voigt order xx, yy, zz, yz, xz, xy) where its pq and phi can be nonzero, by plane
+# (LPS.terms): 0 every one, 1 a bond in an xy lattice plane (or along x or y), 2 xz (or along z), 3 yz. The pair
+# kernels sum a bond's dot products with A and B over those only: the terms left out are exact zeros, and the rest
+# keep their order, so the sums are the same. Constants, one loop each: a component index read from a table made
+# each (row, run) a runtime alias check of its own, past LLVM's limit, and the loops stayed scalar.
+PLANE_TERMS = ((0, 1, 2, 3, 4, 5), (0, 1, 5, 0, 0, 0), (0, 2, 4, 0, 0, 0), (1, 2, 3, 0, 0, 0))
+
+
+@njit(cache=True, inline="always")
+def _components(plane: int) -> tuple:
+    """PLANE_TERMS[plane] as unsigned constants (``plane`` a literal in each caller's loop)."""
+    if plane == 1:
+        return np.uint64(0), np.uint64(1), np.uint64(5), np.uint64(0), np.uint64(0), np.uint64(0)
+    if plane == 2:
+        return np.uint64(0), np.uint64(2), np.uint64(4), np.uint64(0), np.uint64(0), np.uint64(0)
+    if plane == 3:
+        return np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(0), np.uint64(0), np.uint64(0)
+    return np.uint64(0), np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+
+
+@njit(cache=True, inline="always")
+def _pair_force_bond(
+    plane: int,
+    b: np.uint64,
+    p0: int,
+    i: np.uint64,
+    n: np.uint64,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    fields: np.ndarray,
+    scrit: np.ndarray | None,
+    bits: np.ndarray,
+    off: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    inv_len: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wd: np.ndarray,
+    xd: np.ndarray,
+    acc: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gz: np.ndarray,
+    go: np.ndarray,
+) -> None:
+    """One bond of _pair_force_run over the run's lanes, its dot products over the components of its ``plane``
+    (PLANE_TERMS: a literal, one loop per plane)."""
+    real = ux.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    tiny = real(1e-30)
+    s = np.uint64(LANES)
+    a1 = s
+    a2 = np.uint64(2 * LANES)
+    a3 = np.uint64(3 * LANES)
+    au = np.uint64(4 * LANES)
+    al = np.uint64(7 * LANES)
+    ab = np.uint64(13 * LANES)
+    at = np.uint64(19 * LANES)
+    asc = np.uint64(20 * LANES)
+    alive = np.uint64(21 * LANES)
+    tx = np.uint64(22 * LANES)  # this bond's fx, fy, fz, over per lane: rows 22-25
+    ty = np.uint64(23 * LANES)
+    tz = np.uint64(24 * LANES)
+    to = np.uint64(25 * LANES)
+    lam = np.uint64(LAM)
+    bm = np.uint64(BM)
+    th = np.uint64(THETA)
+    full = plane == 0
+    c0, c1, c2, c3, c4, c5 = _components(plane)
+    q = np.uint64(p0 + off[b])
+    w = b >> 5
+    mask = np.uint32(1) << np.uint32(b & 31)
+    xb = xix[b]
+    yb = xiy[b]
+    zb = xiz[b]
+    lb = length[b]
+    ilb = inv_len[b]
+    g0, g1, g2, g3, g4, g5 = pq[c0, b], pq[c1, b], pq[c2, b], pq[c3, b], pq[c4, b], pq[c5, b]
+    h0, h1, h2, h3, h4, h5 = phi[c0, b], phi[c1, b], phi[c2, b], phi[c3, b], phi[c4, b], phi[c5, b]
+    wb = wd[b]
+    xdb = xd[b]
+    x2 = xb + xb
+    y2 = yb + yb
+    z2 = zb + zb
+    for k in range(n):
+        intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
+        qk = q + k
+        ex = ux[qk] - acc[au + k]
+        ey = uy[qk] - acc[au + s + k]
+        ez = uz[qk] - acc[au + 2 * s + k]
+        yx = xb + ex
+        yy = yb + ey
+        yz = zb + ez
+        rr = np.sqrt(yx * yx + yy * yy + yz * yz)
+        rl = rr + lb
+        inv = one / max(rr * rl, tiny)
+        e = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * rr * inv
+        lg = (
+            (acc[al + c0 * s + k] + fields[lam + c0, qk]) * g0
+            + (acc[al + c1 * s + k] + fields[lam + c1, qk]) * g1
+            + (acc[al + c2 * s + k] + fields[lam + c2, qk]) * g2
+        )
+        beta_i = acc[ab + c0 * s + k] * h0 + acc[ab + c1 * s + k] * h1 + acc[ab + c2 * s + k] * h2
+        beta_j = fields[bm + c0, qk] * h0 + fields[bm + c1, qk] * h1 + fields[bm + c2, qk] * h2
+        if full:
+            lg = (
+                lg
+                + (acc[al + c3 * s + k] + fields[lam + c3, qk]) * g3
+                + (acc[al + c4 * s + k] + fields[lam + c4, qk]) * g4
+                + (acc[al + c5 * s + k] + fields[lam + c5, qk]) * g5
+            )
+            beta_i = beta_i + acc[ab + c3 * s + k] * h3 + acc[ab + c4 * s + k] * h4 + acc[ab + c5 * s + k] * h5
+            beta_j = beta_j + fields[bm + c3, qk] * h3 + fields[bm + c4, qk] * h4 + fields[bm + c5, qk] * h5
+        tb = lg + wb * ((beta_i + beta_j) * e - (beta_i * acc[at + k] + beta_j * fields[th, qk]) * xdb)
+        fac = intact * tb * rl * inv
+        fx = fac * yx
+        fy = fac * yy
+        fz = fac * yz
+        acc[k] += fx
+        acc[a1 + k] += fy
+        acc[a2 + k] += fz
+        acc[tx + k] = fx
+        acc[ty + k] = fy
+        acc[tz + k] = fz
+        if scrit is not None:
+            lim = min(acc[asc + k], scrit[qk])
+            over = intact if e * ilb > lim else zero
+            acc[a3 + k] += over
+            acc[to + k] = over
+    for k in range(n):
+        gx[q + k] -= acc[tx + k]
+        gy[q + k] -= acc[ty + k]
+        gz[q + k] -= acc[tz + k]
+    if scrit is not None:
+        for k in range(n):
+            go[q + k] += acc[to + k]
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _pair_force_run(
     p0: int,
@@ -427,6 +570,7 @@ def _pair_force_run(
     phi: np.ndarray,
     wd: np.ndarray,
     xd: np.ndarray,
+    terms: np.ndarray,
     acc: np.ndarray,
     gx: np.ndarray,
     gy: np.ndarray,
@@ -436,7 +580,8 @@ def _pair_force_run(
     """_force_run over the forward half of the stencil: each bond's force is added to its own particle (acc) and
     subtracted from the far end's cell (gx, gy, gz), its over-limit count added to both (go). The run's own sums
     go to its cells at the end. Lanes past the run's end (``lanes`` > ``count``) carry no bond: their cells and
-    bond words belong to nobody in this run, and a scatter would write their garbage into real cells.
+    bond words belong to nobody in this run, and a scatter would write their garbage into real cells. A bond in a
+    lattice plane sums three of the six terms of its dot products (PLANE_TERMS).
 
     The bond loop writes only the scratch vector (the bond's forces to rows of it) and the scatter runs as loops of
     its own: a loop writing five arrays needs a runtime alias check per (written, read) pair, more than LLVM's
@@ -444,7 +589,6 @@ def _pair_force_run(
     real = ux.dtype.type
     zero = real(0.0)
     one = real(1.0)
-    tiny = real(1e-30)
     n = np.uint64(lanes)
     p = np.uint64(p0)
     i = np.uint64(i0)
@@ -458,15 +602,6 @@ def _pair_force_run(
     at = np.uint64(19 * LANES)
     asc = np.uint64(20 * LANES)
     alive = np.uint64(21 * LANES)
-    tx = np.uint64(22 * LANES)  # this bond's fx, fy, fz, over per lane: rows 22-25
-    ty = np.uint64(23 * LANES)
-    tz = np.uint64(24 * LANES)
-    to = np.uint64(25 * LANES)
-    lam0, lam1, lam2 = np.uint64(LAM), np.uint64(LAM + 1), np.uint64(LAM + 2)
-    lam3, lam4, lam5 = np.uint64(LAM + 3), np.uint64(LAM + 4), np.uint64(LAM + 5)
-    bm0, bm1, bm2 = np.uint64(BM), np.uint64(BM + 1), np.uint64(BM + 2)
-    bm3, bm4, bm5 = np.uint64(BM + 3), np.uint64(BM + 4), np.uint64(BM + 5)
-    th = np.uint64(THETA)
     live = np.uint64(count)
     for k in range(n):
         acc[k] = zero
@@ -485,81 +620,27 @@ def _pair_force_run(
         acc[alive + k] = one if k < live else zero
     for t in range(half.shape[0]):
         b = np.uint64(half[t])
-        q = np.uint64(p0 + off[b])
-        w = b >> 5
-        mask = np.uint32(1) << np.uint32(b & 31)
-        xb = xix[b]
-        yb = xiy[b]
-        zb = xiz[b]
-        lb = length[b]
-        ilb = inv_len[b]
-        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
-        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
-        wb = wd[b]
-        xdb = xd[b]
-        x2 = xb + xb
-        y2 = yb + yb
-        z2 = zb + zb
-        for k in range(n):
-            intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
-            qk = q + k
-            ex = ux[qk] - acc[au + k]
-            ey = uy[qk] - acc[au + s + k]
-            ez = uz[qk] - acc[au + 2 * s + k]
-            yx = xb + ex
-            yy = yb + ey
-            yz = zb + ez
-            rr = np.sqrt(yx * yx + yy * yy + yz * yz)
-            rl = rr + lb
-            inv = one / max(rr * rl, tiny)
-            e = (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) * rr * inv
-            lg = (
-                (acc[al + k] + fields[lam0, qk]) * g0
-                + (acc[al + s + k] + fields[lam1, qk]) * g1
-                + (acc[al + 2 * s + k] + fields[lam2, qk]) * g2
-                + (acc[al + 3 * s + k] + fields[lam3, qk]) * g3
-                + (acc[al + 4 * s + k] + fields[lam4, qk]) * g4
-                + (acc[al + 5 * s + k] + fields[lam5, qk]) * g5
-            )
-            beta_i = (
-                acc[ab + k] * h0
-                + acc[ab + s + k] * h1
-                + acc[ab + 2 * s + k] * h2
-                + acc[ab + 3 * s + k] * h3
-                + acc[ab + 4 * s + k] * h4
-                + acc[ab + 5 * s + k] * h5
-            )
-            beta_j = (
-                fields[bm0, qk] * h0
-                + fields[bm1, qk] * h1
-                + fields[bm2, qk] * h2
-                + fields[bm3, qk] * h3
-                + fields[bm4, qk] * h4
-                + fields[bm5, qk] * h5
-            )
-            tb = lg + wb * ((beta_i + beta_j) * e - (beta_i * acc[at + k] + beta_j * fields[th, qk]) * xdb)
-            fac = intact * tb * rl * inv
-            fx = fac * yx
-            fy = fac * yy
-            fz = fac * yz
-            acc[k] += fx
-            acc[a1 + k] += fy
-            acc[a2 + k] += fz
-            acc[tx + k] = fx
-            acc[ty + k] = fy
-            acc[tz + k] = fz
-            if scrit is not None:
-                lim = min(acc[asc + k], scrit[qk])
-                over = intact if e * ilb > lim else zero
-                acc[a3 + k] += over
-                acc[to + k] = over
-        for k in range(n):
-            gx[q + k] -= acc[tx + k]
-            gy[q + k] -= acc[ty + k]
-            gz[q + k] -= acc[tz + k]
-        if scrit is not None:
-            for k in range(n):
-                go[q + k] += acc[to + k]
+        plane = terms[b]
+        if plane == 0:
+            _pair_force_bond(
+                0, b, p0, i, n, ux, uy, uz, fields, scrit, bits, off, xix, xiy, xiz, length, inv_len, pq, phi,
+                wd, xd, acc, gx, gy, gz, go,
+            )  # fmt: skip
+        elif plane == 1:
+            _pair_force_bond(
+                1, b, p0, i, n, ux, uy, uz, fields, scrit, bits, off, xix, xiy, xiz, length, inv_len, pq, phi,
+                wd, xd, acc, gx, gy, gz, go,
+            )  # fmt: skip
+        elif plane == 2:
+            _pair_force_bond(
+                2, b, p0, i, n, ux, uy, uz, fields, scrit, bits, off, xix, xiy, xiz, length, inv_len, pq, phi,
+                wd, xd, acc, gx, gy, gz, go,
+            )  # fmt: skip
+        else:
+            _pair_force_bond(
+                3, b, p0, i, n, ux, uy, uz, fields, scrit, bits, off, xix, xiy, xiz, length, inv_len, pq, phi,
+                wd, xd, acc, gx, gy, gz, go,
+            )  # fmt: skip
     for k in range(live):
         gx[p + k] += acc[k]
         gy[p + k] += acc[a1 + k]
@@ -589,6 +670,7 @@ def lps_pair_forces(
     phi: np.ndarray,
     wd: np.ndarray,
     xd: np.ndarray,
+    terms: np.ndarray,  # (nb,) int64 each bond's plane (PLANE_TERMS): the tensor components it sums
     grid: np.ndarray,  # (3, 4, ncells) per-cell sums fx, fy, fz (without V), over-limit count; zeroed before
 ) -> None:
     """Pass 2 over each bond once, the blocks in parallel (lps_forces' arithmetic per bond)."""
@@ -598,7 +680,7 @@ def lps_pair_forces(
             g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
             _pair_force_run(
                 runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, fields, scrit, bits, off, half, xix,
-                xiy, xiz, length, inv_len, pq, phi, wd, xd, acc, g[0], g[1], g[2], g[3],
+                xiy, xiz, length, inv_len, pq, phi, wd, xd, terms, acc, g[0], g[1], g[2], g[3],
             )  # fmt: skip
 
 
@@ -650,6 +732,86 @@ def lps_pair_finish(
 SCRATCH_DIL_PAIR = 20  # as SCRATCH_DIL, the run's live lanes, one bond's two sums for its far end
 
 
+@njit(cache=True, inline="always")
+def _pair_dilatation_bond(
+    plane: int,
+    b: np.uint64,
+    p0: int,
+    i: np.uint64,
+    n: np.uint64,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    uz: np.ndarray,
+    amat: np.ndarray,
+    fields: np.ndarray,
+    bits: np.ndarray,
+    off: np.ndarray,
+    xix: np.ndarray,
+    xiy: np.ndarray,
+    xiz: np.ndarray,
+    length: np.ndarray,
+    pq: np.ndarray,
+    phi: np.ndarray,
+    wdx: np.ndarray,
+    acc: np.ndarray,
+    gt: np.ndarray,
+    gp: np.ndarray,
+) -> None:
+    """One bond of _pair_dilatation_run over the run's lanes, its dot products with A and B over the components
+    of its ``plane`` (PLANE_TERMS: a literal, one loop per plane)."""
+    s = np.uint64(LANES)
+    a1 = s
+    au = np.uint64(2 * LANES)
+    aa = np.uint64(5 * LANES)
+    ab = np.uint64(11 * LANES)
+    alive = np.uint64(17 * LANES)
+    tt = np.uint64(18 * LANES)
+    tp = np.uint64(19 * LANES)
+    bm = np.uint64(BM)
+    full = plane == 0
+    c0, c1, c2, c3, c4, c5 = _components(plane)
+    q = np.uint64(p0 + off[b])
+    w = b >> 5
+    mask = np.uint32(1) << np.uint32(b & 31)
+    xb = xix[b]
+    yb = xiy[b]
+    zb = xiz[b]
+    x2 = xb + xb
+    y2 = yb + yb
+    z2 = zb + zb
+    lb = length[b]
+    g0, g1, g2, g3, g4, g5 = pq[c0, b], pq[c1, b], pq[c2, b], pq[c3, b], pq[c4, b], pq[c5, b]
+    h0, h1, h2, h3, h4, h5 = phi[c0, b], phi[c1, b], phi[c2, b], phi[c3, b], phi[c4, b], phi[c5, b]
+    wb = wdx[b]
+    for k in range(n):
+        intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
+        qk = q + k
+        ex = ux[qk] - acc[au + k]
+        ey = uy[qk] - acc[au + s + k]
+        ez = uz[qk] - acc[au + 2 * s + k]
+        yx = xb + ex
+        yy = yb + ey
+        yz = zb + ez
+        rl = np.sqrt(yx * yx + yy * yy + yz * yz) + lb
+        e = intact * (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) / rl
+        g_i = acc[aa + c0 * s + k] * g0 + acc[aa + c1 * s + k] * g1 + acc[aa + c2 * s + k] * g2
+        beta_i = acc[ab + c0 * s + k] * h0 + acc[ab + c1 * s + k] * h1 + acc[ab + c2 * s + k] * h2
+        g_j = amat[c0, qk] * g0 + amat[c1, qk] * g1 + amat[c2, qk] * g2
+        beta_j = fields[bm + c0, qk] * h0 + fields[bm + c1, qk] * h1 + fields[bm + c2, qk] * h2
+        if full:
+            g_i = g_i + acc[aa + c3 * s + k] * g3 + acc[aa + c4 * s + k] * g4 + acc[aa + c5 * s + k] * g5
+            beta_i = beta_i + acc[ab + c3 * s + k] * h3 + acc[ab + c4 * s + k] * h4 + acc[ab + c5 * s + k] * h5
+            g_j = g_j + amat[c3, qk] * g3 + amat[c4, qk] * g4 + amat[c5, qk] * g5
+            beta_j = beta_j + fields[bm + c3, qk] * h3 + fields[bm + c4, qk] * h4 + fields[bm + c5, qk] * h5
+        acc[k] += g_i * e
+        acc[a1 + k] += beta_i * wb * e
+        acc[tt + k] = g_j * e
+        acc[tp + k] = beta_j * wb * e
+    for k in range(n):
+        gt[q + k] += acc[tt + k]
+        gp[q + k] += acc[tp + k]
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _pair_dilatation_run(
     p0: int,
@@ -671,6 +833,7 @@ def _pair_dilatation_run(
     pq: np.ndarray,
     phi: np.ndarray,
     wdx: np.ndarray,
+    terms: np.ndarray,
     acc: np.ndarray,
     gt: np.ndarray,
     gp: np.ndarray,
@@ -678,7 +841,8 @@ def _pair_dilatation_run(
     """_dilatation_run over the forward half of the stencil: a bond's extension is computed once and each end
     adds its own g e and beta wd |xi| e (the far end's A and B read from the tables, pq and phi being even in the
     bond direction); the far end's sums scattered into gt, gp, the run's own added to its cells at the end. As in
-    _pair_force_run, lanes past the run's end carry no bond and the scatter has loops of its own."""
+    _pair_force_run, lanes past the run's end carry no bond and the scatter has loops of its own. A bond in a lattice
+    plane sums three of the six terms of its dot products (PLANE_TERMS)."""
     real = ux.dtype.type
     zero = real(0.0)
     one = real(1.0)
@@ -690,11 +854,7 @@ def _pair_dilatation_run(
     aa = np.uint64(5 * LANES)
     ab = np.uint64(11 * LANES)
     alive = np.uint64(17 * LANES)
-    tt = np.uint64(18 * LANES)
-    tp = np.uint64(19 * LANES)
     s = np.uint64(LANES)
-    bm0, bm1, bm2 = np.uint64(BM), np.uint64(BM + 1), np.uint64(BM + 2)
-    bm3, bm4, bm5 = np.uint64(BM + 3), np.uint64(BM + 4), np.uint64(BM + 5)
     live = np.uint64(count)
     for k in range(n):
         acc[k] = zero
@@ -708,69 +868,27 @@ def _pair_dilatation_run(
         acc[alive + k] = one if k < live else zero
     for t in range(half.shape[0]):
         b = np.uint64(half[t])
-        q = np.uint64(p0 + off[b])
-        w = b >> 5
-        mask = np.uint32(1) << np.uint32(b & 31)
-        xb = xix[b]
-        yb = xiy[b]
-        zb = xiz[b]
-        x2 = xb + xb
-        y2 = yb + yb
-        z2 = zb + zb
-        lb = length[b]
-        g0, g1, g2, g3, g4, g5 = pq[0, b], pq[1, b], pq[2, b], pq[3, b], pq[4, b], pq[5, b]
-        h0, h1, h2, h3, h4, h5 = phi[0, b], phi[1, b], phi[2, b], phi[3, b], phi[4, b], phi[5, b]
-        wb = wdx[b]
-        for k in range(n):
-            intact = _if_bit(bits[w, i + k], mask, acc[alive + k])
-            qk = q + k
-            ex = ux[qk] - acc[au + k]
-            ey = uy[qk] - acc[au + s + k]
-            ez = uz[qk] - acc[au + 2 * s + k]
-            yx = xb + ex
-            yy = yb + ey
-            yz = zb + ez
-            rl = np.sqrt(yx * yx + yy * yy + yz * yz) + lb
-            e = intact * (ex * (x2 + ex) + ey * (y2 + ey) + ez * (z2 + ez)) / rl
-            g_i = (
-                acc[aa + k] * g0
-                + acc[aa + s + k] * g1
-                + acc[aa + 2 * s + k] * g2
-                + acc[aa + 3 * s + k] * g3
-                + acc[aa + 4 * s + k] * g4
-                + acc[aa + 5 * s + k] * g5
-            )
-            beta_i = (
-                acc[ab + k] * h0
-                + acc[ab + s + k] * h1
-                + acc[ab + 2 * s + k] * h2
-                + acc[ab + 3 * s + k] * h3
-                + acc[ab + 4 * s + k] * h4
-                + acc[ab + 5 * s + k] * h5
-            )
-            g_j = (
-                amat[0, qk] * g0
-                + amat[1, qk] * g1
-                + amat[2, qk] * g2
-                + amat[3, qk] * g3
-                + amat[4, qk] * g4
-                + amat[5, qk] * g5
-            )
-            beta_j = (
-                fields[bm0, qk] * h0
-                + fields[bm1, qk] * h1
-                + fields[bm2, qk] * h2
-                + fields[bm3, qk] * h3
-                + fields[bm4, qk] * h4
-                + fields[bm5, qk] * h5
-            )
-            acc[k] += g_i * e
-            acc[a1 + k] += beta_i * wb * e
-            acc[tt + k] = g_j * e
-            acc[tp + k] = beta_j * wb * e
-        for k in range(n):
-            gt[q + k] += acc[tt + k]
-            gp[q + k] += acc[tp + k]
+        plane = terms[b]
+        if plane == 0:
+            _pair_dilatation_bond(
+                0, b, p0, i, n, ux, uy, uz, amat, fields, bits, off, xix, xiy, xiz, length, pq, phi, wdx,
+                acc, gt, gp,
+            )  # fmt: skip
+        elif plane == 1:
+            _pair_dilatation_bond(
+                1, b, p0, i, n, ux, uy, uz, amat, fields, bits, off, xix, xiy, xiz, length, pq, phi, wdx,
+                acc, gt, gp,
+            )  # fmt: skip
+        elif plane == 2:
+            _pair_dilatation_bond(
+                2, b, p0, i, n, ux, uy, uz, amat, fields, bits, off, xix, xiy, xiz, length, pq, phi, wdx,
+                acc, gt, gp,
+            )  # fmt: skip
+        else:
+            _pair_dilatation_bond(
+                3, b, p0, i, n, ux, uy, uz, amat, fields, bits, off, xix, xiy, xiz, length, pq, phi, wdx,
+                acc, gt, gp,
+            )  # fmt: skip
     for k in range(live):
         gt[p + k] += acc[k]
         gp[p + k] += acc[a1 + k]
@@ -795,6 +913,7 @@ def lps_pair_dilatation(
     pq: np.ndarray,
     phi: np.ndarray,
     wdx: np.ndarray,
+    terms: np.ndarray,  # (nb,) int64 each bond's plane (PLANE_TERMS): the tensor components it sums
     grid: np.ndarray,  # (3, 4, ncells): rows 0, 1 the per-cell sums of g e and beta wd |xi| e; zeroed before
 ) -> None:
     """Pass 1 over each bond once, the blocks in parallel."""
@@ -804,7 +923,7 @@ def lps_pair_dilatation(
             g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
             _pair_dilatation_run(
                 runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, amat, fields, bits, off, half, xix,
-                xiy, xiz, length, pq, phi, wdx, acc, g[0], g[1],
+                xiy, xiz, length, pq, phi, wdx, terms, acc, g[0], g[1],
             )  # fmt: skip
 
 
