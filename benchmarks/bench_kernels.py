@@ -23,6 +23,13 @@ solve and the median ratio.
 ``--stress``: instead, LPS.stress (one numba pass) against the chunked numpy formula it replaced, alternating
 (CPU seconds a call; the failure test's output fields take it twice).
 
+``--cpu``: instead, CPU ms per evaluation (pair kernels) of each precision, of the simulation itself (a state that
+breaks bonds: Newton's residuals) and of a state with ``breaking`` False (Newton's tangent products, 3 of 4 of a
+failure test's evaluations: the law skips its limit test), medians of ``--repeats``. Commits compare by running it
+on each checkout in turn (each process compiles its own tree's kernels):
+
+    .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --cpu --threads 1 --repeats 7
+
 ``--runs N``: instead, one evaluation (pair kernels) with the frame's runs of particles split at physics.lattice's
 RUN_LENGTH against the same kernels with them split at N (e.g. 64, the length before), alternating in the same
 process, each precision: the per-run cost the run length trades against the kernels' scratch in L1. Printed: ms
@@ -118,6 +125,44 @@ def compare_precisions(case: str, grid: VoxelGrid, job: Job, evals: int, repeats
         f"x{statistics.median(ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in ratios)}); load {load0:.1f}-{load1:.1f}",
         flush=True,
     )
+
+
+class _Product:
+    """The simulation's displacements and bonds as a tangent product sees them: ``breaking`` False (the law may skip
+    its limit test), buffers of its own for what the law writes."""
+
+    breaking = False
+
+    def __init__(self, sim: Simulation) -> None:
+        for name in ("body", "u", "ux", "uy", "uz", "min_stretch"):
+            setattr(self, name, getattr(sim, name))
+        self.bits = sim.bits.copy()
+        self.force = np.zeros_like(sim.force)
+        self.newly_broken = np.zeros_like(sim.newly_broken)
+
+
+def cpu_per_evaluation(case: str, grid: VoxelGrid, job: Job, evals: int, repeats: int) -> None:
+    """CPU ms per evaluation (pair kernels) of the simulation and of a tangent product's state, each precision."""
+    for precision in ("float32", "float64"):
+        sim = simulation(grid, job, precision)
+        states = {"residual": sim, "product": _Product(sim)}
+        cpu: dict[str, list[float]] = {k: [] for k in states}
+        for state in states.values():
+            sim.law.compute(state)  # compile, warm
+        load0 = os.getloadavg()[0]
+        for _ in range(repeats):
+            for name, state in states.items():
+                c = time.process_time()
+                for _ in range(evals):
+                    sim.law.compute(state)
+                cpu[name].append((time.process_time() - c) / evals)
+        load1 = os.getloadavg()[0]
+        print(
+            f"{case} {type(sim.law).__name__} {precision} {sim.body.count:,} particles, {numba.get_num_threads()} "
+            f"threads: CPU ms per evaluation {statistics.median(cpu['residual']) * 1e3:.2f} (breaking state), "
+            f"{statistics.median(cpu['product']) * 1e3:.2f} (tangent product); load {load0:.1f}-{load1:.1f}",
+            flush=True,
+        )
 
 
 def split_runs(law, length: int):
@@ -276,6 +321,8 @@ def main() -> None:
     ap.add_argument("--coarse", action="store_true",
                     help="the failure test's Galerkin coarse solve (cantilever): its factor against a dense one")
     ap.add_argument("--stress", action="store_true", help="LPS.stress's kernel against the numpy formula")
+    ap.add_argument("--cpu", action="store_true",
+                    help="CPU ms per evaluation, a breaking state and a tangent product's (pair kernels)")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -293,6 +340,9 @@ def main() -> None:
             continue
         if args.precision:
             compare_precisions(case, grid, job, args.evals, args.repeats)
+            continue
+        if args.cpu:
+            cpu_per_evaluation(case, grid, job, args.evals, args.repeats)
             continue
         if args.runs:
             compare_runs(case, grid, job, args.runs, args.evals, args.repeats)
