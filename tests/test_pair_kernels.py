@@ -226,3 +226,23 @@ def test_lps_plane_bonds_sum_three_terms_to_the_same_forces(dimension, precision
     assert out[1][2].sum() > 0  # bonds broke
     for a, b in zip(out[0], out[1], strict=True):
         assert np.array_equal(a, b)
+
+
+def test_pair_plan_groups_blocks_evenly_for_the_threads():
+    """PairPlan.scheduled: each call's blocks regrouped for the thread count, every block once, the groups' particle
+    counts within one block of each other's (numba's prange alone split 7 blocks 4 / 3)."""
+    body = Body.from_occupancy(np.ones((20, 12, 30), bool), DX, RHO)
+    law = LPS(E, 0.3)
+    Simulation(body, law)
+    plan = law._plan
+    size = dict(zip(plan.blocks[:, 0].tolist(), plan.block_particles.tolist(), strict=True))
+    for split in (0, 1000):
+        calls = plan.calls(split)
+        for threads in (1, 2, 3, 5):
+            scheduled = plan.scheduled(split, threads)
+            assert len(scheduled) == len(calls)
+            for blocks, (grouped, bounds) in zip(calls, scheduled, strict=True):
+                assert sorted(grouped[:, 0].tolist()) == sorted(blocks[:, 0].tolist())
+                assert bounds[0] == 0 and bounds[-1] == len(blocks) and len(bounds) - 1 <= threads
+                loads = [sum(size[r] for r in grouped[a:b, 0].tolist()) for a, b in zip(bounds[:-1], bounds[1:])]
+                assert max(loads) - min(loads) <= max(size[r] for r in blocks[:, 0].tolist())

@@ -42,6 +42,7 @@ import math
 from dataclasses import KW_ONLY, dataclass
 from typing import ClassVar
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -526,7 +527,7 @@ class LPS(ForceLaw):
         args = (self.xix, self.xiy, self.xiz, self.length)
         grid = plan.grid(self, ux.dtype)
         split = len(groups) > 1
-        calls = plan.calls(GROUP_PARTICLES if split else 0)
+        calls = plan.scheduled(GROUP_PARTICLES if split else 0, numba.get_num_threads())
         # A, B and mb follow the bond bits before pass 1 where they differ from those the intact-bond counts were
         # last taken of (bonds broke, or another state's bits): pass 1 once per evaluation (it was run again on
         # ~8 % of a failure test's evaluations, after a count in its finish found a change), and no popcount of
@@ -534,9 +535,9 @@ class LPS(ForceLaw):
         counted = getattr(self, "_counted", None)
         if counted is None or not np.array_equal(counted, state.bits):
             self.refresh(state.bits)
-        for slabs in calls:
+        for slabs, parts in calls:
             kern.lps_pair_dilatation(
-                runs, slabs, ux, uy, uz, self.amat, self.fields, bits, frame.flat_offset, plan.half, *args,
+                runs, slabs, parts, ux, uy, uz, self.amat, self.fields, bits, frame.flat_offset, plan.half, *args,
                 self.pq, self.phi, self.wdx, self.terms, grid,
             )  # fmt: skip
             if split:
@@ -544,9 +545,9 @@ class LPS(ForceLaw):
         kern.lps_pair_dilatation_finish(
             grid, self.amat, self.fields, self.mb, plan.cells, self._volume, self.bulk, self.dim,
         )  # fmt: skip
-        for slabs in calls:
+        for slabs, parts in calls:
             kern.lps_pair_forces(
-                runs, slabs, ux, uy, uz, self.fields, scrit, bits, frame.flat_offset, plan.half, *args,
+                runs, slabs, parts, ux, uy, uz, self.fields, scrit, bits, frame.flat_offset, plan.half, *args,
                 self.inv_len, self.pq, self.phi, self.wd, self.xd, self.terms, grid,
             )  # fmt: skip
             if split:

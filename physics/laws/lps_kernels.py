@@ -653,6 +653,7 @@ def _pair_force_run(
 def lps_pair_forces(
     runs: np.ndarray,  # (r, 4) int64 runs of the frame
     blocks: np.ndarray,  # (m, 4) int64 blocks of pmb_kernels.PairPlan: first run, last slab's first, end, side
+    groups: np.ndarray,  # (g + 1,) int64 bounds of the groups of blocks run one per parallel iteration
     ux: np.ndarray,
     uy: np.ndarray,
     uz: np.ndarray,
@@ -673,15 +674,16 @@ def lps_pair_forces(
     terms: np.ndarray,  # (nb,) int64 each bond's plane (PLANE_TERMS): the tensor components it sums
     grid: np.ndarray,  # (3, 4, ncells) per-cell sums fx, fy, fz (without V), over-limit count; zeroed before
 ) -> None:
-    """Pass 2 over each bond once, the blocks in parallel (lps_forces' arithmetic per bond)."""
-    for c in prange(blocks.shape[0]):
+    """Pass 2 over each bond once, groups of blocks in parallel (lps_forces' arithmetic per bond)."""
+    for j in prange(groups.shape[0] - 1):
         acc = np.empty(SCRATCH_PAIR * LANES, dtype=ux.dtype)
-        for r in range(blocks[c, 0], blocks[c, 2]):
-            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
-            _pair_force_run(
-                runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, fields, scrit, bits, off, half, xix,
-                xiy, xiz, length, inv_len, pq, phi, wd, xd, terms, acc, g[0], g[1], g[2], g[3],
-            )  # fmt: skip
+        for c in range(groups[j], groups[j + 1]):
+            for r in range(blocks[c, 0], blocks[c, 2]):
+                g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
+                _pair_force_run(
+                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, fields, scrit, bits, off, half, xix,
+                    xiy, xiz, length, inv_len, pq, phi, wd, xd, terms, acc, g[0], g[1], g[2], g[3],
+                )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
@@ -898,6 +900,7 @@ def _pair_dilatation_run(
 def lps_pair_dilatation(
     runs: np.ndarray,
     blocks: np.ndarray,  # (m, 4) int64 blocks of pmb_kernels.PairPlan
+    groups: np.ndarray,  # (g + 1,) int64 bounds of the groups of blocks run one per parallel iteration
     ux: np.ndarray,
     uy: np.ndarray,
     uz: np.ndarray,
@@ -916,15 +919,16 @@ def lps_pair_dilatation(
     terms: np.ndarray,  # (nb,) int64 each bond's plane (PLANE_TERMS): the tensor components it sums
     grid: np.ndarray,  # (3, 4, ncells): rows 0, 1 the per-cell sums of g e and beta wd |xi| e; zeroed before
 ) -> None:
-    """Pass 1 over each bond once, the blocks in parallel."""
-    for c in prange(blocks.shape[0]):
+    """Pass 1 over each bond once, groups of blocks in parallel (PairPlan.scheduled)."""
+    for j in prange(groups.shape[0] - 1):
         acc = np.empty(SCRATCH_DIL_PAIR * LANES, dtype=ux.dtype)
-        for r in range(blocks[c, 0], blocks[c, 2]):
-            g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
-            _pair_dilatation_run(
-                runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, amat, fields, bits, off, half, xix,
-                xiy, xiz, length, pq, phi, wdx, terms, acc, g[0], g[1],
-            )  # fmt: skip
+        for c in range(groups[j], groups[j + 1]):
+            for r in range(blocks[c, 0], blocks[c, 2]):
+                g = grid[0] if r < blocks[c, 1] else grid[blocks[c, 3]]
+                _pair_dilatation_run(
+                    runs[r, 0], runs[r, 1], runs[r, 3], runs[r, 2], ux, uy, uz, amat, fields, bits, off, half, xix,
+                    xiy, xiz, length, pq, phi, wdx, terms, acc, g[0], g[1],
+                )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)

@@ -586,6 +586,35 @@ class PairPlan:
         cuts = np.unique(np.concatenate([[0], np.minimum(marks, len(ends)), [len(ends)]]))
         return [np.ascontiguousarray(self.blocks[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
+    def scheduled(self, split: int, threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``calls(split)``, each call's blocks regrouped for ``threads`` threads: (its blocks reordered, (g + 1,)
+        int64 bounds of g <= threads groups of them), the groups of about equal particle counts (each block, the
+        largest first, to the least loaded group; LPS's pair kernels run a group per parallel iteration). Each
+        cell of each buffer sums the runs of one block only, in the block's order, so the results do not depend
+        on which thread runs a block or when. prange hands each thread an equal count of iterations: the
+        38,400-particle cantilever's 7 blocks (7 slabs, the last two thirds full) went 4 / 3, the larger share 20 %
+        over an even split; grouped 11 / 9 slabs' worth, 8 % over."""
+        key = (split, threads)
+        cache = self.__dict__.setdefault("_scheduled", {})
+        if key not in cache:
+            start = {int(r): k for k, r in enumerate(self.blocks[:, 0])}
+            out = []
+            for blocks in self.calls(split):
+                size = self.block_particles[[start[int(r)] for r in blocks[:, 0]]]
+                count = max(1, min(threads, len(blocks)))
+                load = np.zeros(count)
+                members: list[list[int]] = [[] for _ in range(count)]
+                for k in np.argsort(-size, kind="stable"):
+                    g = int(np.argmin(load))
+                    members[g].append(int(k))
+                    load[g] += size[k]
+                rows = [sorted(m) for m in members]
+                order = np.array([k for m in rows for k in m], dtype=np.int64)
+                bounds = np.cumsum([0] + [len(m) for m in rows]).astype(np.int64)
+                out.append((np.ascontiguousarray(blocks[order]), bounds))
+            cache[key] = out
+        return cache[key]
+
     def grid(self, law, dtype) -> np.ndarray:
         """The law's (3, 4, ncells) accumulators in ``dtype`` (main, side buffers of even and odd blocks), zero.
         The finishing passes zero what they read; an evaluation that did not reach ``done`` (an exception between
