@@ -30,6 +30,12 @@ on each checkout in turn (each process compiles its own tree's kernels):
 
     .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --cpu --threads 1 --repeats 7
 
+``--blocks``: instead, the CPU ms of each block of the pair force pass (LPS, float32, 1 thread, breaking off) and
+the larger of two threads' shares when prange hands each an equal count of blocks against PairPlan.scheduled's
+groups of about equal particle counts (what the pass waits for on an idle 2-core machine):
+
+    .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --blocks
+
 ``--runs N``: instead, one evaluation (pair kernels) with the frame's runs of particles split at physics.lattice's
 RUN_LENGTH against the same kernels with them split at N (e.g. 64, the length before), alternating in the same
 process, each precision: the per-run cost the run length trades against the kernels' scratch in L1. Printed: ms
@@ -163,6 +169,48 @@ def cpu_per_evaluation(case: str, grid: VoxelGrid, job: Job, evals: int, repeats
             f"{statistics.median(cpu['product']) * 1e3:.2f} (tangent product); load {load0:.1f}-{load1:.1f}",
             flush=True,
         )
+
+
+def block_costs(case: str, grid: VoxelGrid, job: Job, evals: int, repeats: int) -> None:
+    """CPU ms per block of the LPS pair force pass and the 2-thread shares: equal counts against scheduled groups."""
+    from physics.laws import lps_kernels as kern
+    from physics.laws.base import frame_inputs
+
+    numba.set_num_threads(1)
+    sim = simulation(grid, job, "float32")
+    law = sim.law
+    law.compute(sim)
+    frame, plan = law.body.lattice.frame, law._plan
+    ux, uy, uz, bits = frame_inputs(law, sim)
+    acc = plan.grid(law, ux.dtype)
+    one = np.array([0, 1], dtype=np.int64)
+    cost = []
+    for c in range(len(plan.blocks)):
+        block = np.ascontiguousarray(plan.blocks[c : c + 1])
+        times = []
+        for _ in range(repeats):
+            t = time.process_time()
+            for _ in range(evals):
+                kern.lps_pair_forces(
+                    frame.runs, block, one, ux, uy, uz, law.fields, None, bits, frame.flat_offset, plan.half,
+                    law.xix, law.xiy, law.xiz, law.length, law.inv_len, law.pq, law.phi, law.wd, law.xd, law.terms,
+                    acc,
+                )  # fmt: skip
+            times.append((time.process_time() - t) / evals * 1e3)
+        cost.append(statistics.median(times))
+    acc[:] = 0.0
+    half = -(-len(cost) // 2)  # prange: the first thread takes the first ceil(m / 2) blocks
+    equal = (sum(cost[:half]), sum(cost[half:]))
+    start = {int(r): k for k, r in enumerate(plan.blocks[:, 0])}
+    grouped, bounds = plan.scheduled(0, 2)[0]
+    shares = [sum(cost[start[int(r)]] for r in grouped[a:b, 0]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    print(
+        f"{case} {sim.body.count:,} particles, {len(cost)} blocks ({', '.join(str(int(n)) for n in plan.block_particles)} "
+        f"particles): CPU ms per block of the force pass {', '.join(f'{x:.3f}' for x in cost)}; 2 threads, equal "
+        f"counts {equal[0]:.3f} / {equal[1]:.3f}, scheduled groups {' / '.join(f'{x:.3f}' for x in shares)} "
+        f"(even split {sum(cost) / 2:.3f}); load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
 
 def split_runs(law, length: int):
@@ -321,6 +369,7 @@ def main() -> None:
     ap.add_argument("--coarse", action="store_true",
                     help="the failure test's Galerkin coarse solve (cantilever): its factor against a dense one")
     ap.add_argument("--stress", action="store_true", help="LPS.stress's kernel against the numpy formula")
+    ap.add_argument("--blocks", action="store_true", help="CPU ms per block of the LPS pair force pass, 2-thread shares")
     ap.add_argument("--cpu", action="store_true",
                     help="CPU ms per evaluation, a breaking state and a tangent product's (pair kernels)")
     args = ap.parse_args()
@@ -340,6 +389,9 @@ def main() -> None:
             continue
         if args.precision:
             compare_precisions(case, grid, job, args.evals, args.repeats)
+            continue
+        if args.blocks:
+            block_costs(case, grid, job, args.evals, args.repeats)
             continue
         if args.cpu:
             cpu_per_evaluation(case, grid, job, args.evals, args.repeats)
