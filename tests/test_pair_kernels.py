@@ -244,5 +244,6 @@ def test_pair_plan_groups_blocks_evenly_for_the_threads():
             for blocks, (grouped, bounds) in zip(calls, scheduled, strict=True):
                 assert sorted(grouped[:, 0].tolist()) == sorted(blocks[:, 0].tolist())
                 assert bounds[0] == 0 and bounds[-1] == len(blocks) and len(bounds) - 1 <= threads
-                loads = [sum(size[r] for r in grouped[a:b, 0].tolist()) for a, b in zip(bounds[:-1], bounds[1:])]
+                pairs = zip(bounds[:-1], bounds[1:], strict=True)
+                loads = [sum(size[r] for r in grouped[a:b, 0].tolist()) for a, b in pairs]
                 assert max(loads) - min(loads) <= max(size[r] for r in blocks[:, 0].tolist())
