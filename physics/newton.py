@@ -256,6 +256,10 @@ class Newton:
         self._unit: np.ndarray | None = None  # the last displacement-control solve's K a = q (a warm start)
         self._galerkin: dict | None = None  # the Galerkin coarse level's build: products, cost, CG iterations
         self._last: dict | None = None  # the last evaluation on the simulation's buffers and its state
+        # Bonds break as a function of u and the bits alone (not of the last evaluation's stretches, as PMB's
+        # LAMMPS variant's limits are): a break check may take the bits the last evaluation at its state broke.
+        law = sim.law
+        self._reuse_breaks = not (getattr(law, "variant", None) == "lammps" and bool(getattr(law, "alpha", 0)))
         self._kcycle = None  # the multigrid K-cycle the Galerkin level replaced
         self.last_trace: Trace | None = None  # the last load path ``trace`` followed (its evaluations by phase)
         building = None if tick is None else (lambda: self._tick(building=True))
@@ -391,9 +395,10 @@ class Newton:
         bits = sim.bits.copy()
         r = relaxation.out_of_balance(sim)
         intact = np.array_equal(sim.bits, bits)  # no bond over its limit here
+        broken = None if intact else sim.bits.copy()
         sim.bits[:] = bits
         self._residuals += 1
-        self._remember(r, intact)
+        self._remember(r, intact, broken)
         self._tick()
         return r
 
@@ -403,12 +408,15 @@ class Newton:
     def _loads(self) -> tuple:
         return tuple(np.asarray(getattr(c, a)).tobytes() for c, a, _ in self.pattern.base)
 
-    def _remember(self, r: np.ndarray, intact: bool) -> None:
+    def _remember(self, r: np.ndarray, intact: bool, broken: np.ndarray | None = None) -> None:
+        """Keep the evaluation just made (``broken``: the bond bits with those over their limit cleared, where
+        some were: a break check at this state takes them instead of evaluating again)."""
         sim = self.sim
         if not REUSE_EVALUATIONS:
             return
         self._last = {"u": sim.u.copy(), "bits": sim.bits.copy(), "loads": self._loads(), "r": r.copy(),
-                      "internal": sim.internal.copy(), "force": sim.force.copy(), "intact": intact}  # fmt: skip
+                      "internal": sim.internal.copy(), "force": sim.force.copy(), "intact": intact,
+                      "broken": broken, "newly_broken": None if broken is None else sim.newly_broken.copy()}  # fmt: skip
 
     def _unchanged(self, intact: bool = False) -> bool:
         """True (and sim.internal, sim.force as that evaluation left them) where the last evaluation was at this
@@ -438,6 +446,12 @@ class Newton:
         if self._unchanged(intact=True):
             return 0
         before = int(np.bitwise_count(sim.bits).sum())
+        if self._reuse_breaks and self._unchanged() and self._last["broken"] is not None:
+            # The last evaluation (a solve's residual) was at this very state and found bonds over their limit:
+            # the bits it broke are those this evaluation would break (the law is a function of u and the bits).
+            sim.bits[:] = self._last["broken"]
+            sim.newly_broken[:] = self._last["newly_broken"]
+            return (before - int(np.bitwise_count(sim.bits).sum())) // 2
         r = relaxation.out_of_balance(sim)
         self._residuals += 1
         broken = (before - int(np.bitwise_count(sim.bits).sum())) // 2
