@@ -158,6 +158,7 @@ def run(occupancy: np.ndarray, pitch: float, material: str, model: str, dimensio
     phases = {} if path is None else {"service and Galerkin": steps - path.evaluations, **path.phases}
     return {"particles": sim.body.count, "seconds": seconds, "failure_n": extra.get("failure_load_n"),
             "evaluations32": solver.evaluations32 if solver is not None else 0, "phases": phases,
+            "break_passes": path.break_passes if path is not None else 0,
             "first_break_n": first_break(curve), "steps": steps, "curve": curve, "notes": notes, "converged": converged}  # fmt: skip
 
 
@@ -398,7 +399,8 @@ def main() -> None:
         for note in out["notes"]:
             print(f"    note: {note}")
         if args.phases and out.get("phases"):
-            print("    law evaluations by phase: " + ", ".join(f"{k} {v:,}" for k, v in out["phases"].items()))
+            print("    law evaluations by phase: " + ", ".join(f"{k} {v:,}" for k, v in out["phases"].items())
+                  + f"; break-only passes {out.get('break_passes', 0):,} (not evaluations)")  # fmt: skip
         if args.curve:
             for p in out["curve"]:
                 print(f"    factor {p['factor']:.5g}  w {p['displacement_mm']:.5g} mm  broken "

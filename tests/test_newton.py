@@ -280,3 +280,82 @@ def test_next_break_is_the_first_crossing_of_the_linearised_bond_stretches():
     expected = np.concatenate(crossings).min()
     assert newton.next_break(sim, unit, 2e-3) == pytest.approx(expected, rel=1e-9)
     assert newton.next_break(sim, np.zeros_like(sim.u), 2e-3) == np.inf
+
+
+def _strained_lps(dim: int) -> Simulation:
+    """A float64 LPS bar (3D, or a 2D plate) with random displacements that take some bonds past their limit."""
+    law = make_law("lps", youngs_modulus=70e9, poisson_ratio=0.33, critical_stretch=1e-3)
+    shape = (12, 4, 3) if dim == 3 else (12, 6)
+    body = Body.from_occupancy(np.ones(shape, dtype=bool), DX, 2700.0, thickness=None if dim == 3 else DX)
+    body.point_set("clamp", lambda x: x[:, 0] < 1.5 * DX)
+    body.point_set("tip", lambda x: x[:, 0] > (shape[0] - 1.5) * DX)
+    force = (0.0, 0.0, -50.0) if dim == 3 else (0.0, -50.0, 0.0)
+    sim = Simulation(body, law, [Fixed("clamp"), Force("tip", value=force)])
+    sim.set_precision("float64")
+    rng = np.random.default_rng(3)
+    sim.u[:, :dim] = rng.normal(0.0, 1e-3 * DX, (body.count, dim))
+    return sim
+
+
+@pytest.mark.parametrize("dim", [3, 2])
+def test_the_break_only_pass_breaks_the_bonds_an_evaluation_breaks(dim):
+    """LPS.break_over_limit (the law's limit test without the forces, physics/laws/break_kernels.py) clears exactly
+    the bits a whole evaluation clears at the same state, and counts them per particle alike."""
+    sim = _strained_lps(dim)
+    intact = sim.bits.copy()
+    relaxation.out_of_balance(sim)
+    evaluated, counts = sim.bits.copy(), sim.newly_broken.copy()
+    assert not np.array_equal(evaluated, intact) and 0 < counts.sum() < 0.5 * np.bitwise_count(intact).sum()
+    sim.bits[:] = intact
+    sim.newly_broken[:] = -1
+    ends = sim.law.break_over_limit(sim)
+    np.testing.assert_array_equal(sim.bits, evaluated)
+    np.testing.assert_array_equal(sim.newly_broken, counts)
+    assert ends == counts.sum()
+
+
+def test_a_break_check_costs_no_evaluation_where_one_was_made_at_its_state():
+    """Newton.break_bonds: after a residual at a state with bonds over their limit it takes the bits that
+    evaluation broke (no evaluation); elsewhere (BREAK_PASS) the law's break-only pass, not counted as an
+    evaluation; both break what an evaluation with breaking breaks."""
+    sim = _strained_lps(3)
+    solver = newton.newton_for(sim)
+    intact = sim.bits.copy()
+    relaxation.out_of_balance(sim)
+    evaluated = sim.bits.copy()
+    broken = (int(np.bitwise_count(intact).sum()) - int(np.bitwise_count(evaluated).sum())) // 2
+    sim.bits[:] = intact
+    solver.residual()
+    before, passes = solver.evaluations, solver.break_passes
+    assert solver.break_bonds() == broken and solver.evaluations == before and solver.break_passes == passes
+    np.testing.assert_array_equal(sim.bits, evaluated)
+    sim.bits[:] = intact
+    sim.u[0, 0] += 1e-12  # another state: no evaluation of it to take
+    assert solver.break_bonds() == broken and solver.evaluations == before and solver.break_passes == passes + 1
+    np.testing.assert_array_equal(sim.bits, evaluated)
+
+
+def test_settle_rounds_from_the_float32_residual_keep_the_peak(monkeypatch):
+    """ROUND_FLOAT32: a float64 failure test's settle round takes its step's right-hand side from the float32
+    twin's linearisation instead of a float64 residual of its own (the break checks and every convergence test
+    stay float64): the same peak within the path's own spread, every point up to it converged, fewer float64
+    evaluations."""
+    s0 = 2e-3
+
+    def traced():
+        law = make_law("lps", youngs_modulus=70e9, poisson_ratio=0.33, critical_stretch=s0)
+        sim = _bar((12, 3, 3), law, (0.0, 0.0, -8.0))
+        sim.set_precision("float64")
+        assert newton.solve(sim, tolerance=2e-3, balance=5e-3)["converged"]
+        solver = newton.newton_for(sim)
+        before64 = solver.evaluations - solver.evaluations32
+        path = newton.trace(sim, tolerance=2e-3, balance=5e-3)
+        return path, solver.evaluations - solver.evaluations32 - before64
+
+    fast, fast64 = traced()
+    monkeypatch.setattr(newton, "ROUND_FLOAT32", False)
+    plain, plain64 = traced()
+    assert fast.failed and fast.converged and plain.failed
+    assert fast.peak_factor == pytest.approx(plain.peak_factor, rel=0.03)
+    assert all(p["converged"] for p in fast.curve[: fast.peak_index + 1])
+    assert fast64 < plain64

@@ -518,6 +518,21 @@ class LPS(ForceLaw):
             )  # fmt: skip
             between_groups(state, groups)
 
+    def break_over_limit(self, state) -> int:
+        """Break the intact bonds over their limit at the state's displacements (its grids ux, uy, uz filled, as
+        for ``compute``) without computing forces: the bonds ``compute`` would break there, by the same
+        arithmetic. Returns the broken bonds' ends (two a bond); state.newly_broken as compute leaves it."""
+        from physics.laws.break_kernels import break_over_limit
+
+        if self._scrit is None:
+            state.newly_broken[:] = 0
+            return 0
+        frame = self.body.lattice.frame
+        ux, uy, uz, bits = frame_inputs(self, state)
+        return int(break_over_limit(frame.runs, frame.run_chunks, ux, uy, uz, self._scrit, bits, frame.particle,
+                                    state.bits, frame.flat_offset, self.order, self.xix, self.xiy, self.xiz,
+                                    self.length, self.inv_len, state.newly_broken))  # fmt: skip
+
     def _compute_pairs(self, state, groups, ux, uy, uz, bits, scrit) -> None:
         """compute() over each bond once (pmb_kernels.PairPlan): both passes sum into per-cell accumulators, the
         plan's blocks in parallel, and a pass over the particles finishes each."""
