@@ -12,6 +12,7 @@ average (the machine is shared: ratios in one process are the figure).
     .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --runs 64
     .venv/bin/python benchmarks/bench_kernels.py --coarse --repeats 3
     .venv/bin/python benchmarks/bench_kernels.py --cases cantilever --stress --repeats 3
+    .venv/bin/python benchmarks/bench_kernels.py --cases cantilever,bracket --break-pass --evals 10 --repeats 5
 
 ``--precision``: instead, one evaluation (pair kernels) in float32 against float64, alternating in the same process:
 the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_PRECISION) to its float64 ones.
@@ -19,6 +20,9 @@ the cost ratio of a failure test's float32 products (physics/newton.py's MIXED_P
 ``--coarse``: instead, the cantilever's failure-test coarse solve (the Galerkin level, physics/multigrid.py's
 direct solve, banded where the bandwidth allows) against the dense Cholesky factor of the same matrix: CPU ms per
 solve and the median ratio.
+
+``--break-pass``: instead, the LPS law's break-only pass (a failure test's break check, physics/newton.py's
+BREAK_PASS) against the float64 evaluation it replaces, alternating: CPU ms each and the median ratio.
 
 ``--stress``: instead, LPS.stress (one numba pass) against the chunked numpy formula it replaced, alternating
 (CPU seconds a call; the failure test's output fields take it twice).
@@ -356,6 +360,34 @@ def compare_stress(grid: VoxelGrid, job: Job, repeats: int) -> None:
     )
 
 
+def compare_break_pass(case: str, grid: VoxelGrid, job: Job, evals: int, repeats: int) -> None:
+    """A failure test's break check by the law's break-only pass (physics/laws/break_kernels.py, LPS
+    .break_over_limit) against the whole float64 evaluation it replaces (physics/newton.py's BREAK_PASS),
+    alternating: CPU ms each and the median ratio. The state has no bond near its limit, as nearly all of a
+    check's particles (the clearing pass runs only where a bond is over)."""
+    sim = simulation(grid, job, "float64")
+    law = sim.law
+    cpu: dict[str, list[float]] = {"evaluation": [], "break pass": []}
+    calls = {"evaluation": lambda: law.compute(sim), "break pass": lambda: law.break_over_limit(sim)}
+    for call in calls.values():
+        call()  # compile, warm
+    load0 = os.getloadavg()[0]
+    for _ in range(repeats):
+        for name, call in calls.items():
+            c = time.process_time()
+            for _ in range(evals):
+                call()
+            cpu[name].append((time.process_time() - c) / evals)
+    load1 = os.getloadavg()[0]
+    ratios = [a / b for a, b in zip(cpu["break pass"], cpu["evaluation"], strict=True)]
+    print(
+        f"{case} {type(law).__name__} float64 {sim.body.count:,} particles: evaluation "
+        f"{statistics.median(cpu['evaluation']) * 1e3:.2f} ms CPU, break-only pass {statistics.median(cpu['break pass']) * 1e3:.2f} "
+        f"ms: x{statistics.median(ratios):.2f} (per repeat {', '.join(f'{r:.2f}' for r in ratios)}); load {load0:.1f}-{load1:.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="bracket,cantilever")
@@ -372,6 +404,8 @@ def main() -> None:
     ap.add_argument("--blocks", action="store_true", help="CPU ms per block of the LPS pair force pass, 2-thread shares")
     ap.add_argument("--cpu", action="store_true",
                     help="CPU ms per evaluation, a breaking state and a tangent product's (pair kernels)")
+    ap.add_argument("--break-pass", action="store_true",
+                    help="the law's break-only pass against a float64 evaluation (a failure test's break check)")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -395,6 +429,9 @@ def main() -> None:
             continue
         if args.cpu:
             cpu_per_evaluation(case, grid, job, args.evals, args.repeats)
+            continue
+        if args.break_pass:
+            compare_break_pass(case, grid, job, args.evals, args.repeats)
             continue
         if args.runs:
             compare_runs(case, grid, job, args.runs, args.evals, args.repeats)
