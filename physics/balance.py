@@ -5,6 +5,7 @@ dynamic relaxation and physics/multigrid.py) test, and the result they return. U
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -17,18 +18,31 @@ from physics.errors import PhysicsError
 STALL_SLACK = 4.0
 
 
-def out_of_balance(sim) -> np.ndarray:
+FULL_LOAD = float("inf")  # the time at which every condition's ramp is complete
+
+
+def at_full_load(sim, grids: bool = True) -> None:
+    """Prescribed displacements at their full value in ``sim.u``; ``grids``: u copied to the law's grids too (what
+    ``sim.law.compute`` and its break-only pass read)."""
+    for cond in sim.conditions:
+        cond.prescribe(sim, FULL_LOAD)
+    if grids:
+        integrators.to_grid(sim.u, sim.body.lattice.cells, sim.ux, sim.uy, sim.uz)
+
+
+def out_of_balance(sim, bond_forces: Callable[[object], np.ndarray] | None = None) -> np.ndarray:
     """Force density (N/m^3) on the free particles at ``sim.u``, loads at full value; held particles get 0.
 
-    Leaves the bond forces alone in ``sim.internal`` (float32) and bond + loads in ``sim.force``."""
-    t_load = float("inf")  # every ramp complete
-    for cond in sim.conditions:
-        cond.prescribe(sim, t_load)
-    integrators.to_grid(sim.u, sim.body.lattice.cells, sim.ux, sim.uy, sim.uz)
-    sim.law.compute(sim)
+    Leaves the bond forces alone in ``sim.internal`` (float32) and bond + loads in ``sim.force``. The bond forces
+    are the law's (``sim.law.compute``) unless ``bond_forces(sim)`` gives them (Newton's float32 twin)."""
+    at_full_load(sim, grids=bond_forces is None)
+    if bond_forces is None:
+        sim.law.compute(sim)
+    else:
+        sim.force[:] = bond_forces(sim)
     sim.internal[:] = sim.force
     for cond in sim.conditions:
-        cond.load(sim, t_load)
+        cond.load(sim, FULL_LOAD)
     return np.where(sim.free[:, None], sim.force, 0.0)
 
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from physics import integrators, relaxation
+from physics import balance, integrators, relaxation
 from physics.conditions import Displacement, Fixed, Force, Torque
 from physics.laws.base import grid_dtype
 from physics.multigrid import SolverSlot
@@ -445,19 +445,16 @@ class Newton:
         """A settle round's out-of-balance force by the law's float32 twin, linearised about the current state
         on the way (``prepare`` for a step whose products are all the twin's: the float64 tangent is not used).
         sim.internal and sim.force hold the twin's forces afterwards; nothing is remembered for reuse."""
-        sim = self.sim
-        t_load = float("inf")
-        for cond in sim.conditions:
-            cond.prescribe(sim, t_load)
         fast = self.tangent.fast
-        fast.about(sim)
-        sim.internal[:] = fast.force
-        sim.force[:] = fast.force
-        for cond in sim.conditions:
-            cond.load(sim, t_load)
+
+        def twin(sim) -> np.ndarray:
+            fast.about(sim)
+            return fast.force
+
+        r = relaxation.out_of_balance(self.sim, twin)
         self._last = None  # sim.internal and sim.force are no longer those of the last float64 evaluation
         self._tick()
-        return np.where(sim.free[:, None], sim.force, 0.0)
+        return r
 
     def break_bonds(self) -> int:
         """Bonds over their limit at the current state break; returns how many. Where the last evaluation was at
@@ -477,9 +474,7 @@ class Newton:
             # The bonds over their limit without the forces (a quarter of a float64 evaluation's CPU at 38,400 LPS
             # particles): where some break, an evaluation's forces (of the old bonds) would be thrown away; where
             # none does, the solve after it evaluates the state (as this check would have).
-            for cond in sim.conditions:
-                cond.prescribe(sim, float("inf"))
-            integrators.to_grid(sim.u, sim.body.lattice.cells, sim.ux, sim.uy, sim.uz)
+            balance.at_full_load(sim)
             sim.law.break_over_limit(sim)
             self.break_passes += 1
             return (before - int(np.bitwise_count(sim.bits).sum())) // 2
